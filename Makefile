@@ -1,0 +1,66 @@
+# truthloop — two commands on a fresh clone: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+EXTRAS := dev,lambda,local,cdk,bench
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM := /usr/bin/chromium
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: help install test lint typecheck pytest demo synth bench browser-deps clean
+
+help:
+	@echo "make demo   - run the whole human-in-the-loop cycle on the local backend"
+	@echo "make test   - install everything needed, then ruff, mypy --strict and every test"
+	@echo "make synth  - synthesize the CDK app offline (three stacks under cdk.out/)"
+	@echo "make bench  - run the benchmarks in bench/ (JSON on stdout)"
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian's chromium with apt"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+node_modules/.bin/cdk: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy --strict sdk/
+
+pytest: install browser-deps node_modules/.bin/cdk
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+demo: install
+	$(VENV)/bin/truthloop demo $(ARGS)
+
+synth: install node_modules/.bin/cdk
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk synth --quiet --no-notices --no-version-reporting
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b" >&2; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,49 @@
+"""``truthloop contracts``: identify GT/A2I payload files."""
+
+from __future__ import annotations
+
+import click
+
+from truthloop.contracts import identify_file
+from truthloop.exceptions import ContractError
+
+__all__ = ["contracts"]
+
+
+@click.group()
+def contracts() -> None:
+    """Inspect GT and A2I payloads (events, manifests, output.json, service responses).
+
+    \b
+    Example:
+      truthloop contracts identify payload.json output.manifest
+    """
+
+
+@contracts.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def identify(files: tuple[str, ...]) -> None:
+    """Print ``FILE: kind`` for each JSON file (``FILE:LINE: kind`` per line of .jsonl/.manifest files).
+
+    Exits 1 if any payload is not recognised, printing the JSON path of the first problem.
+
+    \b
+    Example:
+      truthloop contracts identify tests/fixtures/contracts/*.json
+    """
+    failed = False
+    for path in files:
+        try:
+            results = list(identify_file(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            click.echo(f"{path}: error: cannot read: {exc}")
+            failed = True
+            continue
+        for label, result in results:
+            if isinstance(result, ContractError):
+                failed = True
+                click.echo(f"{label}: error: {result}")
+            else:
+                click.echo(f"{label}: {result.kind}")
+    if failed:
+        raise SystemExit(1)

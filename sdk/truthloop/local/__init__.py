@@ -1,0 +1,1 @@
+"""The local backend: an emulator of GT and A2I that speaks the AWS wire protocols."""

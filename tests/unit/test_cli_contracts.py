@@ -1,0 +1,45 @@
+"""`truthloop contracts identify`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from truthloop.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
+
+
+def test_identify_prints_kind_per_file_and_per_manifest_line() -> None:
+    # GIVEN
+    event = FIXTURES / "event.a2i_loop_status" / "documented.json"
+    manifest = FIXTURES / "gt.input_manifest_line" / "input.manifest"
+    # WHEN
+    result = CliRunner().invoke(main, ["contracts", "identify", str(event), str(manifest)], catch_exceptions=False)
+    # THEN
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{event}: event.a2i_loop_status",
+        f"{manifest}:1: gt.input_manifest_line",
+        f"{manifest}:2: gt.input_manifest_line",
+    ]
+
+
+def test_identify_exits_1_on_unrecognised_payload(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"labelingJobArn": "arn", "dataObject": []}))
+    result = CliRunner().invoke(main, ["contracts", "identify", str(bad)])
+    assert result.exit_code == 1
+    assert "$.dataObject" in result.output
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    ctx_commands = main.list_commands(None)  # type: ignore[arg-type]
+    assert "contracts" in ctx_commands
+    for name in ctx_commands:
+        result = runner.invoke(main, [name, "--help"], catch_exceptions=False)
+        assert result.exit_code == 0
+        assert "Example" in result.output, f"`truthloop {name} --help` has no example"
