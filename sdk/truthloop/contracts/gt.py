@@ -123,6 +123,14 @@ class PreAnnotationResponse(Contract):
 # ============================================================================================ §2 consolidation
 
 
+def _label_names(o: Obj) -> tuple[str, ...]:
+    """``labelCategories`` as names: strings, or objects with a ``label`` key (as in label-category files)."""
+    names = []
+    for item, path in o.items("labelCategories"):
+        names.append(Obj(item, path).string("label") if isinstance(item, dict) else as_str(item, path))
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class ConsolidationEvent(Contract):
     """The event GT sends the post-annotation (consolidation) Lambda, once per batch of objects."""
@@ -148,7 +156,7 @@ class ConsolidationEvent(Contract):
             labeling_job_arn=o.string("labelingJobArn"),
             label_attribute_name=o.string("labelAttributeName"),
             payload_s3_uri=payload.string("s3Uri", "s3uri"),
-            label_categories=None if categories is None else o.strs("labelCategories"),
+            label_categories=None if categories is None else _label_names(o),
             role_arn=o.opt_str("roleArn"),
             output_config=o.opt_str("outputConfig"),
             kms_key_id=o.opt_str("kmsKeyId"),
@@ -477,14 +485,15 @@ class LabelMetadata:
     @property
     def task_type(self) -> str:
         """``object-detection``, ``text-span``, … or ``custom``."""
-        return "custom" if self.is_custom else self.type.split("/", 1)[-1]
+        if self.is_custom:
+            return "custom"
+        return self.type.split("/", 1)[-1] if self.type else "unknown"
 
     @classmethod
     def parse(cls, o: Obj) -> LabelMetadata:
         data = o.data
-        raw_type = o.opt_str("type")
-        if raw_type is None:
-            raise ContractError("metadata needs a type", child_path(o.path, "type"))
+        # Failed objects carry metadata such as ``failure-reason`` without a ``type``; keep them parseable.
+        raw_type = o.opt_str("type") or ""
         job = o.opt_str("job-name", "job_name")
         human = o.opt_bool("human-annotated", "human_annotated")
         created = o.raw("creation-date", "creation_date", default=None)
@@ -550,7 +559,8 @@ class LabelMetadata:
             out["worker-feedback"] = [{"comment": c} for c in self.worker_feedback]
         if self.adjustment_status is not None:
             out["adjustment-status"] = self.adjustment_status
-        out[keys["type"]] = self.type
+        if self.type:
+            out[keys["type"]] = self.type
         if self.job_name is not None:
             out[keys["job_name"]] = self.job_name
         if self.human_annotated is not None:

@@ -142,3 +142,28 @@ def test_version_strings_are_not_validated() -> None:
         event = load({"version": version, "labelingJobArn": "arn", "dataObject": {"source": "x"}})
         assert isinstance(event, PreAnnotationEvent)
         assert event.version == str(version)
+
+
+def test_failed_object_metadata_without_type_still_parses() -> None:
+    line = {
+        "source-ref": "s3://b/k",
+        "pet-metadata": {"failure-reason": "ClientError: worker timed out", "retry-count": 1},
+    }
+    parsed = load(line)
+    assert isinstance(parsed, OutputManifestLine)
+    meta = parsed.label("pet").metadata
+    assert meta is not None and meta.task_type == "unknown"
+    assert meta.extra == {"failure-reason": "ClientError: worker timed out", "retry-count": 1}
+    assert parsed.to_dict() == {"source-ref": "s3://b/k", "pet": None, "pet-metadata": line["pet-metadata"]}
+
+
+def test_label_categories_as_objects_become_names() -> None:
+    event = load(
+        {
+            "labelingJobArn": "arn:aws:sagemaker:us-east-1:1:labeling-job/j",
+            "labelAttributeName": "ner",
+            "payload": {"s3Uri": "s3://b/p.json"},
+            "labelCategories": [{"label": "person", "shortDisplayName": "per"}, "place"],
+        }
+    )
+    assert event.to_dict()["labelCategories"] == ["person", "place"]
