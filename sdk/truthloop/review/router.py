@@ -1,0 +1,288 @@
+"""The review router: prediction records in (SQS or direct), human loops out. Used by ``lambdas/review_router``.
+
+A record is a JSON object::
+
+    {"source": "comprehend:detect_sentiment", "response": {...service response...},
+     "input": {"text": "I love it"},                     # optional: what the model saw
+     "policy": {...ReviewPolicy.to_dict()...},           # optional: overrides the configured policy
+     "flowDefinitionArn": "arn:…:flow-definition/x",     # optional: overrides the configured flow
+     "options": {"class_names": ["cat", "dog"]}}          # optional: adapter options
+
+SQS batches are processed with powertools' batch processor: a record that fails (bad JSON, unknown source,
+malformed response, throttling after retries, a real loop conflict…) is reported in ``batchItemFailures``, so
+SQS redrives it and, after the queue's ``maxReceiveCount``, moves it to the dead-letter queue; the reason is
+logged with the message id. Nothing is dropped: deferred (over-budget) records are logged with their full
+InputContent and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from truthloop.exceptions import AdapterError, ConfigurationError, PolicyError
+from truthloop.review.client import ReviewClient, ReviewOutcome
+from truthloop.review.policy import ReviewPolicy
+
+__all__ = [
+    "ENV_BUDGET_TABLE",
+    "ENV_FLOW_DEFINITION_ARN",
+    "ENV_REVIEW_POLICY",
+    "PredictionRecord",
+    "Router",
+    "RouterStats",
+    "handle_event",
+    "parse_record",
+    "router_from_env",
+]
+
+ENV_FLOW_DEFINITION_ARN = "TRUTHLOOP_FLOW_DEFINITION_ARN"
+ENV_REVIEW_POLICY = "TRUTHLOOP_REVIEW_POLICY"
+#: Optional: a DynamoDB table (partition key ``pk``) that holds budget counters shared by every router.
+ENV_BUDGET_TABLE = "TRUTHLOOP_BUDGET_TABLE"
+
+_RECORD_KEYS = frozenset({"source", "response", "input", "policy", "flowDefinitionArn", "options"})
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One parsed prediction record."""
+
+    source: str
+    response: Any
+    input: Any = None
+    policy: ReviewPolicy | None = None
+    flow_definition_arn: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_record(body: Any) -> PredictionRecord:
+    """Parse a record (a JSON string or object); raises :class:`AdapterError`/:class:`PolicyError` with a path."""
+    if isinstance(body, (str, bytes, bytearray)):
+        try:
+            body = json.loads(body)
+        except ValueError as exc:
+            raise AdapterError(f"record is not valid JSON: {exc}", "$") from None
+    if not isinstance(body, Mapping):
+        raise AdapterError(f"a record must be a JSON object, got {type(body).__name__}", "$")
+    unknown = sorted(set(body) - _RECORD_KEYS)
+    if unknown:
+        raise AdapterError(f"unknown record keys {unknown}; expected {sorted(_RECORD_KEYS)}", "$")
+    source = body.get("source")
+    if not isinstance(source, str):
+        raise AdapterError("required field is missing or not a string", "$.source")
+    if "response" not in body:
+        raise AdapterError("required field is missing", "$.response")
+    policy = None
+    if body.get("policy") is not None:
+        try:
+            policy = ReviewPolicy.from_dict(body["policy"])
+        except PolicyError as exc:
+            path = getattr(exc, "path", "$")
+            raise PolicyError(f"$.policy{path[1:]}: {getattr(exc, 'reason', str(exc))}") from None
+    flow = body.get("flowDefinitionArn")
+    if flow is not None and not isinstance(flow, str):
+        raise AdapterError("flowDefinitionArn must be a string", "$.flowDefinitionArn")
+    options = body.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise AdapterError("options must be an object", "$.options")
+    return PredictionRecord(source, body["response"], body.get("input"), policy, flow, dict(options))
+
+
+@dataclass
+class RouterStats:
+    """Counts for one batch, flushed as EMF metrics by the Lambda."""
+
+    seen: int = 0
+    predictions: int = 0
+    routed: int = 0
+    started: int = 0
+    already_started: int = 0
+    not_routed: int = 0
+    deferred: int = 0
+    failed: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)
+    by_source: Counter[str] = field(default_factory=Counter)
+
+    def record(self, outcome: ReviewOutcome) -> None:
+        self.predictions += len(outcome.decision.predictions)
+        if outcome.status == "not_routed":
+            self.not_routed += 1
+            return
+        if outcome.status == "deferred":
+            self.deferred += 1
+            return
+        self.routed += 1
+        if outcome.status == "started":
+            self.started += 1
+        else:
+            self.already_started += 1
+        self.by_source[outcome.source] += 1
+        for rule in outcome.decision.rules:
+            self.by_rule[rule] += 1
+
+    def emit(self, metrics: Any, single_metric: Callable[..., Any] | None = None) -> None:
+        """Add the counts to a powertools ``Metrics`` object; per-rule and per-source counts go through
+        ``single_metric`` (one EMF blob per dimension value) when given."""
+        for name, value in (
+            ("PredictionRecordsSeen", self.seen),
+            ("PredictionsSeen", self.predictions),
+            ("Routed", self.routed),
+            ("LoopsStarted", self.started),
+            ("LoopsAlreadyStarted", self.already_started),
+            ("NotRouted", self.not_routed),
+            ("BudgetDeferred", self.deferred),
+            ("RecordsFailed", self.failed),
+        ):
+            metrics.add_metric(name=name, unit="Count", value=value)
+        if single_metric is None:
+            return
+        for dimension, counts in (("rule", self.by_rule), ("source", self.by_source)):
+            for key, value in sorted(counts.items()):
+                with single_metric(
+                    name=f"RoutedBy{dimension.title()}", unit="Count", value=value, namespace=metrics.namespace
+                ) as metric:
+                    metric.add_dimension(name=dimension, value=key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "predictions": self.predictions,
+            "routed": self.routed,
+            "started": self.started,
+            "alreadyStarted": self.already_started,
+            "notRouted": self.not_routed,
+            "deferred": self.deferred,
+            "failed": self.failed,
+            "byRule": dict(self.by_rule),
+            "bySource": dict(self.by_source),
+        }
+
+
+class Router:
+    """Routes prediction records through a :class:`ReviewClient` with a configured flow and policy."""
+
+    def __init__(
+        self, client: ReviewClient, *, flow_definition_arn: str | None, policy: ReviewPolicy | None = None
+    ) -> None:
+        self.client = client
+        self.flow_definition_arn = flow_definition_arn
+        self.policy = policy
+        self.stats = RouterStats()
+
+    def route(self, body: Any) -> ReviewOutcome:
+        """Route one record (raises on a bad record; the caller reports it as a failure)."""
+        self.stats.seen += 1
+        try:
+            record = parse_record(body)
+            flow = record.flow_definition_arn or self.flow_definition_arn
+            if not flow:
+                raise ConfigurationError(
+                    f"no flow definition: set {ENV_FLOW_DEFINITION_ARN} or the record's flowDefinitionArn"
+                )
+            policy = record.policy or self.policy
+            if policy is None:
+                raise PolicyError(f"no review policy: set {ENV_REVIEW_POLICY} or the record's policy")
+            outcome = self.client.review(
+                record.source,
+                record.response,
+                flow_definition_arn=flow,
+                input=record.input,
+                policy=policy,
+                **record.options,
+            )
+        except Exception:
+            self.stats.failed += 1
+            raise
+        self.stats.record(outcome)
+        return outcome
+
+    def take_stats(self) -> RouterStats:
+        stats, self.stats = self.stats, RouterStats()
+        return stats
+
+
+def router_from_env(env: Mapping[str, str] | None = None, *, a2i_client: Any = None, s3_client: Any = None) -> Router:
+    """A :class:`Router` configured from ``TRUTHLOOP_FLOW_DEFINITION_ARN``, ``TRUTHLOOP_REVIEW_POLICY`` (JSON of
+    ``ReviewPolicy.to_dict()``) and, optionally, ``TRUTHLOOP_BUDGET_TABLE``."""
+    env = os.environ if env is None else env
+    policy = None
+    if env.get(ENV_REVIEW_POLICY):
+        try:
+            policy = ReviewPolicy.from_json(env[ENV_REVIEW_POLICY])
+        except PolicyError as exc:
+            raise ConfigurationError(f"{ENV_REVIEW_POLICY}: {exc}") from None
+    store = None
+    if env.get(ENV_BUDGET_TABLE):
+        from truthloop.review.stores import DynamoDBBudgetStore
+
+        store = DynamoDBBudgetStore(env[ENV_BUDGET_TABLE])
+    client = ReviewClient(a2i_client, s3_client, policy=policy, budget_store=store)
+    return Router(client, flow_definition_arn=env.get(ENV_FLOW_DEFINITION_ARN) or None, policy=policy)
+
+
+def _is_sqs(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    return isinstance(records, list) and all(
+        isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records
+    )
+
+
+def handle_event(event: Any, context: Any, *, router: Router, processor: Any, logger: Any) -> Any:
+    """The router Lambda's work: an SQS batch (partial failures) or a direct invocation.
+
+    Direct invocation takes one record (returns its outcome, raising on failure) or a list of records (returns
+    one entry per record, with ``error`` for failures instead of raising).
+    """
+    if _is_sqs(event):
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        def record_handler(record: Any) -> dict[str, Any]:
+            try:
+                outcome = router.route(record.body)
+            except Exception as exc:
+                logger.error(
+                    "prediction record failed; SQS will redrive it and, after maxReceiveCount, move it to the DLQ",
+                    extra={"messageId": record.message_id, "reason": f"{type(exc).__name__}: {exc}"},
+                )
+                raise
+            _log_outcome(logger, outcome, record.message_id)
+            return outcome.to_dict()
+
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    if isinstance(event, list):
+        results: list[dict[str, Any]] = []
+        for index, item in enumerate(event):
+            try:
+                outcome = router.route(item)
+            except Exception as exc:
+                logger.error(
+                    "prediction record failed", extra={"index": index, "reason": f"{type(exc).__name__}: {exc}"}
+                )
+                results.append({"error": f"{type(exc).__name__}: {exc}"})
+                continue
+            _log_outcome(logger, outcome, str(index))
+            results.append(outcome.to_dict())
+        return results
+    outcome = router.route(event)
+    _log_outcome(logger, outcome, None)
+    return outcome.to_dict()
+
+
+def _log_outcome(logger: Any, outcome: ReviewOutcome, record_id: str | None) -> None:
+    if outcome.status == "deferred":
+        logger.warning(
+            "review deferred by budget",
+            extra={
+                "recordId": record_id,
+                "reason": outcome.deferred_reason,
+                "humanLoopName": outcome.human_loop_name,
+                "inputContent": outcome.input_content,
+            },
+        )
