@@ -1,0 +1,327 @@
+"""``LocalBackend``: the whole emulator in one process (API + portal on one port, S3 on another).
+
+    >>> from truthloop.local import BackendConfig, LocalBackend
+    >>> with LocalBackend(BackendConfig(port=0, data_dir=tmp_path)) as backend:   # doctest: +SKIP
+    ...     sm = boto3.client("sagemaker", endpoint_url=backend.endpoint_url)
+
+``backend.client_env()`` gives the environment variables that point unchanged boto3 code at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.routing import Mount, Router
+from starlette.types import Receive, Scope, Send
+
+from truthloop.exceptions import LocalBackendError
+from truthloop.local.a2i import A2IService
+from truthloop.local.admin import AdminApp
+from truthloop.local.api import AwsApi
+from truthloop.local.config import BackendConfig
+from truthloop.local.engine import Engine
+from truthloop.local.events import EventBus, EventTarget
+from truthloop.local.lambdas import LambdaRegistry
+from truthloop.local.portal import PortalApp
+from truthloop.local.runtime import Runtime
+from truthloop.local.s3 import S3Server
+from truthloop.local.sagemaker import SageMakerService
+from truthloop.local.storage import SQLiteStorage
+from truthloop.local.workforce import WorkerDirectory
+
+__all__ = ["STATE_FILE", "LocalBackend", "read_state"]
+
+log = logging.getLogger("truthloop.local")
+
+STATE_FILE = "backend.json"
+_REPO_LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
+#: services whose SDK calls go to moto's server too (handlers such as review_completed use DynamoDB)
+_MOTO_SERVICES = ("S3", "DYNAMODB", "SQS", "SNS")
+
+
+def read_state(data_dir: str | Path) -> dict[str, Any]:
+    """The running backend's endpoints and admin token, from ``<data-dir>/backend.json``."""
+    path = Path(data_dir) / STATE_FILE
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise LocalBackendError(
+            f"no local backend is running with data directory {data_dir} ({path} is missing)"
+        ) from None
+    return state
+
+
+class _App:
+    """Top-level ASGI dispatcher: portal and admin through Starlette, the hot AWS path straight to the API."""
+
+    def __init__(self, api: AwsApi, portal: PortalApp, admin: AdminApp) -> None:
+        self.api = api
+        self.router = Router(routes=[Mount("/portal", app=portal.app), Mount("/_truthloop", app=admin.app)])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        path: str = scope.get("path", "")
+        if path.startswith(("/portal", "/_truthloop/")):
+            await self.router(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+class LocalBackend:
+    """Starts and stops S3 (moto), storage, the engine, event delivery and the HTTP server."""
+
+    def __init__(self, config: BackendConfig | None = None, *, event_targets: Sequence[EventTarget] = ()) -> None:
+        self.config = config or BackendConfig()
+        self._extra_targets = list(event_targets)
+        self.worker_tokens: dict[str, str] = {}
+        self.admin_token = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._snapshot_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalBackend:
+        if self._started:
+            return self
+        config = self.config
+        data_dir = config.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            data_dir.chmod(0o700)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((config.host, config.port))
+        except OSError as exc:
+            sock.close()
+            raise LocalBackendError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+        port = sock.getsockname()[1]
+        self.s3 = S3Server(host=config.host, port=config.s3_port, region=config.region, snapshot_dir=data_dir / "s3")
+        try:
+            self.s3.start()
+            self.storage = SQLiteStorage(config.database_path)
+        except BaseException:
+            sock.close()
+            self.s3.stop()
+            raise
+        secret = self.storage.get_meta("secret")
+        if secret is None:
+            secret = secrets.token_hex(32)
+            self.storage.set_meta("secret", secret)
+        self.admin_token = secrets.token_urlsafe(32)
+        base_url = f"http://{config.host}:{port}"
+        events = EventBus(
+            self.storage,
+            account_id=config.account_id,
+            region=config.region,
+            clock=lambda: self.runtime.now(),
+            duplicates=config.duplicate_events,
+            retry_seconds=config.event_retry_seconds,
+            max_attempts=config.event_max_attempts,
+        )
+        for handler in config.event_handlers:
+            events.subscribe(EventTarget.from_config(handler, search_paths=(_REPO_LAMBDAS,)))
+        for target in self._extra_targets:
+            events.subscribe(target)
+        lambdas = LambdaRegistry(config.lambdas, s3_client_factory=self.s3.client, search_paths=(_REPO_LAMBDAS,))
+        self.runtime = Runtime(
+            config=config,
+            storage=self.storage,
+            s3_url=self.s3.url,
+            s3_client_factory=self.s3.client,
+            lambdas=lambdas,
+            events=events,
+            base_url=base_url,
+            secret=bytes.fromhex(secret),
+            faults=config.faults,
+            max_active_human_loops=config.max_active_human_loops,
+        )
+        self.workers = WorkerDirectory(self.runtime)
+        self.sagemaker = SageMakerService(self.runtime)
+        self.a2i = A2IService(self.runtime)
+        self.engine = Engine(self.runtime, self.workers)
+        self.runtime.wake_engine = self.engine.wake
+        self.api = AwsApi(self.runtime, self.a2i, self.sagemaker)
+        self.portal = PortalApp(self.runtime, self.workers, self.sagemaker)
+        self.admin = AdminApp(
+            self.runtime,
+            self.workers,
+            self.admin_token,
+            status=self.status,
+            task_ui_content=self.sagemaker.task_ui_content,
+        )
+        for index in range(1, config.workers + 1):
+            _, token = self.workers.issue(f"worker-{index}")
+            self.worker_tokens[f"worker-{index}"] = token
+        self.engine.start()
+        events.start()
+        self._serve(sock)
+        self.endpoint_url = base_url
+        self._write_state()
+        if config.snapshot_interval_seconds > 0:
+            self._snapshot_thread = threading.Thread(target=self._snapshots, name="truthloop-s3-snapshot", daemon=True)
+            self._snapshot_thread.start()
+        self._started = True
+        return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        app = _App(self.api, self.portal, self.admin)
+        uv_config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
+        )
+        self._server = uvicorn.Server(uv_config)
+        server = self._server
+
+        def run() -> None:
+            asyncio.run(server.serve(sockets=[sock]))
+
+        self._thread = threading.Thread(target=run, name="truthloop-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise LocalBackendError("the HTTP server did not start")
+            time.sleep(0.01)
+
+    def _snapshots(self) -> None:
+        while not self._stopping.wait(self.config.snapshot_interval_seconds):
+            try:
+                self.s3.snapshot()
+            except Exception:
+                log.exception("periodic S3 snapshot failed")
+
+    def _write_state(self) -> None:
+        path = self.config.data_dir / STATE_FILE
+        state = {
+            "endpoint": self.endpoint_url,
+            "s3_endpoint": self.s3.url,
+            "portal": self.runtime.portal_url,
+            "region": self.config.region,
+            "admin_token": self.admin_token,
+            "pid": os.getpid(),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2)
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self._stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        self.engine.stop()
+        self.runtime.events.stop()
+        self.storage.close()
+        self.s3.stop()
+        with contextlib.suppress(OSError):
+            (self.config.data_dir / STATE_FILE).unlink()
+
+    def __enter__(self) -> LocalBackend:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ helpers for callers
+    @property
+    def portal_url(self) -> str:
+        return self.runtime.portal_url
+
+    @property
+    def s3_url(self) -> str:
+        return self.s3.url
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables that point unchanged boto3 code at this backend (with dummy credentials)."""
+        env = {
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.endpoint_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_REGION": self.config.region,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "truthloop-local",
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "truthloop-local",
+        }
+        for service in _MOTO_SERVICES:
+            env[f"AWS_ENDPOINT_URL_{service}"] = self.s3.url
+        return env
+
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[dict[str, str]]:
+        """Set :meth:`client_env` in ``os.environ`` for the block (restoring the previous values after)."""
+        env = self.client_env()
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def issue_worker(self, name: str, *, simulated: bool = False) -> str:
+        """A (new) token for worker ``name``."""
+        _, token = self.workers.issue(name, simulated=simulated)
+        return token
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the backend's clock forward (expiry tests), then let the engine run."""
+        self.runtime.clock_offset += seconds
+        self.engine.wake()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Run engine rounds until nothing changes and the outbox is empty (tests and the demo use it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = self.engine.step()
+            pending = self.storage.due_events(self.runtime.now(), 1)
+            if pending:
+                self.runtime.events.deliver_due()
+            if not busy and not pending:
+                return
+        raise LocalBackendError(f"the local backend did not become idle within {timeout} s")
+
+    def status(self) -> dict[str, Any]:
+        storage = self.storage
+        loops = {s: storage.count_human_loops(s) for s in ("InProgress", "Stopping", "Completed", "Failed", "Stopped")}
+        jobs: dict[str, int] = {}
+        for status in ("Initializing", "InProgress", "Stopping", "Completed", "Failed", "Stopped"):
+            jobs[status] = len(storage.resources_in_status("labeling-job", (status,)))
+        return {
+            "endpoint": self.endpoint_url,
+            "s3_endpoint": self.s3.url,
+            "portal": self.runtime.portal_url,
+            "human_loops": loops,
+            "labeling_jobs": jobs,
+            "workers": len(storage.list_workers()),
+            "events": len(storage.list_events()),
+            "engine_errors": self.engine.errors,
+        }

@@ -1,0 +1,524 @@
+"""The worker portal at ``/portal``: sign in with a worker token, pick a workteam queue, label, submit, next.
+
+* Browser flow: ``GET /portal/`` (sign-in form or queues) → ``POST /portal/login`` → ``POST /portal/teams/{team}/start``
+  → ``GET /portal/tasks/{id}`` renders the task's template (with truthloop's offline crowd elements under
+  ``/portal/static/``); its crowd-form POSTs the answer object as JSON to ``/portal/tasks/{id}/submit`` and then
+  follows the ``next`` URL of the reply.
+* Sessions are an HttpOnly, SameSite=Strict cookie holding a random id (``secrets.token_urlsafe``); every state
+  change needs the session's CSRF token (form field, ``X-CSRF-Token`` header or ``csrf`` query parameter).
+* The JSON API under ``/portal/api/`` (``Authorization: Bearer <worker token>``) is what simulated workers use.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from truthloop.exceptions import TruthloopError
+from truthloop.local import templating
+from truthloop.local.runtime import Runtime
+from truthloop.local.storage import AssignmentError, Task, Worker
+from truthloop.local.workforce import WorkerDirectory
+
+__all__ = ["PortalApp", "TaskView", "answer_from_body"]
+
+SESSION_COOKIE = "truthloop_session"
+LOGIN_COOKIE = "truthloop_login"
+SESSION_SECONDS = 12 * 3600
+_SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+@dataclass
+class Session:
+    worker_id: str
+    csrf: str
+    expires: float
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What a worker (or a simulated one) needs to answer a task."""
+
+    task: Task
+    template: str
+    team_name: str
+    task_type: str | None
+    label_attribute_name: str | None
+    labeling_job: str | None
+    human_loop: str | None
+    deadline: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.task.id,
+            "kind": self.task.kind,
+            "workteamArn": self.task.workteam_arn,
+            "workteamName": self.team_name,
+            "title": self.task.title,
+            "description": self.task.description,
+            "keywords": self.task.keywords,
+            "taskInput": self.task.task_input,
+            "template": self.template,
+            "taskType": self.task_type,
+            "labelAttributeName": self.label_attribute_name,
+            "labelingJobName": self.labeling_job,
+            "humanLoopName": self.human_loop,
+            "objectId": self.task.object_id,
+            "deadline": self.deadline,
+        }
+
+
+def answer_from_body(raw: Any) -> dict[str, Any]:
+    """The crowd-form answer object: AWS documents it wrapped in a one-item array; stored as the bare object."""
+    if isinstance(raw, list) and len(raw) == 1:
+        raw = raw[0]
+    if not isinstance(raw, dict):
+        raise ValueError("the answer must be a JSON object (or a one-item array holding one)")
+    return raw
+
+
+def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
+    document = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · truthloop worker portal</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #16191f; }}
+header {{ background: #232f3e; color: #fff; padding: .6rem 1.2rem; display: flex; justify-content: space-between; }}
+main {{ max-width: 56rem; margin: 2rem auto; padding: 0 1rem; }}
+.card {{ background: #fff; border: 1px solid #d5dbdb; border-radius: 6px; padding: 1rem 1.4rem; margin-bottom: 1rem; }}
+button {{ background: #ec7211; color: #fff; border: 0; border-radius: 4px; padding: .45rem 1rem; cursor: pointer; }}
+input[type=password] {{ width: 24rem; max-width: 100%; padding: .4rem; }}
+.muted {{ color: #545b64; }} .error {{ color: #b0001a; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ text-align: left; padding: .4rem; }}
+</style></head><body><header><strong>truthloop</strong><span>worker portal (local)</span></header>
+<main>{body}</main></body></html>"""
+    return HTMLResponse(document, status_code=status, headers=_SECURITY_HEADERS)
+
+
+class PortalApp:
+    """Builds the portal's Starlette app over the backend runtime."""
+
+    def __init__(self, runtime: Runtime, workers: WorkerDirectory, sagemaker: Any) -> None:
+        self.rt = runtime
+        self.workers = workers
+        self.sagemaker = sagemaker
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        routes: list[Route | Mount] = [
+            Route("/", self.home, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/teams/{team}/start", self.start, methods=["POST"]),
+            Route("/teams/{team}/next", self.next_task, methods=["GET"]),
+            Route("/tasks/{task_id}", self.show_task, methods=["GET"]),
+            Route("/tasks/{task_id}/submit", self.submit, methods=["POST"]),
+            Route("/tasks/{task_id}/release", self.release, methods=["POST"]),
+            Route("/api/queues", self.api_queues, methods=["GET"]),
+            Route("/api/tasks/claim", self.api_claim, methods=["POST"]),
+            Route("/api/tasks/{task_id}", self.api_task, methods=["GET"]),
+            Route("/api/tasks/{task_id}/answer", self.api_answer, methods=["POST"]),
+            Route("/api/tasks/{task_id}/release", self.api_release, methods=["POST"]),
+        ]
+        if templating.STATIC_DIR.is_dir():
+            routes.append(Mount("/static", app=StaticFiles(directory=str(templating.STATIC_DIR)), name="static"))
+        self.app = Starlette(
+            routes=routes,
+            middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])],
+        )
+
+    # ------------------------------------------------------------------ sessions
+    def _session(self, request: Request) -> Session | None:
+        sid = request.cookies.get(SESSION_COOKIE)
+        if not sid:
+            return None
+        with self._lock:
+            session = self._sessions.get(sid)
+            if session is None or session.expires < time.time():
+                self._sessions.pop(sid, None)
+                return None
+        return session
+
+    @staticmethod
+    def _csrf_ok(request: Request, session: Session, form: Any = None) -> bool:
+        supplied = request.headers.get("x-csrf-token") or request.query_params.get("csrf")
+        if supplied is None and form is not None:
+            value = form.get("csrf")
+            supplied = value if isinstance(value, str) else None
+        return supplied is not None and secrets.compare_digest(supplied, session.csrf)
+
+    def _worker(self, session: Session) -> Worker | None:
+        return self.workers.get(session.worker_id)
+
+    def _teams(self) -> dict[str, str]:
+        return {str(t.doc["WorkteamArn"]): t.name for t in self.rt.storage.resources_in_status("workteam", ("Active",))}
+
+    def _bearer(self, request: Request) -> Worker | None:
+        value = request.headers.get("authorization", "")
+        if not value.lower().startswith("bearer "):
+            return None
+        return self.workers.authenticate(value[7:].strip())
+
+    # ------------------------------------------------------------------ task views
+    def task_view(self, task: Task, deadline: float) -> TaskView:
+        teams = self._teams()
+        kind, _, ref = task.ui.partition(":")
+        template = ""
+        task_type = label_attribute = job_name = loop_name = None
+        if kind == "human-task-ui":
+            template = self.sagemaker.task_ui_content(ref) or ""
+            loop_name = task.owner.removeprefix("human-loop:")
+        elif kind == "labeling-job":
+            job = self.rt.storage.get_resource("labeling-job", ref)
+            if job is not None:
+                template = str(job.doc.get("_Template", ""))
+                job_name = str(job.doc["LabelingJobName"])
+                label_attribute = str(job.doc["LabelAttributeName"])
+                task_type = self._job_task_type(job.doc)
+        return TaskView(
+            task=task,
+            template=template,
+            team_name=teams.get(task.workteam_arn, task.workteam_arn.rsplit("/", 1)[-1]),
+            task_type=task_type or None,
+            label_attribute_name=label_attribute,
+            labeling_job=job_name,
+            human_loop=loop_name,
+            deadline=deadline,
+        )
+
+    def _job_task_type(self, doc: dict[str, Any]) -> str | None:
+        """The truthloop task type of a job: from its built-in Lambda, or its handler's TRUTHLOOP_TASK_TYPE."""
+        config = doc["HumanTaskConfig"]
+        arns = (
+            config.get("PreHumanTaskLambdaArn"),
+            config.get("AnnotationConsolidationConfig", {}).get("AnnotationConsolidationLambdaArn"),
+        )
+        for arn in arns:
+            if not arn:
+                continue
+            try:
+                function = self.rt.lambdas.resolve(arn)
+            except Exception:
+                continue
+            found = function.builtin_task_type or function.environment.get("TRUTHLOOP_TASK_TYPE")
+            if found:
+                return str(found)
+        return None
+
+    # ------------------------------------------------------------------ browser pages
+    async def home(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return self._login_page(request)
+        worker = self._worker(session)
+        if worker is None:
+            return self._login_page(request, error="Your worker no longer exists; sign in again.")
+        teams = self._teams()
+        counts = await anyio.to_thread.run_sync(self.rt.storage.queue_counts, list(teams), worker.id)
+        rows = []
+        for arn, name in sorted(teams.items(), key=lambda item: item[1]):
+            available = counts.get(arn, 0)
+            button = (
+                f'<form method="post" action="/portal/teams/{quote(name)}/start">'
+                f'<input type="hidden" name="csrf" value="{session.csrf}">'
+                f'<button type="submit" {"disabled" if not available else ""}>Start working</button></form>'
+            )
+            rows.append(
+                f"<tr><td><strong>{html.escape(name)}</strong></td>"
+                f'<td data-team="{html.escape(name)}" class="available">{available} task(s) available</td>'
+                f"<td>{button}</td></tr>"
+            )
+        message = request.query_params.get("message", "")
+        notice = f'<p class="muted">{html.escape(message)}</p>' if message else ""
+        body = f"""<div class="card"><h1>Hello, {html.escape(worker.name)}</h1>{notice}
+<table><thead><tr><th>Workteam</th><th>Queue</th><th></th></tr></thead><tbody>
+{"".join(rows) or '<tr><td colspan="3" class="muted">No workteams yet.</td></tr>'}</tbody></table></div>
+<form method="post" action="/portal/logout"><input type="hidden" name="csrf" value="{session.csrf}">
+<button type="submit">Sign out</button></form>"""
+        return _page("Queues", body)
+
+    def _login_page(self, request: Request, *, error: str = "", status: int = 200) -> Response:
+        login_csrf = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+        notice = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+        body = f"""<div class="card"><h1>Sign in</h1>{notice}
+<p class="muted">Use a worker token printed by <code>truthloop local up</code>.</p>
+<form method="post" action="/portal/login"><input type="hidden" name="csrf" value="{login_csrf}">
+<label>Worker token <input type="password" name="token" autocomplete="off" required autofocus></label>
+<button type="submit">Sign in</button></form></div>"""
+        response = _page("Sign in", body, status=status)
+        response.set_cookie(LOGIN_COOKIE, login_csrf, httponly=True, samesite="strict", path="/portal")
+        return response
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        supplied = form.get("csrf")
+        expected = request.cookies.get(LOGIN_COOKIE)
+        if not isinstance(supplied, str) or not expected or not secrets.compare_digest(supplied, expected):
+            return self._login_page(request, error="The sign-in form expired; try again.", status=403)
+        token = form.get("token")
+        worker = self.workers.authenticate(token) if isinstance(token, str) and token else None
+        if worker is None:
+            return self._login_page(request, error="Unknown worker token.", status=401)
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[sid] = Session(worker.id, secrets.token_urlsafe(32), time.time() + SESSION_SECONDS)
+        response = RedirectResponse("/portal/", status_code=303, headers=_SECURITY_HEADERS)
+        response.set_cookie(
+            SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/portal", max_age=SESSION_SECONDS
+        )
+        response.delete_cookie(LOGIN_COOKIE, path="/portal")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is not None:
+            form = await request.form()
+            if not self._csrf_ok(request, session, form):
+                return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
+            with self._lock:
+                self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        response = RedirectResponse("/portal/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/portal")
+        return response
+
+    def _team_arn(self, name: str) -> str | None:
+        return next((arn for arn, team in self._teams().items() if team == name), None)
+
+    async def _claim_and_redirect(self, session: Session, team: str) -> Response:
+        arn = self._team_arn(team)
+        if arn is None:
+            return _page("Not found", f'<p class="error">No workteam named {html.escape(team)}.</p>', status=404)
+        claimed = await anyio.to_thread.run_sync(
+            lambda: self.rt.storage.claim_task([arn], session.worker_id, self.rt.now())
+        )
+        if claimed is None:
+            message = quote(f"No more tasks in {team} right now.")
+            return RedirectResponse(f"/portal/?message={message}", status_code=303)
+        return RedirectResponse(f"/portal/tasks/{claimed[0].id}", status_code=303)
+
+    async def start(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return RedirectResponse("/portal/", status_code=303)
+        form = await request.form()
+        if not self._csrf_ok(request, session, form):
+            return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
+        return await self._claim_and_redirect(session, request.path_params["team"])
+
+    async def next_task(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return RedirectResponse("/portal/", status_code=303)
+        if not self._csrf_ok(request, session):
+            return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
+        return await self._claim_and_redirect(session, request.path_params["team"])
+
+    def _held(self, task_id: str, worker_id: str) -> tuple[Task, float] | None:
+        task = self.rt.storage.get_task(task_id)
+        if task is None:
+            return None
+        for assignment in self.rt.storage.assignments(task_id):
+            if (
+                assignment.worker_id == worker_id
+                and assignment.status == "active"
+                and assignment.deadline > self.rt.now()
+            ):
+                return task, assignment.deadline
+        return None
+
+    async def show_task(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return RedirectResponse("/portal/", status_code=303)
+        task_id = request.path_params["task_id"]
+        held = await anyio.to_thread.run_sync(self._held, task_id, session.worker_id)
+        if held is None:
+            return _page(
+                "Not available", '<p class="error">This task is not assigned to you (any more).</p>', status=404
+            )
+        task, deadline = held
+        view = await anyio.to_thread.run_sync(self.task_view, task, deadline)
+        submit_url = f"/portal/tasks/{task.id}/submit?csrf={quote(session.csrf)}"
+        try:
+            page = await anyio.to_thread.run_sync(
+                lambda: templating.render_page(
+                    view.template,
+                    task.task_input,
+                    submit_url=submit_url,
+                    asset_base_url="/portal/static",
+                    s3_client=self.rt.s3,
+                    title=task.title,
+                )
+            )
+        except TruthloopError as exc:
+            body = (
+                f'<div class="card"><h1>{html.escape(task.title)}</h1><p class="error">The task template could not be '
+                f"rendered: {html.escape(str(exc))}</p></div>"
+            )
+            return _page("Template error", body, status=500)
+        banner = (
+            '<div id="truthloop-task-bar" style="font:14px system-ui;background:#232f3e;color:#fff;padding:6px 12px">'
+            f"{html.escape(view.team_name)} · {html.escape(task.title)} · "
+            f'<span data-deadline="{int(deadline)}">time limit {int(max(0, deadline - self.rt.now()))} s</span> · '
+            f'<form style="display:inline" method="post" action="/portal/tasks/{task.id}/release">'
+            f'<input type="hidden" name="csrf" value="{session.csrf}">'
+            '<button type="submit" style="background:#545b64">Decline task</button></form></div>'
+        )
+        page = _insert_after_body(page, banner)
+        return HTMLResponse(page, headers={**_SECURITY_HEADERS, "x-truthloop-task": task.id})
+
+    async def submit(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return JSONResponse({"error": "not signed in"}, status_code=401)
+        content_type = request.headers.get("content-type", "")
+        form = None
+        if "application/json" in content_type:
+            raw_body = await request.body()
+            try:
+                raw: Any = json.loads(raw_body)
+            except ValueError:
+                return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        else:
+            form = await request.form()
+            value = form.get("answer")
+            try:
+                raw = json.loads(value) if isinstance(value, str) else None
+            except ValueError:
+                return JSONResponse({"error": "the answer field is not JSON"}, status_code=400)
+        if not self._csrf_ok(request, session, form):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        try:
+            answer = answer_from_body(raw)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        task_id = request.path_params["task_id"]
+        result = await self._submit(task_id, session.worker_id, answer)
+        if isinstance(result, Response):
+            return result
+        team = self._teams().get(result.workteam_arn, "")
+        next_url = f"/portal/teams/{quote(team)}/next?csrf={quote(session.csrf)}"
+        if form is not None:
+            return RedirectResponse(next_url, status_code=303)
+        return JSONResponse({"status": "submitted", "taskId": task_id, "next": next_url})
+
+    async def _submit(self, task_id: str, worker_id: str, answer: dict[str, Any]) -> Task | Response:
+        try:
+            task = await anyio.to_thread.run_sync(
+                lambda: self.rt.storage.submit_answer(task_id, worker_id, answer, self.rt.now())
+            )
+        except AssignmentError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        self.rt.wake_engine()
+        return task
+
+    async def release(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return RedirectResponse("/portal/", status_code=303)
+        form = await request.form()
+        if not self._csrf_ok(request, session, form):
+            return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
+        task_id = request.path_params["task_id"]
+        await anyio.to_thread.run_sync(
+            lambda: self.rt.storage.release_assignment(task_id, session.worker_id, self.rt.now())
+        )
+        self.rt.wake_engine()
+        return RedirectResponse(f"/portal/?message={quote('Task declined.')}", status_code=303)
+
+    # ------------------------------------------------------------------ JSON API (simulated workers)
+    async def api_queues(self, request: Request) -> Response:
+        worker = self._bearer(request)
+        if worker is None:
+            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        teams = self._teams()
+        counts = await anyio.to_thread.run_sync(self.rt.storage.queue_counts, list(teams), worker.id)
+        queues = [
+            {"workteamArn": arn, "workteamName": name, "available": counts.get(arn, 0)} for arn, name in teams.items()
+        ]
+        return JSONResponse({"worker": {"id": worker.id, "name": worker.name}, "queues": queues})
+
+    async def api_claim(self, request: Request) -> Response:
+        worker = self._bearer(request)
+        if worker is None:
+            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        body = await request.body()
+        try:
+            wanted = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        teams = list(self._teams())
+        arn = wanted.get("workteamArn") if isinstance(wanted, dict) else None
+        if arn is not None:
+            if arn not in teams:
+                return JSONResponse({"error": f"no workteam {arn}"}, status_code=404)
+            teams = [arn]
+        claimed = await anyio.to_thread.run_sync(lambda: self.rt.storage.claim_task(teams, worker.id, self.rt.now()))
+        if claimed is None:
+            return Response(status_code=204)
+        task, assignment = claimed
+        view = await anyio.to_thread.run_sync(self.task_view, task, assignment.deadline)
+        return JSONResponse({"task": view.to_json()})
+
+    async def api_task(self, request: Request) -> Response:
+        worker = self._bearer(request)
+        if worker is None:
+            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        held = await anyio.to_thread.run_sync(self._held, request.path_params["task_id"], worker.id)
+        if held is None:
+            return JSONResponse({"error": "this task is not assigned to you"}, status_code=404)
+        view = await anyio.to_thread.run_sync(self.task_view, *held)
+        return JSONResponse({"task": view.to_json()})
+
+    async def api_answer(self, request: Request) -> Response:
+        worker = self._bearer(request)
+        if worker is None:
+            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        try:
+            body = json.loads(await request.body())
+            answer = answer_from_body(body.get("answer") if isinstance(body, dict) else None)
+        except ValueError as exc:
+            return JSONResponse({"error": f'expected {{"answer": {{…}}}}: {exc}'}, status_code=400)
+        result = await self._submit(request.path_params["task_id"], worker.id, answer)
+        if isinstance(result, Response):
+            return result
+        return JSONResponse({"status": "submitted", "taskId": result.id, "taskStatus": result.status})
+
+    async def api_release(self, request: Request) -> Response:
+        worker = self._bearer(request)
+        if worker is None:
+            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        task_id = request.path_params["task_id"]
+        released = await anyio.to_thread.run_sync(
+            lambda: self.rt.storage.release_assignment(task_id, worker.id, self.rt.now())
+        )
+        self.rt.wake_engine()
+        return JSONResponse({"released": released}, status_code=200 if released else 404)
+
+
+def _insert_after_body(page: str, fragment: str) -> str:
+    lower = page.lower()
+    start = lower.find("<body")
+    if start < 0:
+        return fragment + page
+    end = page.find(">", start)
+    return page[: end + 1] + fragment + page[end + 1 :]

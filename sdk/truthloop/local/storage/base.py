@@ -1,0 +1,325 @@
+"""The storage interface of the local backend: records and the :class:`Storage` protocol.
+
+Everything the emulator keeps goes through this protocol, so the same service code could run on another store
+(DynamoDB for records plus S3 for large documents): each method is a single conditional read or write, the kind
+a key-value store with conditional updates and transactions offers. :class:`~truthloop.local.storage.sqlite.
+SQLiteStorage` is the implementation used locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ANSWERABLE",
+    "Assignment",
+    "AssignmentError",
+    "EventRecord",
+    "HumanLoop",
+    "JobObject",
+    "ListQuery",
+    "LoopConflict",
+    "LoopQuotaExceeded",
+    "Resource",
+    "Storage",
+    "StorageError",
+    "Task",
+    "Worker",
+]
+
+TaskStatus = Literal["open", "closing", "done", "expired", "cancelled"]
+#: task statuses in which a worker may still submit an answer to an assignment they hold
+ANSWERABLE: frozenset[str] = frozenset({"open", "closing"})
+
+
+class StorageError(Exception):
+    """Base of the errors the storage layer raises for conditional operations that fail."""
+
+
+class LoopConflict(StorageError):
+    """Raised when a human loop name exists with different input."""
+
+    def __init__(self, existing: HumanLoop) -> None:
+        self.existing = existing
+        super().__init__(f"human loop {existing.name!r} already exists with different input")
+
+
+class LoopQuotaExceeded(StorageError):
+    """Raised when starting a loop would exceed the configured number of active loops."""
+
+    def __init__(self, active: int, limit: int) -> None:
+        self.active = active
+        self.limit = limit
+        super().__init__(f"{active} human loops are active; the configured quota is {limit}")
+
+
+class AssignmentError(StorageError):
+    """Raised when a worker submits to a task they do not hold (expired, released, already submitted)."""
+
+
+@dataclass
+class Resource:
+    """A control-plane resource (workforce, workteam, task UI, flow definition, labeling job) as a document."""
+
+    kind: str
+    name: str
+    status: str
+    created: float
+    modified: float
+    doc: dict[str, Any]
+
+
+@dataclass
+class HumanLoop:
+    """An A2I human loop. Times are epoch seconds (UTC)."""
+
+    name: str
+    arn: str
+    flow_arn: str
+    status: str
+    created: float
+    input_content: str
+    content_classifiers: list[str] = field(default_factory=list)
+    failure_reason: str | None = None
+    failure_code: str | None = None
+    output_s3_uri: str | None = None
+    task_id: str | None = None
+    modified: float = 0.0
+
+
+@dataclass
+class Task:
+    """A unit of work shown to workers: one A2I loop or one GT data object, answered by ``required`` workers."""
+
+    id: str
+    kind: Literal["a2i", "gt"]
+    workteam_arn: str
+    owner: str
+    ui: str
+    task_input: dict[str, Any]
+    title: str
+    description: str
+    required: int
+    time_limit: int
+    created: float
+    expires_at: float
+    object_id: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    status: TaskStatus = "open"
+    answers: int = 0
+    active: int = 0
+    settled: bool = False
+
+
+@dataclass
+class Assignment:
+    """One worker's hold on a task: accepted, then submitted, released, or timed out."""
+
+    task_id: str
+    worker_id: str
+    status: Literal["active", "submitted", "released", "timedout"]
+    accepted_at: float
+    deadline: float
+    submitted_at: float | None = None
+    answer: dict[str, Any] | None = None
+
+
+@dataclass
+class JobObject:
+    """One data object (manifest line) of a labeling job and where it is in the pipeline."""
+
+    job: str
+    object_id: str
+    seq: int
+    status: str
+    data_object: dict[str, Any]
+    task_input: dict[str, Any] | None = None
+    task_id: str | None = None
+    iteration: int | None = None
+    result: dict[str, Any] | None = None
+    failure: str | None = None
+    human: bool = True
+
+
+@dataclass
+class Worker:
+    """A local worker who signs in to the portal with a token (only its SHA-256 is stored)."""
+
+    id: str
+    name: str
+    token_hash: str
+    sub: str
+    created: float
+    simulated: bool = False
+
+
+@dataclass
+class EventRecord:
+    """An EventBridge-shaped event waiting in the outbox, or delivered."""
+
+    id: int
+    detail_type: str
+    body: dict[str, Any]
+    created: float
+    copies: int
+    delivered: bool
+    attempts: int
+    next_attempt: float
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Filters, order and page of a List* call. ``cursor`` is the storage's own opaque position."""
+
+    created_after: float | None = None
+    created_before: float | None = None
+    modified_after: float | None = None
+    modified_before: float | None = None
+    name_contains: str | None = None
+    status_equals: str | None = None
+    sort_by: Literal["CreationTime", "Name", "Status"] = "CreationTime"
+    ascending: bool = False
+    cursor: str | None = None
+    limit: int = 10
+
+
+class Storage(Protocol):
+    """Everything the emulator persists. Implementations must be safe to call from many threads."""
+
+    # ------------------------------------------------------------------ lifecycle / meta
+    def close(self) -> None: ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    # ------------------------------------------------------------------ control-plane resources
+    def create_resource(self, resource: Resource) -> bool:
+        """Insert ``resource``; ``False`` (and no change) when one of that kind and name exists."""
+        ...
+
+    def get_resource(self, kind: str, name: str) -> Resource | None: ...
+
+    def update_resource(
+        self,
+        kind: str,
+        name: str,
+        *,
+        now: float,
+        status: str | None = None,
+        doc: dict[str, Any] | None = None,
+        expect_status: Sequence[str] | None = None,
+    ) -> Resource | None:
+        """Update status and/or doc (only when the current status is in ``expect_status``, if given)."""
+        ...
+
+    def delete_resource(self, kind: str, name: str) -> bool: ...
+
+    def list_resources(self, kind: str, query: ListQuery) -> tuple[list[Resource], str | None]: ...
+
+    def resources_in_status(self, kind: str, statuses: Sequence[str]) -> list[Resource]: ...
+
+    # ------------------------------------------------------------------ human loops
+    def start_human_loop(self, loop: HumanLoop, task: Task | None, *, max_active: int | None) -> tuple[HumanLoop, bool]:
+        """Create ``loop`` (and its task) atomically; return ``(existing, False)`` for an identical retry.
+
+        Raises :class:`LoopConflict` for the same name with different input and :class:`LoopQuotaExceeded` when
+        ``max_active`` loops are already in progress.
+        """
+        ...
+
+    def get_human_loop(self, name: str) -> HumanLoop | None: ...
+
+    def list_human_loops(
+        self,
+        flow_arn: str,
+        *,
+        created_after: float | None,
+        created_before: float | None,
+        ascending: bool,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[HumanLoop], str | None]: ...
+
+    def transition_human_loop(
+        self, name: str, expect: Sequence[str], status: str, *, now: float, **fields: Any
+    ) -> HumanLoop | None:
+        """Set ``status`` (and other fields) if the loop's status is in ``expect``; ``None`` otherwise."""
+        ...
+
+    def delete_human_loop(self, name: str, allowed: Sequence[str]) -> HumanLoop | None:
+        """Delete the loop when its status is in ``allowed``; returns the loop as it was (or as it is)."""
+        ...
+
+    def human_loops_in_status(self, status: str, limit: int) -> list[HumanLoop]: ...
+
+    def count_human_loops(self, status: str | None = None) -> int: ...
+
+    # ------------------------------------------------------------------ tasks and assignments
+    def put_tasks(self, tasks: Sequence[Task]) -> None: ...
+
+    def get_task(self, task_id: str) -> Task | None: ...
+
+    def claim_task(
+        self, workteam_arns: Sequence[str], worker_id: str, now: float, *, task_id: str | None = None
+    ) -> tuple[Task, Assignment] | None:
+        """Give ``worker_id`` their active assignment in those teams, or a new one on the oldest open task."""
+        ...
+
+    def submit_answer(self, task_id: str, worker_id: str, answer: dict[str, Any], now: float) -> Task:
+        """Record the answer of the worker's active assignment; the task is ``done`` once ``required`` answered."""
+        ...
+
+    def release_assignment(self, task_id: str, worker_id: str, now: float) -> bool: ...
+
+    def assignments(self, task_id: str) -> list[Assignment]: ...
+
+    def close_tasks(self, owner: str, now: float) -> int:
+        """No new assignments for the owner's open tasks; tasks nobody holds are cancelled at once."""
+        ...
+
+    def sweep_tasks(self, now: float) -> int:
+        """Expire tasks past their lifetime and time out assignments past their time limit."""
+        ...
+
+    def tasks_to_settle(self, limit: int) -> list[Task]:
+        """Tasks that reached a final status and were not processed by the engine yet."""
+        ...
+
+    def mark_settled(self, task_id: str) -> None: ...
+
+    def queue_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
+        """Per workteam, how many tasks ``worker_id`` could claim now."""
+        ...
+
+    def open_task_count(self, owner: str) -> int: ...
+
+    # ------------------------------------------------------------------ labeling job objects
+    def put_job_objects(self, objects: Sequence[JobObject]) -> None: ...
+
+    def job_objects(self, job: str, statuses: Sequence[str] | None = None) -> list[JobObject]: ...
+
+    def update_job_objects(self, job: str, object_ids: Sequence[str], **fields: Any) -> None: ...
+
+    # ------------------------------------------------------------------ workers
+    def put_worker(self, worker: Worker) -> None: ...
+
+    def worker_by_token_hash(self, token_hash: str) -> Worker | None: ...
+
+    def get_worker(self, worker_id: str) -> Worker | None: ...
+
+    def list_workers(self) -> list[Worker]: ...
+
+    # ------------------------------------------------------------------ events (outbox)
+    def add_event(self, detail_type: str, body: dict[str, Any], *, copies: int, now: float) -> int: ...
+
+    def due_events(self, now: float, limit: int) -> list[EventRecord]: ...
+
+    def record_delivery(
+        self, event_id: int, *, delivered: bool, attempts: int, next_attempt: float, error: str | None
+    ) -> None: ...
+
+    def list_events(self, *, after_id: int = 0, limit: int = 1000) -> list[EventRecord]: ...
