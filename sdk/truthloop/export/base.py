@@ -65,6 +65,10 @@ class Exporter(ABC):
             raise ExportError(f"format {self.name!r} has no option(s) {', '.join(unknown)}; its options: {known}")
         self.out = out
         self.attribute = attribute
+        #: the S3 client of the export (set by :func:`export`), for formats that follow S3 references
+        self.s3_client: Any = None
+        #: lines for the report (e.g. how many prompts were excluded and where they are listed)
+        self.notes: list[str] = []
         self._last_attribute: str | None = None
         self._last_key = ""
         self._last_type: Any = None
@@ -221,6 +225,7 @@ def export(
     started = time.perf_counter()
     with local_output(out, s3_client=s3_client) as target:
         exporter = exporter_cls(target, attribute=attribute, **dict(options or {}))
+        exporter.s3_client = s3_client
         reader = ManifestReader(
             input,
             s3_client=s3_client,
@@ -238,7 +243,7 @@ def export(
     report.lines_exported = exported
     report.items_written = written
     report.outputs = [_published(p, target, out) for p in outputs]
-    report.notes.extend(getattr(exporter, "notes", []))
+    report.notes.extend(exporter.notes)
     report.seconds = time.perf_counter() - started
     return report
 
