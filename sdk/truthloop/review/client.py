@@ -177,7 +177,7 @@ class ReviewClient:
         self.max_attempts = max_attempts
         self.base_delay_seconds = base_delay_seconds
         self.max_delay_seconds = max_delay_seconds
-        self.budget_store: BudgetStore = budget_store if budget_store is not None else InMemoryBudgetStore()
+        self.budget_store: BudgetStore = budget_store if budget_store is not None else InMemoryBudgetStore(clock)
         self.on_budget_exceeded = on_budget_exceeded
         self._sleep = sleep
         self._clock = clock

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from truthloop.contracts._base import canonical_json
-from truthloop.review.types import ReviewDecision
+from truthloop.review.types import ReviewDecision, normalise_key
 
 __all__ = ["CONTENT_VERSION", "MAX_INPUT_CONTENT_BYTES", "build_input_content", "camel_case", "s3_object", "size_of"]
 
@@ -112,11 +112,11 @@ def _builtin_keys(
     if source == "textract:analyze_document":
         out["selectedAiServiceResponse"] = {"blocks": _selected_blocks(camel, decision)}
         keys = list(important_form_keys)
-        known = {k["importantFormKey"].casefold() for k in keys}
+        known = {normalise_key(k["importantFormKey"]) for k in keys}
         for prediction in decision.flagged_predictions:
             key = prediction.key
-            if prediction.kind in ("form_field", "missing_key") and key and key.casefold() not in known:
-                known.add(key.casefold())
+            if prediction.kind in ("form_field", "missing_key") and key and normalise_key(key) not in known:
+                known.add(normalise_key(key))
                 keys.append({"importantFormKey": key, "importantFormKeyAliases": []})
         out["humanLoopContext"] = {"importantFormKeys": keys}
     elif source == "rekognition:detect_moderation_labels":

@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -534,16 +534,17 @@ class BudgetStore(Protocol):
 
 
 class InMemoryBudgetStore:
-    """A thread-safe in-process :class:`BudgetStore`."""
+    """A thread-safe in-process :class:`BudgetStore`; counters are forgotten once ``clock()`` passes their expiry."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._counts: dict[str, int] = {}
         self._expiry: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def acquire(self, counter: str, limit: int, expires_at: float) -> bool:
         with self._lock:
-            now = time.time()
+            now = self._clock()
             for name in [n for n, at in self._expiry.items() if at < now]:
                 self._counts.pop(name, None)
                 self._expiry.pop(name, None)

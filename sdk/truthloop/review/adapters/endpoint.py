@@ -153,12 +153,10 @@ class _Reader:
         return self.one_input(body, "$", None)
 
     def batch(self, items: list[Any], path: str) -> list[Prediction]:
+        """Each item is one input's prediction (``{"predictions": [...]}``, or a list of lists)."""
         if len(items) == 1:
             return self.one_input(items[0], f"{path}[0]", None)
         out: list[Prediction] = []
-        # A list of scored objects is one input's distribution, not a batch.
-        if items and all(isinstance(x, Mapping) and _first(x, _VECTOR_KEYS) is None for x in items):
-            return self.one_input(items, path, None)
         for i, item in enumerate(items):
             out.extend(self.one_input(item, f"{path}[{i}]", i))
         return out
