@@ -89,6 +89,7 @@ def _processor(environment: tuple[str | None, ...]) -> tuple[Callable[..., Any],
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.add_metric(name="StatusEventsSeen", unit="Count", value=1)
     process, idempotency = _processor(tuple(os.environ.get(key) for key in _ENV_KEYS))
     idempotency.register_lambda_context(context)
     summary: dict[str, Any] = process(event=event)

@@ -206,7 +206,7 @@ def test_a_conflict_with_another_flow_is_a_real_conflict(a2i: tuple[Any, Stubber
         {"HumanLoopName": ANY},
     )
     # WHEN / THEN
-    with pytest.raises(HumanLoopConflictError, match="already exists for flow definition .*other-fd"):
+    with pytest.raises(HumanLoopConflictError, match=r"already exists for flow definition .*other-fd"):
         _client(client).review("comprehend:detect_sentiment", SENTIMENT, flow_definition_arn=FLOW)
 
 
