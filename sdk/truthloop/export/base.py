@@ -8,6 +8,7 @@ annotations themselves, so memory stays constant in the number of lines.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +65,7 @@ class Exporter(ABC):
             known = ", ".join(sorted(self.option_help)) or "none"
             raise ExportError(f"format {self.name!r} has no option(s) {', '.join(unknown)}; its options: {known}")
         self.out = out
+        self._created_out = not out.exists()
         self.attribute = attribute
         #: the S3 client of the export (set by :func:`export`), for formats that follow S3 references
         self.s3_client: Any = None
@@ -130,8 +132,13 @@ class Exporter(ABC):
                 written += items
         return exported, written
 
-    def abort(self) -> None:  # noqa: B027 - optional hook
-        """Called instead of :meth:`close` when the export fails; remove temporary files."""
+    def abort(self) -> None:
+        """Called instead of :meth:`close` when the export fails: remove what was written.
+
+        The default removes the output folder of a ``directory`` format if this export created it.
+        """
+        if self.writes == "directory" and self._created_out:
+            shutil.rmtree(self.out, ignore_errors=True)
 
 
 #: format name → exporter class. Use :func:`register` to add one.

@@ -97,10 +97,10 @@ class CocoExporter(Exporter):
     def add(self, record: Record) -> int:
         """The general path: :func:`truthloop.manifest.labels.boxes` validates the label through the contracts."""
         data = record.data
+        attr = self.label_attribute(record)
         source = data.get("source-ref")
         if type(source) is not str:
             raise record.error("COCO needs an image: the line has no source-ref")
-        attr = self.label_attribute(record)
         label = boxes(data, attr, fast=False)
         if label.width is None or label.height is None:
             raise record.error(f"{attr}: no image_size; COCO images need a width and height")

@@ -60,4 +60,5 @@ class SegmentationExporter(Exporter):
         return [self.out]
 
     def abort(self) -> None:
+        super().abort()
         self._file.discard()

@@ -47,10 +47,10 @@ class VocExporter(Exporter):
         self._categories = CategoryTable()
 
     def add(self, record: Record) -> int:
+        attr = self.label_attribute(record)
         source = record.data.get("source-ref")
         if type(source) is not str:
             raise record.error("VOC needs an image: the line has no source-ref")
-        attr = self.label_attribute(record)
         label = boxes(record.data, attr)
         if label.width is None or label.height is None:
             raise record.error(f"{attr}: no image_size; VOC records the image width and height")

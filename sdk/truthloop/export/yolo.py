@@ -38,10 +38,10 @@ class YoloExporter(Exporter):
         self._categories = CategoryTable()
 
     def add(self, record: Record) -> int:
+        attr = self.label_attribute(record)
         source = record.data.get("source-ref")
         if type(source) is not str:
             raise record.error("YOLO needs an image: the line has no source-ref")
-        attr = self.label_attribute(record)
         label = boxes(record.data, attr)
         if not label.width or not label.height:
             raise record.error(f"{attr}: no image_size; YOLO normalises boxes by the image width and height")
@@ -82,4 +82,5 @@ class YoloExporter(Exporter):
         return [self.out]
 
     def abort(self) -> None:
+        super().abort()
         self._images.discard()
