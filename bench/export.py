@@ -1,0 +1,163 @@
+"""Export throughput and memory: a 1,000,000-line bounding-box manifest → COCO, a ranking manifest → TRL.
+
+Prints ONE JSON object on stdout. Each export runs in its own subprocess (``truthloop export``'s Python API), so the
+peak RSS reported is the exporter's alone (``ru_maxrss`` of that child), not the generator's.
+
+Targets (issue 6): ≥ 200,000 lines/s and ≤ 200 MB peak RSS.
+
+Generated data (deterministic):
+* boxes: ``source-ref``, ``image_size``, 1–4 boxes per line (mean 2.5) with per-box confidences, a 3-class
+  class-map and built-in metadata — the shape GT writes for ``groundtruth/object-detection``.
+* ranking: a text-ranking job's output line — prompt in ``source``, ``responses`` + ``responseIds`` (3 responses)
+  and the three annotators' answers passed through by the consolidation Lambda (``annotationsFromAllWorkers`` with
+  JSON-string contents); most annotators agree, some swap two responses, some tie.
+
+Usage: ``python bench/export.py [--lines N] [--ranking-lines N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CHILD = r"""
+import json, resource, sys, time
+from truthloop.export import export
+fmt, src, out = sys.argv[1:4]
+started = time.perf_counter()
+report = export(src, fmt, out)
+seconds = time.perf_counter() - started
+print(json.dumps({
+    "lines": report.lines_read, "exported": report.lines_exported, "skipped": report.lines_skipped,
+    "items": report.items_written, "seconds": seconds,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def generate_boxes(path: Path, lines: int) -> None:
+    encode = msgspec.json.Encoder().encode
+    names = {"0": "person", "1": "car", "2": "bicycle"}
+    with path.open("wb", buffering=1 << 20) as out:
+        for i in range(lines):
+            count = i % 4 + 1
+            boxes = [
+                {
+                    "class_id": (i + j) % 3,
+                    "left": 10 + 37 * j + i % 50,
+                    "top": 20 + 11 * j,
+                    "width": 40 + j,
+                    "height": 30 + i % 7,
+                }
+                for j in range(count)
+            ]
+            line = {
+                "source-ref": f"s3://bench-images/batch-{i // 10000:03d}/img-{i:07d}.jpg",
+                "bb": {"image_size": [{"width": 640, "height": 480, "depth": 3}], "annotations": boxes},
+                "bb-metadata": {
+                    "objects": [{"confidence": 0.5 + ((i + j) % 50) / 100} for j in range(count)],
+                    "class-map": names,
+                    "type": "groundtruth/object-detection",
+                    "human-annotated": "yes",
+                    "creation-date": "2024-05-01T12:00:00.000000",
+                    "job-name": "labeling-job/street-objects",
+                },
+            }
+            out.write(encode(line) + b"\n")
+
+
+_ORDERS = ([1, 2, 3], [1, 3, 2], [2, 1, 3], [1, 1, 2])
+
+
+def generate_ranking(path: Path, lines: int) -> None:
+    encode = msgspec.json.Encoder().encode
+    with path.open("wb", buffering=1 << 20) as out:
+        for i in range(lines):
+            # a true order per prompt; annotators mostly follow it, one sometimes swaps or ties
+            base = [(i + k) % 3 + 1 for k in range(3)]
+            answers = []
+            for w in range(3):
+                ranks = base if (i + w) % 5 else [_ORDERS[(i + w) % 4][r - 1] for r in base]
+                content = encode({"ranking": {"rankings": {"helpfulness": ranks}}}).decode()
+                answers.append(
+                    {"workerId": f"private.us-east-1.worker{(i + w) % 40:02d}", "annotationData": {"content": content}}
+                )
+            line = {
+                "source": f"Question {i}: explain how a hash map resolves collisions in a few sentences.",
+                "responses": [
+                    f"Answer A{i}: by chaining entries in buckets, or by open addressing with probing.",
+                    f"Answer B{i}: it stores everything in a list and searches it.",
+                    f"Answer C{i}: collisions cannot happen in a hash map.",
+                ],
+                "responseIds": ["model-a", "model-b", "model-c"],
+                "rank": {"annotationsFromAllWorkers": answers},
+                "rank-metadata": {
+                    "type": "groundTruth/custom",
+                    "job_name": "rank-answers",
+                    "human-annotated": "yes",
+                    "creation_date": "2024-05-05T12:00:00.000000",
+                },
+            }
+            out.write(encode(line) + b"\n")
+
+
+def run_export(fmt: str, src: Path, out: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), os.environ.get("PYTHONPATH", "")])}
+    completed = subprocess.run(
+        [sys.executable, "-c", _CHILD, fmt, str(src), str(out)], capture_output=True, text=True, env=env, check=False
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"export {fmt} failed:\n{completed.stderr}")
+    result: dict[str, float] = json.loads(completed.stdout)
+    result["lines_per_second"] = round(result["lines"] / result["seconds"])
+    result["seconds"] = round(result["seconds"], 3)
+    result["peak_rss_mb"] = round(result["peak_rss_mb"], 1)
+    result["input_mb"] = round(src.stat().st_size / 1e6, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000, help="bounding-box manifest lines")
+    parser.add_argument("--ranking-lines", type=int, default=1_000_000, help="ranking manifest lines")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="truthloop-bench-") as folder:
+        tmp = Path(folder)
+        started = time.perf_counter()
+        generate_boxes(tmp / "boxes.manifest", args.lines)
+        generate_ranking(tmp / "ranking.manifest", args.ranking_lines)
+        generated = time.perf_counter() - started
+        coco = run_export("coco", tmp / "boxes.manifest", tmp / "coco.json")
+        (tmp / "coco.json").unlink()
+        trl = run_export("trl", tmp / "ranking.manifest", tmp / "dpo.jsonl")
+    results = {"coco": coco, "trl": trl}
+    print(
+        json.dumps(
+            {
+                "benchmark": "export",
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "generate_seconds": round(generated, 1),
+                "targets": {"lines_per_second": 200_000, "peak_rss_mb": 200},
+                "results": results,
+                "meets_targets": {
+                    name: r["lines_per_second"] >= 200_000 and r["peak_rss_mb"] <= 200 for name, r in results.items()
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
