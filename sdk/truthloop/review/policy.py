@@ -742,7 +742,8 @@ class ReviewPolicy:
             )
         if self.budget is not None and not drop_budget:
             raise _error(
-                "A2I activation conditions cannot express a budget; pass drop_budget=True to enforce it yourself",
+                "A2I activation conditions cannot express a budget; pass drop_budget=True (CLI: --drop-budget) "
+                "and enforce it yourself",
                 "$.budget",
             )
         conditions = _flatten(self.rule.conditions(canonical, "$.rule", self))

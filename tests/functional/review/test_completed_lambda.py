@@ -212,5 +212,5 @@ def test_missing_configuration_is_a_clear_error(env: dict[str, Any], monkeypatch
     monkeypatch.delenv("TRUTHLOOP_RESULTS_TABLE")
     monkeypatch.delenv("TRUTHLOOP_REVIEWED_BUCKET")
     # WHEN / THEN
-    with pytest.raises(ConfigurationError, match="TRUTHLOOP_RESULTS_TABLE .* is required; TRUTHLOOP_REVIEWED_BUCKET"):
+    with pytest.raises(ConfigurationError, match=r"TRUTHLOOP_RESULTS_TABLE .* is required; TRUTHLOOP_REVIEWED_BUCKET"):
         env["module"].handler(_event(), FakeLambdaContext())
