@@ -19,11 +19,11 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 
-import boto3  # noqa: E402
-from botocore.response import StreamingBody  # noqa: E402
-from botocore.stub import ANY, Stubber  # noqa: E402
+import boto3
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
 
-from truthloop.review import EndpointReviewer, ReviewClient, ReviewPolicy  # noqa: E402
+from truthloop.review import EndpointReviewer, ReviewClient, ReviewPolicy
 
 FLOW = "arn:aws:sagemaker:us-east-1:111122223333:flow-definition/pets-review"
 CONFIDENT = b'[{"label": "cat", "score": 0.97}, {"label": "dog", "score": 0.03}]'
