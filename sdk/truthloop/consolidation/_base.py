@@ -127,7 +127,7 @@ class CategoricalAggregator:
     skill_array_: FloatArray
     loss_history_: list[float]
 
-    def fit(self, answers: Answers, gold: Mapping[Hashable, Hashable] | None = None) -> Self:
+    def fit(self, answers: Answers, gold: Mapping[Any, Any] | None = None) -> Self:
         if not isinstance(answers, Answers):
             raise ConsolidationError(f"expected an Answers table, got {type(answers).__name__}")
         classes = answers.with_classes(gold.values()) if gold else list(answers.classes)
@@ -151,12 +151,12 @@ class CategoricalAggregator:
         )
         return self
 
-    def fit_predict(self, answers: Answers, gold: Mapping[Hashable, Hashable] | None = None) -> dict[Hashable, Any]:
+    def fit_predict(self, answers: Answers, gold: Mapping[Any, Any] | None = None) -> dict[Hashable, Any]:
         """Fit and return ``labels_``."""
         return self.fit(answers, gold).labels_
 
     def fit_predict_proba(
-        self, answers: Answers, gold: Mapping[Hashable, Hashable] | None = None
+        self, answers: Answers, gold: Mapping[Any, Any] | None = None
     ) -> dict[Hashable, dict[Hashable, float]]:
         """Fit and return ``probas_``."""
         return self.fit(answers, gold).probas_
@@ -213,7 +213,7 @@ class CategoricalAggregator:
 
     @staticmethod
     def _gold_arrays(
-        answers: Answers, classes: list[Hashable], gold: Mapping[Hashable, Hashable] | None
+        answers: Answers, classes: list[Hashable], gold: Mapping[Any, Any] | None
     ) -> tuple[IntArray, IntArray]:
         if not gold:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)

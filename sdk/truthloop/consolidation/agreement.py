@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -149,7 +149,7 @@ class WorkerAccuracy:
     n: int
 
 
-def worker_accuracy(answers: Answers, reference: Mapping[Hashable, Hashable]) -> list[WorkerAccuracy]:
+def worker_accuracy(answers: Answers, reference: Mapping[Any, Any]) -> list[WorkerAccuracy]:
     """Per worker, the share of answers that equal ``reference[task]`` (gold labels, or a consensus such as
     ``MajorityVote().fit_predict(answers)``). Workers with no answer on a referenced task are left out; the
     list is sorted by worker order of first appearance."""

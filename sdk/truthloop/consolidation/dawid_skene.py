@@ -24,16 +24,21 @@ class DawidSkene(CategoricalAggregator):
     :math:`l` with probability :math:`\pi^w_{z_t l}`. EM starts from majority-vote posteriors (gold tasks
     clamped), then alternates
 
-    * M-step: :math:`\pi^w_{kl} \propto \alpha + \sum_{a: w_a = w, l_a = l} q_{t_a}(k)` and
+    * M-step: :math:`\pi^w_{kl} = (n^w_{kl} + m\,\bar\pi^w_{kl} + \alpha) / (n^w_k + m + K\alpha)` with
+      :math:`n^w_{kl} = \sum_{a: w_a = w, l_a = l} q_{t_a}(k)` the expected counts, and
       :math:`p_k \propto \sum_t q_t(k)`,
     * E-step: :math:`q_t(k) \propto p_k \prod_{a \in t} \pi^{w_a}_{k l_a}`,
 
-    until ``n_iter`` steps or until the mean log-likelihood per answer improves by less than ``tol``.
-    ``smoothing`` (:math:`\alpha`, default 0) is a Dirichlet pseudo-count added to every confusion-matrix cell:
-    a MAP estimate that keeps workers with few answers from getting degenerate matrices. Probabilities are
-    clipped at ``1e-10`` before logs. ``skills_`` is each worker's expected accuracy
-    :math:`\sum_k p_k \pi^w_{kk}`; ``errors_`` the ``(workers, true, observed)`` confusion matrices,
-    ``priors_`` the class priors.
+    until ``n_iter`` steps or until the mean log-posterior per answer improves by less than ``tol``.
+
+    ``prior_strength`` (:math:`m`, default 3) is a Dirichlet prior on each confusion-matrix row centred on the
+    worker's own *one-coin* matrix :math:`\bar\pi^w` (its overall expected accuracy :math:`s_w` on the
+    diagonal, :math:`(1 - s_w)/(K - 1)` elsewhere): a worker with few answers in a class keeps a plausible row
+    instead of a degenerate one, while a busy worker's full matrix is barely affected. ``smoothing``
+    (:math:`\alpha`, default 0) adds a uniform pseudo-count. ``prior_strength=0, smoothing=0`` is the plain
+    maximum-likelihood estimate of the paper. Probabilities are clipped at ``1e-10`` before logs. ``skills_``
+    is each worker's expected accuracy :math:`\sum_k p_k \pi^w_{kk}`; ``errors_`` the
+    ``(workers, true, observed)`` confusion matrices, ``priors_`` the class priors.
 
     Reference: A. P. Dawid and A. M. Skene, "Maximum Likelihood Estimation of Observer Error-Rates Using the
     EM Algorithm", Journal of the Royal Statistical Society C 28(1), 1979, https://doi.org/10.2307/2346806.
@@ -47,16 +52,30 @@ class DawidSkene(CategoricalAggregator):
     errors_: FloatArray
     priors_: FloatArray
 
-    def __init__(self, n_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.0) -> None:
+    def __init__(
+        self, n_iter: int = 100, tol: float = 1e-5, prior_strength: float = 3.0, smoothing: float = 0.0
+    ) -> None:
         _check(n_iter, tol)
-        if smoothing < 0:
-            raise ConsolidationError(f"smoothing must be >= 0, got {smoothing}")
+        if smoothing < 0 or prior_strength < 0:
+            raise ConsolidationError(f"smoothing and prior_strength must be >= 0, got {smoothing}, {prior_strength}")
         self.n_iter = n_iter
         self.tol = tol
+        self.prior_strength = prior_strength
         self.smoothing = smoothing
 
     def _m_step(self, design: Design, posteriors: FloatArray) -> tuple[FloatArray, FloatArray]:
         counts = design.confusion_counts(posteriors) + self.smoothing
+        if self.prior_strength > 0:
+            k = design.k
+            answered = counts.sum(axis=(1, 2))
+            accuracy = np.divide(
+                np.einsum("wkk->w", counts), answered, out=np.full_like(answered, 1.0 / k), where=answered > 0
+            )
+            off = (1 - accuracy) / (k - 1) if k > 1 else np.zeros_like(accuracy)
+            one_coin = np.repeat(np.repeat(off[:, None, None], k, axis=1), k, axis=2)
+            diagonal = np.arange(k)
+            one_coin[:, diagonal, diagonal] = accuracy[:, None]
+            counts = counts + self.prior_strength * one_coin
         totals = counts.sum(axis=2, keepdims=True)
         errors = np.clip(np.divide(counts, totals, out=np.full_like(counts, 1.0 / design.k), where=totals > 0), EPS, 1)
         priors = np.clip(posteriors.mean(axis=0), EPS, 1)

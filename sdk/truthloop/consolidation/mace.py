@@ -24,7 +24,8 @@ class MACE(CategoricalAggregator):
     strategies drawn from ``np.random.default_rng(seed)``. The run with the best log-likelihood wins, so the
     result is deterministic for a given ``seed``. Each run stops after ``n_iter`` steps or when the mean
     log-likelihood per answer improves by less than ``tol``; ``loss_history_`` is the winning run's.
-    ``skills_`` are the competences :math:`\theta_w`, ``spamming_`` the ``(workers, classes)`` strategies.
+    ``skills_`` are the competences :math:`\theta_w`, ``spamming_`` the ``(workers, classes)`` strategies,
+    ``errors_`` the implied ``(workers, true, observed)`` confusion matrices.
 
     Reference: D. Hovy, T. Berg-Kirkpatrick, A. Vaswani and E. Hovy, "Learning Whom to Trust with MACE",
     NAACL-HLT 2013, pp. 1120–1130, https://aclanthology.org/N13-1132.
@@ -37,6 +38,7 @@ class MACE(CategoricalAggregator):
 
     spamming_: FloatArray
     priors_: FloatArray
+    errors_: FloatArray
 
     def __init__(
         self,
@@ -120,4 +122,5 @@ class MACE(CategoricalAggregator):
         self.loss_history_ = history
         self.spamming_ = xi
         self.priors_ = priors
+        self.errors_ = self._confusions(theta, xi)
         return posteriors, theta
