@@ -35,7 +35,7 @@ CASES = [
 
 def _files(path: Path) -> dict[str, bytes]:
     if path.is_file():
-        siblings = [path] + sorted(path.parent.glob(path.name.rsplit(".", 1)[0] + ".*.jsonl"))
+        siblings = [path, *sorted(path.parent.glob(path.name.rsplit(".", 1)[0] + ".*.jsonl"))]
         return {p.name: p.read_bytes() for p in siblings}
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 

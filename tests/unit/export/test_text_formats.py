@@ -76,7 +76,7 @@ def test_jsonl_has_one_object_per_item(write_manifest, tmp_path: Path) -> None: 
 def _ner(text: str, entities: list[tuple[str, int, int]]) -> dict[str, object]:
     return {
         "source": text,
-        "ner": {"annotations": {"entities": [{"label": l, "startOffset": s, "endOffset": e} for l, s, e in entities]}},
+        "ner": {"annotations": {"entities": [{"label": k, "startOffset": s, "endOffset": e} for k, s, e in entities]}},
         "ner-metadata": {"type": "groundtruth/text-span", "job-name": "ner"},
     }
 
