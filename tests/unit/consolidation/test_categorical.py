@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -178,7 +179,7 @@ def test_em_log_likelihood_does_not_decrease_much(factory: Callable[[], Categori
     answers, _ = _synthetic(seed=5)
     history = factory().fit(answers).loss_history_
     assert len(history) >= 2
-    assert all(b >= a - 1e-3 for a, b in zip(history, history[1:]))
+    assert all(b >= a - 1e-3 for a, b in itertools.pairwise(history))
 
 
 def test_unfitted_model_and_bad_parameters_raise() -> None:
