@@ -36,12 +36,17 @@ class A2IService:
         self.rt = runtime
 
     def _flow(self, arn: str) -> dict[str, Any]:
+        cached = self.rt.active_flows.get(arn)
+        if cached is not None:
+            return cached
         name = arn_resource_name(arn, "flow-definition")
         resource = self.rt.storage.get_resource("flow-definition", name)
         if resource is None or resource.doc.get("FlowDefinitionArn") != arn:
             raise validation(f"Flow definition {arn} does not exist.")
         doc = dict(resource.doc)
         doc["FlowDefinitionStatus"] = resource.status
+        if resource.status == "Active":  # Active flows only change by deletion, which clears the cache
+            self.rt.active_flows[arn] = doc
         return doc
 
     def _loop(self, name: str) -> HumanLoop:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -109,8 +108,11 @@ class LocalBackend:
         data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             data_dir.chmod(0o700)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and
+        # without it every response (headers and body are two writes) waits ~40 ms for a delayed ACK
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((config.host, config.port))
         except OSError as exc:
@@ -194,7 +196,7 @@ class LocalBackend:
         server = self._server
 
         def run() -> None:
-            asyncio.run(server.serve(sockets=[sock]))
+            server.run(sockets=[sock])  # uvloop + httptools when installed (the ``local`` extra), else asyncio + h11
 
         self._thread = threading.Thread(target=run, name="truthloop-http", daemon=True)
         self._thread.start()

@@ -446,6 +446,18 @@ class PortalApp:
         return RedirectResponse(f"/portal/?message={quote('Task declined.')}", status_code=303)
 
     # ------------------------------------------------------------------ JSON API (simulated workers)
+    def _api_view(self, task: Task, deadline: float) -> dict[str, Any]:
+        """The task as JSON plus its template rendered for it (``rendered``; ``null`` when it cannot render)."""
+        view = self.task_view(task, deadline)
+        data = view.to_json()
+        try:
+            data["rendered"] = templating.render(view.template, task.task_input, s3_client=self.rt.s3)
+            data["renderError"] = None
+        except TruthloopError as exc:
+            data["rendered"] = None
+            data["renderError"] = str(exc)
+        return data
+
     async def api_queues(self, request: Request) -> Response:
         worker = self._bearer(request)
         if worker is None:
@@ -476,8 +488,8 @@ class PortalApp:
         if claimed is None:
             return Response(status_code=204)
         task, assignment = claimed
-        view = await anyio.to_thread.run_sync(self.task_view, task, assignment.deadline)
-        return JSONResponse({"task": view.to_json()})
+        data = await anyio.to_thread.run_sync(self._api_view, task, assignment.deadline)
+        return JSONResponse({"task": data})
 
     async def api_task(self, request: Request) -> Response:
         worker = self._bearer(request)
@@ -486,8 +498,8 @@ class PortalApp:
         held = await anyio.to_thread.run_sync(self._held, request.path_params["task_id"], worker.id)
         if held is None:
             return JSONResponse({"error": "this task is not assigned to you"}, status_code=404)
-        view = await anyio.to_thread.run_sync(self.task_view, *held)
-        return JSONResponse({"task": view.to_json()})
+        data = await anyio.to_thread.run_sync(self._api_view, *held)
+        return JSONResponse({"task": data})
 
     async def api_answer(self, request: Request) -> Response:
         worker = self._bearer(request)

@@ -66,6 +66,8 @@ class Runtime:
     max_active_human_loops: int | None = None
     clock_offset: float = 0.0
     wake_engine: Callable[[], None] = lambda: None
+    #: Active flow definitions by ARN (StartHumanLoop's hot path); DeleteFlowDefinition clears an entry
+    active_flows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _s3_local: threading.local = field(default_factory=threading.local)
 
     def now(self) -> float:

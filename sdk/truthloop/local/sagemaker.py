@@ -411,6 +411,7 @@ class SageMakerService:
                 "first."
             )
         self.rt.storage.delete_resource(FLOW, name)
+        self.rt.active_flows.pop(resource.doc["FlowDefinitionArn"], None)
         return {}
 
     # ------------------------------------------------------------------ labeling jobs
