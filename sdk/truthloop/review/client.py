@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from truthloop.aws import is_retryable, map_client_errors
@@ -43,7 +44,7 @@ from truthloop.exceptions import (
     NotFoundError,
     PolicyError,
 )
-from truthloop.naming import human_loop_name
+from truthloop.naming import _slug
 from truthloop.review.adapters import adapt, canonical_source
 from truthloop.review.content import MAX_INPUT_CONTENT_BYTES, build_input_content, size_of
 from truthloop.review.policy import BudgetStore, InMemoryBudgetStore, ReviewPolicy
@@ -211,7 +212,7 @@ class ReviewClient:
         """Adapt and decide without starting anything: the decision and the source's candidate labels."""
         chosen = self._policy(policy)
         adapted = adapt(source, response, **adapter_options)
-        key = None if input is None else canonical_json([adapted.source, input])
+        key = None if input is None else (lambda: canonical_json([adapted.source, input]))
         return chosen.decide(adapted.predictions, key=key), adapted.candidates
 
     def review(
@@ -275,7 +276,7 @@ class ReviewClient:
         if size > MAX_INPUT_CONTENT_BYTES and self.offload_bucket is None:
             raise InputTooLargeError(size, MAX_INPUT_CONTENT_BYTES)
         flow_name = arn_resource_name(flow_definition_arn, "flow-definition")
-        name = human_loop_name(flow_definition_arn, content)
+        name = loop_name(flow_definition_arn, text)
         budget = policy.budget if policy is not None else None
         counter = None
         if budget is not None:
@@ -442,6 +443,29 @@ class ReviewClient:
         pointer["predictions"] = flagged
         pointer["inputRef"] = {"s3Uri": uri, "sha256": digest, "bytes": size}
         return pointer, uri
+
+
+@lru_cache(maxsize=64)
+def _name_parts(flow_definition_arn: str) -> tuple[str, str]:
+    flow_name = arn_resource_name(flow_definition_arn, "flow-definition")
+    prefix = _slug(flow_name, lower=True)[:30].strip("-") or "loop"
+    head = f"[{canonical_json(prefix)},{canonical_json(flow_name)},"
+    slug = _slug(prefix, lower=True)[: 63 - _DIGEST_CHARS - 1].strip("-")
+    return head, slug
+
+
+_DIGEST_CHARS = 32
+
+
+def loop_name(flow_definition_arn: str, input_text: str) -> str:
+    """:func:`truthloop.naming.human_loop_name` for an InputContent already serialised with ``canonical_json``.
+
+    Identical to ``human_loop_name(flow, content)`` (a test holds them equal) without serialising the content a
+    second time: ``canonical_json([prefix, flow, content])`` is ``[<prefix>,<flow>,<text>]``.
+    """
+    head, slug = _name_parts(flow_definition_arn)
+    digest = hashlib.sha256(f"{head}{input_text}]".encode()).hexdigest()[:_DIGEST_CHARS]
+    return f"{slug}-{digest}" if slug else digest
 
 
 def _classifiers(values: Iterable[str]) -> tuple[str, ...]:

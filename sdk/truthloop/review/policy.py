@@ -106,20 +106,31 @@ def prediction_key(predictions: Sequence[Prediction]) -> bytes:
 # ============================================================================================ evaluation
 
 
+#: A sampling key: bytes, text, ``None`` (use the predictions), or a function returning one (called only if needed).
+SampleKey = bytes | str | Callable[[], bytes | str] | None
+
+
 class _Context:
     """Per-decision state shared by rules: the (lazily computed) sampling key."""
 
     __slots__ = ("_key", "predictions")
 
-    def __init__(self, predictions: tuple[Prediction, ...], key: bytes | None) -> None:
+    def __init__(self, predictions: tuple[Prediction, ...], key: SampleKey) -> None:
         self.predictions = predictions
         self._key = key
 
     @property
     def key(self) -> bytes:
-        if self._key is None:
-            self._key = prediction_key(self.predictions)
-        return self._key
+        """The sampling key: computed on first use (only sampling rules need it)."""
+        key = self._key
+        if callable(key):
+            key = key()
+        if key is None:
+            key = prediction_key(self.predictions)
+        if isinstance(key, str):
+            key = key.encode("utf-8")
+        self._key = key
+        return key
 
 
 class _Hit:
@@ -619,15 +630,13 @@ class ReviewPolicy:
 
     # -------------------------------------------------------------------------------------------- deciding
 
-    def decide(self, predictions: Iterable[Prediction], *, key: bytes | str | None = None) -> ReviewDecision:
+    def decide(self, predictions: Iterable[Prediction], *, key: SampleKey = None) -> ReviewDecision:
         """Whether to route ``predictions``, which rules fired and why.
 
-        ``key`` identifies the input for sampling (the client passes the canonical input); without it the
+        ``key`` identifies the input for sampling (the client passes the canonical input, lazily); without it the
         predictions themselves are the key. Pure: no budget is consumed.
         """
         preds = predictions if type(predictions) is tuple else tuple(predictions)
-        if isinstance(key, str):
-            key = key.encode("utf-8")
         hit = self._evaluate(preds, _Context(preds, key))
         if hit is None:
             return ReviewDecision(False, preds)

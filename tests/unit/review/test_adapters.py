@@ -311,3 +311,60 @@ def test_boto3_response_metadata_is_ignored() -> None:
     response = {**load_fixture("comprehend_sentiment.json"), "ResponseMetadata": {"HTTPStatusCode": 200}}
     # WHEN / THEN
     assert _summary(from_response("comprehend:detect_sentiment", response)) == [("label", "POSITIVE", None, None, 0.58)]
+
+
+FAST_PATHS = [
+    ("truthloop.review.adapters.rekognition", "_fast_moderation"),
+    ("truthloop.review.adapters.rekognition", "_fast_labels"),
+    ("truthloop.review.adapters.textract", "_fast_blocks"),
+    ("truthloop.review.adapters.comprehend", "_fast_sentiment"),
+    ("truthloop.review.adapters.comprehend", "_fast_classes"),
+    ("truthloop.review.adapters.comprehend", "_fast_entities"),
+]
+
+
+@pytest.mark.parametrize(("source", "name", "expected"), CASES, ids=[f"{s}:{n}" for s, n, _ in CASES])
+def test_fast_paths_agree_with_the_contract_parsers(
+    source: str, name: str, expected: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the adapters' fast paths (used for well-formed API responses)
+    response = load_fixture(name)
+    fast = adapt(source, response)
+    # WHEN the contract-based parsers do the work instead
+    import importlib
+
+    for module, function in FAST_PATHS:
+        monkeypatch.setattr(importlib.import_module(module), function, lambda *_args: None)
+    slow = adapt(source, response)
+    # THEN both give the same predictions, scores, locators and candidates
+    assert fast == slow
+    assert [(p.locator, p.scores) for p in fast.predictions] == [(p.locator, p.scores) for p in slow.predictions]
+
+
+FAST_PATH_OF = {
+    "rekognition:detect_moderation_labels": ("truthloop.review.adapters.rekognition", "_fast_moderation"),
+    "rekognition:detect_labels": ("truthloop.review.adapters.rekognition", "_fast_labels"),
+    "textract:analyze_document": ("truthloop.review.adapters.textract", "_fast_blocks"),
+    "comprehend:detect_sentiment": ("truthloop.review.adapters.comprehend", "_fast_sentiment"),
+    "comprehend:classify_document": ("truthloop.review.adapters.comprehend", "_fast_classes"),
+    "comprehend:detect_entities": ("truthloop.review.adapters.comprehend", "_fast_entities"),
+}
+MALFORMED_WITH_FAST_PATH = [case for case in MALFORMED if case[0] in FAST_PATH_OF]
+
+
+@pytest.mark.parametrize(
+    ("source", "response", "path"), MALFORMED_WITH_FAST_PATH, ids=[f"{s}:{p}" for s, _, p in MALFORMED_WITH_FAST_PATH]
+)
+def test_fast_paths_decline_what_the_contract_parser_rejects(source: str, response: Any, path: str) -> None:
+    # GIVEN the source's fast path
+    import importlib
+
+    module, function = FAST_PATH_OF[source]
+    fast = getattr(importlib.import_module(module), function)
+    # WHEN / THEN it declines (or, for Textract, leaves the dangling relationship to the shared resolver)
+    result = fast(response if source != "textract:analyze_document" or isinstance(response, dict) else {})
+    if source == "textract:analyze_document" and result is not None:
+        with pytest.raises(AdapterError):
+            from_response(source, response)
+    else:
+        assert result is None

@@ -6,12 +6,12 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from truthloop.exceptions import AdapterError, ContractError
 from truthloop.review.types import Prediction
 
-__all__ = ["Adapted", "AdapterFn", "as_contract", "fail", "strip_metadata", "unit"]
+__all__ = ["Adapted", "AdapterFn", "as_contract", "fail", "is_number", "strip_metadata", "unit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +57,8 @@ def strip_metadata(response: Any) -> Any:
     if isinstance(response, Mapping) and "ResponseMetadata" in response:
         return {k: v for k, v in response.items() if k != "ResponseMetadata"}
     return response
+
+
+def is_number(value: Any, high: float) -> TypeGuard[float]:
+    """True for an int/float (not bool, not NaN) within ``0..high``: the fast paths' acceptance check."""
+    return (type(value) is float or type(value) is int) and 0.0 <= value <= high

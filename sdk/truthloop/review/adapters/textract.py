@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from truthloop.contracts.services import AnalyzeDocumentResponse, Block
-from truthloop.review.adapters._common import Adapted, as_contract, fail
+from truthloop.contracts.services import AnalyzeDocumentResponse, Block, Relationship
+from truthloop.review.adapters._common import Adapted, as_contract, fail, is_number
 from truthloop.review.types import Prediction, normalise_key
 
 __all__ = ["analyze_document", "merge_pages", "missing_keys"]
@@ -137,13 +137,63 @@ def _query_answer(query_block: Block, by_id: Mapping[str, Block]) -> Prediction:
     )
 
 
+def _fast_blocks(response: Any) -> tuple[Block, ...] | None:
+    """Blocks of a well-formed API-shaped response without the contract parser; ``None`` for anything else."""
+    items = response.get("Blocks") if type(response) is dict else None
+    if type(items) is not list:
+        return None
+    blocks = []
+    for index, b in enumerate(items):
+        if type(b) is not dict:
+            return None
+        block_id, block_type, confidence = b.get("Id"), b.get("BlockType"), b.get("Confidence")
+        text, page, relationships = b.get("Text"), b.get("Page"), b.get("Relationships") or []
+        entity_types, status, query = b.get("EntityTypes") or [], b.get("SelectionStatus"), b.get("Query")
+        if type(block_id) is not str or type(block_type) is not str:
+            return None
+        if confidence is not None and not is_number(confidence, 100.0):
+            return None
+        if (text is not None and type(text) is not str) or (page is not None and type(page) is not int):
+            return None
+        if (status is not None and type(status) is not str) or (query is not None and type(query) is not dict):
+            return None
+        if type(entity_types) is not list or type(relationships) is not list:
+            return None
+        if not all(type(t) is str for t in entity_types):
+            return None
+        rels = []
+        for rel in relationships:
+            ids = rel.get("Ids") if type(rel) is dict else None
+            if type(ids) is not list or type(rel.get("Type")) is not str or not all(type(i) is str for i in ids):
+                return None
+            rels.append(Relationship(type=rel["Type"], ids=tuple(ids)))
+        blocks.append(
+            Block(
+                id=block_id,
+                block_type=block_type,
+                confidence=None if confidence is None else float(confidence),
+                text=text,
+                entity_types=tuple(entity_types),
+                relationships=tuple(rels),
+                page=page,
+                selection_status=status,
+                query=query,
+                path=f"$.Blocks[{index}]",
+            )
+        )
+    return tuple(blocks)
+
+
 def analyze_document(response: Any) -> Adapted:
     """Form fields (``form_field``) and query answers (``query_answer``), in block order."""
-    with as_contract(SOURCE):
-        parsed = AnalyzeDocumentResponse.parse(merge_pages(response))
-    by_id = {b.id: b for b in parsed.blocks}
+    merged = merge_pages(response)
+    blocks = _fast_blocks(merged)
+    if blocks is None:
+        with as_contract(SOURCE):
+            blocks = AnalyzeDocumentResponse.parse(merged).blocks
+    by_id = {b.id: b for b in blocks}
     predictions = []
-    for block in parsed.blocks:
+    for block in blocks:
         if block.block_type == "KEY_VALUE_SET" and "KEY" in block.entity_types:
             predictions.append(_form_field(block, by_id))
         elif block.block_type == "QUERY":
