@@ -1,0 +1,65 @@
+"""The ``truthloop`` Lambda layer (the package and its runtime dependencies, python3.12 on arm64)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct, IConstruct
+
+from infra.constructs._common import ARCHITECTURE, PYTHON_RUNTIME, ConstructPropsError
+
+__all__ = ["LAYER_DIR_CONTEXT", "TruthloopLayer"]
+
+#: Context key naming a ready-made layer directory (it must contain ``python/``). Without it the layer is built
+#: by :func:`infra.layer.build_layer` (cached under ``infra/.layer-build``). Tests point it at a tiny stub.
+LAYER_DIR_CONTEXT = "truthloop:layerDir"
+
+
+class TruthloopLayer(Construct):
+    """A ``LayerVersion`` holding ``truthloop`` and its runtime dependencies.
+
+    ``asset_dir`` (or the ``truthloop:layerDir`` context value) uses a prepared directory as-is; otherwise the
+    layer is built locally with pip for the Lambda platform and cached by a hash of its inputs. Use
+    :meth:`of` to share one layer between the functions of a stack.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, asset_dir: str | Path | None = None) -> None:
+        super().__init__(scope, id)
+        configured = asset_dir or self.node.try_get_context(LAYER_DIR_CONTEXT)
+        if configured:
+            directory = Path(str(configured)).resolve()
+            if not (directory / "python").is_dir():
+                raise ConstructPropsError(self.node.path, [f"layer directory {directory} has no python/ sub-directory"])
+            code = lambda_.Code.from_asset(str(directory))
+            self.asset_hash: str | None = None
+        else:
+            from infra.layer import build_layer
+
+            build = build_layer()
+            directory = build.directory
+            self.asset_hash = build.asset_hash
+            code = lambda_.Code.from_asset(
+                str(directory), asset_hash=build.asset_hash, asset_hash_type=cdk.AssetHashType.CUSTOM
+            )
+        self.directory = directory
+        self.layer_version = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=code,
+            compatible_runtimes=[PYTHON_RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="truthloop package and its runtime dependencies (numpy, python-liquid, powertools)",
+            # Functions keep working on a deleted layer version, so old versions need not pile up.
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+
+    @staticmethod
+    def of(scope: IConstruct) -> lambda_.ILayerVersion:
+        """The stack-wide layer (created on first use)."""
+        stack = cdk.Stack.of(scope)
+        existing = stack.node.try_find_child("TruthloopLayer")
+        if isinstance(existing, TruthloopLayer):
+            return existing.layer_version
+        return TruthloopLayer(stack, "TruthloopLayer").layer_version

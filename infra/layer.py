@@ -1,0 +1,295 @@
+"""Build the ``truthloop`` Lambda layer locally, without Docker, and cache it by a hash of its inputs.
+
+The layer holds the ``truthloop`` package (``sdk/truthloop``) and its runtime dependencies
+(``[project].dependencies`` plus the ``lambda`` extra of ``pyproject.toml``), pip-installed for the Lambda
+platform: CPython 3.12 on arm64 (Amazon Linux 2023, glibc 2.34). ``constraints.txt`` pins every version, so
+the layer ships exactly the versions the test suite runs against.
+
+Two cache levels live under ``infra/.layer-build/``:
+
+* ``deps-<hash>/``: the pip install. The hash covers the requirement list, ``constraints.txt``, the target
+  platform and this builder's version. Rebuilt only when one of those changes (this is the only step that
+  needs PyPI).
+* ``layer-<hash>/python/``: the asset CDK uploads, the dependencies plus a copy of ``sdk/truthloop``. The hash
+  adds the content of every file in the package. Rebuilt (hard links, well under a second) when the code
+  changes.
+
+So a warm cache makes synth work offline, and a fresh machine downloads about 45 MB of wheels once.
+
+Packages the Lambda Python runtime already provides (boto3, botocore, s3transfer) are pruned after the
+install: ``aws-xray-sdk`` pulls in botocore, which would add about 90 MB to the layer.
+
+Command line (``make layer``)::
+
+    python -m infra.layer            # build (or reuse) the layer and print its directory
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "LAMBDA_PLATFORMS",
+    "LAMBDA_PYTHON_VERSION",
+    "RUNTIME_PROVIDED",
+    "LayerBuild",
+    "LayerBuildError",
+    "build_layer",
+    "layer_requirements",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BUILD_ROOT = REPO_ROOT / "infra" / ".layer-build"
+
+#: Bump when the build procedure changes in a way the input hash cannot see.
+BUILDER_VERSION = "1"
+LAMBDA_PYTHON_VERSION = "3.12"
+#: manylinux2014 covers most wheels; numpy 2.4 ships aarch64 wheels only as manylinux_2_28, which the
+#: python3.12 runtime (Amazon Linux 2023, glibc 2.34) supports.
+LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+#: Distributions the Lambda runtime already ships (urllib3 only arrives as a botocore dependency); removed
+#: from the layer after the install so the runtime's botocore keeps the urllib3 it was built with.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "urllib3")
+#: Layer directories kept besides the one just built (older ones are deleted).
+KEEP_OLD_LAYERS = 2
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+class LayerBuildError(RuntimeError):
+    """Raised when the layer cannot be built (pip failed, or PyPI is unreachable and nothing is cached)."""
+
+
+@dataclass(frozen=True)
+class LayerBuild:
+    """A built layer: ``directory`` holds ``python/``; ``asset_hash`` identifies its content."""
+
+    directory: Path
+    asset_hash: str
+    reused: bool
+    seconds: float
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def layer_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """The requirement strings installed into the layer: runtime dependencies + the ``lambda`` extra.
+
+    Requirements on the runtime-provided SDK (boto3, botocore) are left out.
+    """
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    requirements = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("lambda", [])]
+    provided = {_canonical(n) for n in RUNTIME_PROVIDED}
+    kept = []
+    for requirement in requirements:
+        match = _NAME.match(requirement)
+        if match and _canonical(match.group(1)) in provided:
+            continue
+        kept.append(requirement)
+    return sorted(kept)
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _deps_key(requirements: Sequence[str], constraints: Path) -> str:
+    spec = {
+        "builder": BUILDER_VERSION,
+        "requirements": list(requirements),
+        "python": LAMBDA_PYTHON_VERSION,
+        "platforms": list(LAMBDA_PLATFORMS),
+        "pruned": list(RUNTIME_PROVIDED),
+    }
+    constraints_text = constraints.read_bytes() if constraints.exists() else b""
+    return _digest(json.dumps(spec, sort_keys=True).encode(), constraints_text)
+
+
+def _package_files(package_dir: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in package_dir.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
+    )
+
+
+def _package_key(package_dir: Path) -> str:
+    parts: list[bytes] = []
+    for path in _package_files(package_dir):
+        parts.append(path.relative_to(package_dir).as_posix().encode())
+        parts.append(path.read_bytes())
+    return _digest(*parts)
+
+
+@contextlib.contextmanager
+def _locked(build_root: Path) -> Iterator[None]:
+    """Serialise builds between processes (parallel test workers, a synth next to `make layer`)."""
+    build_root.mkdir(parents=True, exist_ok=True)
+    with (build_root / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _staging(build_root: Path, prefix: str, final: Path) -> Iterator[Path]:
+    """A scratch directory renamed to ``final`` when the block succeeds, and removed when it fails."""
+    tmp = Path(tempfile.mkdtemp(dir=build_root, prefix=prefix))
+    try:
+        yield tmp
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pip_install(requirements: Sequence[str], constraints: Path, target: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--target",
+        str(target),
+        "--python-version",
+        LAMBDA_PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        *(arg for platform in LAMBDA_PLATFORMS for arg in ("--platform", platform)),
+    ]
+    if constraints.exists():
+        command += ["--constraint", str(constraints)]
+    command += list(requirements)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise LayerBuildError(
+            "pip could not build the Lambda layer (is PyPI reachable? the layer cache "
+            f"{target.parent} has no build for these inputs yet):\n$ {' '.join(command)}\n{result.stderr.strip()}"
+        )
+
+
+def _prune(target: Path) -> None:
+    provided = {_canonical(n) for n in RUNTIME_PROVIDED}
+    for entry in list(target.iterdir()):
+        stem = entry.name.split("-")[0] if entry.name.endswith(".dist-info") else entry.name
+        if _canonical(stem) in provided:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for cache in list(target.rglob("__pycache__")):
+        shutil.rmtree(cache, ignore_errors=True)
+    bin_dir = target / "bin"  # console scripts are useless in a layer
+    if bin_dir.is_dir():
+        shutil.rmtree(bin_dir)
+
+
+def _link_tree(source: Path, destination: Path) -> None:
+    def link(src: str, dst: str) -> object:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+        return dst
+
+    shutil.copytree(source, destination, copy_function=link, symlinks=True)
+
+
+def _remove_stale(build_root: Path, prefix: str, keep: Path) -> None:
+    candidates = sorted(
+        (p for p in build_root.glob(f"{prefix}-*") if p.is_dir() and p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in candidates[KEEP_OLD_LAYERS:]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def build_layer(
+    *,
+    repo_root: Path = REPO_ROOT,
+    build_root: Path = DEFAULT_BUILD_ROOT,
+    package_dir: Path | None = None,
+) -> LayerBuild:
+    """Build (or reuse) the layer asset directory and return where it is.
+
+    The returned ``directory`` contains ``python/`` (the layout Lambda layers expect for Python), and
+    ``asset_hash`` is a stable content hash suitable for ``Code.from_asset(asset_hash=...)``.
+    """
+    started = time.perf_counter()
+    package_dir = package_dir or repo_root / "sdk" / "truthloop"
+    constraints = repo_root / "constraints.txt"
+    if not (package_dir / "__init__.py").is_file():
+        raise LayerBuildError(f"{package_dir} is not the truthloop package (no __init__.py)")
+    requirements = layer_requirements(repo_root / "pyproject.toml")
+    deps_key = _deps_key(requirements, constraints)
+    layer_key = _digest(deps_key.encode(), _package_key(package_dir).encode())
+    deps_dir = build_root / f"deps-{deps_key[:20]}"
+    layer_dir = build_root / f"layer-{layer_key[:20]}"
+    if (layer_dir / ".complete").exists():
+        return LayerBuild(layer_dir, layer_key, True, time.perf_counter() - started)
+
+    with _locked(build_root):
+        if (layer_dir / ".complete").exists():  # built by another process while we waited
+            return LayerBuild(layer_dir, layer_key, True, time.perf_counter() - started)
+        if not (deps_dir / ".complete").exists():
+            shutil.rmtree(deps_dir, ignore_errors=True)
+            with _staging(build_root, ".deps-", deps_dir) as tmp:
+                _pip_install(requirements, constraints, tmp / "python")
+                _prune(tmp / "python")
+                (tmp / "requirements.json").write_text(json.dumps(requirements, indent=2) + "\n")
+            (deps_dir / ".complete").touch()
+            _remove_stale(build_root, "deps", deps_dir)
+
+        shutil.rmtree(layer_dir, ignore_errors=True)
+        with _staging(build_root, ".layer-", layer_dir) as tmp:
+            _link_tree(deps_dir / "python", tmp / "python")
+            shutil.copytree(
+                package_dir, tmp / "python" / "truthloop", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        (layer_dir / ".complete").touch()
+        _remove_stale(build_root, "layer", layer_dir)
+    return LayerBuild(layer_dir, layer_key, False, time.perf_counter() - started)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m infra.layer", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-root", type=Path, default=DEFAULT_BUILD_ROOT)
+    args = parser.parse_args(argv)
+    try:
+        build = build_layer(build_root=args.build_root)
+    except LayerBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    state = "reused" if build.reused else "built"
+    print(f"{state} {build.directory} in {build.seconds:.1f}s (asset hash {build.asset_hash[:12]})", file=sys.stderr)
+    print(build.directory)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""TruthloopLabeling: upload data, get Ground Truth labeling jobs (LabelingPipeline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from infra.config import AppConfig
+from infra.constructs.labeling_pipeline import LabelingPipeline
+from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key, template_or_fallback
+
+
+class LabelingStack(cdk.Stack):
+    """The labeling pipeline for one task type, labelled by ``workteam_arn``."""
+
+    def __init__(self, scope: Construct, id: str, *, config: AppConfig, workteam_arn: str, **kwargs: Any) -> None:
+        super().__init__(scope, id, description="truthloop: Ground Truth labeling pipeline", **kwargs)
+        template = config.labeling_template()
+        if template is not None:
+            template = template_or_fallback(
+                self,
+                template,
+                configured=bool(config.value("labeling:template")),
+                fallback="gt-text-classification.liquid.html"
+                if config.value("labeling:taskType") == "text-classification"
+                else None,
+            )
+        threshold = config.value("labeling:autoAcceptThreshold")
+        self.pipeline = LabelingPipeline(
+            self,
+            "Labeling",
+            workteam_arn=workteam_arn,
+            task_type=config.value("labeling:taskType"),
+            label_attribute_name=config.value("labeling:labelAttribute"),
+            labels=config.value("labeling:labels"),
+            template=template,
+            human_task_ui_arn=config.value("labeling:humanTaskUiArn"),
+            task_title=config.value("labeling:taskTitle"),
+            task_description=config.value("labeling:taskDescription"),
+            workers_per_object=config.value("labeling:workersPerObject"),
+            task_time_limit_seconds=config.value("labeling:taskTimeLimitSeconds"),
+            task_availability_seconds=config.value("labeling:taskAvailabilitySeconds"),
+            max_items_per_job=config.value("labeling:maxItemsPerJob"),
+            batch_window=cdk.Duration.seconds(config.value("labeling:batchWindowSeconds")),
+            max_attempts=config.value("labeling:maxAttempts"),
+            auto_accept_threshold=threshold,
+            consolidation_method=config.value("labeling:consolidationMethod"),
+            streaming=bool(config.value("labeling:streaming")),
+            job_name_prefix=f"{config.value('workforceName')[:14].lower()}-label",
+            existing_key=stack_key(self, config, description="truthloop labeling: buckets, queues, topics, table"),
+            log_retention=log_retention(config),
+            removal_policy=removal_policy(config),
+            lambdas_root=lambdas_root(config),
+        )
+        cdk.CfnOutput(
+            self,
+            "InputBucket",
+            value=self.pipeline.input_bucket.bucket_name,
+            description="Upload manifests to manifests/ and data objects to objects/",
+        )
+        cdk.CfnOutput(
+            self,
+            "OutputUri",
+            value=f"s3://{self.pipeline.output_bucket.bucket_name}/output/",
+            description="Ground Truth writes each job's output here",
+        )
+        cdk.CfnOutput(
+            self,
+            "NotificationTopicArn",
+            value=self.pipeline.notification_topic.topic_arn,
+            description="Job state changes and objects that could not be labelled",
+        )
+        if self.pipeline.input_topic is not None:
+            cdk.CfnOutput(
+                self,
+                "StreamingInputTopicArn",
+                value=self.pipeline.input_topic.topic_arn,
+                description="Publish data objects here for the streaming labeling job",
+            )

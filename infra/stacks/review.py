@@ -1,0 +1,72 @@
+"""TruthloopReview: the A2I flow definition, its task UI and the review pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from infra.config import AppConfig
+from infra.constructs._common import access_logs_bucket, secure_bucket
+from infra.constructs.flow_definition import FlowDefinition
+from infra.constructs.review_pipeline import ReviewPipeline
+from infra.constructs.task_ui import HumanTaskUi
+from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key, template_or_fallback
+
+
+class ReviewStack(cdk.Stack):
+    """Human review of model predictions, reviewed by ``workteam_arn``."""
+
+    def __init__(self, scope: Construct, id: str, *, config: AppConfig, workteam_arn: str, **kwargs: Any) -> None:
+        super().__init__(scope, id, description="truthloop: Augmented AI review pipeline", **kwargs)
+        policy = removal_policy(config)
+        key = stack_key(self, config, description="truthloop review: A2I output, queues, table, reviewed data")
+        logs_bucket = access_logs_bucket(self, "AccessLogs", removal_policy=policy)
+        a2i_output = secure_bucket(self, "A2iOutput", key=key, access_logs=logs_bucket, removal_policy=policy)
+        source = config.value("review:source")
+        template = template_or_fallback(
+            self,
+            config.review_template(),
+            configured=bool(config.value("review:template")),
+            fallback="a2i-review.liquid.html" if source == "custom" else None,
+        )
+        prefix = f"{config.value('workforceName')[:14].lower()}-review"
+        self.task_ui = HumanTaskUi(self, "TaskUi", template=template, name_prefix=prefix)
+        self.flow_definition = FlowDefinition(
+            self,
+            "Flow",
+            workteam_arn=workteam_arn,
+            human_task_ui=self.task_ui,
+            output_bucket=a2i_output,
+            encryption_key=key,
+            task_title=config.value("review:taskTitle"),
+            task_description=config.value("review:taskDescription"),
+            task_count=config.value("review:taskCount"),
+            task_time_limit_seconds=config.value("review:taskTimeLimitSeconds"),
+            task_availability_seconds=config.value("review:taskAvailabilitySeconds"),
+            source=source,
+            review_policy=config.value("review:policy") if source != "custom" else None,
+            name_prefix=prefix,
+        )
+        reserved = config.value("review:reservedConcurrency")
+        self.pipeline = ReviewPipeline(
+            self,
+            "Review",
+            flow_definition=self.flow_definition,
+            review_policy=config.value("review:policy"),
+            label_attribute=config.value("review:labelAttribute"),
+            router_reserved_concurrency=reserved or None,
+            function_url=bool(config.value("review:functionUrl")),
+            existing_key=key,
+            existing_access_logs_bucket=logs_bucket,
+            log_retention=log_retention(config),
+            removal_policy=policy,
+            lambdas_root=lambdas_root(config),
+        )
+        cdk.CfnOutput(
+            self,
+            "FlowDefinitionArn",
+            value=self.flow_definition.flow_definition_arn,
+            description="The A2I flow definition (StartHumanLoop, or HumanLoopConfig in Textract/Rekognition)",
+        )

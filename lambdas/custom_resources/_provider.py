@@ -1,0 +1,58 @@
+"""What the flow-definition and labeling-job providers share: event parsing, clients, naming."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from truthloop.naming import deterministic_name
+
+CREATE, UPDATE, DELETE = "Create", "Update", "Delete"
+
+
+class ProvisioningError(RuntimeError):
+    """Raised when the resource cannot reach the requested state; the message becomes CloudFormation's reason."""
+
+
+def request_type(event: dict[str, Any]) -> str:
+    kind = event.get("RequestType")
+    if kind not in (CREATE, UPDATE, DELETE):
+        raise ProvisioningError(f"unknown RequestType {kind!r}; expected Create, Update or Delete")
+    return str(kind)
+
+
+def api_request(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The (name prefix, API request) a construct put in ``ResourceProperties``.
+
+    The request travels as one JSON string (``Request``) because CloudFormation turns every other property
+    value into a string, which would break numbers and booleans.
+    """
+    props = event.get("ResourceProperties") or {}
+    try:
+        prefix = props["NamePrefix"]
+        request = json.loads(props["Request"])
+    except KeyError as exc:
+        raise ProvisioningError(f"ResourceProperties.{exc.args[0]} is missing") from None
+    except ValueError as exc:
+        raise ProvisioningError(f"ResourceProperties.Request is not JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise ProvisioningError("ResourceProperties.Request must be a JSON object")
+    return str(prefix), request
+
+
+def resource_name(prefix: str, request: dict[str, Any]) -> str:
+    """The deterministic resource name: a changed request gets a new name, so an update is a replacement."""
+    return deterministic_name(prefix, request, max_length=63, lower=True)
+
+
+def not_found(exc: Exception) -> bool:
+    """True when a SageMaker error means "no such resource" (some Describe calls answer ValidationException)."""
+    text = str(exc).lower()
+    return getattr(exc, "code", "") in {"ResourceNotFound", "ResourceNotFoundException"} or any(
+        phrase in text for phrase in ("does not exist", "could not find", "not found")
+    )
+
+
+def flag(event: dict[str, Any], key: str) -> bool:
+    value = (event.get("ResourceProperties") or {}).get(key, "false")
+    return str(value).lower() == "true"

@@ -1,0 +1,1 @@
+"""The labeling launcher Lambda: batches uploaded data objects into Ground Truth labeling jobs."""
