@@ -239,16 +239,9 @@ class LabelingEngine:
         if not arn:
             return dict(obj.data_object), True
         event = PreAnnotationEvent(labeling_job_arn=doc["LabelingJobArn"], data_object=obj.data_object)
-        function = self.rt.lambdas.resolve(arn)
-        result = self.rt.lambdas.invoke(arn, event.to_dict())
+        result = self.rt.lambdas.invoke(arn, event.to_dict(), label_categories=doc.get("_Labels"))
         response = PreAnnotationResponse.parse(result)
-        task_input = dict(response.task_input)
-        labels = doc.get("_Labels")
-        if function.builtin_task_type is not None and labels and "labels" not in task_input:
-            # AWS's built-in PRE- Lambdas hand the job's label categories to the built-in templates
-            ner = function.builtin_task_type == "ner"
-            task_input["labels"] = [dict(x) for x in labels] if ner else [str(x["label"]) for x in labels]
-        return task_input, response.is_human_annotation_required
+        return dict(response.task_input), response.is_human_annotation_required
 
     def _dispatch_objects(self, job: Resource) -> bool:
         doc = job.doc

@@ -47,7 +47,7 @@ class LambdaFunction:
     """A resolved Lambda: the callable, its environment, and whether it is one of AWS's built-ins."""
 
     arn: str
-    call: Callable[[Any, LambdaContext], Any]
+    call: Callable[..., Any]
     environment: Mapping[str, str]
     builtin_task_type: str | None = None
     kind: str | None = None
@@ -107,8 +107,8 @@ class LambdaRegistry:
             raise LambdaNotMapped(arn, f"truthloop has no implementation of {builtin.task_type}: {exc}") from None
         if builtin.kind == "PRE":
 
-            def pre(event: Any, context: LambdaContext) -> Any:
-                return labeling.pre_annotate(event, task_type=task_type)
+            def pre(event: Any, context: LambdaContext, labels: Any = None) -> Any:
+                return labeling.pre_annotate(event, task_type=task_type, labels=labels)
 
             return LambdaFunction(arn, pre, {}, builtin_task_type=task_type, kind="PRE")
 
@@ -117,15 +117,22 @@ class LambdaRegistry:
 
         return LambdaFunction(arn, acs, {}, builtin_task_type=task_type, kind="ACS")
 
-    def invoke(self, arn: str, event: Any) -> Any:
-        """Call the function with a JSON copy of ``event``; its JSON-round-tripped result is returned."""
+    def invoke(self, arn: str, event: Any, *, label_categories: Any = None) -> Any:
+        """Call the function with a JSON copy of ``event``; its JSON-round-tripped result is returned.
+
+        ``label_categories`` (the job's label-category ``labels``) reach AWS's built-in ``PRE-`` functions only:
+        on AWS they know the job's categories without them being in the event; user functions get the event alone.
+        """
         function = self.resolve(arn)
         context = LambdaContext(
             function_name=function.name, invoked_function_arn=arn, timeout_seconds=function.timeout_seconds
         )
         try:
             with environment(function.environment):
-                result = function.call(as_lambda_json(event), context)
+                if function.kind == "PRE" and label_categories is not None:
+                    result = function.call(as_lambda_json(event), context, as_lambda_json(label_categories))
+                else:
+                    result = function.call(as_lambda_json(event), context)
             return as_lambda_json(result)
         except LambdaNotMapped:
             raise

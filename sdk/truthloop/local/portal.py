@@ -160,7 +160,11 @@ class PortalApp:
 
     @staticmethod
     def _csrf_ok(request: Request, session: Session, form: Any = None) -> bool:
-        supplied = request.headers.get("x-csrf-token") or request.query_params.get("csrf")
+        supplied = (
+            request.headers.get("x-truthloop-csrf")
+            or request.headers.get("x-csrf-token")
+            or request.query_params.get("csrf")
+        )
         if supplied is None and form is not None:
             value = form.get("csrf")
             supplied = value if isinstance(value, str) else None
@@ -365,6 +369,7 @@ class PortalApp:
                     task.task_input,
                     submit_url=submit_url,
                     asset_base_url="/portal/static",
+                    csrf_token=session.csrf,
                     s3_client=self.rt.s3,
                     title=task.title,
                 )

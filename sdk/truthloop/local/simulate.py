@@ -147,6 +147,16 @@ def _categories(element: Element) -> list[str]:
     return out
 
 
+def _input_labels(task_input: Mapping[str, Any]) -> list[str]:
+    """Categories from the task input (``labels`` or review ``candidates``) when the page does not list them."""
+    for key in ("labels", "candidates"):
+        raw = task_input.get(key)
+        if isinstance(raw, list):
+            names = [x if isinstance(x, str) else x.get("label") for x in raw if isinstance(x, (str, Mapping))]
+            return [n for n in names if isinstance(n, str)]
+    return []
+
+
 def _prediction(task_input: Mapping[str, Any]) -> str | None:
     predictions = task_input.get("predictions")
     if isinstance(predictions, list):
@@ -360,11 +370,11 @@ def answer_task(
             continue
         tag = element.tag
         if tag in ("crowd-classifier", "crowd-image-classifier"):
-            value = state.classify(element, _categories(element))
+            value = state.classify(element, _categories(element) or _input_labels(task_input))
             if value is not None:
                 answer[element.name] = value
         elif tag in ("crowd-classifier-multi-select", "crowd-image-classifier-multi-select"):
-            answer[element.name] = state.multi(_categories(element))
+            answer[element.name] = state.multi(_categories(element) or _input_labels(task_input))
         elif tag == "crowd-bounding-box":
             answer[element.name] = state.boxes(element)
         elif tag == "crowd-entity-annotation":

@@ -50,15 +50,20 @@ def render_page(
     *,
     submit_url: str,
     asset_base_url: str,
+    csrf_token: str | None = None,
     s3_client: Any = None,
-    title: str | None = None,
+    title: str = "truthloop task",
 ) -> str:
-    """A full portal page whose crowd-form POSTs the answer object as JSON to ``submit_url``."""
+    """A full portal page whose crowd-form POSTs the answer object as JSON to ``submit_url``.
+
+    The page sends ``csrf_token`` back in the ``X-Truthloop-CSRF`` header and follows the ``next`` URL of the reply.
+    """
     result: str = _templates().render_page(
         content,
         task_input,
         submit_url=submit_url,
         asset_base_url=asset_base_url,
+        csrf_token=csrf_token,
         s3_client=s3_client,
         title=title,
     )
