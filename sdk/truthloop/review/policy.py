@@ -734,14 +734,18 @@ class ReviewPolicy:
 
     # -------------------------------------------------------------------------------------------- A2I
 
-    def to_activation_conditions(self, source: str, *, drop_budget: bool = False) -> dict[str, Any]:
+    def to_activation_conditions(self, source: str | None = None, *, drop_budget: bool = False) -> dict[str, Any]:
         """The ``HumanLoopActivationConditions`` JSON for a built-in source's flow definition.
 
+        ``source`` is ``rekognition:detect_moderation_labels`` or ``textract:analyze_document`` (or A2I's
+        ``AWS/...`` names); when omitted, it is inferred if exactly one built-in source can express the policy.
         Raises :class:`PolicyError` when the policy cannot be expressed: a non-built-in source, a rule A2I has no
         condition for, thresholds A2I's ``"*"`` cannot exempt, more than two levels of And/Or nesting, a sampling
         percentage below 0.01, or a budget (A2I has none; ``drop_budget=True`` emits the conditions anyway and
         leaves the budget to the caller).
         """
+        if source is None:
+            return _infer(self, drop_budget)
         canonical = _BUILTIN.get(source)
         if canonical is None:
             raise _error(
@@ -759,6 +763,25 @@ class ReviewPolicy:
         result = {"Conditions": conditions}
         validate_activation_conditions(result, canonical)
         return result
+
+
+def _infer(policy: ReviewPolicy, drop_budget: bool) -> dict[str, Any]:
+    results: dict[str, dict[str, Any]] = {}
+    errors: dict[str, PolicyError] = {}
+    for source in (_MODERATION, _TEXTRACT):
+        try:
+            results[source] = policy.to_activation_conditions(source, drop_budget=drop_budget)
+        except PolicyError as exc:
+            errors[source] = exc
+    if len(results) == 1:
+        return next(iter(results.values()))
+    if results:
+        raise _error(
+            "this policy fits both rekognition:detect_moderation_labels and textract:analyze_document; "
+            "pass source= to choose",
+            "$",
+        )
+    raise next(iter(errors.values()))
 
 
 def _flatten(conditions: _Conditions) -> _Conditions:

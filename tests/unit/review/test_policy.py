@@ -466,3 +466,15 @@ def test_thresholds_convert_to_the_service_scale_without_float_noise() -> None:
     conditions = ReviewPolicy.threshold(0.655).to_activation_conditions("rekognition:detect_moderation_labels")
     # THEN
     assert conditions["Conditions"][0]["ConditionParameters"]["ConfidenceLessThan"] == 65.5
+
+
+def test_the_source_is_inferred_when_only_one_builtin_source_fits() -> None:
+    # GIVEN a policy only Textract can express, and one both can
+    forms = ReviewPolicy(RequiredFormKeys(["Net Pay"]))
+    either = ReviewPolicy.threshold(0.5)
+    # WHEN / THEN
+    assert forms.to_activation_conditions()["Conditions"][0]["ConditionType"] == "MissingImportantFormKey"
+    with pytest.raises(PolicyError, match="fits both .* pass source="):
+        either.to_activation_conditions()
+    with pytest.raises(PolicyError, match="empty response"):
+        ReviewPolicy(NoPredictions()).to_activation_conditions()
