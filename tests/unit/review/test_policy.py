@@ -474,7 +474,7 @@ def test_the_source_is_inferred_when_only_one_builtin_source_fits() -> None:
     either = ReviewPolicy.threshold(0.5)
     # WHEN / THEN
     assert forms.to_activation_conditions()["Conditions"][0]["ConditionType"] == "MissingImportantFormKey"
-    with pytest.raises(PolicyError, match="fits both .* pass source="):
+    with pytest.raises(PolicyError, match=r"fits both .* pass source="):
         either.to_activation_conditions()
     with pytest.raises(PolicyError, match="empty response"):
         ReviewPolicy(NoPredictions()).to_activation_conditions()
