@@ -28,6 +28,7 @@ s3 = boto3.client("s3")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any]]:
+    metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
     report = consolidate_report(
         event,
         task_type=os.environ["TRUTHLOOP_TASK_TYPE"],

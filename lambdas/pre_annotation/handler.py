@@ -36,6 +36,7 @@ def _threshold() -> float | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
     result = pre_annotate(event, task_type=os.environ["TRUTHLOOP_TASK_TYPE"], auto_accept_threshold=_threshold())
     if not result["isHumanAnnotationRequired"]:
         metrics.add_metric(name="AutoAccepted", unit=MetricUnit.Count, value=1)
