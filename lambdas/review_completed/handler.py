@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from truthloop.contracts import A2ILoopStatusEvent
 from truthloop.review.completed import (
     ENV_LABEL_ATTRIBUTE,
     ENV_RESULTS_TABLE,
@@ -91,6 +92,7 @@ def _processor(environment: tuple[str | None, ...]) -> tuple[Callable[..., Any],
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="StatusEventsSeen", unit="Count", value=1)
     process, idempotency = _processor(tuple(os.environ.get(key) for key in _ENV_KEYS))
+    A2ILoopStatusEvent.parse(event)  # a malformed event fails here, naming the JSON path, before idempotency
     idempotency.register_lambda_context(context)
     summary: dict[str, Any] = process(event=event)
     metrics.add_metric(name=f"Loops{summary.get('status', 'Unknown')}", unit="Count", value=1)

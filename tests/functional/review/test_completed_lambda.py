@@ -214,3 +214,12 @@ def test_missing_configuration_is_a_clear_error(env: dict[str, Any], monkeypatch
     # WHEN / THEN
     with pytest.raises(ConfigurationError, match=r"TRUTHLOOP_RESULTS_TABLE .* is required; TRUTHLOOP_REVIEWED_BUCKET"):
         env["module"].handler(_event(), FakeLambdaContext())
+
+
+def test_a_malformed_event_names_the_json_path(env: dict[str, Any]) -> None:
+    # GIVEN an event whose detail lacks the loop name
+    event = _event()
+    del event["detail"]["humanLoopName"]
+    # WHEN / THEN
+    with pytest.raises(ContractError, match=r"\$\.detail\.humanLoopName: required field is missing"):
+        env["module"].handler(event, FakeLambdaContext())
