@@ -33,7 +33,8 @@ from truthloop.local.api import AwsApi
 from truthloop.local.config import BackendConfig
 from truthloop.local.engine import Engine
 from truthloop.local.events import EventBus, EventTarget
-from truthloop.local.lambdas import LambdaRegistry
+from truthloop.local.handlers import environment
+from truthloop.local.lambdas import LambdaRegistry, handler_environment
 from truthloop.local.portal import PortalApp
 from truthloop.local.runtime import Runtime
 from truthloop.local.s3 import S3Server
@@ -133,6 +134,8 @@ class LocalBackend:
             self.storage.set_meta("secret", secret)
         self.admin_token = secrets.token_urlsafe(32)
         base_url = f"http://{config.host}:{port}"
+        self.endpoint_url = base_url
+        handler_env = handler_environment(self.client_env())
         events = EventBus(
             self.storage,
             account_id=config.account_id,
@@ -141,12 +144,19 @@ class LocalBackend:
             duplicates=config.duplicate_events,
             retry_seconds=config.event_retry_seconds,
             max_attempts=config.event_max_attempts,
+            base_environment=handler_env,
         )
         for handler in config.event_handlers:
-            events.subscribe(EventTarget.from_config(handler, search_paths=(_REPO_LAMBDAS,)))
+            with environment({**handler_env, **handler.environment}):
+                events.subscribe(EventTarget.from_config(handler, search_paths=(_REPO_LAMBDAS,)))
         for target in self._extra_targets:
             events.subscribe(target)
-        lambdas = LambdaRegistry(config.lambdas, s3_client_factory=self.s3.client, search_paths=(_REPO_LAMBDAS,))
+        lambdas = LambdaRegistry(
+            config.lambdas,
+            s3_client_factory=self.s3.client,
+            search_paths=(_REPO_LAMBDAS,),
+            base_environment=handler_env,
+        )
         self.runtime = Runtime(
             config=config,
             storage=self.storage,
@@ -179,7 +189,6 @@ class LocalBackend:
         self.engine.start()
         events.start()
         self._serve(sock)
-        self.endpoint_url = base_url
         self._write_state()
         if config.snapshot_interval_seconds > 0:
             self._snapshot_thread = threading.Thread(target=self._snapshots, name="truthloop-s3-snapshot", daemon=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,7 +73,9 @@ class EventBus:
         duplicates: bool = False,
         retry_seconds: float = 1.0,
         max_attempts: int = 8,
+        base_environment: dict[str, str] | None = None,
     ) -> None:
+        self.base_environment = dict(base_environment or {})
         self._storage = storage
         self._account_id = account_id
         self._region = region
@@ -166,7 +169,8 @@ class EventBus:
                             function_name=target.name.replace(":", "-").replace("/", "-")[:64],
                             invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account_id}:function:local",
                         )
-                        with environment(target.environment):
+                        env = {**self.base_environment, **target.environment}
+                        with environment(env), warnings.catch_warnings(record=True):
                             target.handler(as_lambda_json(record.body), context)
                     except Exception as exc:  # a handler failure is retried, never lost
                         errors.append(f"{target.name}: {type(exc).__name__}: {exc}")

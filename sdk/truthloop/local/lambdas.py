@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,21 @@ from truthloop.arns import parse_builtin_lambda_arn
 from truthloop.local.config import LambdaConfig
 from truthloop.local.handlers import Handler, LambdaContext, as_lambda_json, environment, load_handler
 
-__all__ = ["LambdaError", "LambdaFunction", "LambdaNotMapped", "LambdaRegistry"]
+__all__ = ["LambdaError", "LambdaFunction", "LambdaNotMapped", "LambdaRegistry", "handler_environment"]
+
+log = logging.getLogger("truthloop.local.lambdas")
+
+
+def handler_environment(client_env: Mapping[str, str]) -> dict[str, str]:
+    """What in-process handlers see: the local endpoints and credentials, quiet powertools, no X-Ray."""
+    return {
+        **client_env,
+        "POWERTOOLS_METRICS_NAMESPACE": "truthloop-local",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_SERVICE_NAME": "truthloop-local",
+    }
 
 
 class LambdaNotMapped(Exception):
@@ -75,8 +91,11 @@ class LambdaRegistry:
         *,
         s3_client_factory: Callable[[], Any],
         search_paths: tuple[Path, ...] = (),
+        base_environment: Mapping[str, str] | None = None,
     ) -> None:
         self._mapping = dict(mapping)
+        #: variables every handler sees (local endpoints, dummy credentials, powertools defaults)
+        self.base_environment = dict(base_environment or {})
         self._s3_client_factory = s3_client_factory
         self._search_paths = search_paths
         self._loaded: dict[str, Handler] = {}
@@ -92,7 +111,9 @@ class LambdaRegistry:
             handler = self._loaded.get(arn)
             if handler is None:
                 try:
-                    handler = load_handler(config.handler, search_paths=self._search_paths)
+                    # module-scope clients (boto3.client("s3") in a handler) must be made for the local endpoints
+                    with environment({**self.base_environment, **config.environment}):
+                        handler = load_handler(config.handler, search_paths=self._search_paths)
                 except Exception as exc:
                     raise LambdaNotMapped(arn, str(exc)) from None
                 self._loaded[arn] = handler
@@ -128,11 +149,16 @@ class LambdaRegistry:
             function_name=function.name, invoked_function_arn=arn, timeout_seconds=function.timeout_seconds
         )
         try:
-            with environment(function.environment):
+            with (
+                environment({**self.base_environment, **function.environment}),
+                warnings.catch_warnings(record=True) as caught,
+            ):
                 if function.kind == "PRE" and label_categories is not None:
                     result = function.call(as_lambda_json(event), context, as_lambda_json(label_categories))
                 else:
                     result = function.call(as_lambda_json(event), context)
+            for warning in caught:  # on AWS these land in the function's log, not in the caller
+                log.info("%s warned: %s", function.name, warning.message)
             return as_lambda_json(result)
         except LambdaNotMapped:
             raise

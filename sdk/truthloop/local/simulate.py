@@ -53,11 +53,20 @@ class Element:
     attrs: dict[str, str]
 
     def json_attr(self, key: str, default: Any = None) -> Any:
+        """An attribute holding JSON or a JavaScript literal (``['a', 'b']``, as AWS's sample templates write)."""
         value = self.attrs.get(key)
         if value is None:
             return default
         try:
             return json.loads(value)
+        except ValueError:
+            pass
+        try:
+            from truthloop.templates import parse_literal
+        except ImportError:
+            return default
+        try:
+            return parse_literal(value)
         except ValueError:
             return default
 
@@ -390,7 +399,9 @@ def answer_task(
         elif tag in ("crowd-text-area", "crowd-input", "textarea", "input"):
             if element.attrs.get("type") == "hidden" or "disabled" in element.attrs:
                 continue
-            answer[element.name] = state.text(element)
+            has_gold_text = record is not None and isinstance(record.get("text"), str)
+            if tag in ("crowd-text-area", "textarea") or "required" in element.attrs or has_gold_text:
+                answer[element.name] = state.text(element)  # optional inputs (comments) are left empty
     return answer, state.judged
 
 

@@ -71,10 +71,6 @@ def render_page(
 
 
 def catalogue_template(name: str) -> str:
-    """The text of a template from truthloop's catalogue (``gt/ner``, ``a2i/…``)."""
-    catalogue = getattr(_templates(), "catalogue", None)
-    if catalogue is None:
-        raise LocalBackendError("truthloop.templates has no catalogue")
-    loaded = catalogue.load(name)
-    text = getattr(loaded, "text", None) or getattr(loaded, "template", None) or loaded
-    return str(text)
+    """The text of a template from truthloop's catalogue (``gt/ner``, ``a2i/comprehend-sentiment-review``)."""
+    text: str = _templates().catalogue.load(name).text()
+    return text
