@@ -232,12 +232,83 @@ def _is_sqs(event: Any) -> bool:
     )
 
 
+def _is_http(event: Any) -> bool:
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    return isinstance(context, Mapping) and isinstance(context.get("http"), Mapping)
+
+
+def _status_for(exc: BaseException) -> int:
+    """The HTTP status for a failed record: the caller's fault (4xx) or AWS's (5xx)."""
+    from truthloop.exceptions import (
+        AwsError,
+        ConflictError,
+        ContractError,
+        QuotaExceededError,
+        ReviewError,
+        ThrottledError,
+    )
+
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, QuotaExceededError):
+        return 429
+    if isinstance(exc, ThrottledError):
+        return 503
+    if isinstance(exc, AwsError):
+        return 502
+    if isinstance(exc, (ContractError, ReviewError)):
+        return 400
+    return 500
+
+
+def _handle_http(event: Mapping[str, Any], router: Router, logger: Any) -> dict[str, Any]:
+    """A Lambda function URL request (payload 2.0): the body is one record or a list of records."""
+    import base64
+
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8")
+    headers = {"content-type": "application/json"}
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        return {"statusCode": 400, "headers": headers, "body": json.dumps({"error": f"body is not JSON: {exc}"})}
+    if isinstance(payload, list):
+        return {"statusCode": 200, "headers": headers, "body": json.dumps(_route_list(payload, router, logger))}
+    try:
+        outcome = router.route(payload)
+    except Exception as exc:
+        logger.error("prediction record failed", extra={"reason": f"{type(exc).__name__}: {exc}"})
+        error = {"error": f"{type(exc).__name__}: {exc}"}
+        return {"statusCode": _status_for(exc), "headers": headers, "body": json.dumps(error)}
+    _log_outcome(logger, outcome, None)
+    return {"statusCode": 200, "headers": headers, "body": json.dumps(outcome.to_dict())}
+
+
+def _route_list(items: list[Any], router: Router, logger: Any) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            outcome = router.route(item)
+        except Exception as exc:
+            logger.error("prediction record failed", extra={"index": index, "reason": f"{type(exc).__name__}: {exc}"})
+            results.append({"error": f"{type(exc).__name__}: {exc}"})
+            continue
+        _log_outcome(logger, outcome, str(index))
+        results.append(outcome.to_dict())
+    return results
+
+
 def handle_event(event: Any, context: Any, *, router: Router, processor: Any, logger: Any) -> Any:
-    """The router Lambda's work: an SQS batch (partial failures) or a direct invocation.
+    """The router Lambda's work: an SQS batch (partial failures), a function URL request, or a direct invocation.
 
     Direct invocation takes one record (returns its outcome, raising on failure) or a list of records (returns
-    one entry per record, with ``error`` for failures instead of raising).
+    one entry per record, with ``error`` for failures instead of raising). A function URL request (payload format
+    2.0) carries the same in its body and gets an HTTP response: 200 with the outcome(s), 400 for a bad record,
+    409 for a real loop conflict, 429 for the A2I quota, 503 when throttled, 502 for other AWS errors.
     """
+    if _is_http(event):
+        return _handle_http(event, router, logger)
     if _is_sqs(event):
         from aws_lambda_powertools.utilities.batch import process_partial_response
 

@@ -192,3 +192,52 @@ def test_a_record_policy_overrides_the_configured_one(stubbed: tuple[Any, Stubbe
     # THEN
     assert result["status"] == "started"
     assert result["reasons"] == ["NEGATIVE: confidence 0.98 is below the 0.99 threshold"]
+
+
+def _url_event(body: str, *, base64_encoded: bool = False) -> dict[str, Any]:
+    import base64
+
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": "/"}, "requestId": "r"},
+        "body": base64.b64encode(body.encode()).decode() if base64_encoded else body,
+        "isBase64Encoded": base64_encoded,
+    }
+
+
+@pytest.mark.parametrize("base64_encoded", [False, True])
+def test_function_url_requests_get_http_responses(stubbed: tuple[Any, Stubber], base64_encoded: bool) -> None:
+    # GIVEN a SigV4-signed POST through the function URL
+    module, stubber = stubbed
+    stubber.add_response("start_human_loop", {"HumanLoopArn": loop_arn("u")}, None)
+    # WHEN
+    response = module.handler(_url_event(json.dumps(UNCERTAIN), base64_encoded=base64_encoded), FakeLambdaContext())
+    # THEN
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["status"] == "started"
+
+
+@pytest.mark.parametrize(
+    ("body", "errors", "status", "message"),
+    [
+        ("{oops", [], 400, "body is not JSON"),
+        (json.dumps({"source": "comprehend:detect_sentiment"}), [], 400, "$.response: required field is missing"),
+        (json.dumps(UNCERTAIN), [("ServiceQuotaExceededException", 402)], 429, "QuotaExceededError"),
+        (json.dumps(UNCERTAIN), [("ThrottlingException", 429)] * 5, 503, "ThrottledError"),
+    ],
+)
+def test_function_url_errors_map_to_http_statuses(
+    stubbed: tuple[Any, Stubber], body: str, errors: list[tuple[str, int]], status: int, message: str
+) -> None:
+    # GIVEN
+    module, stubber = stubbed
+    for code, http in errors:
+        stubber.add_client_error("start_human_loop", code, "no", http)
+    # WHEN
+    response = module.handler(_url_event(body), FakeLambdaContext())
+    # THEN
+    assert response["statusCode"] == status
+    assert message in json.loads(response["body"])["error"]
