@@ -229,8 +229,8 @@ def all_templates(kind: Kind | None = None) -> list[CatalogueTemplate]:
     kinds: tuple[Kind, ...] = (kind,) if kind is not None else ("gt", "a2i")
     found = []
     for k in kinds:
-        for path in sorted((root / k).glob("*.liquid.html")):
-            found.append(_entry(k, path.name.removesuffix(".liquid.html"), root))
+        template_names = sorted(path.name.removesuffix(".liquid.html") for path in (root / k).glob("*.liquid.html"))
+        found += [_entry(k, name, root) for name in template_names]
     return found
 
 
