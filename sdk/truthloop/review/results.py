@@ -386,10 +386,7 @@ def _interpret(
     if TEXTRACT_ELEMENT in content:
         element = content[TEXTRACT_ELEMENT]
         blocks = _find(element, "blocks") if isinstance(element, Mapping) else None
-        try:
-            fields = analyze_document({"Blocks": blocks or []}).predictions
-        except AdapterError:
-            return HumanAnswer(**base)
+        fields = _reviewed_form_fields(blocks if isinstance(blocks, list) else [])
         model_fields = [p for p in predictions if p.kind == "form_field"]
         return HumanAnswer(**base, predictions=fields, agrees=_same_predictions(model_fields, fields))
     if REKOGNITION_ELEMENT in content:
@@ -453,6 +450,54 @@ def _consensus(values: Sequence[Any]) -> tuple[Any, float | None]:
     best = max(counts.values())
     winner = next(v for v in present if counts[v] == best)
     return winner, best / len(values)
+
+
+def _get(block: Mapping[str, Any], name: str) -> Any:
+    return block.get(name, block.get(name[:1].upper() + name[1:]))
+
+
+def _reviewed_form_fields(blocks: list[Any]) -> tuple[Prediction, ...]:
+    """Form fields from the blocks ``crowd-textract-analyze-document`` submits.
+
+    The element's blocks are camelCase, carry ``text`` on the KEY/VALUE blocks and usually no confidence, and may
+    name child words they do not include, so this reader is tolerant where the response adapter is strict.
+    """
+    by_id = {str(_get(b, "id")): b for b in blocks if isinstance(b, Mapping) and _get(b, "id") is not None}
+
+    def related(block: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+        out: list[Mapping[str, Any]] = []
+        for rel in _get(block, "relationships") or []:
+            if isinstance(rel, Mapping) and _get(rel, "type") == kind:
+                out.extend(by_id[str(i)] for i in _get(rel, "ids") or [] if str(i) in by_id)
+        return out
+
+    def text_of(block: Mapping[str, Any]) -> str | None:
+        text = _get(block, "text")
+        if isinstance(text, str):
+            return text
+        words = [w for w in related(block, "CHILD") if _get(w, "blockType") in ("WORD", "SELECTION_ELEMENT")]
+        parts = [str(_get(w, "text") or _get(w, "selectionStatus") or "") for w in words]
+        return " ".join(p for p in parts if p) or None
+
+    fields = []
+    for block in by_id.values():
+        if _get(block, "blockType") != "KEY_VALUE_SET" or "KEY" not in (_get(block, "entityTypes") or []):
+            continue
+        values = related(block, "VALUE")
+        fields.append(
+            Prediction(
+                kind="form_field",
+                key=text_of(block) or "",
+                value=text_of(values[0]) if values else None,
+                confidence=1.0,
+                locator={
+                    "page": _get(block, "page") or 1,
+                    "keyBlockId": str(_get(block, "id")),
+                    "valueBlockId": str(_get(values[0], "id")) if values else None,
+                },
+            )
+        )
+    return tuple(fields)
 
 
 def _mode(source: str | None, predictions: Sequence[Prediction]) -> str:

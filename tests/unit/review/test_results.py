@@ -200,3 +200,46 @@ def test_results_serialise_to_json() -> None:
     assert record["humanLabel"] == "POSITIVE" and record["workerIds"] == ["w0"]
     assert record["answers"][0]["submissionTime"] == "2024-05-01T10:00:00.000Z"
     assert record["predictions"][0]["flagged"] is True
+
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "a2i"
+TEMPLATE_ANSWERS = sorted(TEMPLATES.glob("*.answer.json"))
+
+
+@pytest.mark.parametrize("answer_path", TEMPLATE_ANSWERS, ids=[p.name for p in TEMPLATE_ANSWERS])
+def test_every_a2i_template_fixture_becomes_a_result_and_a_manifest_line(answer_path: Path) -> None:
+    # GIVEN a review template's sample input (our InputContent) and the answer its form submits
+    content = json.loads(answer_path.with_name(answer_path.name.replace(".answer.", ".input.")).read_text())
+    answer = json.loads(answer_path.read_text())
+    # WHEN
+    result = review_result_from_output(output(content, answer))
+    # THEN the answer is understood, compared with the model, and written as a valid manifest line
+    assert result.manifest_problem() is None
+    assert result.agreement is not None
+    OutputManifestLine.parse(result.to_manifest_line("reviewed"))
+
+
+def test_textract_element_blocks_without_confidences_or_words_are_read() -> None:
+    # GIVEN the element's output shape: KEY/VALUE blocks with text, no confidence, child words left out
+    content = content_for("textract:analyze_document", "textract_forms_multipage.json", {"s3Uri": "s3://d/slip.pdf"})
+    blocks = [
+        {
+            "blockType": "KEY_VALUE_SET",
+            "id": "k1",
+            "entityTypes": ["KEY"],
+            "text": "Pay Date:",
+            "relationships": [{"type": "VALUE", "ids": ["v1"]}, {"type": "CHILD", "ids": ["w1", "w2"]}],
+        },
+        {
+            "blockType": "KEY_VALUE_SET",
+            "id": "v1",
+            "entityTypes": ["VALUE"],
+            "text": "2024-01-31",
+            "relationships": [{"type": "CHILD", "ids": ["w3"]}],
+        },
+    ]
+    # WHEN
+    result = review_result_from_output(output(content, {"AWS/Textract/AnalyzeDocument/Forms/V1": {"blocks": blocks}}))
+    # THEN the reviewed field is read (and the reviewer kept only one of the model's four fields)
+    assert [(p.key, p.value) for p in result.human_predictions or ()] == [("Pay Date:", "2024-01-31")]
+    assert result.agreement is False
