@@ -317,7 +317,7 @@ class _Demo:
             self.result.final_correct_overall += final == review["gold"]
         job = sm.describe_labeling_job(LabelingJobName="demo-shapes")
         self.result.job_status = job["LabelingJobStatus"]
-        self.result.job_counters = dict(job["LabelCounters"])
+        self.result.job_counters = {k: int(str(v)) for k, v in job["LabelCounters"].items()}
         manifest_uri = job.get("LabelingJobOutput", {}).get("OutputDatasetS3Uri", "")
         gold = {f"s3://{BUCKET}/images/{e['image']}": e for e in _boxes()}
         if manifest_uri:
@@ -338,7 +338,9 @@ class _Demo:
         )["Count"]
         reviewed_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="reviewed/").get("Contents", [])]
         self.result.files = {
-            "A2I outputs (output.json)": f"s3://{BUCKET}/a2i-output/sentiment-review/…/output.json ({len(outputs)} files)",
+            "A2I outputs (output.json)": (
+                f"s3://{BUCKET}/a2i-output/sentiment-review/YYYY/MM/DD/hh/mm/ss/<loop>/output.json ({len(outputs)} files)"
+            ),
             "reviewed dataset (GT manifest lines)": f"s3://{BUCKET}/reviewed/ ({len(reviewed_keys)} files)",
             "review results table": f"DynamoDB {RESULTS_TABLE} ({self.result.results_stored} items)",
             "labeling output manifest": manifest_uri,
