@@ -339,7 +339,8 @@ class _Demo:
         reviewed_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="reviewed/").get("Contents", [])]
         self.result.files = {
             "A2I outputs (output.json)": (
-                f"s3://{BUCKET}/a2i-output/sentiment-review/YYYY/MM/DD/hh/mm/ss/<loop>/output.json ({len(outputs)} files)"
+                f"s3://{BUCKET}/a2i-output/sentiment-review/YYYY/MM/DD/hh/mm/ss/<loop>/output.json "
+                f"({len(outputs)} files)"
             ),
             "reviewed dataset (GT manifest lines)": f"s3://{BUCKET}/reviewed/ ({len(reviewed_keys)} files)",
             "review results table": f"DynamoDB {RESULTS_TABLE} ({self.result.results_stored} items)",
