@@ -7,6 +7,8 @@ loop's ``inputContent``; the worker answers from
 
 * the label value when the consolidation Lambda passed the answers through (``annotationsFromAllWorkers`` or
   ``annotations`` as in GT's consolidation payload, or ``answers`` as in a worker-response file),
+* the consolidated content of truthloop's post-annotation Lambda (:mod:`truthloop.labeling.post`): its
+  per-worker ``workerRankings`` (text ranking) or ``workerPreferences`` (pairwise preference),
 * the worker-response file named by ``worker-response-ref`` in the metadata (a custom job without a
   consolidation Lambda),
 * a bare consolidated answer (one "annotator", ``consolidated``), or A2I's ``humanAnswers``.
@@ -15,8 +17,9 @@ Pipeline per prompt:
 
 1. **Expand** each annotator's ranking (1 = best, equal ranks = tie) into pairs with :func:`expand_ranking`:
    every strictly ordered pair once; ties dropped (``ties="drop"``) or kept as ties (``ties="keep"``). A
-   pairwise answer's displayed ``A``/``B`` is mapped back to ``responseA``/``responseB`` with ``displayOrder``
-   (echoed in the answer, else read from the line/input); without it the answer is not guessed but skipped.
+   pairwise answer's displayed ``A``/``B`` is mapped back to ``responseA``/``responseB`` with ``displayOrder``:
+   echoed in the answer, else read from the line/input, else recomputed from the data object with
+   :func:`truthloop.labeling.display_order` exactly as the pre-annotation Lambda chose it.
 2. **Aggregate** all annotators' pairs with :class:`truthloop.consolidation.BradleyTerry` (a tie is half a win
    each). Identical judgement patterns give identical fits, so fits are memoised on the (canonically ordered)
    table of pair counts — exact, and what makes 10⁶ prompts feasible.
@@ -158,7 +161,46 @@ def _answer_dicts(value: Any, path: str) -> Iterator[tuple[str, Any, str]]:
                 raise ContractError("an answer needs workerId and answerContent", item_path)
             yield item["workerId"], item.get("answerContent"), child_path(item_path, "answerContent")
         return
+    for key in ("workerRankings", "workerPreferences"):
+        items = value.get(key)
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                item_path = child_path(child_path(path, key), index)
+                if not isinstance(item, dict) or not isinstance(item.get("workerId"), str):
+                    raise ContractError("required field is missing", child_path(item_path, "workerId"))
+                if key == "workerRankings":
+                    yield item["workerId"], {"rankings": item.get("rankings")}, item_path
+                else:
+                    yield item["workerId"], _consolidated_preference(item, item_path), item_path
+            return
     yield "consolidated", value, path
+
+
+_PREFERRED = {"responseA": "A", "responseB": "B", "tie": "Tie"}
+
+
+def _consolidated_preference(item: dict[str, Any], path: str) -> dict[str, Any]:
+    """A ``workerPreferences`` entry of the post-annotation Lambda as a displayed-position answer.
+
+    The Lambda maps each answer's displayed ``A``/``B`` to ``preferred`` (``responseA``/``responseB``/``tie``).
+    When the answer echoed ``displayOrder`` (``displayOrderKnown``), ``preferred`` is final and is returned with
+    ``displayOrder: "ab"`` (the identity mapping). When it did not, the Lambda assumed ``"ab"``, so ``preferred``
+    still names the *displayed* position, which is returned without a ``displayOrder`` for the caller to map
+    with the line's order or the recomputed one.
+    """
+    preferred = item.get("preferred")
+    if preferred not in _PREFERRED:
+        raise ContractError(
+            f"preferred must be responseA, responseB or tie, got {preferred!r}"[:200], child_path(path, "preferred")
+        )
+    answer: dict[str, Any] = {
+        "preference": {"label": _PREFERRED[preferred]},
+        "strength": item.get("strength"),
+        "rationale": item.get("rationale"),
+    }
+    if item.get("displayOrderKnown", True) is not False:
+        answer["displayOrder"] = "ab"
+    return answer
 
 
 def _find_shape(answer: Any, key: str, path: str, depth: int = 0) -> tuple[dict[str, Any], str] | None:
@@ -235,9 +277,9 @@ def _pairwise(answer: Any, path: str, display_order: Any) -> tuple[tuple[int, in
         ranks = (1, 1)
     else:
         if order not in ("ab", "ba"):
+            shown = repr(order)[:40]
             raise ContractError(
-                "displayOrder is unknown (not echoed in the answer, not on the line): cannot tell which response "
-                "the displayed A/B was",
+                f"displayOrder must be 'ab' or 'ba', got {shown}: cannot tell which response the displayed A/B was",
                 child_path(path, "displayOrder"),
             )
         a_won = (label == "A") == (order == "ab")
@@ -251,8 +293,28 @@ def _pairwise(answer: Any, path: str, display_order: Any) -> tuple[tuple[int, in
     )
 
 
+def _display_order(src: Mapping[str, Any], prompt: str, a: str, b: str, *, manifest_line: bool) -> Any:
+    """The line's (or input's) ``displayOrder``; when it has none, the order the pre-annotation Lambda chose.
+
+    :func:`truthloop.labeling.pre.pre_annotate` derives it from the task's prompt, which for a manifest line is
+    ``source`` (else ``source-ref``) — not a ``prompt`` key — and ``responseA``/``responseB``. An A2I input has
+    no pre-annotation step; its ``prompt`` is the same text, so the same function gives the same order.
+    """
+    order = src.get("displayOrder")
+    if order is not None:
+        return order
+    from truthloop.labeling.pre import display_order
+
+    text: Any = prompt
+    if manifest_line:
+        text = src.get("source")
+        if text is None:
+            text = src.get("source-ref", prompt)
+    return display_order(text, a, b) if isinstance(text, str) else None
+
+
 def _texts(
-    src: Mapping[str, Any], path: str
+    src: Mapping[str, Any], path: str, *, manifest_line: bool = True
 ) -> tuple[str, tuple[str, ...], tuple[str, ...], Literal["ranking", "pairwise"], Any]:
     """``(prompt, responses, ids, kind, displayOrder)`` from a manifest line or an A2I input."""
     prompt = src.get("prompt", src.get("source"))
@@ -276,7 +338,7 @@ def _texts(
             if model_a is not None and model_b is not None and model_a != model_b
             else ("A", "B")
         )
-        return prompt, (a, b), ids, "pairwise", src.get("displayOrder")
+        return prompt, (a, b), ids, "pairwise", _display_order(src, prompt, a, b, manifest_line=manifest_line)
     raise ContractError("no responses (expected responses, or responseA and responseB)", path)
 
 
@@ -338,7 +400,7 @@ def preference_items(
             answers = _worker_response_answers(ref, s3_client)
         else:
             answers = list(_answer_dicts(data.get(attr), child_path("$", attr)))
-    prompt, responses, ids, kind_, display_order = _texts(src, base)
+    prompt, responses, ids, kind_, display_order = _texts(src, base, manifest_line=base == "$")
     judgements = []
     chosen_dimension = dimension
     for worker, answer, path in answers:

@@ -15,6 +15,7 @@ from truthloop.consolidation import BradleyTerry, Comparisons
 from truthloop.exceptions import ManifestLineError
 from truthloop.export import export
 from truthloop.export.preferences import Judgement, PreferenceItem, _BtCache, aggregate, expand_ranking
+from truthloop.labeling import display_order, pre_annotate
 
 RANKS = st.lists(st.integers(min_value=1, max_value=4), min_size=0, max_size=7)
 
@@ -109,14 +110,47 @@ def test_pairwise_display_order_is_mapped_back(write_manifest, tmp_path: Path, a
     )
 
 
-def test_pairwise_answer_without_display_order_is_skipped_not_guessed(write_manifest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+# data objects whose pre-annotation display orders differ (checked below, so both mappings are exercised)
+PROMPTS = ["Which summary?", "Pick the clearer answer.", "Which reply is kinder?", "Best fix?"]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+@pytest.mark.parametrize("shown", ["A", "B"])
+def test_missing_display_order_is_recomputed_as_the_pre_annotation_lambda_chose_it(
+    write_manifest, tmp_path: Path, prompt: str, shown: str
+) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a line and answer that both lack displayOrder, and the order the pre-annotation Lambda gave the task
+    line = _pairwise_line([("w1", shown, None)])
+    line["source"] = prompt
+    data_object = {k: v for k, v in line.items() if not k.startswith("pref")}
+    event = {"version": "2018-10-16", "labelingJobArn": "arn:aws:sagemaker:us-east-1:1:labeling-job/x"}
+    order = pre_annotate({**event, "dataObject": data_object}, task_type="pairwise-preference")["taskInput"][
+        "displayOrder"
+    ]
+    src = write_manifest([line])
+    # WHEN
+    export(src, "trl", tmp_path / "dpo.jsonl")
+    # THEN the displayed position maps to the response the worker saw there
+    on_left, on_right = ("long summary", "short") if order == "ab" else ("short", "long summary")
+    chosen, rejected = (on_left, on_right) if shown == "A" else (on_right, on_left)
+    assert _rows(tmp_path / "dpo.jsonl") == [{"prompt": prompt, "chosen": chosen, "rejected": rejected}]
+
+
+def test_the_display_order_examples_cover_both_orders() -> None:
+    assert {display_order(p, "long summary", "short") for p in PROMPTS} == {"ab", "ba"}
+
+
+def test_an_invalid_display_order_on_the_line_is_reported_not_replaced(write_manifest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # GIVEN
-    src = write_manifest([_pairwise_line([("w1", "A", None)])])
+    src = write_manifest([_pairwise_line([("w1", "A", None)], line_order="left-right")])
     skipped: list[ManifestLineError] = []
     # WHEN
     export(src, "trl", tmp_path / "dpo.jsonl", on_skip=skipped.append)
     # THEN
-    assert len(skipped) == 1 and "displayOrder is unknown" in skipped[0].reason
+    assert [e.reason for e in skipped] == [
+        "$.pref.annotationsFromAllWorkers[0].annotationData.content.displayOrder: displayOrder must be 'ab' or "
+        "'ba', got 'left-right': cannot tell which response the displayed A/B was"
+    ]
     assert (tmp_path / "dpo.jsonl").read_text() == ""
 
 
