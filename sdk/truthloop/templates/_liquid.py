@@ -57,12 +57,12 @@ def to_output_string(value: object, autoescape: bool) -> str:
     """How GT prints a value: dicts and lists as JSON, ``nil``/undefined as nothing, booleans lower-case."""
     if isinstance(value, markupsafe.Markup):
         return str(value) if autoescape else value.unescape()
-    if isinstance(value, Mapping | list | tuple):
+    if value is None or isinstance(value, Undefined):  # Undefined is a Mapping: test it first
+        text = ""
+    elif isinstance(value, Mapping | list | tuple):
         text = _json(value)
     elif isinstance(value, bool):
         text = "true" if value else "false"
-    elif value is None or isinstance(value, Undefined):
-        text = ""
     elif isinstance(value, range):
         text = f"{value.start}..{value.stop - 1}"
     else:
@@ -106,10 +106,10 @@ def _to_json(value: object) -> str:
 
 
 def _text_of(value: object) -> str:
-    if isinstance(value, Mapping | list | tuple):
-        return _json(value)
     if value is None or isinstance(value, Undefined):
         return ""
+    if isinstance(value, Mapping | list | tuple):
+        return _json(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

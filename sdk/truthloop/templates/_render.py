@@ -25,12 +25,47 @@ def _message(error: LiquidError) -> str:
     return str(error.message) if error.message is not None else type(error).__name__
 
 
+#: Block tags, with the end tag a lone opening tag needs to parse on its own.
+_BLOCKS = {
+    name: f"end{name}" for name in ("if", "unless", "for", "case", "capture", "tablerow", "comment", "raw", "ifchanged")
+}
+
+
+def locate_syntax_error(template_text: str, env: TemplateEnvironment) -> int | None:
+    """The line of the first tag or output statement that does not parse on its own.
+
+    python-liquid reports some expression errors ("expected a primitive expression, found end of expression")
+    without a position; parsing each statement alone finds it.
+    """
+    tokens = list(env.tokenizer()(template_text))
+    for i, token in enumerate(tokens):
+        if token.kind not in ("tag", "output") or token.start_index < 0:
+            continue
+        expression = tokens[i + 1].value if i + 1 < len(tokens) and tokens[i + 1].kind == "expression" else ""
+        if token.kind == "output":
+            probe = f"{{{{ {expression} }}}}"
+        elif token.value in _BLOCKS:
+            probe = f"{{% {token.value} {expression} %}}{{% {_BLOCKS[token.value]} %}}"
+        elif token.value in ("assign", "echo", "cycle", "increment", "decrement", "liquid"):
+            probe = f"{{% {token.value} {expression} %}}"
+        else:
+            continue
+        try:
+            env.from_string(probe)
+        except LiquidError:
+            return template_text.count("\n", 0, token.start_index) + 1
+    return None
+
+
 def parse(template_text: str, env: TemplateEnvironment, *, name: str | None = None) -> BoundTemplate:
     """Parse ``template_text``; syntax errors become :class:`TemplateRenderError` with the line number."""
     try:
         return env.from_string(template_text, name=name or "")
     except LiquidError as exc:
-        raise TemplateRenderError(f"syntax error: {_message(exc)}", line=error_line(exc), template=name) from None
+        line = error_line(exc)
+        if line is None:
+            line = locate_syntax_error(template_text, env)
+        raise TemplateRenderError(f"syntax error: {_message(exc)}", line=line, template=name) from None
 
 
 def render(

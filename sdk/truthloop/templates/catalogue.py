@@ -15,6 +15,7 @@ parser reads its answers.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -196,6 +197,37 @@ class CatalogueTemplate:
     def lint(self) -> LintReport:
         """Lint the template against its own input fixture."""
         return lint(self.text(), self.task_input())
+
+    def parse_answer(self, answer: Mapping[str, Any], task_input: Mapping[str, Any] | None = None) -> Any:
+        """Read one answer of this template with truthloop's parser.
+
+        GT templates: :func:`truthloop.labeling.answers.parse_answer` for the template's task type (a typed answer
+        such as ``ClassAnswer`` or ``BoxesAnswer``). A2I templates: the answer and ``task_input`` (default: the
+        fixture) as one reviewer's answer of a completed loop, read by
+        :func:`truthloop.review.results.review_result_from_output` (a ``ReviewResult``).
+        """
+        if self.kind == "gt":
+            from truthloop.labeling.answers import parse_answer
+
+            if self.task_type is None:
+                raise TemplateError(f"{self.id} has no task type to parse its answers with")
+            return parse_answer(self.task_type, dict(answer))
+        from truthloop.contracts.a2i import HumanLoopOutput
+        from truthloop.review.results import review_result_from_output
+
+        content = dict(self.task_input() if task_input is None else task_input)
+        output: dict[str, Any] = {
+            "flowDefinitionArn": f"arn:aws:sagemaker:us-east-1:000000000000:flow-definition/{self.name}",
+            "humanLoopName": f"{self.name}-preview",
+            "inputContent": content,
+            "humanAnswers": [
+                {"answerContent": dict(answer), "workerId": "preview", "submissionTime": "2024-01-01T00:00:00.000Z"}
+            ],
+        }
+        builtin = [s for s in self.sources if s.startswith("AWS/")]
+        if builtin and "truthloop" not in content:
+            output["awsManagedHumanLoopRequestSource"] = builtin[0]
+        return review_result_from_output(HumanLoopOutput.parse(output))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -12,7 +12,8 @@ Checks (error unless noted):
 * elements: unknown ``crowd-*`` tags (with a suggestion); elements the offline preview does not implement (info);
   GenAI V2 elements (``crowd-text-ranking``, ``crowd-question-answer-generation``) only next to ``crowd-form``,
   ``short-instructions``, ``crowd-button``, ``crowd-tabs``, ``crowd-tab``;
-* answers: unique ``name``s (boxes sharing a name merge and are fine), answer elements without a ``name``
+* answers: unique ``name``s (boxes sharing a name merge and are fine; names starting with ``_`` are scratch
+  inputs, as in AWS's samples), answer elements without a ``name``
   (warning), JSON attributes that do not parse, more than 10 categories/labels where AWS caps them, an ``src``
   that is still an ``s3://`` URI (forgot ``grant_read_access``);
 * loading: no ``assets.crowd.aws`` script while crowd elements are used (warning); scripts or styles from other
@@ -48,7 +49,7 @@ from liquid.expression import Expression
 from truthloop.exceptions import TemplateLintError
 from truthloop.templates._liquid import TemplateEnvironment
 from truthloop.templates._literal import LiteralError, parse_literal
-from truthloop.templates._render import error_line
+from truthloop.templates._render import error_line, locate_syntax_error
 from truthloop.templates.elements import ELEMENTS, REGION_TAGS, V2_COMPATIBLE
 
 __all__ = ["MAX_TEMPLATE_CHARS", "LintIssue", "LintReport", "Severity", "lint"]
@@ -234,7 +235,10 @@ class _Linter:
         try:
             template = env.from_string(self.source)
         except LiquidError as exc:
-            self.add("error", "liquid-syntax", f"Liquid syntax error: {exc.message}", error_line(exc))
+            line = error_line(exc)
+            if line is None:
+                line = locate_syntax_error(self.source, env)
+            self.add("error", "liquid-syntax", f"Liquid syntax error: {exc.message}", line)
             return None
         ctx = RenderContext(template)
         guarded: set[tuple[str | int, ...]] = set()
@@ -454,8 +458,8 @@ class _Linter:
                     where(element),
                 )
         for name, group in by_name.items():
-            if len(group) < 2:
-                continue
+            if len(group) < 2 or name.startswith("_"):
+                continue  # AWS's samples name throw-away inputs "_" / "_something" on purpose
             kinds = {(e.tag, (e.attrs.get("type") or "").lower() if e.tag == "input" else "") for e in group}
             if kinds <= {("crowd-checkbox", "")} or kinds <= {("input", "checkbox")} or kinds <= {("input", "radio")}:
                 continue  # documented merge: {name: {value: bool, ...}}
