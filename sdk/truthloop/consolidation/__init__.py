@@ -1,7 +1,8 @@
 """Consolidation (truth inference) of crowd answers, numpy only, sklearn-style.
 
 Categorical: :class:`MajorityVote`, :class:`Wawa`, :class:`DawidSkene`, :class:`OneCoinDawidSkene`,
-:class:`GLAD`, :class:`MACE` on an :class:`Answers` table. Pairwise: :class:`Comparisons` with
+:class:`GLAD`, :class:`MACE` and :class:`AutoSelect` (which picks between the Dawid–Skene variants from the
+data) on an :class:`Answers` table. Pairwise: :class:`Comparisons` with
 :class:`BradleyTerry` / :class:`NoisyBradleyTerry`.
 
     >>> from truthloop.consolidation import Answers, DawidSkene
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from truthloop.consolidation._answers import Answers
 from truthloop.consolidation._base import CategoricalAggregator
+from truthloop.consolidation.auto import AutoSelect
 from truthloop.consolidation.dawid_skene import DawidSkene, OneCoinDawidSkene
 from truthloop.consolidation.glad import GLAD
 from truthloop.consolidation.mace import MACE
@@ -24,6 +26,7 @@ __all__ = [
     "GLAD",
     "MACE",
     "Answers",
+    "AutoSelect",
     "BradleyTerry",
     "CategoricalAggregator",
     "Comparisons",

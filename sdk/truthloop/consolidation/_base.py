@@ -136,6 +136,7 @@ class CategoricalAggregator:
         self.classes_ = classes
         self.loss_history_ = []
         self._cache: dict[str, Any] = {}
+        self._input: tuple[Answers, Mapping[Any, Any] | None] = (answers, gold)
         k = len(classes)
         gold_tasks, gold_classes = self._gold_arrays(answers, classes, gold)
         if len(answers) == 0:

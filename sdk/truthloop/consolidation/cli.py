@@ -87,8 +87,9 @@ def _fmt(value: float) -> str:
     help="consensus the workers are also scored against",
 )
 @click.option("--interval", is_flag=True, help="also compute Krippendorff's alpha for numeric (interval) labels")
+@click.option("--min-overlap", default=5, show_default=True, help="tasks two workers must share to enter Cohen's mean")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def agreement(answers_csv: str, gold: str | None, method: str, interval: bool, as_json: bool) -> None:
+def agreement(answers_csv: str, gold: str | None, method: str, interval: bool, min_overlap: int, as_json: bool) -> None:
     """Inter-annotator agreement (percent, Cohen, Fleiss, Krippendorff) and per-worker accuracy.
 
     \b
@@ -103,7 +104,7 @@ def agreement(answers_csv: str, gold: str | None, method: str, interval: bool, a
         "tasks": answers.n_tasks,
         "workers": answers.n_workers,
         "percent_agreement": percent_agreement(answers),
-        "cohen_kappa_mean_pairwise": mean_pairwise_cohen_kappa(answers),
+        "cohen_kappa_mean_pairwise": mean_pairwise_cohen_kappa(answers, min_overlap),
         "fleiss_kappa": fleiss_kappa(answers),
         "krippendorff_alpha_nominal": krippendorff_alpha(answers, "nominal"),
     }

@@ -1,10 +1,11 @@
-"""Categorical methods by short name (``mv``, ``wawa``, ``ds``, ``ods``, ``glad``, ``mace``) and the default."""
+"""Categorical methods by short name (``mv``, ``wawa``, ``ds``, ``ods``, ``glad``, ``mace``, ``auto``), the default."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from truthloop.consolidation._base import CategoricalAggregator
+from truthloop.consolidation.auto import AutoSelect
 from truthloop.consolidation.dawid_skene import DawidSkene, OneCoinDawidSkene
 from truthloop.consolidation.glad import GLAD
 from truthloop.consolidation.mace import MACE
@@ -21,10 +22,11 @@ METHODS: dict[str, Callable[[], CategoricalAggregator]] = {
     "ods": OneCoinDawidSkene,
     "glad": GLAD,
     "mace": MACE,
+    "auto": AutoSelect,
 }
 
 #: Used when a job names no method; chosen from bench/consolidation.py (see docs/labeling.md).
-DEFAULT_METHOD = "ds"
+DEFAULT_METHOD = "auto"
 
 
 def make_aggregator(name: str | None = None) -> CategoricalAggregator:

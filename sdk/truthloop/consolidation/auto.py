@@ -1,0 +1,122 @@
+"""``AutoSelect``: choose between full and one-coin Dawid–Skene from the data by cross-validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from truthloop.consolidation._answers import Answers
+from truthloop.consolidation._base import CategoricalAggregator, Design, FloatArray, IntArray
+from truthloop.consolidation.dawid_skene import DawidSkene, OneCoinDawidSkene
+from truthloop.exceptions import ConsolidationError
+
+__all__ = ["AutoSelect"]
+
+Factory = Callable[[], CategoricalAggregator]
+
+
+class AutoSelect(CategoricalAggregator):
+    r"""Pick the better of several models for *this* data: by default Dawid–Skene or one-coin Dawid–Skene.
+
+    Neither model wins everywhere: the full confusion matrices of Dawid–Skene capture workers who are biased
+    towards a class (where the one-coin model can collapse onto one class), while the one-coin model is the
+    more robust choice when class-specific error rates are mostly noise. The choice is made from the answers
+    alone, without gold:
+
+    1. **Collapse guard** — a candidate fitted on all answers is rejected when it gives some class that workers
+       use less than ``min_class_ratio`` × its share of the answers (e.g. a model that labels no task "0" while
+       a third of the answers say "0").
+    2. **Cross-validated agreement** — the answers are split into ``folds`` random folds (seeded
+       ``np.random.default_rng(seed)``); each candidate is fitted without a fold and scored by the share of the
+       held-out answers that equal the consensus label of their task. The best-scoring remaining candidate
+       (ties: the first in ``candidates``) is the result.
+
+    With fewer than ``min_tasks`` tasks the first candidate is used without cross-validation. Fitted:
+    ``chosen_`` (the candidate's index), ``model_`` (the fitted winner), ``scores_`` (held-out agreement per
+    candidate, ``nan`` when rejected or skipped), plus the winner's ``proba_matrix_``, ``skills_`` and
+    ``loss_history_``. Gold labels are passed to every fit.
+
+    Model selection by cross-validation: M. Stone, "Cross-Validatory Choice and Assessment of Statistical
+    Predictions", JRSS B 36(2), 1974, https://doi.org/10.1111/j.2517-6161.1974.tb00994.x; the candidates are
+    Dawid and Skene 1979 (https://doi.org/10.2307/2346806) and its one-coin variant.
+
+    >>> from truthloop.consolidation import Answers
+    >>> rows = [(t, w, "x" if (t + w) % 4 else "y") for t in range(40) for w in range(5)]
+    >>> sorted(set(AutoSelect().fit_predict(Answers.from_records(rows)).values()))
+    ['x']
+    """
+
+    chosen_: int
+    model_: CategoricalAggregator
+    scores_: list[float]
+
+    def __init__(
+        self,
+        candidates: tuple[Factory, ...] = (DawidSkene, OneCoinDawidSkene),
+        folds: int = 5,
+        min_class_ratio: float = 0.2,
+        min_tasks: int = 30,
+        seed: int | None = 0,
+    ) -> None:
+        if not candidates:
+            raise ConsolidationError("AutoSelect needs at least one candidate")
+        if folds < 2 or not 0 <= min_class_ratio < 1 or min_tasks < 0:
+            raise ConsolidationError("folds must be >= 2, min_class_ratio in [0, 1) and min_tasks >= 0")
+        self.candidates = tuple(candidates)
+        self.folds = folds
+        self.min_class_ratio = min_class_ratio
+        self.min_tasks = min_tasks
+        self.seed = seed
+
+    def _collapsed(self, design: Design, model: CategoricalAggregator) -> bool:
+        k = design.k
+        answered = np.bincount(design.label, minlength=k) / max(design.n, 1)
+        predicted = np.bincount(model.label_indices_, minlength=k) / max(design.n_tasks, 1)
+        used = answered > 0
+        return bool(np.any(predicted[used] < self.min_class_ratio * answered[used]))
+
+    def _held_out_agreement(self, factory: Factory, fold: IntArray) -> float:
+        answers, gold = self._input
+        hits = 0
+        total = 0
+        for f in range(self.folds):
+            train = fold != f
+            kept, task_codes = np.unique(answers.task_index[train], return_inverse=True)
+            if kept.size == 0:
+                continue
+            subset = Answers(
+                task_codes,
+                answers.worker_index[train],
+                answers.label_index[train],
+                tasks=[answers.tasks[i] for i in kept.tolist()],
+                workers=answers.workers,
+                classes=answers.classes,
+            )
+            model = factory().fit(subset, gold)
+            consensus = np.full(answers.n_tasks, -1, dtype=np.int64)
+            consensus[kept] = model.label_indices_
+            held = ~train
+            predicted = consensus[answers.task_index[held]]
+            scored = predicted >= 0
+            hits += int(np.sum(predicted[scored] == answers.label_index[held][scored]))
+            total += int(np.sum(scored))
+        return hits / total if total else float("nan")
+
+    def _fit(self, design: Design, gold_tasks: IntArray, gold_classes: IntArray) -> tuple[FloatArray, FloatArray]:
+        answers, gold = self._input
+        fitted = [factory().fit(answers, gold) for factory in self.candidates]
+        self.scores_ = [float("nan")] * len(fitted)
+        choice = 0
+        if design.n_tasks >= self.min_tasks and len(fitted) > 1:
+            rng = np.random.default_rng(self.seed)
+            fold = rng.integers(0, self.folds, design.n).astype(np.int64)
+            healthy = [i for i, model in enumerate(fitted) if not self._collapsed(design, model)]
+            for i in healthy:
+                self.scores_[i] = self._held_out_agreement(self.candidates[i], fold)
+            if healthy:
+                choice = max(healthy, key=lambda i: (self.scores_[i], -i))
+        self.chosen_ = choice
+        self.model_ = fitted[choice]
+        self.loss_history_ = list(self.model_.loss_history_)
+        return self.model_.proba_matrix_, self.model_.skill_array_
