@@ -136,7 +136,7 @@ class _Demo:
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
-        )
+        )  # the backend starts with an empty moto, so this is always new
         lines = []
         for entry in _boxes():
             key = f"images/{entry['image']}"

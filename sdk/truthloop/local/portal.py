@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -273,7 +273,7 @@ class PortalApp:
         return response
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         supplied = form.get("csrf")
         expected = request.cookies.get(LOGIN_COOKIE)
         if not isinstance(supplied, str) or not expected or not secrets.compare_digest(supplied, expected):
@@ -295,7 +295,7 @@ class PortalApp:
     async def logout(self, request: Request) -> Response:
         session = self._session(request)
         if session is not None:
-            form = await request.form()
+            form = await _form(request)
             if not self._csrf_ok(request, session, form):
                 return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
             with self._lock:
@@ -323,7 +323,7 @@ class PortalApp:
         session = self._session(request)
         if session is None:
             return RedirectResponse("/portal/", status_code=303)
-        form = await request.form()
+        form = await _form(request)
         if not self._csrf_ok(request, session, form):
             return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
         return await self._claim_and_redirect(session, request.path_params["team"])
@@ -404,7 +404,7 @@ class PortalApp:
             except ValueError:
                 return JSONResponse({"error": "the body is not JSON"}, status_code=400)
         else:
-            form = await request.form()
+            form = await _form(request)
             value = form.get("answer")
             try:
                 raw = json.loads(value) if isinstance(value, str) else None
@@ -440,7 +440,7 @@ class PortalApp:
         session = self._session(request)
         if session is None:
             return RedirectResponse("/portal/", status_code=303)
-        form = await request.form()
+        form = await _form(request)
         if not self._csrf_ok(request, session, form):
             return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
         task_id = request.path_params["task_id"]
@@ -530,6 +530,12 @@ class PortalApp:
         )
         self.rt.wake_engine()
         return JSONResponse({"released": released}, status_code=200 if released else 404)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (the only form encoding the portal's pages use)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(body, keep_blank_values=True))
 
 
 def _insert_after_body(page: str, fragment: str) -> str:

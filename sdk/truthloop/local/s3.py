@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 from botocore.config import Config
 
 __all__ = ["S3Server", "parse_s3_uri", "s3_client"]
@@ -74,6 +75,8 @@ class S3Server:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
+        # moto keeps its state per process: a backend starts from its own snapshot, not from an earlier backend's
+        httpx.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
         if self._snapshot_dir is not None:
             self.restore()
         return self.url
