@@ -56,8 +56,15 @@ test: lint typecheck pytest
 demo: install
 	$(VENV)/bin/truthloop demo $(ARGS)
 
+# The app builds the Lambda layer itself (cached under infra/.layer-build; offline once built) and checks every
+# stack with cdk-nag; --no-version-reporting also turns off the CLI's telemetry, so synth needs no network.
 synth: install node_modules/.bin/cdk
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk synth --quiet --no-notices --no-version-reporting
+
+# Build (or reuse) the truthloop Lambda layer for python3.12/arm64 and print its directory.
+.PHONY: layer
+layer: install
+	$(PY) -m infra.layer
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b" >&2; $(PY) $$b || exit 1; done

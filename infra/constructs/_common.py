@@ -145,6 +145,13 @@ def allow(
     return statement
 
 
+def depend_on_policy(dependent: IConstruct, role: iam.IRole) -> None:
+    """Make ``dependent`` wait for ``role``'s inline default policy (the role itself is already referenced)."""
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is not None:
+        dependent.node.add_dependency(policy)
+
+
 def arn(scope: IConstruct, service: str, resource: str, *, sep: str = "/") -> str:
     """An ARN in the stack's partition, region and account (``resource`` may contain ``/`` and ``*``)."""
     return cdk.Stack.of(scope).format_arn(

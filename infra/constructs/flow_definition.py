@@ -14,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs._common import Problems, allow, arn, grant_objects, is_token
+from infra.constructs._common import Problems, allow, arn, depend_on_policy, grant_objects, is_token
 from infra.constructs._provider import SageMakerResourceProvider
 from infra.constructs.task_ui import HumanTaskUi
 from truthloop.naming import deterministic_name
@@ -225,7 +225,7 @@ class FlowDefinition(Construct):
             properties={"NamePrefix": name_prefix, "Request": cdk.Stack.of(self).to_json_string(request)},
         )
         # The flow role must be able to write before A2I validates the output path.
-        self.resource.node.add_dependency(self.role)
+        depend_on_policy(self.resource, self.role)
         self.flow_definition_arn = self.resource.get_att_string("FlowDefinitionArn")
         self.flow_definition_name = self.resource.get_att_string("FlowDefinitionName")
 

@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs._common import Problems, arn, is_token
+from infra.constructs._common import Problems, arn, depend_on_policy, is_token
 from infra.constructs._provider import SageMakerResourceProvider
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
@@ -212,7 +212,7 @@ class LabelingJob(Construct):
                 "Wait": "true" if wait else "false",
             },
         )
-        self.resource.node.add_dependency(role)
+        depend_on_policy(self.resource, role)
         self.labeling_job_name = self.resource.get_att_string("LabelingJobName")
         self.labeling_job_arn = self.resource.get_att_string("LabelingJobArn")
         self.output_dataset_s3_uri = self.resource.get_att_string("OutputDatasetS3Uri") if wait else None

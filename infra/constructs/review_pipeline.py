@@ -33,6 +33,7 @@ from infra.constructs._common import (
     allow,
     allow_service_to_use_key,
     arn,
+    depend_on_policy,
     encryption_key,
     grant_key,
     grant_objects,
@@ -330,7 +331,7 @@ class ReviewPipeline(Construct):
         )
         allow(completed, ["sqs:SendMessage"], [self.completed_dead_letter_queue.queue_arn])
         assert completed.role is not None
-        invoke_config.node.add_dependency(completed, completed.role)  # Lambda checks the destination permission
+        depend_on_policy(invoke_config, completed.role)  # Lambda checks the destination permission
         acknowledge(
             self.completed_dead_letter_queue,
             "AwsSolutions-SQS3",

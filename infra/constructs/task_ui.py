@@ -85,10 +85,14 @@ def lint_template(text: str, *, source: str, task_input: Any = None) -> list[str
         ) from None
     errors: list[str] = []
     warnings: list[str] = []
-    for issue in issues or ():
+    for issue in getattr(issues, "issues", issues) or ():  # a LintReport, or a plain list of findings
         severity, line, message = _issue_parts(issue)
+        if severity == "info":
+            continue
         where = f"{source}:{line}" if line is not None else source
-        (errors if severity in {"error", "fatal"} else warnings).append(f"{where}: {message}")
+        code = getattr(issue, "code", None)
+        text = f"{where}: {message}" + (f" [{code}]" if code else "")
+        (errors if severity in {"error", "fatal"} else warnings).append(text)
     if errors:
         raise TemplateLintError(errors)
     return warnings

@@ -390,7 +390,7 @@ class PrivateWorkforce(Construct):
             },
             physical_resource_id=cr.PhysicalResourceId.of(f"portal-callback-{digest}"),
         )
-        updater = cr.AwsCustomResource(
+        cr.AwsCustomResource(
             self,
             "PortalCallbackUrls",
             on_create=call,
@@ -404,7 +404,6 @@ class PrivateWorkforce(Construct):
             ),
             install_latest_aws_sdk=False,
         )
-        updater.node.add_dependency(self.workforce)
         # The AwsCustomResource singleton function is created at stack level; acknowledge its findings there.
         singleton = cdk.Stack.of(self).node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
         if singleton is not None:
