@@ -120,7 +120,13 @@ class LocalBackend:
             sock.close()
             raise LocalBackendError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
         port = sock.getsockname()[1]
-        self.s3 = S3Server(host=config.host, port=config.s3_port, region=config.region, snapshot_dir=data_dir / "s3")
+        self.s3 = S3Server(
+            host=config.host,
+            port=config.s3_port,
+            region=config.region,
+            snapshot_dir=data_dir / "s3",
+            reset=config.reset_s3,
+        )
         try:
             self.s3.start()
             self.storage = SQLiteStorage(config.database_path)

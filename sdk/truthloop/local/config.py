@@ -100,6 +100,8 @@ class BackendConfig:
     default_a2i_task_lifetime_seconds: int = 864000
     default_gt_task_lifetime_seconds: int = 2592000
     snapshot_interval_seconds: float = 30.0
+    #: start moto from empty (its state is per process); False shares it with other in-process moto users
+    reset_s3: bool = True
 
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):

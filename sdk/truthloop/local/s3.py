@@ -58,7 +58,8 @@ def s3_client(endpoint_url: str, region: str) -> Any:
 class S3Server:
     """moto's threaded server bound to 127.0.0.1, plus snapshot/restore of its buckets."""
 
-    def __init__(self, *, host: str, port: int, region: str, snapshot_dir: Path | None) -> None:
+    def __init__(self, *, host: str, port: int, region: str, snapshot_dir: Path | None, reset: bool = True) -> None:
+        self._reset = reset
         self._host = host
         self._port = port
         self._region = region
@@ -76,7 +77,8 @@ class S3Server:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         # moto keeps its state per process: a backend starts from its own snapshot, not from an earlier backend's
-        httpx.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
+        if self._reset:
+            httpx.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
         if self._snapshot_dir is not None:
             self.restore()
         return self.url
