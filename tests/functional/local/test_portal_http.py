@@ -1,0 +1,152 @@
+"""The worker portal over HTTP (no browser): sessions, CSRF, host checks, the JSON API, decline and time limits."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.functional.local.helpers import Worker, unique
+from truthloop.local import LocalBackend
+
+
+def _sign_in(backend: LocalBackend, token: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=backend.endpoint_url, timeout=10)
+    page = client.get("/portal/")
+    login_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert login_csrf
+    response = client.post("/portal/login", data={"token": token, "csrf": login_csrf.group(1)})
+    assert response.status_code == 303, response.text
+    home = client.get("/portal/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', home.text)
+    assert csrf
+    return client, csrf.group(1)
+
+
+def test_session_cookie_is_httponly_and_strict(backend: LocalBackend) -> None:
+    with httpx.Client(base_url=backend.endpoint_url) as client:
+        page = client.get("/portal/")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        response = client.post(
+            "/portal/login", data={"token": backend.worker_tokens["worker-1"], "csrf": csrf.group(1)}
+        )
+    cookie = response.headers["set-cookie"]
+
+    assert "truthloop_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Path=/portal" in cookie
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [({"token": "wrong"}, 401), ({"csrf": "forged"}, 403)],
+    ids=["unknown-token", "forged-login-csrf"],
+)
+def test_sign_in_refuses_wrong_token_or_csrf(backend: LocalBackend, data: dict[str, str], status: int) -> None:
+    with httpx.Client(base_url=backend.endpoint_url) as client:
+        page = client.get("/portal/")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        form = {"token": backend.worker_tokens["worker-1"], "csrf": csrf.group(1), **data}
+        assert client.post("/portal/login", data=form).status_code == status
+
+
+def test_foreign_host_header_is_rejected(backend: LocalBackend) -> None:
+    # DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not reach the portal
+    response = httpx.get(f"{backend.endpoint_url}/portal/", headers={"host": "evil.example"})
+    assert response.status_code == 400
+
+
+def test_browser_flow_needs_the_csrf_token(
+    backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str
+) -> None:
+    # GIVEN a loop and a signed-in worker
+    flow_arn = flow()
+    a2i.start_human_loop(
+        HumanLoopName=unique("web"), FlowDefinitionArn=flow_arn, HumanLoopInput={"InputContent": '{"text": "x"}'}
+    )
+    client, csrf = _sign_in(backend, backend.issue_worker(unique("web-worker")))
+    try:
+        _browser_flow(client, csrf, team)
+    finally:
+        client.close()
+
+
+def _browser_flow(client: httpx.Client, csrf: str, team: str) -> None:
+    team_name = team.rsplit("/", 1)[1]
+    # WHEN starting without the CSRF token, then with it
+    assert client.post(f"/portal/teams/{team_name}/start", data={}).status_code == 403
+    started = client.post(f"/portal/teams/{team_name}/start", data={"csrf": csrf})
+    assert started.status_code == 303
+    task_url = started.headers["location"]
+    task_id = task_url.rsplit("/", 1)[1]
+    # THEN the task page renders; submitting needs the token in the X-Truthloop-CSRF header (what the page sends)
+    page = client.get(task_url)
+    assert page.status_code == 200 and "truthloop-csrf" in page.text
+    answer = json.dumps({"sentiment": {"label": "POSITIVE"}})
+    forged = client.post(
+        f"/portal/tasks/{task_id}/submit", content=answer, headers={"content-type": "application/json"}
+    )
+    assert forged.status_code == 403
+    accepted = client.post(
+        f"/portal/tasks/{task_id}/submit",
+        content=answer,
+        headers={"content-type": "application/json", "x-truthloop-csrf": csrf},
+    )
+    assert accepted.status_code == 200
+    assert accepted.json()["next"].startswith(f"/portal/teams/{team_name}/next")
+    # AND a second submission of the same task is refused
+    again = client.post(
+        f"/portal/tasks/{task_id}/submit",
+        content=answer,
+        headers={"content-type": "application/json", "x-truthloop-csrf": csrf},
+    )
+    assert again.status_code == 409
+
+
+def test_api_needs_a_worker_token(backend: LocalBackend) -> None:
+    assert httpx.post(f"{backend.endpoint_url}/portal/api/tasks/claim").status_code == 401
+    bad = httpx.get(f"{backend.endpoint_url}/portal/api/queues", headers={"authorization": "Bearer nope"})
+    assert bad.status_code == 401
+
+
+def test_declined_task_goes_back_to_the_queue(
+    a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
+) -> None:
+    flow_arn = flow()
+    a2i.start_human_loop(
+        HumanLoopName=unique("decline"), FlowDefinitionArn=flow_arn, HumanLoopInput={"InputContent": '{"text": "y"}'}
+    )
+    first, second = worker("decliner"), worker("taker")
+    task = first.claim(team)
+    assert task is not None
+    # the task is held: nobody else gets it
+    assert second.claim(team) is None
+    assert first.client.post(f"/portal/api/tasks/{task['id']}/release").json() == {"released": True}
+    taken = second.claim(team)
+    assert taken is not None and taken["id"] == task["id"]
+
+
+def test_time_limit_frees_the_task(
+    backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
+) -> None:
+    flow_arn = flow()
+    a2i.start_human_loop(
+        HumanLoopName=unique("slow"), FlowDefinitionArn=flow_arn, HumanLoopInput={"InputContent": '{"text": "z"}'}
+    )
+    slow, fast = worker("slow"), worker("fast")
+    task = slow.claim(team)
+    assert task is not None
+    # WHEN the worker's TaskTimeLimitInSeconds (default 3600 s) passes
+    backend.advance_clock(3601)
+    backend.wait_idle()
+    # THEN their late answer is refused and the task is offered to someone else
+    late = slow.answer(task["id"], {"sentiment": {"label": "MIXED"}})
+    assert late.status_code == 409 and "timedout" in late.json()["error"]
+    retaken = fast.claim(team)
+    assert retaken is not None and retaken["id"] == task["id"]
