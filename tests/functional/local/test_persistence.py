@@ -1,0 +1,210 @@
+"""``truthloop local up`` as a real process: state survives a restart (loops, answers, jobs, S3), and the CLI's
+``status`` and ``workers`` commands drive it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from tests.functional.local.helpers import COGNITO, REVIEW_TEMPLATE, ROLE, wait_for
+from truthloop.cli import main
+from truthloop.local import read_state
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.state: dict[str, Any] = {}
+
+    def up(self) -> dict[str, Any]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "truthloop.cli",
+                "local",
+                "up",
+                "--port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+                "--workers",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        state_file = self.data_dir / "backend.json"
+        deadline = time.monotonic() + 60
+        while not state_file.exists():
+            assert self.process.poll() is None, self.process.stdout.read().decode() if self.process.stdout else ""
+            assert time.monotonic() < deadline, "backend did not start"
+            time.sleep(0.05)
+        self.state = read_state(self.data_dir)
+        return self.state
+
+    def down(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=60)
+        self.process = None
+        return out.decode()
+
+    def clients(self) -> tuple[Any, Any, Any]:
+        kw = {"region_name": "us-east-1"}
+        return (
+            boto3.client("sagemaker", endpoint_url=self.state["endpoint"], **kw),
+            boto3.client("sagemaker-a2i-runtime", endpoint_url=self.state["endpoint"], **kw),
+            boto3.client("s3", endpoint_url=self.state["s3_endpoint"], **kw),
+        )
+
+    def worker(self, name: str) -> httpx.Client:
+        token = httpx.post(
+            f"{self.state['endpoint']}/_truthloop/workers",
+            json={"name": name},
+            headers={"authorization": f"Bearer {self.state['admin_token']}"},
+        ).json()["token"]
+        return httpx.Client(base_url=self.state["endpoint"], headers={"authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path / "state")
+    yield running
+    if running.process is not None:
+        running.process.kill()
+        running.process.wait()
+
+
+def _answer(client: httpx.Client, answer: dict[str, Any]) -> str:
+    task = client.post("/portal/api/tasks/claim", json={}).json()["task"]
+    assert client.post(f"/portal/api/tasks/{task['id']}/answer", json={"answer": answer}).status_code == 200
+    return str(task["id"])
+
+
+def test_restart_keeps_loops_answers_jobs_and_s3(server: Server) -> None:
+    # GIVEN a running backend with a completed loop, a half-answered loop and a labeling job in progress
+    server.up()
+    sm, a2i, s3 = server.clients()
+    s3.create_bucket(Bucket="persist-bucket")
+    s3.put_object(Bucket="persist-bucket", Key="in.manifest", Body=b'{"source": "keep me"}\n')
+    team = sm.create_workteam(
+        WorkteamName="keepers", Description="d", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
+    )
+    ui = sm.create_human_task_ui(HumanTaskUiName="keep-ui", UiTemplate={"Content": REVIEW_TEMPLATE})
+    flows = {}
+    for count in (1, 2):
+        flows[count] = sm.create_flow_definition(
+            FlowDefinitionName=f"keep-flow-{count}",
+            HumanLoopConfig={
+                "WorkteamArn": team["WorkteamArn"],
+                "HumanTaskUiArn": ui["HumanTaskUiArn"],
+                "TaskCount": count,
+                "TaskTitle": "t",
+                "TaskDescription": "d",
+            },
+            OutputConfig={"S3OutputPath": "s3://persist-bucket/a2i"},
+            RoleArn=ROLE,
+        )["FlowDefinitionArn"]
+    wait_for(
+        lambda: all(
+            sm.describe_flow_definition(FlowDefinitionName=f"keep-flow-{c}")["FlowDefinitionStatus"] == "Active"
+            for c in (1, 2)
+        )
+    )
+    a2i.start_human_loop(
+        HumanLoopName="done-loop", FlowDefinitionArn=flows[1], HumanLoopInput={"InputContent": '{"text": "a"}'}
+    )
+    alice = server.worker("alice")
+    _answer(alice, {"sentiment": {"label": "POSITIVE"}})
+    wait_for(lambda: a2i.describe_human_loop(HumanLoopName="done-loop")["HumanLoopStatus"] == "Completed")
+    a2i.start_human_loop(
+        HumanLoopName="half-loop", FlowDefinitionArn=flows[2], HumanLoopInput={"InputContent": '{"text": "b"}'}
+    )
+    _answer(alice, {"sentiment": {"label": "NEGATIVE"}})
+    sm.create_labeling_job(
+        LabelingJobName="keep-job",
+        LabelAttributeName="note",
+        InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://persist-bucket/in.manifest"}}},
+        OutputConfig={"S3OutputPath": "s3://persist-bucket/gt/"},
+        RoleArn=ROLE,
+        HumanTaskConfig={
+            "WorkteamArn": team["WorkteamArn"],
+            "UiConfig": {"HumanTaskUiArn": ui["HumanTaskUiArn"]},
+            "TaskTitle": "t",
+            "TaskDescription": "d",
+            "NumberOfHumanWorkersPerDataObject": 1,
+            "TaskTimeLimitInSeconds": 300,
+        },
+    )
+    wait_for(lambda: sm.describe_labeling_job(LabelingJobName="keep-job")["LabelingJobStatus"] == "InProgress")
+    alice.close()
+    # WHEN the process is stopped (SIGTERM) and started again on new ports
+    log = server.down()
+    assert not (server.data_dir / "backend.json").exists()
+    assert "worker-1:" in log
+    server.up()
+    sm, a2i, s3 = server.clients()
+    # THEN everything is still there: resources, loops, the stored answer, the job, and S3 objects
+    assert sm.describe_workteam(WorkteamName="keepers")["Workteam"]["WorkteamArn"] == team["WorkteamArn"]
+    done = a2i.describe_human_loop(HumanLoopName="done-loop")
+    assert done["HumanLoopStatus"] == "Completed"
+    bucket, _, key = done["HumanLoopOutput"]["OutputS3Uri"][5:].partition("/")
+    assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["humanLoopName"] == "done-loop"
+    assert a2i.describe_human_loop(HumanLoopName="half-loop")["HumanLoopStatus"] == "InProgress"
+    # AND work continues: a second worker completes the half-answered loop (the first answer was kept)
+    bob = server.worker("bob")
+    _answer(bob, {"sentiment": {"label": "NEGATIVE"}})
+    half = wait_for(
+        lambda: (d := a2i.describe_human_loop(HumanLoopName="half-loop"))["HumanLoopStatus"] == "Completed" and d
+    )
+    bucket, _, key = half["HumanLoopOutput"]["OutputS3Uri"][5:].partition("/")
+    assert len(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["humanAnswers"]) == 2
+    # AND the CLI drives it: `local status`, then `local workers` finishes the labeling job
+    runner = CliRunner()
+    status = runner.invoke(main, ["local", "status", "--data-dir", str(server.data_dir)], catch_exceptions=False)
+    assert status.exit_code == 0 and json.loads(status.output)["human_loops"]["Completed"] == 2
+    workers = runner.invoke(
+        main,
+        ["local", "workers", "--data-dir", str(server.data_dir), "--count", "2", "--idle-seconds", "1"],
+        catch_exceptions=False,
+    )
+    assert workers.exit_code == 0, workers.output
+    assert "1 answers from 2 simulated workers" in workers.output
+    job = wait_for(
+        lambda: (d := sm.describe_labeling_job(LabelingJobName="keep-job"))["LabelingJobStatus"] == "Completed" and d
+    )
+    assert job["LabelCounters"]["HumanLabeled"] == 1
+    bob.close()
+    server.down()
+
+
+def test_cli_errors_clearly_without_a_backend(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["local", "status", "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "no local backend is running" in result.output
+
+
+def test_up_refuses_a_port_in_use(server: Server) -> None:
+    server.up()
+    port = server.state["endpoint"].rsplit(":", 1)[1]
+    result = CliRunner().invoke(main, ["local", "up", "--port", port, "--data-dir", str(server.data_dir / "other")])
+    assert result.exit_code != 0 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    server.down()
