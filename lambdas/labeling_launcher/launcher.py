@@ -154,8 +154,8 @@ class Outcome:
     failed: list[str] = field(default_factory=list)
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _split_s3_uri(uri: str) -> tuple[str, str]:
@@ -196,6 +196,9 @@ class Launcher:
         self.sns = sns
         self.clock = clock
         self.outcome = Outcome()
+
+    def _now(self) -> str:
+        return _timestamp(self.clock())
 
     # ----------------------------------------------------------------------------------------- dispatch
 
@@ -278,7 +281,7 @@ class Launcher:
 
     def _register(self, data_object: dict[str, Any], where: str) -> None:
         identifier = item_id(data_object)
-        now = _now()
+        now = self._now()
         try:
             with map_client_errors("PutItem"):
                 self.table.put_item(
@@ -344,7 +347,7 @@ class Launcher:
         return items[:limit] if limit is not None else items
 
     def _stale_launches(self) -> dict[str, list[dict[str, Any]]]:
-        cutoff = datetime.fromtimestamp(self.clock() - STALE_LAUNCH_SECONDS, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cutoff = _timestamp(self.clock() - STALE_LAUNCH_SECONDS)
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for item in self._query("status-index", "status", "launching"):
             if str(item.get("updatedAt", "")) <= cutoff and item.get("job"):
@@ -365,7 +368,7 @@ class Launcher:
                             ":launching": "launching",
                             ":pending": "pending",
                             ":job": name,
-                            ":now": _now(),
+                            ":now": self._now(),
                             ":attempts": item["attempts"],
                         },
                     )
@@ -539,7 +542,7 @@ class Launcher:
     ) -> bool:
         """Move an item to ``status`` if it still belongs to job ``name`` in one of the ``expected`` states."""
         sets = ["#s = :status", "updatedAt = :now"]
-        values: dict[str, Any] = {":status": status, ":now": _now(), ":job": name}
+        values: dict[str, Any] = {":status": status, ":now": self._now(), ":job": name}
         if attempts is not None:
             sets.append("attempts = :attempts")
             values[":attempts"] = attempts
