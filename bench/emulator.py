@@ -180,12 +180,24 @@ def main() -> None:
         while sm.describe_flow_definition(FlowDefinitionName="bench-flow")["FlowDefinitionStatus"] != "Active":
             time.sleep(0.1)
 
+        import psutil
+
+        server = psutil.Process(process.pid)
+
+        def cpu() -> float:
+            times = server.cpu_times()
+            return float(times.user + times.system)
+
         names = [f"loop-{i:06d}" for i in range(options.loops)]
         half = len(names) // 10
         early_names, late_names = names[:half], names[half:]
+        cpu0 = cpu()
         early = _start_loops(endpoint, flow, early_names, options.clients, options.threads)
+        cpu1 = cpu()
         describe_early = _describe(endpoint, early_names, options.describe_calls, seed=1)
+        cpu2 = cpu()
         late = _start_loops(endpoint, flow, late_names, options.clients, options.threads)
+        cpu3 = cpu()
         describe_late = _describe(endpoint, names, options.describe_calls, seed=2)
         a2i = _client("sagemaker-a2i-runtime", endpoint)
         stored = sum(
@@ -202,6 +214,11 @@ def main() -> None:
             "describe_loops_stored_early": len(early_names),
             "loops_stored": stored,
             "start_errors": early["errors"] + late["errors"],
+            # load-independent: server CPU per call (the machine is shared with the boto3 clients)
+            "server_cpu_ms_per_start": round(
+                1000 * ((cpu1 - cpu0) + (cpu3 - cpu2)) / (early["count"] + late["count"]), 3
+            ),
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "client_processes": options.clients,
             "threads_per_process": options.threads,
             "cpu_count": os.cpu_count(),

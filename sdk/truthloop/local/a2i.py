@@ -16,7 +16,7 @@ from typing import Any
 from truthloop.contracts import arn_resource_name
 from truthloop.local.errors import ApiError, conflict, not_found, quota_exceeded, validation
 from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerprint, to_datetime
-from truthloop.local.storage import HumanLoop, LoopConflict, LoopQuotaExceeded, Task
+from truthloop.local.storage import HumanLoop, LoopQuotaExceeded, StorageError, Task
 
 __all__ = ["A2IService", "loop_owner"]
 
@@ -57,6 +57,26 @@ class A2IService:
 
     # ------------------------------------------------------------------ operations
     def start_human_loop(self, params: dict[str, Any]) -> dict[str, Any]:
+        loop, task = self.prepare_start(params)
+        try:
+            stored, _ = self.rt.storage.start_human_loop(loop, task, max_active=self.rt.max_active_human_loops)
+        except StorageError as exc:
+            raise self.start_error(loop.name, exc) from None
+        return {"HumanLoopArn": stored.arn}
+
+    def start_error(self, name: str, exc: StorageError) -> ApiError:
+        """The A2I error for a storage refusal of StartHumanLoop."""
+        if isinstance(exc, LoopQuotaExceeded):
+            return quota_exceeded(
+                f"You have {exc.active} active human loops; the quota of this backend is {exc.limit}. Wait for loops "
+                "to finish or raise max_active_human_loops."
+            )
+        return conflict(
+            f"A human loop named {name} already exists with different input; human loop names must be unique."
+        )
+
+    def prepare_start(self, params: dict[str, Any]) -> tuple[HumanLoop, Task]:
+        """Validate a StartHumanLoop request and build the loop and its task (no writes)."""
         name: str = params["HumanLoopName"]
         flow_arn: str = params["FlowDefinitionArn"]
         content: str = params["HumanLoopInput"]["InputContent"]
@@ -105,18 +125,7 @@ class A2IService:
             created=now,
             expires_at=now + lifetime,
         )
-        try:
-            stored, _ = self.rt.storage.start_human_loop(loop, task, max_active=self.rt.max_active_human_loops)
-        except LoopConflict:
-            raise conflict(
-                f"A human loop named {name} already exists with different input; human loop names must be unique."
-            ) from None
-        except LoopQuotaExceeded as exc:
-            raise quota_exceeded(
-                f"You have {exc.active} active human loops; the quota of this backend is {exc.limit}. Wait for loops "
-                "to finish or raise max_active_human_loops."
-            ) from None
-        return {"HumanLoopArn": stored.arn}
+        return loop, task
 
     def describe_human_loop(self, params: dict[str, Any]) -> dict[str, Any]:
         loop = self._loop(params["HumanLoopName"])

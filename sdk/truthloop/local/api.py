@@ -7,6 +7,7 @@ has an ``x-amzn-RequestId`` header, which botocore reports as ``ResponseMetadata
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
@@ -33,6 +34,7 @@ from truthloop.local.protocol import (
 )
 from truthloop.local.runtime import Runtime
 from truthloop.local.sagemaker import SageMakerService
+from truthloop.local.storage import StorageError
 
 __all__ = ["AwsApi"]
 
@@ -158,5 +160,15 @@ class AwsApi:
         operation = self._a2i_model.operation_model(request.operation)
         validate_input(operation, request.params)
         self._throttle(request.operation, a2i=True)
+        submit = getattr(self.rt.storage, "start_human_loop_future", None)
+        if request.operation == "StartHumanLoop" and submit is not None:
+            # the hot path: validate on the event loop, then await the writer thread's group commit directly
+            self.calls["StartHumanLoop"] = self.calls.get("StartHumanLoop", 0) + 1
+            loop, task = self.a2i.prepare_start(request.params)
+            try:
+                stored, _ = await asyncio.wrap_future(submit(loop, task, max_active=self.rt.max_active_human_loops))
+            except StorageError as exc:
+                raise self.a2i.start_error(loop.name, exc) from None
+            return 200, encode_output(operation, {"HumanLoopArn": stored.arn}, "rest-json")
         result = await self._run(request.operation, self.a2i.dispatch, request.params)
         return 200, encode_output(operation, result, "rest-json")

@@ -430,6 +430,14 @@ class SQLiteStorage:
 
     # ------------------------------------------------------------------ human loops
     def start_human_loop(self, loop: HumanLoop, task: Task | None, *, max_active: int | None) -> tuple[HumanLoop, bool]:
+        result: tuple[HumanLoop, bool] = self.start_human_loop_future(loop, task, max_active=max_active).result()
+        return result
+
+    def start_human_loop_future(
+        self, loop: HumanLoop, task: Task | None, *, max_active: int | None
+    ) -> Future[tuple[HumanLoop, bool]]:
+        """:meth:`start_human_loop` without waiting: the HTTP layer awaits it instead of blocking a thread."""
+
         def fn(c: sqlite3.Connection) -> tuple[HumanLoop, bool]:
             row = c.execute(f"SELECT {_LOOP_COLUMNS} FROM human_loops WHERE name = ?", (loop.name,)).fetchone()
             if row is not None:
@@ -464,7 +472,9 @@ class SQLiteStorage:
                 self._insert_task(c, task)
             return loop, True
 
-        return self._write(fn)
+        if self._closed:
+            raise RuntimeError("storage is closed")
+        return self._writer.submit(fn)
 
     def get_human_loop(self, name: str) -> HumanLoop | None:
         rows = self._read(f"SELECT {_LOOP_COLUMNS} FROM human_loops WHERE name = ?", (name,))
