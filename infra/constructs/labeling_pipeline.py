@@ -258,6 +258,7 @@ class LabelingPipeline(Construct):
             key=self.key,
             purpose="Ground Truth writes (and re-reads) worker answers and output manifests under output/",
         )
+        allow(self.job_role, ["s3:GetBucketLocation"], [self.input_bucket.bucket_arn, self.output_bucket.bucket_arn])
         allow(
             self.job_role,
             ["lambda:InvokeFunction"],

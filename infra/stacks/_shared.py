@@ -11,9 +11,6 @@ from constructs import Construct
 
 from infra.config import AppConfig
 from infra.constructs._common import REPO_ROOT, encryption_key
-from infra.constructs.task_ui import resolve_template
-
-FALLBACK_TEMPLATES = REPO_ROOT / "infra" / "templates"
 
 
 def removal_policy(config: AppConfig) -> cdk.RemovalPolicy:
@@ -65,15 +62,3 @@ def lambdas_root(config: AppConfig) -> Path | None:
         return None
     path = Path(value)
     return path if path.is_absolute() else REPO_ROOT / path
-
-
-def template_or_fallback(scope: Construct, name: str, *, configured: bool, fallback: str | None) -> str | Path:
-    """The catalogue template ``name``; a stack default that is missing falls back to infra/templates/ (with a
-    warning). A template the user configured explicitly is never replaced."""
-    if resolve_template(name).is_file() or configured or fallback is None:
-        return name
-    cdk.Annotations.of(scope).add_warning_v2(
-        "truthloop:fallback-template",
-        f"{name} is not in templates/ yet; using the plain fallback infra/templates/{fallback}",
-    )
-    return FALLBACK_TEMPLATES / fallback

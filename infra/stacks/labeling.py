@@ -9,7 +9,7 @@ from constructs import Construct
 
 from infra.config import AppConfig
 from infra.constructs.labeling_pipeline import LabelingPipeline
-from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key, template_or_fallback
+from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key
 
 
 class LabelingStack(cdk.Stack):
@@ -18,15 +18,6 @@ class LabelingStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, workteam_arn: str, **kwargs: Any) -> None:
         super().__init__(scope, id, description="truthloop: Ground Truth labeling pipeline", **kwargs)
         template = config.labeling_template()
-        if template is not None:
-            template = template_or_fallback(
-                self,
-                template,
-                configured=bool(config.value("labeling:template")),
-                fallback="gt-text-classification.liquid.html"
-                if config.value("labeling:taskType") == "text-classification"
-                else None,
-            )
         threshold = config.value("labeling:autoAcceptThreshold")
         self.pipeline = LabelingPipeline(
             self,

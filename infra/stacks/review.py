@@ -12,7 +12,7 @@ from infra.constructs._common import access_logs_bucket, secure_bucket
 from infra.constructs.flow_definition import FlowDefinition
 from infra.constructs.review_pipeline import ReviewPipeline
 from infra.constructs.task_ui import HumanTaskUi
-from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key, template_or_fallback
+from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key
 
 
 class ReviewStack(cdk.Stack):
@@ -25,12 +25,7 @@ class ReviewStack(cdk.Stack):
         logs_bucket = access_logs_bucket(self, "AccessLogs", removal_policy=policy)
         a2i_output = secure_bucket(self, "A2iOutput", key=key, access_logs=logs_bucket, removal_policy=policy)
         source = config.value("review:source")
-        template = template_or_fallback(
-            self,
-            config.review_template(),
-            configured=bool(config.value("review:template")),
-            fallback="a2i-review.liquid.html" if source == "custom" else None,
-        )
+        template = config.review_template()
         prefix = f"{config.value('workforceName')[:14].lower()}-review"
         self.task_ui = HumanTaskUi(self, "TaskUi", template=template, name_prefix=prefix)
         self.flow_definition = FlowDefinition(
