@@ -34,8 +34,10 @@
     .fp.compact .options { flex-direction: row; flex-wrap: wrap; gap: 8px; }
     .fp.compact .options .option { width: auto; margin: 0; }
     .fp.compact .side-title { display: none; }
+    .fp.compact { margin-bottom: 14px; }
   `;
 
+  const CLASSIFIER_TAGS = 'crowd-classifier, crowd-classifier-multi-select, crowd-image-classifier, crowd-image-classifier-multi-select';
   const categoryText = (c) => (c && typeof c === 'object' ? String(c.text != null ? c.text : c.label != null ? c.label : c.name) : String(c));
 
   class Classifier extends TC.FullPage {
@@ -165,7 +167,9 @@
       b.className = 'option' + (multi ? ' multi' : '');
       b.setAttribute('role', multi ? 'checkbox' : 'radio');
       b.dataset.index = String(index);
-      const shortcut = index >= 0 && index < 10 ? String((index + 1) % 10) : '';
+      // digit shortcuts belong to the page's first classifier only (see onGlobalKey)
+      const first = document.querySelector(CLASSIFIER_TAGS) === this;
+      const shortcut = first && index >= 0 && index < 10 ? String((index + 1) % 10) : '';
       b.innerHTML = '<span class="mark" aria-hidden="true"></span><span class="text"></span>' + (shortcut ? '<span class="kbd" aria-hidden="true">' + shortcut + '</span>' : '');
       b.querySelector('.text').textContent = text;
       b.addEventListener('click', () => this.choose(index));
@@ -186,8 +190,7 @@
       if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || !/^[0-9]$/.test(event.key)) return;
       const path = event.composedPath();
       if (path.some((el) => el instanceof HTMLElement && (el.isContentEditable || /^(input|textarea|select)$/.test(el.localName)))) return;
-      const first = document.querySelector('crowd-classifier, crowd-classifier-multi-select, crowd-image-classifier, crowd-image-classifier-multi-select');
-      if (first !== this) return;
+      if (document.querySelector(CLASSIFIER_TAGS) !== this) return;
       const index = (Number(event.key) + 9) % 10;
       if (index < this.categories.length) {
         this.choose(index);

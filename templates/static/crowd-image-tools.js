@@ -294,7 +294,7 @@
       return 'Image: drag to draw a box';
     }
     static get hint() {
-      return 'Choose a label, then drag on the image to draw a box. Drag a box to move it, drag a corner to resize, Delete removes the selected box.';
+      return 'Choose a label, then drag on the image to draw a box. Click a box to select it: drag it to move, drag a corner to resize, choose a label to relabel, Delete to remove.';
     }
     static get listTitle() {
       return 'Boxes';
@@ -344,10 +344,9 @@
       return {
         move: (q) => Object.assign(box, this.rectFrom(p, q)),
         end: () => {
-          if (box.width < minSize || box.height < minSize) {
-            this.shapes.pop();
-            this.selected = -1;
-          }
+          if (box.width < minSize || box.height < minSize) this.shapes.pop();
+          // a new box is not left selected: choosing the next label must not relabel it
+          this.selected = -1;
         },
         get created() {
           return box.width >= minSize && box.height >= minSize;
@@ -418,7 +417,7 @@
       }
       if (!this.labels.length) return null;
       this.shapes.push({ label: this.labels[this.active], x: p.x, y: p.y });
-      this.selected = this.shapes.length - 1;
+      this.selected = -1;
       return { move: () => {}, created: true };
     }
 
@@ -480,7 +479,7 @@
     finishDraft() {
       if (!this.draft || this.draft.vertices.length < 3) return false;
       this.shapes.push(this.draft);
-      this.selected = this.shapes.length - 1;
+      this.selected = -1;
       this.draft = null;
       this.render();
       this.changed();

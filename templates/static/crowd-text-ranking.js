@@ -170,9 +170,8 @@
       const resp = Number(li.dataset.resp);
       const ol = li.parentElement;
       li.classList.add('dragging');
-      const handle = event.target;
-      handle.setPointerCapture(event.pointerId);
       let moved = false;
+      // Listen on window: moving the row in the DOM would drop a pointer capture held by its handle.
       const onMove = (e) => {
         const items = Array.from(ol.children);
         const others = items.filter((x) => x !== li);
@@ -181,28 +180,26 @@
           return e.clientY < r.top + r.height / 2;
         });
         if (index < 0) index = others.length;
-        const current = items.indexOf(li);
-        if (index !== current) {
+        if (index !== items.indexOf(li)) {
           ol.insertBefore(li, others[index] || null);
           moved = true;
         }
       };
       const onUp = () => {
-        handle.removeEventListener('pointermove', onMove);
-        handle.removeEventListener('pointerup', onUp);
-        handle.removeEventListener('pointercancel', onUp);
+        window.removeEventListener('pointermove', onMove);
+        window.removeEventListener('pointerup', onUp);
+        window.removeEventListener('pointercancel', onUp);
         li.classList.remove('dragging');
-        const order = Array.from(ol.children).map((x) => Number(x.dataset.resp));
         if (moved) {
-          st.order = order;
+          st.order = Array.from(ol.children).map((x) => Number(x.dataset.resp));
           st.touched = true;
           this.changed();
         }
         this.render({ d, resp });
       };
-      handle.addEventListener('pointermove', onMove);
-      handle.addEventListener('pointerup', onUp);
-      handle.addEventListener('pointercancel', onUp);
+      window.addEventListener('pointermove', onMove);
+      window.addEventListener('pointerup', onUp);
+      window.addEventListener('pointercancel', onUp);
     }
 
     get value() {

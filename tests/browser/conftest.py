@@ -79,11 +79,9 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+def guard_network(context: Any) -> list[str]:
+    """Abort every request of ``context`` that leaves 127.0.0.1; the returned list records their URLs."""
     external: list[str] = []
-    errors: list[str] = []
 
     def guard(route: Any) -> None:
         host = urlsplit(route.request.url).hostname
@@ -94,6 +92,14 @@ def page(browser: Any) -> Iterator[Any]:
             route.abort()
 
     context.route("**/*", guard)
+    return external
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+    external = guard_network(context)
+    errors: list[str] = []
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.truthloop_external = external
@@ -105,8 +111,20 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def ready(page: Any) -> None:
-    """Wait until the offline elements have fired ``all-crowd-elements-ready``."""
+    """Wait until the offline elements fired ``all-crowd-elements-ready`` and every image (shadow DOM too) loaded."""
     page.wait_for_function("() => window.TruthloopCrowd && window.TruthloopCrowd.ready === true", timeout=5000)
+    page.wait_for_function(_IMAGES_LOADED, timeout=5000)
+
+
+_IMAGES_LOADED = """() => {
+  const images = [];
+  const walk = (root) => root.querySelectorAll('*').forEach((el) => {
+    if (el.localName === 'img' && el.getAttribute('src')) images.push(el);
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(document);
+  return images.every((img) => img.complete && img.naturalWidth > 0);
+}"""
 
 
 # --------------------------------------------------------------------------------------------- S3
@@ -270,4 +288,5 @@ def site() -> Iterator[Site]:
     thread.start()
     yield state
     server.shutdown()
+    server.server_close()
     thread.join()
