@@ -134,8 +134,20 @@ class AwsApi:
         result: dict[str, Any] = await anyio.to_thread.run_sync(fn, operation, params)
         return result
 
+    @staticmethod
+    def _check_scope(headers: dict[str, str]) -> None:
+        """Both APIs sign as ``sagemaker``; another service's signature means a client aimed at the wrong port."""
+        auth = parse_authorization(headers)
+        if auth.service != "sagemaker":
+            raise ApiError(
+                "InvalidSignatureException",
+                f"Credential should be scoped to correct service: 'sagemaker'. (This port serves SageMaker and the "
+                f"A2I runtime; the request was signed for '{auth.service}'.)",
+                403,
+            )
+
     async def _sagemaker(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        parse_authorization(headers)
+        self._check_scope(headers)
         request = decode_json11(self._sm_model, target, body)
         operation = self._sm_model.operation_model(request.operation)
         if request.operation not in self.sagemaker.operations:
@@ -154,7 +166,7 @@ class AwsApi:
         found = find_rest_route(A2I_SERVICE, method, path)
         if found is None:
             raise ApiError("UnknownOperationException", f"No A2I runtime operation is served at {method} {path}", 404)
-        parse_authorization(headers)
+        self._check_scope(headers)
         route, labels = found
         request = decode_rest_json(self._a2i_model, route, labels, query, body)
         operation = self._a2i_model.operation_model(request.operation)

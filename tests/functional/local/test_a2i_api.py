@@ -12,7 +12,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.local.helpers import Worker, admin, events, s3_json, unique, wait_for
+from tests.functional.local.helpers import NO_RETRIES, Worker, admin, events, s3_json, unique, wait_for
 from truthloop.contracts import A2ILoopStatusEvent, DescribeHumanLoopResponse, HumanLoopOutput, load
 from truthloop.local import LocalBackend
 
@@ -327,3 +327,15 @@ def test_botocore_model_routes_are_all_served(a2i: Any) -> None:
             }
         code = _error(lambda m=method, k=kwargs: m(**k))[0]
         assert code in {"ResourceNotFoundException", "ValidationException"}, operation
+
+
+def test_a_request_signed_for_another_service_is_refused(backend: LocalBackend) -> None:
+    # GIVEN a Comprehend client pointed at the SageMaker port by mistake
+    import boto3
+
+    comprehend = boto3.client("comprehend", endpoint_url=backend.endpoint_url, config=NO_RETRIES)
+    # WHEN / THEN the credential scope gives it away, as on AWS
+    with pytest.raises(ClientError) as info:
+        comprehend.detect_sentiment(Text="hi", LanguageCode="en")
+    assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert "'comprehend'" in info.value.response["Error"]["Message"]
