@@ -197,7 +197,8 @@ def load_config(get_context: Callable[[str], Any]) -> AppConfig:
             values[key] = default
             continue
         try:
-            values[key] = _CONVERTERS.get(key, _text)(raw)
+            convert = _CONVERTERS.get(key) or _text
+            values[key] = convert(raw)
         except (TypeError, ValueError) as exc:
             problems.append(f"truthloop:{key}={raw!r}: {exc}")
             values[key] = default

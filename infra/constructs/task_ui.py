@@ -78,7 +78,7 @@ def lint_template(text: str, *, source: str, task_input: Any = None) -> list[str
     except ImportError:
         return None
     try:
-        issues = lint(text, task_input) if task_input is not None else lint(text)
+        issues: Any = lint(text, task_input) if task_input is not None else lint(text)
     except TemplateLintError as exc:
         raise TemplateLintError(
             [f"{source}: {p}" if not str(p).startswith(source) else p for p in exc.problems]

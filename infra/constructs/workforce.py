@@ -128,7 +128,7 @@ class PrivateWorkforce(Construct):
 
         team_name = workteam_name or f"{cdk.Names.unique_resource_name(self, max_length=50, separator='-')}-team"
         if cognito_mode:
-            members = self._cognito_members(
+            members, pool, client = self._cognito_members(
                 user_pool_props=user_pool_props,
                 existing_user_pool=existing_user_pool,
                 existing_user_pool_client=existing_user_pool_client,
@@ -139,14 +139,12 @@ class PrivateWorkforce(Construct):
                 removal_policy=removal_policy,
             )
             if create_workforce:
-                assert self.user_pool is not None and self.user_pool_client is not None
                 self.workforce = sagemaker.CfnWorkforce(
                     self,
                     "Workforce",
                     workforce_name=workforce_name,
                     cognito_config=sagemaker.CfnWorkforce.CognitoConfigProperty(
-                        client_id=self.user_pool_client.user_pool_client_id,
-                        user_pool=self.user_pool.user_pool_id,
+                        client_id=client.user_pool_client_id, user_pool=pool.user_pool_id
                     ),
                 )
         else:
@@ -259,18 +257,20 @@ class PrivateWorkforce(Construct):
         mfa: cognito.Mfa,
         plus_feature_plan: bool,
         removal_policy: cdk.RemovalPolicy,
-    ) -> list[sagemaker.CfnWorkteam.MemberDefinitionProperty]:
+    ) -> tuple[list[sagemaker.CfnWorkteam.MemberDefinitionProperty], cognito.IUserPool, cognito.IUserPoolClient]:
+        """The team's Cognito member definition; also sets user_pool, user_pool_client (and domain)."""
+        pool: cognito.IUserPool
+        client: cognito.IUserPoolClient
         if existing_user_pool is not None and existing_user_pool_client is not None:
-            self.user_pool = existing_user_pool
-            self.user_pool_client = existing_user_pool_client
+            pool, client = existing_user_pool, existing_user_pool_client
         else:
-            pool = self._user_pool(user_pool_props, mfa, plus_feature_plan, removal_policy)
-            self.user_pool = pool
+            new_pool = self._user_pool(user_pool_props, mfa, plus_feature_plan, removal_policy)
+            pool = new_pool
             prefix = domain_prefix or cdk.Fn.join("-", ["truthloop-workers", cdk.Aws.ACCOUNT_ID])
-            self.user_pool_domain = pool.add_domain(
+            self.user_pool_domain = new_pool.add_domain(
                 "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix)
             )
-            self.user_pool_client = pool.add_client(
+            client = new_pool.add_client(
                 "PortalClient",
                 generate_secret=True,  # SageMaker's worker portal is a confidential OAuth client
                 auth_flows=cognito.AuthFlow(user_srp=True),
@@ -285,22 +285,22 @@ class PrivateWorkforce(Construct):
                 enable_token_revocation=True,
                 supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
             )
+        self.user_pool, self.user_pool_client = pool, client
         self.worker_group = cognito.CfnUserPoolGroup(
             self,
             "WorkerGroup",
-            user_pool_id=self.user_pool.user_pool_id,
+            user_pool_id=pool.user_pool_id,
             group_name=worker_group_name,
             description="Workers of the truthloop private work team",
         )
-        return [
-            sagemaker.CfnWorkteam.MemberDefinitionProperty(
-                cognito_member_definition=sagemaker.CfnWorkteam.CognitoMemberDefinitionProperty(
-                    cognito_client_id=self.user_pool_client.user_pool_client_id,
-                    cognito_user_group=worker_group_name,
-                    cognito_user_pool=self.user_pool.user_pool_id,
-                )
+        member = sagemaker.CfnWorkteam.MemberDefinitionProperty(
+            cognito_member_definition=sagemaker.CfnWorkteam.CognitoMemberDefinitionProperty(
+                cognito_client_id=client.user_pool_client_id,
+                cognito_user_group=worker_group_name,
+                cognito_user_pool=pool.user_pool_id,
             )
-        ]
+        )
+        return [member], pool, client
 
     def _user_pool(
         self,

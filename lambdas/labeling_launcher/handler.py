@@ -54,4 +54,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="ItemsRequeued", unit=MetricUnit.Count, value=outcome.requeued)
     metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=len(outcome.failed))
     logger.info("launcher batch done", extra={"outcome": outcome.__dict__})
-    return response
+    return dict(response)
