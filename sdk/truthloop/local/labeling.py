@@ -207,6 +207,7 @@ class LabelingEngine:
                 for i, line in enumerate(manifest)
             ]
         )
+        self._dispatch_objects(job)  # the first tasks exist by the time clients see InProgress
         self._update_counters(job)
         self._save(job, status="InProgress", expect=("Initializing",))
         return True

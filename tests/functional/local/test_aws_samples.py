@@ -119,7 +119,7 @@ def test_a2i_custom_task_notebook_sequence(backend: LocalBackend, aws_env: dict[
     gold = {text: {"label": label} for text, label in sample_texts.items()}
     Crowd(
         backend.endpoint_url, admin_token=backend.admin_token, count=1, accuracy=1.0, gold=gold, name_prefix="nb-a2i"
-    ).run(idle_seconds=0.5)
+    ).run(idle_seconds=2.0)
     # --- check status and read the results, as the notebook does ------------------------------------------------
     completed_human_loops = []
     for _ in range(100):
@@ -224,7 +224,7 @@ def test_ground_truth_image_classification_notebook_sequence(backend: LocalBacke
     gold = {uri: {"label": label} for uri, label in truth.items()}
     Crowd(
         backend.endpoint_url, admin_token=backend.admin_token, count=3, accuracy=1.0, gold=gold, name_prefix="nb-gt"
-    ).run(idle_seconds=1.0)
+    ).run(idle_seconds=2.0)
     for _ in range(200):
         status = sagemaker_client.describe_labeling_job(LabelingJobName=job_name)["LabelingJobStatus"]
         if status in ("Completed", "Failed"):

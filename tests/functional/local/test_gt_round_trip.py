@@ -149,7 +149,7 @@ def test_builtin_text_classification_round_trip(
         seed=3,
         gold=gold,
         name_prefix=unique("sim"),
-    ).run(idle_seconds=1.0)
+    ).run(idle_seconds=2.0)
     job = _final(sm, name)
     # THEN the job completed with every object human-labeled
     assert stats.answered == 3 * len(REVIEWS)
