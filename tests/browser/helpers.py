@@ -56,7 +56,8 @@ def select_text(page: Any, host: str, phrase: str) -> None:
             range.setStart(node, at + phrase.length - 1);
             range.setEnd(node, at + phrase.length);
             const last = range.getBoundingClientRect();
-            return { x0: first.left + 1, y0: first.top + first.height / 2, x1: last.right - 1, y1: last.top + last.height / 2 };
+            return { x0: first.left + 1, y0: first.top + first.height / 2,
+                     x1: last.right - 1, y1: last.top + last.height / 2 };
           }
           return null;
         }""",
@@ -80,5 +81,6 @@ def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
 def capture_submit_events(page: Any) -> None:
     """Record every ``crowd-submit`` event's answer in ``window.__answers``."""
     page.evaluate(
-        "() => { window.__answers = []; document.addEventListener('crowd-submit', (e) => window.__answers.push(e.detail)); }"
+        "() => { window.__answers = [];"
+        " document.addEventListener('crowd-submit', (e) => window.__answers.push(e.detail)); }"
     )

@@ -5,10 +5,11 @@ The page loads truthloop's offline crowd elements (``templates/static/``) from `
 ``X-Truthloop-CSRF`` from ``<meta name="truthloop-csrf">``) and follows ``next`` in a 2xx JSON reply.
 
 A Content-Security-Policy ``<meta>`` keeps the page offline and inert: scripts run only when the template
-itself wrote them (each ``<script>`` of the template source gets a per-page nonce; its inline ``on…=`` handlers
-are allowed by hash), so nothing a task input smuggles in (a ``<script>`` through ``skip_autoescape``, a
-``javascript:`` URL in an ``href``) executes, and images load only from the page's own origin, ``data:``/``blob:``
-and the loopback addresses (the local emulator's S3).
+itself wrote them (each ``<script>`` of the template source gets a per-page nonce, except scripts from other
+hosts, which an offline page must not fetch; its inline ``on…=`` handlers are allowed by hash), so nothing a
+task input smuggles in (a ``<script>`` through ``skip_autoescape``, a ``javascript:`` URL in an ``href``)
+executes, and images load only from the page's own origin, ``data:``/``blob:`` and the loopback addresses (the
+local emulator's S3).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ __all__ = ["LOOPBACK_SOURCES", "content_security_policy", "render_page"]
 #: Where a local page may load images and media from besides its own origin.
 LOOPBACK_SOURCES: Final[tuple[str, ...]] = ("http://127.0.0.1:*", "http://localhost:*")
 
-_SCRIPT_OPEN = re.compile(r"<script\b(?![^>]*\bnonce\s*=)", re.IGNORECASE)
+_SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+_SRC = re.compile(r"""\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _HEAD_OPEN = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
 _HTML_OPEN = re.compile(r"<html\b", re.IGNORECASE)
 
@@ -97,6 +100,24 @@ def content_security_policy(
     return "; ".join(f"{k} {' '.join(v)}" for k, v in directives.items())
 
 
+def _add_nonces(template_text: str, nonce: str) -> str:
+    """Give the template's own ``<script>`` tags the page nonce, except scripts from other hosts (offline pages
+    must not reach the network, so the policy refuses those before any request is made)."""
+
+    def _tag(match: re.Match[str]) -> str:
+        attrs = match.group(1)
+        if re.search(r"\bnonce\s*=", attrs, re.IGNORECASE):
+            return match.group(0)
+        src = _SRC.search(attrs)
+        if src is not None:
+            parts = urlsplit(src.group(1))
+            if parts.netloc and parts.hostname not in _LOOPBACK_HOSTS:
+                return match.group(0)
+        return f'<script nonce="{nonce}"{attrs}>'
+
+    return _SCRIPT_TAG.sub(_tag, template_text)
+
+
 def _hash(handler: str) -> str:
     return base64.b64encode(hashlib.sha256(handler.encode("utf-8")).digest()).decode("ascii")
 
@@ -122,9 +143,7 @@ def render_page(
     """
     nonce = secrets.token_urlsafe(18)
     handlers = _inline_handlers(template_text)
-    body = render(
-        _SCRIPT_OPEN.sub(f'<script nonce="{nonce}"', template_text), task_input, s3_client=s3_client, name=name
-    )
+    body = render(_add_nonces(template_text, nonce), task_input, s3_client=s3_client, name=name)
     body, found = replace_aws_assets(body, asset_base_url, nonce=nonce)
     esc = markupsafe.escape
     policy = content_security_policy(
