@@ -112,3 +112,64 @@ def test_wrong_token_is_refused(backend: LocalBackend, page: Any) -> None:
     # THEN the sign-in page says so
     page.get_by_role("alert").wait_for()
     assert "Unknown worker token" in page.get_by_role("alert").inner_text()
+
+
+def test_labeling_task_shows_its_s3_image_offline(backend: LocalBackend, page: Any) -> None:
+    from tests.browser.conftest import ready
+    from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn
+
+    # GIVEN a bounding-box labeling job over an image in the local S3 (built-in PRE-/ACS-BoundingBox)
+    env = backend.client_env()
+    kw = {"endpoint_url": backend.endpoint_url, "region_name": "us-east-1"}
+    sm = boto3.client("sagemaker", **kw)
+    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
+    s3.create_bucket(Bucket="portal-gt-images")
+    image = ROOT / "sdk" / "truthloop" / "local" / "samples" / "images" / "shapes-01.png"
+    s3.put_object(Bucket="portal-gt-images", Key="shapes.png", Body=image.read_bytes(), ContentType="image/png")
+    s3.put_object(
+        Bucket="portal-gt-images", Key="in.manifest", Body=b'{"source-ref": "s3://portal-gt-images/shapes.png"}\n'
+    )
+    s3.put_object(
+        Bucket="portal-gt-images",
+        Key="labels.json",
+        Body=json.dumps({"document-version": "2018-11-28", "labels": [{"label": "red"}, {"label": "blue"}]}),
+    )
+    s3.put_object(Bucket="portal-gt-images", Key="bb.html", Body=catalogue.load("gt/bounding-box").text().encode())
+    team = sm.create_workteam(
+        WorkteamName="portal-labelers",
+        Description="browser test",
+        MemberDefinitions=[{"CognitoMemberDefinition": {"UserPool": "us-east-1_p", "UserGroup": "g", "ClientId": "c"}}],
+    )["WorkteamArn"]
+    sm.create_labeling_job(
+        LabelingJobName="portal-boxes",
+        LabelAttributeName="boxes",
+        InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://portal-gt-images/in.manifest"}}},
+        OutputConfig={"S3OutputPath": "s3://portal-gt-images/out/"},
+        RoleArn=ROLE,
+        LabelCategoryConfigS3Uri="s3://portal-gt-images/labels.json",
+        HumanTaskConfig={
+            "WorkteamArn": team,
+            "UiConfig": {"UiTemplateS3Uri": "s3://portal-gt-images/bb.html"},
+            "PreHumanTaskLambdaArn": pre_annotation_lambda_arn("BoundingBox", "us-east-1"),
+            "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": consolidation_lambda_arn("BoundingBox", "us-east-1")
+            },
+            "TaskTitle": "Box the shapes",
+            "TaskDescription": "d",
+            "NumberOfHumanWorkersPerDataObject": 1,
+            "TaskTimeLimitInSeconds": 300,
+        },
+    )
+    while sm.describe_labeling_job(LabelingJobName="portal-boxes")["LabelingJobStatus"] == "Initializing":
+        time.sleep(0.05)
+    # WHEN the worker opens the task in Chromium
+    page.goto(f"{backend.portal_url}/")
+    page.get_by_label("Worker token").fill(backend.worker_tokens["worker-1"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Start working").click()
+    page.wait_for_url("**/portal/tasks/**")
+    # THEN the template's image loads from the local S3 through a presigned URL (no request leaves 127.0.0.1)
+    ready(page)
+    source = page.locator("crowd-bounding-box").get_attribute("src") or ""
+    assert source.startswith(env["AWS_ENDPOINT_URL_S3"] + "/portal-gt-images/shapes.png?")
+    assert "red" in (page.locator("crowd-bounding-box").get_attribute("labels") or "")
