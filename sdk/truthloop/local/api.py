@@ -34,7 +34,7 @@ from truthloop.local.protocol import (
 )
 from truthloop.local.runtime import Runtime
 from truthloop.local.sagemaker import SageMakerService
-from truthloop.local.storage import StorageError
+from truthloop.local.storage import StorageError, SupportsFutureStart
 
 __all__ = ["AwsApi"]
 
@@ -172,13 +172,14 @@ class AwsApi:
         operation = self._a2i_model.operation_model(request.operation)
         validate_input(operation, request.params)
         self._throttle(request.operation, a2i=True)
-        submit = getattr(self.rt.storage, "start_human_loop_future", None)
-        if request.operation == "StartHumanLoop" and submit is not None:
+        storage = self.rt.storage
+        if request.operation == "StartHumanLoop" and isinstance(storage, SupportsFutureStart):
             # the hot path: validate on the event loop, then await the writer thread's group commit directly
             self.calls["StartHumanLoop"] = self.calls.get("StartHumanLoop", 0) + 1
             loop, task = self.a2i.prepare_start(request.params)
             try:
-                stored, _ = await asyncio.wrap_future(submit(loop, task, max_active=self.rt.max_active_human_loops))
+                future = storage.start_human_loop_future(loop, task, max_active=self.rt.max_active_human_loops)
+                stored, _ = await asyncio.wrap_future(future)
             except StorageError as exc:
                 raise self.a2i.start_error(loop.name, exc) from None
             return 200, encode_output(operation, {"HumanLoopArn": stored.arn}, "rest-json")

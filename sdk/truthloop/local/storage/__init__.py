@@ -12,6 +12,7 @@ from truthloop.local.storage.base import (
     Resource,
     Storage,
     StorageError,
+    SupportsFutureStart,
     Task,
     Worker,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "SQLiteStorage",
     "Storage",
     "StorageError",
+    "SupportsFutureStart",
     "Task",
     "Worker",
 ]

@@ -9,8 +9,9 @@ SQLiteStorage` is the implementation used locally.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "ANSWERABLE",
@@ -25,6 +26,7 @@ __all__ = [
     "Resource",
     "Storage",
     "StorageError",
+    "SupportsFutureStart",
     "Task",
     "Worker",
 ]
@@ -323,3 +325,12 @@ class Storage(Protocol):
     ) -> None: ...
 
     def list_events(self, *, after_id: int = 0, limit: int = 1000) -> list[EventRecord]: ...
+
+
+@runtime_checkable
+class SupportsFutureStart(Protocol):
+    """Optional: a storage that can start a loop without blocking a thread (the HTTP layer awaits the future)."""
+
+    def start_human_loop_future(
+        self, loop: HumanLoop, task: Task | None, *, max_active: int | None
+    ) -> Future[tuple[HumanLoop, bool]]: ...
