@@ -218,6 +218,9 @@ def main() -> None:
             "server_cpu_ms_per_start": round(
                 1000 * ((cpu1 - cpu0) + (cpu3 - cpu2)) / (early["count"] + late["count"]), 3
             ),
+            "server_capacity_start_per_s_one_core": round(
+                (early["count"] + late["count"]) / max((cpu1 - cpu0) + (cpu3 - cpu2), 1e-9), 1
+            ),
             "load_average_1m": round(os.getloadavg()[0], 2),
             "client_processes": options.clients,
             "threads_per_process": options.threads,
