@@ -70,7 +70,10 @@ class _Parser:
         if self.i >= len(self.s):
             raise self.fail("unterminated string")
         self.i += 1
-        return "".join(out)
+        text = "".join(out)
+        if any("\ud800" <= ch <= "\udfff" for ch in text):  # \uD83D\uDE00 escapes: join surrogate pairs
+            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return text
 
     def ident(self) -> str:
         match = _IDENT.match(self.s, self.i)
