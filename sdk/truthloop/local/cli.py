@@ -168,6 +168,9 @@ def up(
         click.echo("point boto3 at it with:")
         for key in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME", "AWS_ENDPOINT_URL_S3"):
             click.echo(f"  export {key}={env[key]}")
+        click.echo(
+            f"  (with any credentials, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION={region})"
+        )
         click.echo("worker tokens (sign in to the portal with one):")
         for name, token in backend.worker_tokens.items():
             click.echo(f"  {name}: {token}")

@@ -209,3 +209,69 @@ def test_render_ui_template_returns_html_or_errors(sm: Any) -> None:
 def test_unsupported_sagemaker_operation_is_named(sm: Any) -> None:
     code, _, message = _error(lambda: sm.list_endpoints())
     assert code == "UnknownOperationException" and "ListEndpoints" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (
+            {"NumberOfHumanWorkersPerDataObject": 10},
+            "Value '10' at 'humanTaskConfig.numberOfHumanWorkersPerDataObject' failed to satisfy constraint: "
+            "Member must have value less than or equal to 9",
+        ),
+        ({"TaskKeywords": ["ok", "not ok!"]}, "at 'humanTaskConfig.taskKeywords.2.member' failed to satisfy"),
+        (
+            {"TaskTitle": "x" * 129},
+            "at 'humanTaskConfig.taskTitle' failed to satisfy constraint: Member must have length",
+        ),
+    ],
+    ids=["range", "list-member-pattern", "length"],
+)
+def test_labeling_job_validation_messages_name_the_member(
+    sm: Any, team: str, bucket: str, change: dict[str, Any], fragment: str
+) -> None:
+    config = {
+        "WorkteamArn": team,
+        "UiConfig": {"UiTemplateS3Uri": f"s3://{bucket}/t.html"},
+        "TaskTitle": "t",
+        "TaskDescription": "d",
+        "NumberOfHumanWorkersPerDataObject": 1,
+        "TaskTimeLimitInSeconds": 60,
+        **change,
+    }
+    code, status, message = _error(
+        lambda: sm.create_labeling_job(
+            LabelingJobName=unique("v"),
+            LabelAttributeName="label",
+            InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": f"s3://{bucket}/m"}}},
+            OutputConfig={"S3OutputPath": f"s3://{bucket}/o"},
+            RoleArn=ROLE,
+            HumanTaskConfig=config,
+        )
+    )
+    assert (code, status) == ("ValidationException", 400)
+    assert message.startswith("1 validation error detected: ")
+    assert fragment in message
+
+
+def test_label_attribute_name_rules_apply(sm: Any, team: str, bucket: str) -> None:
+    config = {
+        "WorkteamArn": team,
+        "UiConfig": {"UiTemplateS3Uri": f"s3://{bucket}/t.html"},
+        "TaskTitle": "t",
+        "TaskDescription": "d",
+        "NumberOfHumanWorkersPerDataObject": 1,
+        "TaskTimeLimitInSeconds": 60,
+        "PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:PRE-SemanticSegmentation",
+    }
+    code, _, message = _error(
+        lambda: sm.create_labeling_job(
+            LabelingJobName=unique("v"),
+            LabelAttributeName="segments",
+            InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": f"s3://{bucket}/m"}}},
+            OutputConfig={"S3OutputPath": f"s3://{bucket}/o"},
+            RoleArn=ROLE,
+            HumanTaskConfig=config,
+        )
+    )
+    assert code == "ValidationException" and "must end with '-ref'" in message
