@@ -1,0 +1,1 @@
+"""truthloop infrastructure: the CDK app (app.py), its stacks, constructs and the Lambda layer build."""

@@ -389,6 +389,8 @@ class PrivateWorkforce(Construct):
                 **settings,
             },
             physical_resource_id=cr.PhysicalResourceId.of(f"portal-callback-{digest}"),
+            # The response holds the client secret: return only the client id to CloudFormation.
+            output_paths=["UserPoolClient.ClientId"],
         )
         cr.AwsCustomResource(
             self,

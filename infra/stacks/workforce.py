@@ -25,6 +25,7 @@ class WorkforceStack(cdk.Stack):
             oidc_groups=oidc_groups,
             create_workforce=bool(config.value("createWorkforce")) and not oidc_groups,
             workforce_name=config.value("workforceName"),
+            workteam_name=f"{config.value('workforceName')}-team",
             domain_prefix=config.value("cognitoDomainPrefix"),
             mfa=cognito.Mfa.REQUIRED if config.value("mfa") == "required" else cognito.Mfa.OPTIONAL,
             plus_feature_plan=bool(config.value("cognitoPlusPlan")),

@@ -83,6 +83,8 @@ def test_cognito_client_is_pointed_at_the_worker_portal(built: dict[str, Any]) -
     text = json.dumps(update)
     assert "updateUserPoolClient" in text
     assert "/oauth2/idpresponse" in text and "SubDomain" in text
+    # the update's response carries the client secret: only the client id may go back to CloudFormation
+    assert '\\"outputPaths\\":[\\"UserPoolClient.ClientId\\"]' in text
 
 
 def test_relaxed_settings_are_acknowledged_with_reasons(built: dict[str, Any]) -> None:
