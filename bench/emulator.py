@@ -8,7 +8,9 @@ DescribeHumanLoop latency with one client at ~1,000 and at 10,000 stored loops. 
      "describe_ms": {"p50": …, "p99": …}, "describe_ms_early": {…}, "loops_stored": 10000, …}
 
 Targets (issue 5): ≥ 1,000 StartHumanLoop/s, Describe p99 ≤ 10 ms, no slowdown at 10,000 loops.
-Options: ``--loops N`` (default 10000), ``--clients P`` (processes, default 2), ``--threads T`` (per process, 8).
+Options: ``--loops N`` (default 10000), ``--clients P`` (processes, default 2), ``--threads T`` (per process, 8),
+``--raw-loops N`` (default 3000: started afterwards with a lean SigV4 client, to show the server's own rate when
+boto3's client-side CPU is out of the way; ``loops_stored`` counts them too).
 """
 
 from __future__ import annotations
@@ -75,12 +77,62 @@ def _start_batch(args: tuple[str, str, list[str], int]) -> tuple[int, float, flo
     return len(names), t0, t1, errors
 
 
-def _start_loops(endpoint: str, flow_arn: str, names: list[str], processes: int, threads: int) -> dict[str, Any]:
+def _start_batch_raw(args: tuple[str, str, list[str], int]) -> tuple[int, float, float, int]:
+    """Like :func:`_start_batch` with a lean client: SigV4-signed POST /human-loops over kept-alive connections.
+
+    Shows what the server sustains when the client is not boto3 (whose own CPU dominates on a 2-core machine).
+    """
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    endpoint, flow_arn, names, threads = args
+    parts = urlsplit(endpoint)
+    signer = SigV4Auth(Credentials("bench", "bench"), "sagemaker", "us-east-1")
+    chunks = [names[i::threads] for i in range(threads)]
+
+    def run(index: int) -> int:
+        failed = 0
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        for name in chunks[index]:
+            body = json.dumps(
+                {
+                    "HumanLoopName": name,
+                    "FlowDefinitionArn": flow_arn,
+                    "HumanLoopInput": {"InputContent": json.dumps({"text": f"review {name}", "score": 0.42})},
+                }
+            )
+            request = AWSRequest(
+                method="POST", url=f"{endpoint}/human-loops", data=body, headers={"Content-Type": "application/json"}
+            )
+            signer.add_auth(request)
+            conn.request("POST", "/human-loops", body=body, headers=dict(request.headers.items()))
+            response = conn.getresponse()
+            response.read()
+            failed += response.status != 200
+        conn.close()
+        return failed
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        errors = sum(pool.map(run, range(threads)))
+    return len(names), t0, time.perf_counter(), errors
+
+
+def _start_loops(
+    endpoint: str, flow_arn: str, names: list[str], processes: int, threads: int, *, raw: bool = False
+) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     shares = [names[i::processes] for i in range(processes)]
     wall0 = time.perf_counter()
     with ctx.Pool(processes) as pool:
-        results = pool.map(_start_batch, [(endpoint, flow_arn, share, threads) for share in shares])
+        results = pool.map(
+            _start_batch_raw if raw else _start_batch, [(endpoint, flow_arn, share, threads) for share in shares]
+        )
     wall = time.perf_counter() - wall0
     count = sum(r[0] for r in results)
     busy = max(r[2] for r in results) - min(r[1] for r in results)
@@ -145,6 +197,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--describe-calls", type=int, default=2000)
+    parser.add_argument("--raw-loops", type=int, default=3000, help="loops started with the lean (non-boto3) client")
     options = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="truthloop-bench-"))
@@ -200,10 +253,17 @@ def main() -> None:
         cpu3 = cpu()
         describe_late = _describe(endpoint, names, options.describe_calls, seed=2)
         a2i = _client("sagemaker-a2i-runtime", endpoint)
-        stored = sum(
-            len(page["HumanLoopSummaries"])
-            for page in a2i.get_paginator("list_human_loops").paginate(FlowDefinitionArn=flow)
-        )
+
+        def stored_loops() -> int:
+            return sum(
+                len(page["HumanLoopSummaries"])
+                for page in a2i.get_paginator("list_human_loops").paginate(FlowDefinitionArn=flow)
+            )
+
+        stored = stored_loops()  # what DescribeHumanLoop was measured against
+        raw_names = [f"raw-{i:06d}" for i in range(options.raw_loops)]
+        raw = _start_loops(endpoint, flow, raw_names, options.clients, options.threads, raw=True) if raw_names else None
+        stored_final = stored_loops()
         total_seconds = early["seconds"] + late["seconds"]
         result = {
             "start_human_loop_per_s": round((early["count"] + late["count"]) / total_seconds, 1),
@@ -212,7 +272,9 @@ def main() -> None:
             "describe_ms": {"p50": describe_late["p50"], "p99": describe_late["p99"]},
             "describe_ms_early": {"p50": describe_early["p50"], "p99": describe_early["p99"]},
             "describe_loops_stored_early": len(early_names),
+            "start_human_loop_per_s_lean_client": None if raw is None else round(raw["count"] / raw["seconds"], 1),
             "loops_stored": stored,
+            "loops_stored_final": stored_final,
             "start_errors": early["errors"] + late["errors"],
             # load-independent: server CPU per call (the machine is shared with the boto3 clients)
             "server_cpu_ms_per_start": round(
