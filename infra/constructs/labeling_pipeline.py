@@ -93,7 +93,7 @@ class LabelingPipeline(Construct):
 
     Attributes: ``key``, ``input_bucket``, ``output_bucket``, ``queue``, ``dead_letter_queue``, ``pending_table``,
     ``notification_topic``, ``launcher_function``, ``pre_annotation_function``, ``post_annotation_function``,
-    ``job_role``, ``template_asset``, ``ui_template_s3_uri``, ``upload_rule``, ``job_state_rule``,
+    ``job_role``, ``template_asset``, ``ui_template_s3_uri``, ``upload_rule``, ``job_state_rule``, ``schedule_rule``,
     ``input_topic`` and ``streaming_job`` (streaming only), ``job_config``.
     """
 
@@ -448,6 +448,15 @@ class LabelingPipeline(Construct):
             targets=[targets.SnsTopic(self.notification_topic), targets.SqsQueue(self.queue)],
         )
 
+        self.schedule_rule = events.Rule(
+            self,
+            "LauncherSchedule",
+            description="Runs the labeling launcher regularly: a backlog larger than one run, or a launch that "
+            "died midway, is picked up even when nothing new is uploaded",
+            schedule=events.Schedule.rate(cdk.Duration.minutes(15)),
+            targets=[targets.SqsQueue(self.queue)],
+        )
+
         # ------------------------------------------------------------------ streaming (optional)
         self.input_topic: sns.Topic | None = None
         self.streaming_job: LabelingJob | None = None
@@ -497,7 +506,6 @@ class LabelingPipeline(Construct):
                 task_type=BUILTIN_SUFFIX.get(task_type),
                 name_prefix=f"{job_name_prefix[:20]}-stream",
             )
-            self.streaming_job.node.add_dependency(self.job_role)
 
     def _validate(self, **props: Any) -> Path | None:
         problems = Problems(f"LabelingPipeline {self.node.path}")

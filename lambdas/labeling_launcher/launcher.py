@@ -10,6 +10,8 @@ Inputs arrive on one SQS queue, as EventBridge events:
   labelled items ``done`` and re-queues the objects the job failed; ``Failed``/``Stopped`` re-queue all its items.
   After ``max_attempts`` an item is ``failed`` and reported on the notification topic.
 
+* ``Scheduled Event`` (every 15 minutes): nothing to register; the run launches what is still pending.
+
 After each batch the launcher groups pending items into jobs of at most ``max_items_per_job``. A job's name is a
 hash of its items and their attempt numbers (:func:`truthloop.naming.deterministic_name`): items are claimed with
 a conditional write, the manifest is written and ``CreateLabelingJob`` is called; a retry after any failure
@@ -44,6 +46,9 @@ MANIFEST_PREFIX = "manifests/"
 OBJECTS_PREFIX = "objects/"
 OBJECT_CREATED = "Object Created"
 JOB_STATE_CHANGE = "SageMaker Ground Truth Labeling Job State Change"
+#: EventBridge's schedule event: nothing to register, but the launcher runs, so pending items left over by a large
+#: backlog and launches that died midway are picked up even when no upload arrives.
+SCHEDULED = "Scheduled Event"
 #: A claimed batch whose job was not confirmed within this time is retried (the same job name).
 STALE_LAUNCH_SECONDS = 600
 MAX_JOBS_PER_INVOCATION = 10
@@ -216,6 +221,8 @@ class Launcher:
             if not bucket or not key:
                 raise LauncherError("Object Created event without detail.bucket.name / detail.object.key")
             self.register_object(str(bucket), str(key))
+        elif kind == SCHEDULED:
+            logger.info("scheduled run: launching what is pending")
         elif kind == JOB_STATE_CHANGE:
             resources = event.get("resources") or []
             status = (event.get("detail") or {}).get("LabelingJobStatus")

@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from infra.constructs._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
 from infra.constructs.flow_definition import FlowDefinition
 from infra.constructs.task_ui import HumanTaskUi
-from tests.infra.support import ENV, REVIEW_TEMPLATE, WORKTEAM_ARN, actions_on, new_app, resources, template
+from tests.infra.support import ENV, REVIEW_TEMPLATE, WORKTEAM_ARN, actions_on, cfn_lint, new_app, resources, template
 from truthloop.review import ReviewPolicy
 
 POLICY = ReviewPolicy.threshold(0.7)
@@ -198,3 +198,8 @@ def test_a_builtin_source_needs_conditions() -> None:
             human_task_ui_arn="arn:aws:sagemaker:us-east-1:111122223333:human-task-ui/x",
             source="textract:analyze_document",
         )
+
+
+@pytest.mark.parametrize("name", ["custom", "moderation"])
+def test_cfn_lint_finds_nothing(stacks: dict[str, Any], name: str) -> None:
+    assert cfn_lint(stacks[name]) == []

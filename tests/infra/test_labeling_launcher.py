@@ -338,6 +338,24 @@ def test_a_failed_job_requeues_and_finally_reports_items(world: World) -> None:
     assert world.launcher().launch_pending() == []
 
 
+def test_a_scheduled_run_launches_the_rest_of_a_backlog(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN more pending items than one run launches (one item per job, two jobs per run here)
+    monkeypatch.setattr("labeling_launcher.launcher.MAX_JOBS_PER_INVOCATION", 2)
+    world.put("manifests/m.jsonl", LINES)
+    launcher = world.launcher(maxItemsPerJob=1)
+    launcher.handle_message(object_created("manifests/m.jsonl"))
+    for _ in range(3):
+        world.expect_create()
+    assert len(launcher.launch_pending()) == 2
+    assert [i["status"] for i in world.items().values()].count("pending") == 1
+    # WHEN the schedule's event arrives, with no new upload
+    scheduled = world.launcher(maxItemsPerJob=1)
+    scheduled.handle_message(json.dumps({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
+    # THEN the rest is launched
+    assert len(scheduled.launch_pending()) == 1
+    assert {i["status"] for i in world.items().values()} == {"launched"}
+
+
 def test_unknown_messages_are_rejected(world: World) -> None:
     launcher = world.launcher()
     with pytest.raises(LauncherError, match="unexpected event detail-type 'Something Else'"):

@@ -15,7 +15,7 @@ from labeling_launcher.launcher import JobConfig
 from infra.constructs._common import ConstructPropsError
 from infra.constructs.labeling_job import LabelingJob
 from infra.constructs.labeling_pipeline import LabelingPipeline
-from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, as_list, new_app, one, resources, template
+from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, as_list, cfn_lint, new_app, one, resources, template
 
 GT_TEMPLATE = "gt/text-classification"
 
@@ -73,7 +73,7 @@ def test_pipeline_resources(built: dict[str, Any]) -> None:
         "AWS::S3::Bucket": 3,  # input, output, access logs
         "AWS::SQS::Queue": 2,  # launches + DLQ
         "AWS::DynamoDB::Table": 1,
-        "AWS::Events::Rule": 2,  # uploads, job states
+        "AWS::Events::Rule": 3,  # uploads, job states, the launcher's schedule
         "AWS::SNS::Topic": 1,
         "AWS::KMS::Key": 1,
         "AWS::Lambda::EventSourceMapping": 1,
@@ -103,6 +103,14 @@ def test_event_rules_route_uploads_and_job_states(built: dict[str, Any]) -> None
     assert prefix.endswith(":labeling-job/truthloop-label")
     target_kinds = sorted(json.dumps(t["Arn"]).split('"')[3][:8] for t in states["Targets"])
     assert len(target_kinds) == 2  # the notification topic and the launcher's queue
+
+
+def test_a_schedule_runs_the_launcher_without_uploads(built: dict[str, Any]) -> None:
+    rules = {k: v["Properties"] for k, v in resources(built["tpl"], "AWS::Events::Rule").items()}
+    schedule = next(v for k, v in rules.items() if k.startswith("PipelineLauncherSchedule"))
+    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    (target,) = schedule["Targets"]
+    assert target["Arn"]["Fn::GetAtt"][0].startswith("PipelineLaunches")
 
 
 def test_launcher_consumes_the_queue_with_partial_failures(built: dict[str, Any]) -> None:
@@ -279,3 +287,8 @@ def test_pipeline_props_are_checked_together() -> None:
         "job_name_prefix 'Bad_Prefix'",
     ):
         assert fragment in text
+
+
+@pytest.mark.parametrize("name", ["tpl", "stream_tpl"])
+def test_cfn_lint_finds_nothing(built: dict[str, Any], name: str) -> None:
+    assert cfn_lint(built[name]) == []

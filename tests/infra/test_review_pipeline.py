@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from infra.constructs._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
 from infra.constructs.flow_definition import FlowDefinition
 from infra.constructs.review_pipeline import DEFAULT_REVIEW_POLICY, ReviewPipeline
-from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, new_app, one, resources, template
+from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, cfn_lint, new_app, one, resources, template
 
 UI_ARN = "arn:aws:sagemaker:us-east-1:111122223333:human-task-ui/review"
 
@@ -176,3 +176,8 @@ def test_props_are_checked_together() -> None:
         "review_policy is invalid",
     ):
         assert fragment in text
+
+
+@pytest.mark.parametrize("name", ["tpl", "existing_tpl"])
+def test_cfn_lint_finds_nothing(built: dict[str, Any], name: str) -> None:
+    assert cfn_lint(built[name]) == []

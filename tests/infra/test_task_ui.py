@@ -10,7 +10,7 @@ import pytest
 
 from infra.constructs._common import ConstructPropsError
 from infra.constructs.task_ui import MAX_TEMPLATE_CHARS, HumanTaskUi, resolve_template
-from tests.infra.support import ENV, REVIEW_TEMPLATE, new_app, one, template
+from tests.infra.support import ENV, REVIEW_TEMPLATE, cfn_lint, new_app, one, template
 from truthloop.exceptions import TemplateLintError
 from truthloop.naming import deterministic_name
 
@@ -109,3 +109,7 @@ def test_a_missing_template_lists_what_exists() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=ENV)
     with pytest.raises(ConstructPropsError, match=r"template a2i/no-such-review not found at .*no-such-review"):
         HumanTaskUi(stack, "Ui", template="a2i/no-such-review")
+
+
+def test_cfn_lint_finds_nothing(synthesized: tuple[HumanTaskUi, dict[str, Any]]) -> None:
+    assert cfn_lint(synthesized[1]) == []

@@ -12,7 +12,7 @@ from aws_cdk import aws_cognito as cognito
 
 from infra.constructs._common import ConstructPropsError
 from infra.constructs.workforce import OidcWorkforceSettings, PrivateWorkforce
-from tests.infra.support import ENV, WORKTEAM_ARN, new_app, one, resources, template
+from tests.infra.support import ENV, WORKTEAM_ARN, cfn_lint, new_app, one, resources, template
 
 OIDC = OidcWorkforceSettings(
     client_id="labelers",
@@ -162,3 +162,8 @@ def test_conflicting_props_are_reported_in_one_error() -> None:
         "must not contain 'aws', 'amazon' or 'cognito'",
     ):
         assert fragment in text
+
+
+@pytest.mark.parametrize("name", ["Cognito", "Relaxed", "Oidc", "OidcJoin", "ExistingPool"])
+def test_cfn_lint_finds_nothing(built: dict[str, Any], name: str) -> None:
+    assert cfn_lint(built[name][1]) == []
