@@ -15,6 +15,8 @@ from .conftest import LocalS3, Site, ready
 from .helpers import capture_submit_events, click_on_image, drag_on_image, select_text
 from .test_templates import open_task, submit
 
+pytestmark = pytest.mark.browser
+
 THIRD_PARTY = Path(__file__).resolve().parents[1] / "unit" / "templates" / "fixtures" / "third_party"
 
 

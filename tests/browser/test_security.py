@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from truthloop.templates import render, render_page
 
 from .conftest import LocalS3, Site, guard_network, ready
+
+pytestmark = pytest.mark.browser
 
 HOSTILE = {
     "text": "<script>window.__pwned = 'script'</script><img src=x onerror=\"window.__pwned = 'onerror'\">",

@@ -20,6 +20,8 @@ from truthloop.templates import catalogue
 from .conftest import LocalS3, Site, Submission, ready
 from .helpers import capture_submit_events, drag_on_image, screenshot, select_text
 
+pytestmark = pytest.mark.browser
+
 
 def _radio(page: Any, name: str) -> None:
     page.get_by_role("radio", name=name, exact=True).click()
