@@ -204,6 +204,28 @@ def test_an_existing_workteam_skips_the_workforce_stack(tmp_path: Path) -> None:
     assert WORKTEAM_ARN in json.dumps(flow["Properties"]["Request"])
 
 
+def test_a_builtin_review_source_gets_activation_conditions_from_the_policy(tmp_path: Path) -> None:
+    # GIVEN Rekognition moderation review with a 60 % threshold, configured through context strings
+    app = new_app(
+        tmp_path,
+        **{
+            "truthloop:workteamArn": WORKTEAM_ARN,
+            "truthloop:review:source": "rekognition:detect_moderation_labels",
+            "truthloop:review:policy": '{"version": 1, "rule": {"type": "threshold", "threshold": 0.6}}',
+        },
+    )
+    # WHEN the app is synthesized (the catalogue's moderation template is linted on the way)
+    _, stacks = build_app(app)
+    tpl = template(stacks["TruthloopReview"])
+    # THEN the flow is a built-in one whose conditions come from the policy
+    flow = next(iter(resources(tpl, "Custom::TruthloopFlowDefinition").values()))
+    request = json.dumps(flow["Properties"]["Request"])
+    assert "AWS/Rekognition/DetectModerationLabels/Image/V3" in request
+    assert "ConfidenceLessThan" in request and "60" in request
+    ui = next(iter(resources(tpl, "AWS::SageMaker::HumanTaskUi").values()))
+    assert "crowd-rekognition-detect-moderation-labels" in ui["Properties"]["UiTemplate"]["Content"]
+
+
 def test_bad_context_values_are_all_reported_at_once(tmp_path: Path) -> None:
     # GIVEN several invalid context values
     app = cdk.App(
