@@ -17,6 +17,7 @@
     .fp-instructions { flex: 0 0 260px; padding: 16px; background: #f8fafc; border-right: 1px solid #e2e8f0;
           font-size: 14px; line-height: 1.45; overflow: auto; }
     .fp-instructions[hidden] { display: none; }
+    .fp-inst-title[hidden] { display: none; }
     .fp-inst-title { font-weight: 700; font-size: 13px; text-transform: uppercase; letter-spacing: .04em;
           color: #475569; margin-bottom: 8px; }
     .fp-main { flex: 1 1 auto; min-width: 0; display: flex; flex-direction: column; padding: 16px; gap: 12px; }
@@ -103,15 +104,20 @@
       if (!root) return;
       let short = false;
       let full = null;
+      let titled = false;
       for (const child of this.children) {
         const slot = REGION_SLOTS[child.localName];
         if (slot && child.getAttribute('slot') !== slot) child.setAttribute('slot', slot);
-        if (child.localName === 'short-instructions') short = true;
+        if (child.localName === 'short-instructions') {
+          short = true;
+          titled = titled || child.hasAttribute('header');
+        }
         if (child.localName === 'full-instructions') full = child;
         if (child.localName === 'worker-comment') child.hidden = true;
       }
       const hasFull = !!(full && full.textContent.trim());
       root.querySelector('.fp-instructions').hidden = !short && !hasFull;
+      root.querySelector('.fp-inst-title').hidden = titled; // the region brings its own heading
       root.querySelector('.fp-full-open').hidden = !hasFull;
       if (full) root.querySelector('.dlg-title').textContent = full.getAttribute('header') || 'Full instructions';
     }

@@ -175,7 +175,7 @@
       if (this.missing.length) {
         const title = document.createElement('div');
         title.className = 'side-title';
-        title.textContent = 'Important keys not detected (fill in if present, else leave empty)';
+        title.textContent = 'Other important keys: fill one in only if the document shows a value for it that is not listed above';
         missing.appendChild(title);
       }
       this.missing.forEach((m) => {
