@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -87,9 +86,3 @@ def replace_aws_assets(html: str, asset_base_url: str, *, nonce: str | None = No
         return offline_asset_tags(asset_base_url, nonce=nonce) if found == 1 else ""
 
     return AWS_ASSET_TAG.sub(_swap, html), found
-
-
-def static_files() -> Sequence[Path]:
-    """Every file the offline elements need (for servers that want to pre-check them)."""
-    root = static_dir()
-    return [root / STATIC_STYLESHEET, *(root / name for name in STATIC_SCRIPTS)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, TextIO
 from urllib.parse import unquote
 
@@ -23,7 +23,7 @@ from liquid.context import RenderContext
 from liquid.exceptions import FilterArgumentError
 from liquid.undefined import Undefined
 
-__all__ = ["PRESIGN_EXPIRES_SECONDS", "S3ClientFactory", "TemplateEnvironment", "safe_url", "to_output_string"]
+__all__ = ["PRESIGN_EXPIRES_SECONDS", "TemplateEnvironment", "safe_url", "to_output_string"]
 
 #: Lifetime of the URLs ``grant_read_access`` produces (AWS documents them only as "short-lived").
 PRESIGN_EXPIRES_SECONDS: Final = 3600
@@ -32,8 +32,6 @@ PRESIGN_EXPIRES_SECONDS: Final = 3600
 _PASS_THROUGH = ("http://", "https://", "data:image/")
 _S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
 _S3_HTTPS = re.compile(r"^https?://(?:(?P<vhost>[^./]+)\.)?s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com/(?P<rest>.+)$")
-
-S3ClientFactory = Callable[[], Any]
 
 
 def _json(value: object) -> str:
@@ -164,20 +162,18 @@ def _s3_location(uri: str) -> tuple[str, str] | None:
 class TemplateEnvironment(Environment):
     """A python-liquid ``Environment`` with Ground Truth's printing rules and filters.
 
-    ``s3_client`` (or ``s3_client_factory``, called the first time a URI needs presigning) is what
-    ``grant_read_access`` presigns through; locally it is the emulator's S3.
+    ``s3_client`` is what ``grant_read_access`` presigns through (locally: the emulator's S3); without one,
+    boto3's default S3 client is created the first time a URI needs presigning.
     """
 
     def __init__(
         self,
         *,
         s3_client: Any = None,
-        s3_client_factory: S3ClientFactory | None = None,
         presign_expires_seconds: int = PRESIGN_EXPIRES_SECONDS,
     ) -> None:
         super().__init__(autoescape=True, strict_filters=True)
         self._s3_client = s3_client
-        self._s3_client_factory = s3_client_factory
         self.presign_expires_seconds = presign_expires_seconds
         self.add_tag(_JsonOutput)
         self.add_tag(_JsonEchoTag)
@@ -189,12 +185,9 @@ class TemplateEnvironment(Environment):
 
     def _client(self) -> Any:
         if self._s3_client is None:
-            if self._s3_client_factory is not None:
-                self._s3_client = self._s3_client_factory()
-            else:
-                import boto3  # deferred: rendering without S3 URIs needs no AWS client
+            import boto3  # deferred: rendering without S3 URIs needs no AWS client
 
-                self._s3_client = boto3.client("s3")
+            self._s3_client = boto3.client("s3")
         return self._s3_client
 
     def _grant_read_access(self, value: object) -> str:

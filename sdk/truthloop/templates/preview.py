@@ -22,7 +22,7 @@ from truthloop.exceptions import TemplateError
 from truthloop.templates._assets import static_dir
 from truthloop.templates._page import render_page
 
-__all__ = ["MAX_ANSWER_BYTES", "PreviewServer"]
+__all__ = ["MAX_ANSWER_BYTES", "PreviewServer", "read_template"]
 
 #: The largest answer the preview accepts (A2I's InputContent limit; answers are far smaller).
 MAX_ANSWER_BYTES: Final = 3 * 1024 * 1024
