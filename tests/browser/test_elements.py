@@ -291,3 +291,40 @@ def test_keyboard_removes_the_selected_box(page: Any, site: Site, s3: LocalS3, k
     assert answer["annotatedResult"]["boundingBoxes"] == [
         {"label": "car", "left": 300, "top": 100, "width": 100, "height": 100}
     ]
+
+
+def test_layout_elements_render_and_respond(page: Any, site: Site) -> None:
+    # GIVEN every layout-only element in one form
+    template = (
+        '<script src="https://assets.crowd.aws/crowd-html-elements.js"></script><crowd-form>'
+        '<crowd-alert type="warning" header="Heads up" dismissible>Read carefully.</crowd-alert>'
+        '<crowd-badge label="3"></crowd-badge>'
+        '<crowd-instructions link-text="How to do this task" link-type="button">'
+        "<short-summary><p>Summary here.</p></short-summary>"
+        "<detailed-instructions><p>Detailed steps.</p></detailed-instructions>"
+        "<positive-example><p>Good one.</p></positive-example><negative-example><p>Bad one.</p></negative-example>"
+        "</crowd-instructions>"
+        '<full-instructions header="More detail"><p>Hidden until opened.</p></full-instructions>'
+        '<crowd-tabs><crowd-tab header="First">one</crowd-tab><crowd-tab header="Second">two</crowd-tab></crowd-tabs>'
+        '<crowd-card heading="Card"><crowd-input name="q" label="Q"></crowd-input></crowd-card>'
+        "</crowd-form>"
+    )
+    token = open_page(page, site, None, template, {})
+    # WHEN / THEN the instructions dialog opens and closes from the keyboard
+    page.get_by_role("button", name="How to do this task").press("Enter")
+    page.get_by_text("Detailed steps.").wait_for()
+    page.get_by_role("button", name="Close").click()
+    page.get_by_text("Detailed steps.").wait_for(state="hidden")
+    # AND full instructions on their own are a disclosure
+    assert not page.get_by_text("Hidden until opened.").is_visible()
+    page.get_by_text("More detail").click()
+    page.get_by_text("Hidden until opened.").wait_for()
+    # AND tabs switch, the alert can be dismissed
+    assert page.get_by_text("one", exact=True).is_visible() and not page.get_by_text("two", exact=True).is_visible()
+    page.get_by_role("tab", name="Second").click()
+    page.get_by_text("two", exact=True).wait_for()
+    page.get_by_role("button", name="Dismiss").click()
+    page.get_by_text("Read carefully.").wait_for(state="detached")
+    # AND the form added its own Submit button and sends the one input
+    page.get_by_role("textbox", name="Q").fill("done")
+    assert submit(page, site, token).answer == {"q": "done"}
