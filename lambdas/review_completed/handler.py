@@ -104,3 +104,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             extra={k: summary.get(k) for k in ("humanLoopName", "status", "failureReason", "failureCode")},
         )
     return summary
+
+
+#: The entry-point name every truthloop handler module exposes (the other handlers define it directly).
+lambda_handler = handler

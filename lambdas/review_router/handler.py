@@ -64,3 +64,7 @@ def handler(event: Any, context: Any) -> Any:
         return handle_event(event, context, router=router, processor=processor, logger=logger)
     finally:
         router.take_stats().emit(metrics, single_metric)
+
+
+#: The entry-point name every truthloop handler module exposes (the other handlers define it directly).
+lambda_handler = handler
