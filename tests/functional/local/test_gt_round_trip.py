@@ -49,7 +49,8 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
             CUSTOM_PRE: LambdaConfig("lambdas/pre_annotation/handler.py:lambda_handler", environment=env),
             CUSTOM_POST: LambdaConfig("lambdas/post_annotation/handler.py:lambda_handler", environment=env),
         },
-        **FAST,  # type: ignore[arg-type]
+        # one consolidation batch per job when workers are quick: Dawid-Skene on 1-object batches is unstable
+        **{**FAST, "consolidation_wait_seconds": 5.0},  # type: ignore[arg-type]
     )
     with LocalBackend(config) as running:
         yield running
