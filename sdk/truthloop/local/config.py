@@ -93,7 +93,7 @@ class BackendConfig:
     max_active_human_loops: int | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)
     flow_activation_seconds: float = 0.5
-    consolidation_wait_seconds: float = 1.0
+    consolidation_wait_seconds: float = 30.0
     engine_interval_seconds: float = 0.25
     event_retry_seconds: float = 1.0
     event_max_attempts: int = 8

@@ -115,7 +115,7 @@ class _Demo:
                 ),
             ),
             flow_activation_seconds=0.2,
-            consolidation_wait_seconds=0.5,
+            consolidation_wait_seconds=5.0,
             engine_interval_seconds=0.1,
             snapshot_interval_seconds=0,
         )
