@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from functools import cached_property
 from typing import Any, Self
 
 import numpy as np
@@ -26,36 +27,29 @@ def wsum(index: IntArray, weights: FloatArray | None, length: int) -> FloatArray
 
 
 def normalize_log(loglik: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Row-wise softmax of log-likelihoods; returns ``(probabilities, log normaliser per row)``."""
-    top = loglik.max(axis=1, keepdims=True)
-    scaled = np.exp(loglik - top)
-    total = scaled.sum(axis=1, keepdims=True)
-    return scaled / total, (np.log(total) + top)[:, 0]
+    """Row-wise softmax of log-likelihoods; returns ``(probabilities, log normaliser per row)``.
+
+    Column-wise ufunc calls (a loop over the few classes, not over rows) are much faster than ``axis=1``
+    reductions on a tall, narrow array.
+    """
+    columns = loglik.shape[1]
+    top = loglik[:, 0].copy()
+    for k in range(1, columns):
+        np.maximum(top, loglik[:, k], out=top)
+    scaled = np.exp(loglik - top[:, None])
+    total = scaled[:, 0].copy()
+    for k in range(1, columns):
+        total += scaled[:, k]
+    scaled /= total[:, None]
+    return scaled, np.log(total) + top
 
 
 class Design:
-    """Index structures precomputed once per fit so each EM step is a gather plus a grouped sum.
+    """Index structures shared by the EM steps of one fit, so each step is a gather plus a grouped sum.
 
-    Answers are sorted by task (for per-task sums) and, separately, by ``(worker, label)`` (for per-worker
-    confusion counts); ``np.add.reduceat`` sums each group without a Python loop over answers.
+    Sorting the answers by task (for per-task sums) and by ``(worker, label)`` (for per-worker confusion counts)
+    happens once, lazily, on first use; ``np.add.reduceat`` then sums each group without a Python loop.
     """
-
-    __slots__ = (
-        "by_task",
-        "by_wl",
-        "k",
-        "label",
-        "n",
-        "n_tasks",
-        "n_workers",
-        "task",
-        "task_starts",
-        "wl",
-        "wl_starts",
-        "wl_unique",
-        "worker",
-        "worker_counts",
-    )
 
     def __init__(self, answers: Answers, n_classes: int) -> None:
         self.task = answers.task_index
@@ -66,18 +60,42 @@ class Design:
         self.n_workers = answers.n_workers
         self.k = n_classes
         self.wl: IntArray = self.worker * n_classes + self.label
-        self.by_task: IntArray = np.argsort(self.task, kind="stable")
-        sorted_tasks = self.task[self.by_task]
-        self.task_starts: IntArray = np.flatnonzero(np.r_[True, sorted_tasks[1:] != sorted_tasks[:-1]])
-        self.by_wl: IntArray = np.argsort(self.wl, kind="stable")
-        sorted_wl = self.wl[self.by_wl]
-        self.wl_starts: IntArray = np.flatnonzero(np.r_[True, sorted_wl[1:] != sorted_wl[:-1]])
-        self.wl_unique: IntArray = sorted_wl[self.wl_starts]
         self.worker_counts: FloatArray = np.bincount(self.worker, minlength=self.n_workers).astype(np.float64)
+
+    @cached_property
+    def by_task(self) -> IntArray:
+        """Answer positions sorted by task (stable)."""
+        return np.argsort(self.task, kind="stable")
+
+    @cached_property
+    def task_starts(self) -> IntArray:
+        sorted_tasks = self.task[self.by_task]
+        return np.flatnonzero(np.r_[True, sorted_tasks[1:] != sorted_tasks[:-1]])
+
+    @cached_property
+    def wl_by_task(self) -> IntArray:
+        return np.ascontiguousarray(self.wl[self.by_task])
+
+    @cached_property
+    def by_wl(self) -> IntArray:
+        return np.argsort(self.wl, kind="stable")
+
+    @cached_property
+    def wl_starts(self) -> IntArray:
+        sorted_wl = self.wl[self.by_wl]
+        return np.flatnonzero(np.r_[True, sorted_wl[1:] != sorted_wl[:-1]])
+
+    @cached_property
+    def wl_unique(self) -> IntArray:
+        return self.wl[self.by_wl][self.wl_starts]
+
+    @cached_property
+    def task_by_wl(self) -> IntArray:
+        return np.ascontiguousarray(self.task[self.by_wl])
 
     def task_sum(self, per_answer: FloatArray) -> FloatArray:
         """Sum per-answer rows (``(n,)`` or ``(n, k)``) into per-task rows; every task has at least one answer."""
-        return np.add.reduceat(per_answer[self.by_task], self.task_starts, axis=0)
+        return np.add.reduceat(np.take(per_answer, self.by_task, axis=0), self.task_starts, axis=0)
 
     def worker_sum(self, per_answer: FloatArray) -> FloatArray:
         """Sum a per-answer vector per worker."""
@@ -85,9 +103,9 @@ class Design:
 
     def confusion_counts(self, posteriors: FloatArray, weights: FloatArray | None = None) -> FloatArray:
         """``(n_workers, k_true, k_observed)`` expected counts: Σ over a worker's answers of the task posterior."""
-        gathered = posteriors[self.task[self.by_wl]]
+        gathered = np.take(posteriors, self.task_by_wl, axis=0)
         if weights is not None:
-            gathered = gathered * weights[self.by_wl, None]
+            gathered = gathered * np.take(weights, self.by_wl)[:, None]
         sums = np.add.reduceat(gathered, self.wl_starts, axis=0)
         dense = np.zeros((self.n_workers * self.k, self.k))
         dense[self.wl_unique] = sums
@@ -96,8 +114,8 @@ class Design:
 
     def class_loglik(self, log_confusion: FloatArray) -> FloatArray:
         """``(n_tasks, k)``: Σ over a task's answers of log P(observed label | true class) per true class."""
-        table = log_confusion.transpose(0, 2, 1).reshape(self.n_workers * self.k, self.k)
-        return self.task_sum(table[self.wl])
+        table = np.ascontiguousarray(log_confusion.transpose(0, 2, 1)).reshape(self.n_workers * self.k, self.k)
+        return np.add.reduceat(np.take(table, self.wl_by_task, axis=0), self.task_starts, axis=0)
 
     def counts(self) -> FloatArray:
         flat = np.bincount(self.task * self.k + self.label, minlength=self.n_tasks * self.k)
