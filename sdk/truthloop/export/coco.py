@@ -127,71 +127,72 @@ class CocoExporter(Exporter):
         image_id = self._image_id
         annotation_id = self._annotation_id
         decode_record = reader.decode
-        for item in reader.raw():
-            try:
-                line = decoder.decode(item[2])
-                meta = line.meta
-                if (
-                    meta.f_type != last_type
-                    or meta.f_human__annotated not in _HUMAN_COMMON
-                    or meta.f_human__annotated_alt is not None
-                    or meta.f_human_annotated is not None
-                    or meta.f_human_annotated_alt is not None
-                ):
-                    raise _Fallback
-                value = line.value
-                size = value.image_size[0]
-                boxes_ = value.annotations
-                objects = meta.f_objects
-                if objects is not None and len(objects) != len(boxes_):
-                    raise _Fallback
-                ids = set()
-                for box in boxes_:
-                    if box.width <= 0 or box.height <= 0:
-                        raise _Fallback
-                    ids.add(box.class_id)
-                if categories.update(meta.f_class__map or {}, ids) is not None:
-                    raise _Fallback  # a naming conflict: the general path reports it
-            except Exception:  # not the common shape (or no decoder yet): the general path decides
-                record = decode_record(item)
-                if record is None:
-                    continue
-                self._image_id = image_id
-                self._annotation_id = annotation_id
+        for source, first, batch in reader.batches():
+            for number, raw in enumerate(batch, first):
                 try:
-                    items = self.add(record)
-                except ManifestLineError as exc:
-                    skip(exc)
-                except ContractError as exc:
-                    skip(record.error(str(exc)))
-                else:
-                    exported += 1
-                    written += items
-                    if self._last_type != last_type or decoder is None:
-                        last_type = self._last_type
-                        decoder = box_line_decoder(self._last_attribute or "")
-                image_id = self._image_id
-                annotation_id = self._annotation_id
-                continue
-            image_id += 1
-            images.append(
-                f'{{"id":{image_id},"file_name":{dumps(line.source_ref).decode()},'
-                f'"width":{size.width},"height":{size.height}}}'
-            )
-            for box in boxes_:
-                annotation_id += 1
-                w = box.width
-                h = box.height
-                annotations.append(
-                    f'{{"id":{annotation_id},"image_id":{image_id},"category_id":{box.class_id},'
-                    f'"bbox":[{box.left},{box.top},{w},{h}],"area":{w * h},"iscrowd":0}}'
+                    line = decoder.decode(raw)
+                    meta = line.meta
+                    if (
+                        meta.f_type != last_type
+                        or meta.f_human__annotated not in _HUMAN_COMMON
+                        or meta.f_human__annotated_alt is not None
+                        or meta.f_human_annotated is not None
+                        or meta.f_human_annotated_alt is not None
+                    ):
+                        raise _Fallback
+                    value = line.value
+                    size = value.image_size[0]
+                    boxes_ = value.annotations
+                    objects = meta.f_objects
+                    if objects is not None and len(objects) != len(boxes_):
+                        raise _Fallback
+                    ids = set()
+                    for box in boxes_:
+                        if box.width <= 0 or box.height <= 0:
+                            raise _Fallback
+                        ids.add(box.class_id)
+                    if categories.update(meta.f_class__map or {}, ids) is not None:
+                        raise _Fallback  # a naming conflict: the general path reports it
+                except Exception:  # not the common shape (or no decoder yet): the general path decides
+                    record = decode_record((source, number, raw))
+                    if record is None:
+                        continue
+                    self._image_id = image_id
+                    self._annotation_id = annotation_id
+                    try:
+                        items = self.add(record)
+                    except ManifestLineError as exc:
+                        skip(exc)
+                    except ContractError as exc:
+                        skip(record.error(str(exc)))
+                    else:
+                        exported += 1
+                        written += items
+                        if self._last_type != last_type or decoder is None:
+                            last_type = self._last_type
+                            decoder = box_line_decoder(self._last_attribute or "")
+                    image_id = self._image_id
+                    annotation_id = self._annotation_id
+                    continue
+                image_id += 1
+                images.append(
+                    f'{{"id":{image_id},"file_name":{dumps(line.source_ref).decode()},'
+                    f'"width":{size.width},"height":{size.height}}}'
                 )
-            exported += 1
-            written += len(boxes_)
-            if len(annotations) >= _FLUSH_ITEMS:
-                self._flush_boxes()
-            if len(images) >= _FLUSH_ITEMS:
-                self._flush_images()
+                for box in boxes_:
+                    annotation_id += 1
+                    w = box.width
+                    h = box.height
+                    annotations.append(
+                        f'{{"id":{annotation_id},"image_id":{image_id},"category_id":{box.class_id},'
+                        f'"bbox":[{box.left},{box.top},{w},{h}],"area":{w * h},"iscrowd":0}}'
+                    )
+                exported += 1
+                written += len(boxes_)
+                if len(annotations) >= _FLUSH_ITEMS:
+                    self._flush_boxes()
+                if len(images) >= _FLUSH_ITEMS:
+                    self._flush_images()
         self._image_id = image_id
         self._annotation_id = annotation_id
         return exported, written

@@ -51,11 +51,11 @@ from truthloop.contracts import WorkerResponse
 from truthloop.contracts._reader import child_path, type_name
 from truthloop.exceptions import ContractError, ExportError
 from truthloop.export._files import AtomicFile
-from truthloop.export.base import Exporter, register
+from truthloop.export.base import Exporter, OnSkip, register
 from truthloop.manifest._json import DecodeError, decode, dumps_line, encode
 from truthloop.manifest.io import parse_location, read_bytes
 from truthloop.manifest.labels import attributes, normalise_type
-from truthloop.manifest.reader import Record
+from truthloop.manifest.reader import ManifestReader, Record
 
 __all__ = [
     "Aggregate",
@@ -588,6 +588,7 @@ class _PreferenceExporter(Exporter):
         "aggregate": "bt (default): Bradley–Terry across annotators; none: each annotator's pairs (TRL only)",
         "pairs": "all (default): every pair in consolidated order; best-worst: one pair per prompt",
         "conversational": 'true: write [{"role","content"}] lists instead of plain strings',
+        "fast": "true (default) reads common ranking lines with a typed decoder; false: the general path only",
     }
 
     def __init__(self, out: Path, *, attribute: str | None = None, **options: Any) -> None:
@@ -609,6 +610,7 @@ class _PreferenceExporter(Exporter):
         if self.pairs not in ("all", "best-worst"):
             raise ExportError(f"option pairs must be all or best-worst, got {self.pairs!r}")
         self.conversational = _bool_option(options.get("conversational", False), "conversational")
+        self.fast = _bool_option(options.get("fast", True), "fast")
         stem = out.name[: -len(out.suffix)] if out.suffix else out.name
         self._rows = AtomicFile(out)
         self._meta = AtomicFile(out.with_name(f"{stem}.meta.jsonl"))
@@ -616,6 +618,15 @@ class _PreferenceExporter(Exporter):
         self._cache = _BtCache()
         self.row_count = 0
         self.excluded = 0
+
+    def consume(self, reader: ManifestReader, skip: OnSkip) -> tuple[int, int]:
+        """Ranking lines of the common shape go through a typed fast path that writes exactly what :meth:`add`
+        would (see :mod:`truthloop.export._preference_fast`); every other line goes through :meth:`add`."""
+        if not self.fast or self.aggregate != "bt":
+            return super().consume(reader, skip)
+        from truthloop.export._preference_fast import consume_fast
+
+        return consume_fast(self, reader, skip)
 
     def _item(self, record: Record) -> PreferenceItem:
         return preference_items(record, attribute=self.attribute, dimension=self.dimension, s3_client=self.s3_client)

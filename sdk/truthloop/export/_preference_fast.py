@@ -1,0 +1,360 @@
+"""The typed fast path of the ``trl`` and ``kto`` exporters for text-ranking lines.
+
+Nearly every line of a ranking job's output manifest has the same shape: ``source``, ``responses``,
+``responseIds``, the answers passed through as ``annotationsFromAllWorkers`` with JSON-string contents, and the
+custom-type metadata. This path decodes such a line in one msgspec call into typed structs and leaves the
+answer strings undecoded; what a line exports then depends on very little:
+
+* the answer strings (few distinct ones: a ranking of three responses has 13 possible values per dimension),
+  the number of distinct workers and the response ids decide the judgements and therefore the whole
+  Bradley–Terry aggregation, agreement, exclusion and every number in the sidecar. They key a memo of
+  *plans*: the rows to write as ``(indices, encoded sidecar tail)``, computed once by the general code
+  (:func:`~truthloop.export.preferences._ranking`, :func:`~truthloop.export.preferences.aggregate`);
+* the prompt, the responses, the workers, the job and the line number are encoded per line and spliced in.
+
+The sidecar is written as bytes in the same key order as the general path's ``dumps_line(dict)``, with every
+value encoded by the same msgspec encoder, so both paths write byte-identical files (tests export corpora both
+ways). Anything unusual — another shape, a second label attribute, an answer that does not parse, a prompt
+excluded for disagreement (its report names workers), a blank or broken line — goes through the general path,
+which decides and reports it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+from collections.abc import Callable
+from functools import lru_cache
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from truthloop.exceptions import ContractError, ManifestLineError
+from truthloop.manifest._json import encode
+from truthloop.manifest.labels import attributes, normalise_type
+
+if TYPE_CHECKING:
+    from truthloop.export.base import OnSkip
+    from truthloop.export.preferences import _PreferenceExporter
+    from truthloop.manifest.reader import ManifestReader
+
+__all__ = ["consume_fast", "ranking_line_decoder"]
+
+UNSET = msgspec.UNSET
+#: Bound on each memo; they are cleared when full (real manifests use a handful of patterns).
+_MEMO_ENTRIES = 1 << 16
+
+
+class _AnnotationData(msgspec.Struct, gc=False):
+    content: str
+
+
+class _Annotation(msgspec.Struct, gc=False):
+    workerId: str
+    annotationData: _AnnotationData
+
+
+class _Value(msgspec.Struct, gc=False):
+    annotationsFromAllWorkers: list[_Annotation]
+
+
+class _Meta(msgspec.Struct, gc=False, rename={"job__name": "job-name"}):
+    type: str | None = None
+    job_name: str | msgspec.UnsetType | None = UNSET
+    job__name: str | msgspec.UnsetType | None = UNSET
+
+
+@lru_cache(maxsize=32)
+def ranking_line_decoder(attribute: str) -> msgspec.json.Decoder[Any]:
+    """A decoder of ranking lines whose answers are under ``attribute`` (as GT passes them through).
+
+    Keys that would send the general path elsewhere (``prompt`` taking precedence over ``source``, an A2I
+    document's ``humanAnswers``) are decoded too, so the caller can tell.
+    """
+    line = msgspec.defstruct(
+        "RankingLine",
+        [
+            ("responses", list[str]),
+            ("value", _Value),
+            ("meta", _Meta),
+            ("source", str | msgspec.UnsetType, UNSET),
+            ("prompt", str | msgspec.UnsetType, UNSET),
+            ("response_ids", list[str] | None | msgspec.UnsetType, UNSET),
+            ("human_answers", Any, UNSET),
+        ],
+        rename={
+            "value": attribute,
+            "meta": attribute + "-metadata",
+            "response_ids": "responseIds",
+            "human_answers": "humanAnswers",
+        },
+        gc=False,
+    )
+    return msgspec.json.Decoder(line)
+
+
+#: What one judgement pattern exports: ``(rows, rows_format, rows_args, meta_format, meta_args)``. With ``texts``
+#: the inner JSON of each response followed by the prompt's, ``rows_format % rows_args(texts)`` is every output row
+#: of the line and ``meta_format % meta_args(row, head, workers)`` every sidecar line.
+_Plan = tuple[
+    int,
+    bytes,
+    Callable[[list[bytes]], tuple[bytes, ...]],
+    bytes,
+    Callable[[int, bytes, bytes], tuple[int | bytes, ...]],
+]
+
+
+def _meta_args_any(count: int) -> Callable[[int, bytes, bytes], tuple[int | bytes, ...]]:
+    def args(row: int, head: bytes, workers: bytes) -> tuple[int | bytes, ...]:
+        out: list[int | bytes] = [row, head, workers] * count
+        out[::3] = range(row, row + count)
+        return tuple(out)
+
+    return args
+
+
+#: ``(row, head, workers, row + 1, head, workers, …)`` for ``count`` rows; spelled out for the usual counts
+#: (building the tuple directly costs a third of building it generically, per line).
+_META_ARGS: dict[int, Callable[[int, bytes, bytes], tuple[int | bytes, ...]]] = {
+    0: lambda r, h, w: (),
+    1: lambda r, h, w: (r, h, w),
+    2: lambda r, h, w: (r, h, w, r + 1, h, w),
+    3: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w),
+    4: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w, r + 3, h, w),
+    5: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w, r + 3, h, w, r + 4, h, w),
+    6: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w, r + 3, h, w, r + 4, h, w, r + 5, h, w),
+}
+
+
+def _literal(data: bytes) -> bytes:
+    """``data`` as literal text of a ``bytes % args`` format."""
+    return data.replace(b"%", b"%%")
+
+
+def _tail(fields: dict[str, Any]) -> bytes:
+    """``fields`` encoded as the end of a JSON object that already has members: ``,"k":v,…}\n``."""
+    return _literal(b"," + encode(fields)[1:] + b"\n")
+
+
+def _make_plan(
+    exporter: _PreferenceExporter, ids: tuple[str, ...], workers: tuple[str, ...], contents: tuple[str, ...]
+) -> _Plan | None:
+    """The rows of a line with these answers, computed by the general code; ``None`` → use the general path."""
+    from truthloop.export.preferences import SCORE_EPS, Judgement, PreferenceItem, _load_answer, _ranking, aggregate
+
+    n = len(ids)
+    dimension = exporter.dimension
+    judgements = []
+    try:
+        for worker, content in zip(workers, contents, strict=True):
+            dimension, ranks = _ranking(_load_answer(content, "$"), "$", n, dimension)
+            judgements.append(Judgement(worker, ranks))
+    except ContractError:
+        return None  # the general path reports it with the full JSON path
+    item = PreferenceItem("", ("",) * n, ids, tuple(judgements), dimension, "")
+    result = aggregate(
+        item, ties=exporter.ties, min_agreement=exporter.min_agreement, pairs=exporter.pairs, cache=exporter._cache
+    )
+    if result.excluded is not None:
+        return None  # the disagreement report names workers: the general path writes it
+    # A text is spliced in as the inside of its JSON string (see consume_fast), so the quotes are in the format.
+    if exporter.conversational:
+        prompt, text = b'[{"role":"user","content":"%b"}]', b'[{"role":"assistant","content":"%b"}]'
+    else:
+        prompt, text = b'"%b"', b'"%b"'
+    # the sidecar: {"row", "prompt_id", "source", "job"} from the line, "loop" and "dimension" from here, then
+    # {"workers", "annotators"} from the line, "agreement" and the row's own members from here
+    meta_head = b'{"row":%d%b,"loop":null,"dimension":' + _literal(encode(dimension)) + b'%b,"agreement":'
+    meta_head += _literal(encode(round(result.agreement, 6)))
+    rows_format: list[bytes] = []
+    picks: list[int] = []  # indices into texts (responses, then the prompt at n)
+    meta_format: list[bytes] = []
+    if exporter.name == "kto":
+        known = [s for s in result.scores if s is not None]
+        mean = sum(known) / len(known)
+        for index in result.order:
+            centred = (result.scores[index] or 0.0) - mean
+            if abs(centred) < SCORE_EPS:
+                continue
+            desirable = centred > 0
+            label = b"true}\n" if desirable else b"false}\n"
+            rows_format.append(b'{"prompt":' + prompt + b',"completion":' + text + b',"label":' + label)
+            picks += (n, index)
+            tail = {
+                "completion_id": ids[index],
+                "label": desirable,
+                "score": round(centred, 6),
+                "rank": result.order.index(index) + 1,
+            }
+            meta_format.append(meta_head + _tail(tail))
+    else:
+        for pair in result.pairs:
+            end = b',"tie":true}\n' if pair.tie else b"}\n"
+            rows_format.append(b'{"prompt":' + prompt + b',"chosen":' + text + b',"rejected":' + text + end)
+            picks += (n, pair.chosen, pair.rejected)
+            tail = {
+                "chosen_id": ids[pair.chosen],
+                "rejected_id": ids[pair.rejected],
+                "tie": pair.tie,
+                "margin": round(pair.margin, 6),
+                "p_chosen": round(pair.p_chosen, 6),
+                "pair_agreement": round(pair.agreement, 6),
+                "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
+            }
+            meta_format.append(meta_head + _tail(tail))
+    getter: Callable[[list[bytes]], tuple[bytes, ...]] = itemgetter(*picks) if picks else _nothing
+    count = len(meta_format)
+    meta_args = _META_ARGS.get(count) or _meta_args_any(count)
+    return count, b"".join(rows_format), getter, b"".join(meta_format), meta_args
+
+
+def _nothing(_: list[bytes]) -> tuple[bytes, ...]:
+    return ()
+
+
+def _first_attribute(data: dict[str, Any]) -> str | None:
+    """The attribute the general path reads answers from (the first ``<attr>-metadata`` holding an object)."""
+    for name in attributes(data):
+        if type(data.get(name + "-metadata")) is dict:
+            return name
+    return None
+
+
+def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: OnSkip) -> tuple[int, int]:
+    """Export every line of ``reader`` through the fast path where it applies; see the module docstring.
+
+    Texts are encoded together: ``encode([*responses, prompt])`` is ``["r0","r1",…,"prompt"]`` and splitting its
+    inside at ``","`` gives each string's encoded inside. That sequence cannot occur within an encoded string
+    (every quote in one is escaped, so it follows a backslash, never a comma), only between two of them.
+    """
+    exported = written = 0
+    rows_file = exporter._rows
+    meta_file = exporter._meta
+    rows_out: list[bytes] = []
+    meta_out: list[bytes] = []
+    add_rows = rows_out.append
+    add_meta = meta_out.append
+    plans: dict[tuple[Any, ...], _Plan | None] = {}
+    worker_memo: dict[tuple[str, ...], tuple[bytes, int]] = {}
+    ok_types: dict[str | None, bool] = {}
+    jobs: dict[Any, bytes] = {}
+    decoder: Any = None
+    single_attribute = exporter.attribute is not None
+    if single_attribute:
+        decoder = ranking_line_decoder(exporter.attribute or "")
+    sha256 = hashlib.sha256
+    hexlify = binascii.hexlify
+    last_source = None
+    head_format = b""
+    row = exporter.row_count
+    decode_record = reader.decode
+
+    def flush() -> None:
+        if rows_out:
+            rows_file.write(b"".join(rows_out))
+            rows_out.clear()
+        if meta_out:
+            meta_file.write(b"".join(meta_out))
+            meta_out.clear()
+
+    for source, first, batch in reader.batches():
+        for number, raw in enumerate(batch, first):
+            try:
+                if not single_attribute and raw.count(b'-metadata"') != 1:
+                    raise LookupError  # another label attribute may come first: the general path picks
+                line = decoder.decode(raw)
+                if line.human_answers is not UNSET:
+                    raise LookupError
+                meta = line.meta
+                kind_ok = ok_types.get(meta.type)
+                if kind_ok is None:
+                    kind_ok = ok_types[meta.type] = normalise_type(meta.type) in ("custom", "")
+                if not kind_ok:
+                    raise LookupError
+                prompt = line.prompt if line.prompt is not UNSET else line.source
+                texts = line.responses
+                n = len(texts)
+                if prompt is UNSET or n < 2:
+                    raise LookupError
+                ids_list = line.response_ids
+                if ids_list is UNSET or ids_list is None:
+                    ids = tuple(str(i) for i in range(n))
+                else:
+                    ids = tuple(ids_list)
+                    if len(ids) != n:
+                        raise LookupError
+                annotations = line.value.annotationsFromAllWorkers
+                if not annotations:
+                    raise LookupError
+                if len(annotations) == 3:  # the usual number of workers per object: spelled out, 5x cheaper
+                    a0, a1, a2 = annotations
+                    workers = (a0.workerId, a1.workerId, a2.workerId)
+                    contents = (a0.annotationData.content, a1.annotationData.content, a2.annotationData.content)
+                else:
+                    workers = tuple([a.workerId for a in annotations])
+                    contents = tuple([a.annotationData.content for a in annotations])
+                seen = worker_memo.get(workers)
+                if seen is None:
+                    distinct = sorted(set(workers))
+                    seen = (b',"workers":%b,"annotators":%d' % (encode(distinct), len(distinct)), len(distinct))
+                    if len(worker_memo) >= _MEMO_ENTRIES:
+                        worker_memo.clear()
+                    worker_memo[workers] = seen
+                key = (ids, seen[1], contents)
+                try:
+                    plan = plans[key]
+                except KeyError:
+                    if len(set(ids)) != n:
+                        raise LookupError from None  # duplicate response ids: the general path reports them
+                    if len(plans) >= _MEMO_ENTRIES:
+                        plans.clear()
+                    plan = plans[key] = _make_plan(exporter, ids, workers, contents)
+                if plan is None:
+                    raise LookupError
+                job_raw = meta.job_name if meta.job_name is not UNSET else meta.job__name
+                job = jobs.get(job_raw)
+                if job is None:
+                    job = jobs[job_raw] = encode(
+                        job_raw.removeprefix("labeling-job/") if type(job_raw) is str else None
+                    )
+                texts.append(prompt)
+                parts = encode(texts)[2:-2].split(b'","')
+                if len(parts) != n + 1:
+                    raise LookupError  # cannot happen (see above); never write a misaligned row
+            except Exception:  # not the common shape: the general path decides (and reports any problem)
+                flush()
+                record = decode_record((source, number, raw))
+                if record is None:
+                    continue
+                exporter.row_count = row
+                try:
+                    items = exporter.add(record)
+                except ManifestLineError as exc:
+                    skip(exc)
+                except ContractError as exc:
+                    skip(record.error(str(exc)))
+                else:
+                    exported += 1
+                    written += items
+                    if decoder is None:
+                        attribute = _first_attribute(record.data)
+                        if attribute is not None and "humanAnswers" not in record.data:
+                            decoder = ranking_line_decoder(attribute)
+                row = exporter.row_count
+                continue
+            count, rows_format, rows_args, meta_format, meta_args = plan
+            if source is not last_source:
+                last_source = source
+                head_format = b',"prompt_id":"%b","source":' + _literal(encode(source)[:-1]) + b':%d","job":%b'
+            head = head_format % (hexlify(sha256(prompt.encode()).digest()[:8]), number, job)
+            add_rows(rows_format % rows_args(parts))
+            add_meta(meta_format % meta_args(row, head, seen[0]))
+            row += count
+            exported += 1
+            written += count
+        flush()
+    flush()
+    exporter.row_count = row
+    return exported, written

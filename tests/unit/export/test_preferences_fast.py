@@ -1,0 +1,210 @@
+"""The typed fast path of trl/kto writes exactly what the general path writes, line for line and byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from truthloop.exceptions import ManifestLineError
+from truthloop.export import _preference_fast, export
+
+
+def _answer(ranks: list[Any], dimension: str = "helpfulness") -> str:
+    return json.dumps({"ranking": {"rankings": {dimension: ranks}}})
+
+
+def _line(
+    text: str,
+    responses: list[str],
+    answers: list[tuple[str, Any]],
+    *,
+    attr: str = "rank",
+    ids: list[Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    line: dict[str, Any] = {"source": text, "responses": responses}
+    if ids is not None:
+        line["responseIds"] = ids
+    line[attr] = {"annotationsFromAllWorkers": [{"workerId": w, "annotationData": {"content": c}} for w, c in answers]}
+    line[f"{attr}-metadata"] = {"type": "groundTruth/custom", "job_name": "rank-job", "human-annotated": "yes"}
+    line.update(extra)
+    return line
+
+
+def _meta(line: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    return {**line, "rank-metadata": meta}
+
+
+R3 = ["first answer", "second answer", "third answer"]
+IDS = ["m-a", "m-b", "m-c"]
+AGREE = [("w1", _answer([1, 2, 3])), ("w2", _answer([1, 3, 2])), ("w3", _answer([1, 2, 3]))]
+
+
+def _corpus() -> list[Any]:
+    """Common lines mixed with every variant the fast path must hand over (or handle identically)."""
+    common = [_line(f"Question {i}?", [f"{r} {i}" for r in R3], AGREE, ids=IDS) for i in range(12)]
+    pairwise_answer = json.dumps({"preference": {"label": "A"}, "displayOrder": "ba"})
+    rotations = [(f"w{k}", _answer([1 + k % 3, 1 + (k + 1) % 3, 1 + (k + 2) % 3])) for k in range(5)]
+    odd: list[Any] = [
+        # ties, a tie-only judgement, a contested prompt (excluded and reported), four and two responses
+        _line("ties", R3, [("w1", _answer([1, 1, 2])), ("w2", _answer([1, 1, 3])), ("w3", _answer([2, 1, 3]))]),
+        _line("all tied", R3[:2], [("w1", _answer([1, 1]))], ids=IDS[:2]),
+        _line("contested", R3[:2], [("w1", _answer([1, 2])), ("w2", _answer([2, 1]))], ids=IDS[:2]),
+        _line("four", [*R3, "fourth"], [("w1", _answer([4, 3, 2, 1])), ("w2", _answer([3, 4, 2, 1]))]),
+        _line("one worker", R3, [("w1", _answer([3, 1, 2]))], ids=IDS),
+        _line("same worker twice", R3, [("w1", _answer([1, 2, 3])), ("w1", _answer([3, 2, 1]))], ids=IDS),
+        _line("five workers", R3, rotations),
+        # texts and ids that need escaping, including the % of bytes formats and the "," the splitter relies on
+        _line(
+            'He said "hi", "bye" \\ 100% ünïcödé\n\t',
+            ['a","b', "ends with \\", "%d %s %b %% € 😀 \u2028"],
+            [("w%1", _answer([2, 1, 3])), ('w"2', _answer([2, 3, 1])), ("w\\3", _answer([2, 1, 3]))],
+            ids=["id %d", 'id "q"', "id ü"],
+        ),
+        _line("empty strings", ["", "", "x"], AGREE, ids=IDS),
+        # shapes the fast path hands to the general path
+        _line("prompt key wins", R3, AGREE, ids=IDS, prompt="the real prompt"),
+        _line("no ids", R3, AGREE),
+        _line("null ids", R3, AGREE, responseIds=None),
+        _line("numeric ids", R3, AGREE, ids=[1, 2, 3]),
+        _line("duplicate ids", R3, AGREE, ids=["x", "x", "y"]),
+        _line("short ids", R3, AGREE, ids=["x", "y"]),
+        _line("dict content", R3, [("w1", {"ranking": {"rankings": {"helpfulness": [1, 2, 3]}}})], ids=IDS),
+        _line("string ranks", R3, [("w1", _answer(["1", "2", "3"])), ("w2", _answer([1.0, 3, 2]))], ids=IDS),
+        _line("bad ranks", R3, [("w1", _answer([0, 2, 3]))], ids=IDS),
+        _line("wrong length", R3, [("w1", _answer([1, 2]))], ids=IDS),
+        _line("other dimension", R3, [("w1", _answer([1, 2, 3], "accuracy")), ("w2", _answer([2, 1, 3]))], ids=IDS),
+        _line("no answers", R3, [], ids=IDS),
+        _line("one response", R3[:1], [("w1", _answer([1]))], ids=IDS[:1]),
+        _meta(_line("labeling-job prefix", R3, AGREE), **{"type": "groundtruth/custom", "job-name": "labeling-job/j"}),
+        _meta(_line("null job", R3, AGREE), **{"type": "groundTruth/custom", "job_name": None, "job-name": "x"}),
+        _meta(_line("no type", R3, AGREE, ids=IDS), **{"job-name": "j3"}),
+        _meta(_line("not custom", R3, AGREE, ids=IDS), type="groundtruth/text-classification"),
+        {**_line("chained", R3, AGREE, ids=IDS), "earlier-metadata": {"type": "groundTruth/custom"}},
+        {"earlier": {}, "earlier-metadata": {"type": "groundTruth/custom"}, **_line("first", R3, AGREE, ids=IDS)},
+        _line("another attribute name", R3, AGREE, ids=IDS, attr="rank2"),
+        _line("x-metadata", R3, AGREE, ids=IDS, note="ends in -metadata"),
+        {**_line("human answers", R3, AGREE, ids=IDS), "humanAnswers": []},
+        {
+            "source": "consolidated",
+            "responses": R3,
+            "responseIds": IDS,
+            "rank": {"rankings": {}, "workerRankings": [{"workerId": "w1", "rankings": {"helpfulness": [2, 1, 3]}}]},
+            "rank-metadata": {"type": "groundTruth/custom", "job-name": "prefs"},
+        },
+        {
+            "source": "pairwise",
+            "responseA": "a",
+            "responseB": "b",
+            "rank": {"annotationsFromAllWorkers": [{"workerId": "w1", "annotationData": {"content": pairwise_answer}}]},
+            "rank-metadata": {"type": "groundTruth/custom"},
+        },
+        "",
+        '{"source": "broken",',
+        "[1, 2]",
+        {"source": 5, "responses": R3},
+    ]
+    return common[:6] + odd + common[6:]
+
+
+OPTIONS = [
+    {},
+    {"ties": "keep"},
+    {"pairs": "best-worst"},
+    {"conversational": True},
+    {"min_agreement": 0.9},
+    {"min_agreement": 0.0, "ties": "keep"},
+    {"dimension": "accuracy"},
+]
+
+
+def _export(src: Path, out: Path, fmt: str, options: dict[str, Any], **kwargs: Any) -> tuple[dict[str, bytes], Any]:
+    skipped: list[ManifestLineError] = []
+    report = export(src, fmt, out, on_skip=skipped.append, options=options, **kwargs)
+    files = {p.name.replace(out.stem, ""): p.read_bytes() for p in sorted(out.parent.glob(out.stem + ".*"))}
+    return files, (
+        [(e.line_number, e.reason) for e in skipped],
+        report.lines_read,
+        report.lines_exported,
+        report.items_written,
+        report.notes,
+    )
+
+
+def _count_plans(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record every plan the fast path makes (one per distinct judgement pattern it exports)."""
+    made: list[Any] = []
+    original = _preference_fast._make_plan
+
+    def spy(*args: Any) -> Any:
+        plan = original(*args)
+        made.append(plan)
+        return plan
+
+    monkeypatch.setattr(_preference_fast, "_make_plan", spy)
+    return made
+
+
+@pytest.mark.parametrize("fmt", ["trl", "kto"])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_fast_path_writes_exactly_what_the_general_path_writes(
+    write_manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, options: dict[str, Any]
+) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN common ranking lines mixed with every unusual variant, in a file whose name needs escaping
+    src = write_manifest(_corpus(), name='in "100%d".manifest')
+    plans = _count_plans(monkeypatch)
+    # WHEN the manifest is exported through the fast path and through the general path only
+    fast, fast_report = _export(src, tmp_path / "fast" / "out.jsonl", fmt, options)
+    made = len(plans)
+    slow, slow_report = _export(src, tmp_path / "slow" / "out.jsonl", fmt, {**options, "fast": False})
+    # THEN every output file is byte-identical and the same lines were skipped for the same reasons
+    assert fast == slow
+    assert fast_report == slow_report
+    assert sorted(fast) == [".disagreements.jsonl", ".jsonl", ".meta.jsonl"]
+    assert fast[".jsonl"]  # the corpus does export rows
+    # AND the fast path did handle lines (the 12 common lines share one plan), the general path none
+    assert 1 <= made < 30 and len(plans) == made
+
+
+def test_fast_path_with_an_explicit_attribute(write_manifest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN / WHEN
+    src = write_manifest(_corpus())
+    fast = _export(src, tmp_path / "fast" / "out.jsonl", "trl", {}, attribute="rank")
+    slow = _export(src, tmp_path / "slow" / "out.jsonl", "trl", {"fast": False}, attribute="rank")
+    # THEN
+    assert fast == slow
+
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> list[dict[str, Any]]:
+    lines = []
+    for index in range(draw(st.integers(1, 6))):
+        n = draw(st.integers(2, 4))
+        responses = draw(st.lists(TEXT, min_size=n, max_size=n))
+        workers = draw(st.lists(st.sampled_from(["w1", "w2", "w3", "w%", 'w"']), min_size=1, max_size=4))
+        answers = [(w, _answer(draw(st.lists(st.integers(1, n), min_size=n, max_size=n)))) for w in workers]
+        lines.append(_line(draw(TEXT) + str(index), responses, answers, ids=[f"r{i}" for i in range(n)]))
+    return lines
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=_lines(), ties=st.sampled_from(["drop", "keep"]), fmt=st.sampled_from(["trl", "kto"]))
+def test_fast_and_general_paths_agree_on_random_rankings(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[dict[str, Any]], ties: str, fmt: str
+) -> None:
+    # GIVEN random texts (any Unicode) and rankings
+    folder = tmp_path_factory.mktemp("random")
+    src = folder / "in.manifest"
+    src.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    # WHEN / THEN
+    fast = _export(src, folder / "fast" / "out.jsonl", fmt, {"ties": ties})
+    slow = _export(src, folder / "slow" / "out.jsonl", fmt, {"ties": ties, "fast": False})
+    assert fast == slow
