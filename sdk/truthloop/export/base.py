@@ -67,6 +67,8 @@ class Exporter(ABC):
         self.out = out
         self._created_out = not out.exists()
         self.attribute = attribute
+        #: the metadata types :meth:`label_attribute` looks for (a format may narrow its class's label_types)
+        self.wanted_types: frozenset[str] = self.label_types
         #: the S3 client of the export (set by :func:`export`), for formats that follow S3 references
         self.s3_client: Any = None
         #: lines for the report (e.g. how many prompts were excluded and where they are listed)
@@ -92,9 +94,9 @@ class Exporter(ABC):
             meta = data.get(self._last_key)
             if type(meta) is dict and meta.get("type") == self._last_type:
                 return last
-        found = find_attribute(data, self.label_types, last)
+        found = find_attribute(data, self.wanted_types, last)
         if found is None:
-            wanted = ", ".join(sorted(self.label_types))
+            wanted = ", ".join(sorted(self.wanted_types))
             raise record.error(f"no label attribute of type {wanted} on this line")
         self._last_attribute = found
         self._last_key = found + "-metadata"

@@ -18,7 +18,7 @@ from truthloop.export.formats import __all__ as _registered  # noqa: F401 - regi
 
 __all__ = ["export", "progress_bar"]
 
-_PREFERENCE_FORMATS = ("trl", "kto")
+_PREFERENCE_FORMATS = ("trl", "kto", "hf")
 
 
 @contextmanager
@@ -128,7 +128,7 @@ def export(
     given = {k: v for k, v in preference.items() if v is not None}
     if given and format_ not in _PREFERENCE_FORMATS:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise click.UsageError(f"{flags} only appl{'ies' if len(given) == 1 else 'y'} to --format trl or kto")
+        raise click.UsageError(f"{flags} only appl{'ies' if len(given) == 1 else 'y'} to --format trl, kto or hf")
     options.update(given)
     try:
         with progress_bar(f"export {format_}", enabled=not quiet) as on_progress:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from truthloop.export import a2i, classification, coco, ner, preferences, segmentation, voc, yolo
+from truthloop.export import a2i, classification, coco, hf, ner, preferences, segmentation, voc, yolo
 
-__all__ = ["a2i", "classification", "coco", "ner", "preferences", "segmentation", "voc", "yolo"]
+__all__ = ["a2i", "classification", "coco", "hf", "ner", "preferences", "segmentation", "voc", "yolo"]

@@ -74,3 +74,18 @@ def test_missing_s3_object_is_a_clear_error(s3: Any) -> None:
     # THEN
     assert result.exit_code == 1
     assert "GetObject" in result.output and "NoSuchKey" in result.output
+
+
+def test_hf_dataset_folder_is_uploaded_and_loads_back(s3: Any, tmp_path: Any) -> None:
+    datasets = pytest.importorskip("datasets")
+    # GIVEN a manifest on S3 whose rows type is read from its first line (a second S3 read)
+    s3.put_object(Bucket="data", Key="job/output.manifest", Body=(json.dumps(LINE) + "\n").encode() * 2)
+    # WHEN
+    report = export("s3://data/job/output.manifest", "hf", "s3://data/export/ds", s3_client=s3)
+    # THEN the dataset folder is on S3, and a downloaded copy loads with datasets
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="data", Prefix="export/ds/")["Contents"])
+    assert keys == ["export/ds/data-00000-of-00001.arrow", "export/ds/dataset_info.json", "export/ds/state.json"]
+    assert report.outputs == ["s3://data/export/ds"]
+    for key in keys:
+        s3.download_file("data", key, str(tmp_path / key.rsplit("/", 1)[-1]))
+    assert datasets.load_from_disk(str(tmp_path))["image"] == ["s3://images/a.jpg"] * 2

@@ -30,11 +30,11 @@ def test_strict_fails_on_the_first_skip_and_writes_nothing(tmp_path: Path) -> No
     assert not (tmp_path / "c.json").exists()
 
 
-def test_preference_flags_only_apply_to_trl_and_kto(tmp_path: Path) -> None:
+def test_preference_flags_only_apply_to_preference_formats(tmp_path: Path) -> None:
     # WHEN
     result = CliRunner().invoke(main, ["export", "-f", "coco", BOXES, "-o", str(tmp_path / "c.json"), "--ties", "keep"])
     # THEN
-    assert result.exit_code == 2 and "--ties only applies to --format trl or kto" in result.output
+    assert result.exit_code == 2 and "--ties only applies to --format trl, kto or hf" in result.output
 
 
 def test_manifest_filter_and_merge_commands(tmp_path: Path) -> None:

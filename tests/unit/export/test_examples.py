@@ -5,6 +5,7 @@ Set TRUTHLOOP_REGEN_EXAMPLES=1 to rewrite the examples after an intended change 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -30,14 +31,28 @@ CASES = [
     ("trl", f"{INPUT}/ranking.manifest", "trl.jsonl"),
     ("kto", f"{INPUT}/ranking.manifest", "kto.jsonl"),
     ("gt-manifest", f"{INPUT}/a2i", "gt-manifest.manifest"),
+    ("hf", f"{INPUT}/boxes.manifest", "hf"),
 ]
 
 
 def _files(path: Path) -> dict[str, bytes]:
+    if path.name == "hf":
+        return _hf_example(path)
     if path.is_file():
         siblings = [path, *sorted(path.parent.glob(path.name.rsplit(".", 1)[0] + ".*.jsonl"))]
         return {p.name: p.read_bytes() for p in siblings}
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _hf_example(path: Path) -> dict[str, bytes]:
+    """A dataset folder holds binary Arrow data and random fingerprints: its example is what it loads back as."""
+    if not (path / "state.json").exists():  # the checked-in example
+        return {p.name: p.read_bytes() for p in sorted(path.parent.glob("hf.*"))}
+    import datasets
+
+    dataset = datasets.load_from_disk(str(path))
+    rows = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in dataset.to_list())
+    return {"hf.rows.jsonl": rows.encode()}
 
 
 def test_every_registered_format_has_an_example() -> None:
@@ -57,10 +72,14 @@ def test_example_output_matches_a_fresh_export(
     # THEN
     if os.environ.get("TRUTHLOOP_REGEN_EXAMPLES"):
         target = EXAMPLES / name
-        if out.is_dir():
+        if fmt == "hf":
+            for file_name, content in _files(out).items():
+                (EXAMPLES / file_name).write_bytes(content)
+        elif out.is_dir():
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(out, target)
         else:
             for file_name, content in _files(out).items():
                 (EXAMPLES / file_name).write_bytes(content)
     assert _files(out) == _files(EXAMPLES / name)
+    assert _files(out)
