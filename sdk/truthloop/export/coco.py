@@ -6,8 +6,12 @@ Layout: ``{"info", "licenses", "images", "annotations", "categories"}``. Each ma
 wrote them, ``area`` = width × height, ``iscrowd`` = 0). ``category_id`` is GT's ``class_id`` unchanged and
 the category names come from the ``class-map`` metadata (the id as text when a class has no name anywhere).
 
+Numbers are written by msgspec's JSON encoder (as every other truthloop output), so a float prints in its
+shortest round-trip form without an exponent sign (``1e-5``, ``1e16``); ints stay ints.
+
 Streaming: images go straight to the output, annotations to a temporary file next to it that is appended at
-the end, and only the category table is kept in memory.
+the end, and only the category table is kept in memory. Entries are small msgspec structs encoded a few
+thousand at a time, which is several times cheaper than formatting each one in Python.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
+
+import msgspec
 
 from truthloop.exceptions import ContractError, ManifestLineError
 from truthloop.export._files import AtomicFile, SpoolFile
@@ -62,6 +68,28 @@ class CategoryTable:
 
 
 _FLUSH_ITEMS = 8192
+
+
+class _Image(msgspec.Struct, gc=False):
+    """A COCO ``images`` entry; encoded with its fields in this order."""
+
+    id: int
+    file_name: str
+    width: int | float
+    height: int | float
+
+
+class _Annotation(msgspec.Struct, gc=False):
+    """A COCO ``annotations`` entry; encoded with its fields in this order."""
+
+    id: int
+    image_id: int
+    category_id: int
+    bbox: tuple[int | float, int | float, int | float, int | float]
+    area: int | float
+    iscrowd: int = 0
+
+
 #: human-annotated values the fast path takes as they are; other spellings go through the contract path.
 _HUMAN_COMMON = frozenset({"yes", "no", True, False, None})
 
@@ -87,9 +115,9 @@ class CocoExporter(Exporter):
         self._categories = CategoryTable()
         self._image_id = 0
         self._annotation_id = 0
-        # Entries are collected as text and written in batches: one encode/write per few thousand entries.
-        self._images: list[str] = []
-        self._boxes: list[str] = []
+        # Entries are collected as structs and written in batches: one encode/write per few thousand entries.
+        self._images: list[_Image] = []
+        self._boxes: list[_Annotation] = []
         self._images_written = False
         self._boxes_written = False
         self.fast = bool(options.get("fast", True))
@@ -127,6 +155,8 @@ class CocoExporter(Exporter):
         image_id = self._image_id
         annotation_id = self._annotation_id
         decode_record = reader.decode
+        new_image = _Image
+        new_annotation = _Annotation
         for source, first, batch in reader.batches():
             for number, raw in enumerate(batch, first):
                 try:
@@ -175,17 +205,13 @@ class CocoExporter(Exporter):
                     annotation_id = self._annotation_id
                     continue
                 image_id += 1
-                images.append(
-                    f'{{"id":{image_id},"file_name":{dumps(line.source_ref).decode()},'
-                    f'"width":{size.width},"height":{size.height}}}'
-                )
+                images.append(new_image(image_id, line.source_ref, size.width, size.height))
                 for box in boxes_:
                     annotation_id += 1
                     w = box.width
                     h = box.height
                     annotations.append(
-                        f'{{"id":{annotation_id},"image_id":{image_id},"category_id":{box.class_id},'
-                        f'"bbox":[{box.left},{box.top},{w},{h}],"area":{w * h},"iscrowd":0}}'
+                        new_annotation(annotation_id, image_id, box.class_id, (box.left, box.top, w, h), w * h)
                     )
                 exported += 1
                 written += len(boxes_)
@@ -201,19 +227,14 @@ class CocoExporter(Exporter):
         self, source: str, width: float, height: float, found: list[tuple[int, float, float, float, float]]
     ) -> int:
         self._image_id = image_id = self._image_id + 1
-        self._images.append(
-            f'{{"id":{image_id},"file_name":{dumps(source).decode()},"width":{width},"height":{height}}}'
-        )
+        self._images.append(_Image(image_id, source, width, height))
         if len(self._images) >= _FLUSH_ITEMS:
             self._flush_images()
         annotation_id = self._annotation_id
         append = self._boxes.append
         for class_id, left, top, w, h in found:
             annotation_id += 1
-            append(
-                f'{{"id":{annotation_id},"image_id":{image_id},"category_id":{class_id},'
-                f'"bbox":[{left},{top},{w},{h}],"area":{w * h},"iscrowd":0}}'
-            )
+            append(_Annotation(annotation_id, image_id, class_id, (left, top, w, h), w * h))
         self._annotation_id = annotation_id
         if len(self._boxes) >= _FLUSH_ITEMS:
             self._flush_boxes()
@@ -221,13 +242,15 @@ class CocoExporter(Exporter):
 
     def _flush_images(self) -> None:
         if self._images:
-            self._file.write(("," if self._images_written else "").encode() + ",".join(self._images).encode())
+            encoded = dumps(self._images)  # [{…},{…}]: the entries, comma-separated, in brackets
+            self._file.write(b"," + encoded[1:-1] if self._images_written else encoded[1:-1])
             self._images_written = True
             self._images.clear()
 
     def _flush_boxes(self) -> None:
         if self._boxes:
-            self._annotations.write(("," if self._boxes_written else "").encode() + ",".join(self._boxes).encode())
+            encoded = dumps(self._boxes)
+            self._annotations.write(b"," + encoded[1:-1] if self._boxes_written else encoded[1:-1])
             self._boxes_written = True
             self._boxes.clear()
 

@@ -20,13 +20,13 @@ __all__ = ["box_line_decoder"]
 Number = int | float
 
 
-class Size(msgspec.Struct):
+class Size(msgspec.Struct, gc=False):
     width: Number
     height: Number
     depth: int | None = None
 
 
-class BoxItem(msgspec.Struct):
+class BoxItem(msgspec.Struct, gc=False):
     class_id: int
     left: Number
     top: Number
@@ -34,16 +34,16 @@ class BoxItem(msgspec.Struct):
     height: Number
 
 
-class BoxValue(msgspec.Struct):
+class BoxValue(msgspec.Struct, gc=False):
     annotations: list[BoxItem]
     image_size: list[Size] = []
 
 
-class Confidence(msgspec.Struct):
+class Confidence(msgspec.Struct, gc=False):
     confidence: Number
 
 
-class Feedback(msgspec.Struct):
+class Feedback(msgspec.Struct, gc=False):
     comment: str | None = None
 
 
@@ -88,7 +88,7 @@ def _meta_struct() -> type[msgspec.Struct]:
             name = _ident(key) + ("_alt" if index else "")
             fields.append((name, kind, default if index == 0 else None))
             rename[name] = variant
-    return msgspec.defstruct("BoxMeta", fields, rename=rename)
+    return msgspec.defstruct("BoxMeta", fields, rename=rename, gc=False)
 
 
 BoxMeta = _meta_struct()
@@ -101,5 +101,6 @@ def box_line_decoder(attribute: str) -> msgspec.json.Decoder[Any]:
         "BoxLine",
         [("source_ref", str), ("value", BoxValue), ("meta", BoxMeta)],
         rename={"source_ref": "source-ref", "value": attribute, "meta": attribute + "-metadata"},
+        gc=False,
     )
     return msgspec.json.Decoder(line)
