@@ -19,7 +19,7 @@ def test_python_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     namespace: dict[str, object] = {"__name__": "docs_labeling"}
     # WHEN / THEN each runs without error (their asserts are the checks)
     for number, block in enumerate(blocks, start=1):
-        exec(compile(block, f"{DOC.name}[python block {number}]", "exec"), namespace)  # noqa: S102
+        exec(compile(block, f"{DOC.name}[python block {number}]", "exec"), namespace)
 
 
 def test_benchmark_section_is_filled_in() -> None:
