@@ -207,3 +207,20 @@ def test_property_probabilities_are_distributions_and_labels_were_given(rows: li
             for t, _, label in rows:
                 given_labels.setdefault(t, set()).add(label)
             assert all(model.labels_[t] in given_labels[t] for t in given_labels)
+
+
+def test_digamma_matches_known_values() -> None:
+    from truthloop.consolidation.mace import digamma
+
+    values = digamma(np.array([1e-3, 0.5, 1.0, 2.5, 10.0, 100.0]))
+    expected = [-1000.5755719318, -1.9635100260, -0.5772156649, 0.7031566406, 2.2517525891, 4.6001618527]
+    assert values == pytest.approx(expected, abs=1e-8)
+
+
+def test_mace_variational_bayes_option() -> None:
+    answers, truth = _synthetic(seed=6)
+    model = MACE(method="vb", n_restarts=2).fit(answers)
+    predicted = np.array([model.labels_[f"t{t}"] for t in range(len(truth))])
+    assert float(np.mean(predicted == truth)) > 0.8
+    with pytest.raises(ConsolidationError, match="'vb' or 'em'"):
+        MACE(method="gibbs")  # type: ignore[arg-type]
