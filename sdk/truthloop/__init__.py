@@ -3,11 +3,16 @@
 SageMaker Ground Truth creates labels before training; Amazon Augmented AI reviews a deployed model's
 predictions after deployment. truthloop provisions both, runs their Lambdas, routes predictions to review,
 turns reviewed predictions back into training data, and emulates both services locally.
+
+Importing ``truthloop`` is cheap: the names below load their modules on first use, so a Lambda that only needs
+``truthloop.consolidation`` does not pay for the contracts or review packages.
 """
 
 from __future__ import annotations
 
-from truthloop.contracts import load
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from truthloop.exceptions import (
     AwsError,
     ConfigurationError,
@@ -20,7 +25,10 @@ from truthloop.exceptions import (
     TemplateError,
     TruthloopError,
 )
-from truthloop.naming import human_loop_name
+
+if TYPE_CHECKING:
+    from truthloop.contracts import load
+    from truthloop.naming import human_loop_name
 
 __all__ = [
     "AwsError",
@@ -39,3 +47,14 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_LAZY = {"load": "truthloop.contracts", "human_loop_name": "truthloop.naming"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'truthloop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
