@@ -115,6 +115,13 @@ def _meta_args_any(count: int) -> Callable[[int, bytes, bytes], tuple[int | byte
     return args
 
 
+def _template_args(count: int) -> Callable[[int, bytes, bytes], tuple[int | bytes, ...]]:
+    def args(row: int, head: bytes, workers: bytes) -> tuple[int | bytes, ...]:
+        return (head, workers) * count
+
+    return args
+
+
 #: ``(row, head, workers, row + 1, head, workers, …)`` for ``count`` rows; spelled out for the usual counts
 #: (building the tuple directly costs a third of building it generically, per line).
 _META_ARGS: dict[int, Callable[[int, bytes, bytes], tuple[int | bytes, ...]]] = {
@@ -135,7 +142,7 @@ def _literal(data: bytes) -> bytes:
 
 def _tail(fields: dict[str, Any]) -> bytes:
     """``fields`` encoded as the end of a JSON object that already has members: ``,"k":v,…}\n``."""
-    return _literal(b"," + encode(fields)[1:] + b"\n")
+    return b"," + encode(fields)[1:] + b"\n"
 
 
 def _make_plan(
@@ -165,9 +172,13 @@ def _make_plan(
     else:
         prompt, text = b'"%b"', b'"%b"'
     # the sidecar: {"row", "prompt_id", "source", "job"} from the line, "loop" and "dimension" from here, then
-    # {"workers", "annotators"} from the line, "agreement" and the row's own members from here
-    meta_head = b'{"row":%d%b,"loop":null,"dimension":' + _literal(encode(dimension)) + b'%b,"agreement":'
-    meta_head += _literal(encode(round(result.agreement, 6)))
+    # {"workers", "annotators"} from the line, "agreement" and the row's own members from here. In template mode
+    # (see RowSidecar) the output itself is a format: "%d" for the row number, every other % doubled, so the
+    # literal text is escaped twice and the row number is not an argument.
+    template = exporter._meta.template
+    literal = (lambda data: _literal(_literal(data))) if template else _literal
+    meta_head = (b'{"row":%%d%b' if template else b'{"row":%d%b') + b',"loop":null,"dimension":'
+    meta_head += literal(encode(dimension)) + b'%b,"agreement":' + literal(encode(round(result.agreement, 6)))
     rows_format: list[bytes] = []
     picks: list[int] = []  # indices into texts (responses, then the prompt at n)
     meta_format: list[bytes] = []
@@ -188,7 +199,7 @@ def _make_plan(
                 "score": round(centred, 6),
                 "rank": result.order.index(index) + 1,
             }
-            meta_format.append(meta_head + _tail(tail))
+            meta_format.append(meta_head + literal(_tail(tail)))
     else:
         for pair in result.pairs:
             end = b',"tie":true}\n' if pair.tie else b"}\n"
@@ -203,10 +214,10 @@ def _make_plan(
                 "pair_agreement": round(pair.agreement, 6),
                 "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
             }
-            meta_format.append(meta_head + _tail(tail))
+            meta_format.append(meta_head + literal(_tail(tail)))
     getter: Callable[[list[bytes]], tuple[bytes, ...]] = itemgetter(*picks) if picks else _nothing
     count = len(meta_format)
-    meta_args = _META_ARGS.get(count) or _meta_args_any(count)
+    meta_args = _template_args(count) if template else (_META_ARGS.get(count) or _meta_args_any(count))
     return count, b"".join(rows_format), getter, b"".join(meta_format), meta_args
 
 
@@ -232,6 +243,7 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
     exported = written = 0
     rows_file = exporter._rows
     meta_file = exporter._meta
+    template = meta_file.template
     rows_out: list[bytes] = []
     meta_out: list[bytes] = []
     add_rows = rows_out.append
@@ -248,15 +260,16 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
     hexlify = binascii.hexlify
     last_source = None
     head_format = b""
-    row = exporter.row_count
+    row = flushed = exporter.row_count
     decode_record = reader.decode
 
-    def flush() -> None:
+    def flush(rows: int) -> None:
+        """Write the buffered output: ``rows`` rows (and as many sidecar lines)."""
         if rows_out:
             rows_file.write(b"".join(rows_out))
             rows_out.clear()
         if meta_out:
-            meta_file.write(b"".join(meta_out))
+            meta_file.write_rows(b"".join(meta_out), rows)
             meta_out.clear()
 
     for source, first, batch in reader.batches():
@@ -299,6 +312,8 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 if seen is None:
                     distinct = sorted(set(workers))
                     seen = (b',"workers":%b,"annotators":%d' % (encode(distinct), len(distinct)), len(distinct))
+                    if template:
+                        seen = (_literal(seen[0]), seen[1])
                     if len(worker_memo) >= _MEMO_ENTRIES:
                         worker_memo.clear()
                     worker_memo[workers] = seen
@@ -324,7 +339,8 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 if len(parts) != n + 1:
                     raise LookupError  # cannot happen (see above); never write a misaligned row
             except Exception:  # not the common shape: the general path decides (and reports any problem)
-                flush()
+                flush(row - flushed)
+                flushed = row
                 record = decode_record((source, number, raw))
                 if record is None:
                     continue
@@ -342,19 +358,22 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                         attribute = _first_attribute(record.data)
                         if attribute is not None and "humanAnswers" not in record.data:
                             decoder = ranking_line_decoder(attribute)
-                row = exporter.row_count
+                row = flushed = exporter.row_count
                 continue
             count, rows_format, rows_args, meta_format, meta_args = plan
             if source is not last_source:
                 last_source = source
                 head_format = b',"prompt_id":"%b","source":' + _literal(encode(source)[:-1]) + b':%d","job":%b'
             head = head_format % (hexlify(sha256(prompt.encode()).digest()[:8]), number, job)
+            if template:
+                head = _literal(head)
             add_rows(rows_format % rows_args(parts))
             add_meta(meta_format % meta_args(row, head, seen[0]))
             row += count
             exported += 1
             written += count
-        flush()
-    flush()
+        flush(row - flushed)
+        flushed = row
+    flush(row - flushed)
     exporter.row_count = row
     return exported, written

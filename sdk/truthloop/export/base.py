@@ -58,6 +58,8 @@ class Exporter(ABC):
     requires_source: ClassVar[bool] = True
     #: keyword options the format accepts, name → one-line help (the CLI passes ``--option name=value``)
     option_help: ClassVar[Mapping[str, str]] = {}
+    #: whether ``jobs > 1`` may export parts of a file in other processes and append them (lines independent)
+    parallel: ClassVar[bool] = False
 
     def __init__(self, out: Path, *, attribute: str | None = None, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_help))
@@ -133,6 +135,18 @@ class Exporter(ABC):
                 exported += 1
                 written += items
         return exported, written
+
+    def prepare_part(self, index: int) -> None:
+        """In a ``jobs > 1`` worker, before it exports part ``index`` (1 = the second part of the file)."""
+        del index  # nothing to prepare by default
+
+    def part_state(self) -> dict[str, Any]:
+        """After a worker's :meth:`close`: what :meth:`append_part` needs (picklable)."""
+        return {}
+
+    def append_part(self, folder: Path, state: Mapping[str, Any]) -> None:
+        """Append the part a worker wrote into ``folder`` (in file order), before :meth:`close`."""
+        raise NotImplementedError(f"the {self.name} format does not export in parts")
 
     def abort(self) -> None:
         """Called instead of :meth:`close` when the export fails: remove what was written.
@@ -212,15 +226,31 @@ def export(
     on_progress: OnProgress | None = None,
     s3_client: Any | None = None,
     options: Mapping[str, Any] | None = None,
+    jobs: int = 1,
 ) -> ExportReport:
     """Stream ``input`` (a manifest, JSON file, folder or ``s3://`` URI) into ``format`` at ``out``.
 
     Every line that cannot be exported is passed to ``on_skip`` (a :class:`ManifestLineError` with the line
     number and reason) and counted; with ``strict=True`` the first one raises :class:`ExportError` instead and
     no output is published. ``on_progress(bytes_read, total_bytes)`` is called every few thousand lines.
+
+    ``jobs > 1`` exports a large local JSON Lines file in up to that many processes (formats whose lines are
+    independent: ``trl``, ``kto``); the output is byte-for-byte the single-process one, and skipped lines of the
+    later parts are passed to ``on_skip`` when those parts are done. Otherwise a note says why it ran in one.
     """
     exporter_cls = get_format(format)
     report = ExportReport(format=format, input=os.fspath(input), out=os.fspath(out))
+    if jobs < 1:
+        raise ExportError(f"jobs must be at least 1, got {jobs}")
+    ranges: list[tuple[int, int]] = []
+    if jobs > 1:
+        from truthloop.export._parallel import split_ranges, why_not_parallel
+
+        why = why_not_parallel(exporter_cls, input)
+        if why is None:
+            ranges = split_ranges(Path(os.fspath(input)), jobs)
+        else:
+            report.notes.append(why)
 
     def skip(error: ManifestLineError) -> None:
         if strict:
@@ -235,20 +265,36 @@ def export(
     with local_output(out, s3_client=s3_client) as target:
         exporter = exporter_cls(target, attribute=attribute, **dict(options or {}))
         exporter.s3_client = s3_client
-        reader = ManifestReader(
-            input,
-            s3_client=s3_client,
-            on_error=skip,
-            require_source=exporter_cls.requires_source,
-            on_progress=on_progress,
-        )
         try:
-            exported, written = exporter.consume(reader, skip)
+            if len(ranges) > 1:
+                from truthloop.export._parallel import export_parallel
+
+                lines_read, exported, written = export_parallel(
+                    exporter,
+                    format,
+                    input,
+                    ranges,
+                    attribute=attribute,
+                    options=dict(options or {}),
+                    strict=strict,
+                    skip=skip,
+                    on_progress=on_progress,
+                )
+            else:
+                reader = ManifestReader(
+                    input,
+                    s3_client=s3_client,
+                    on_error=skip,
+                    require_source=exporter_cls.requires_source,
+                    on_progress=on_progress,
+                )
+                exported, written = exporter.consume(reader, skip)
+                lines_read = reader.lines_read
             outputs = exporter.close()
         except BaseException:
             exporter.abort()
             raise
-    report.lines_read = reader.lines_read
+    report.lines_read = lines_read
     report.lines_exported = exported
     report.items_written = written
     report.outputs = [_published(p, target, out) for p in outputs]

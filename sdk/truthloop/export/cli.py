@@ -90,6 +90,14 @@ def _format_help() -> str:
 @click.option("--pairs", type=click.Choice(["all", "best-worst"]), help="trl: every pair, or best vs worst.")
 @click.option("--conversational", is_flag=True, help='trl/kto: write [{"role","content"}] messages.')
 @click.option("--option", "-O", "extra", multiple=True, metavar="KEY=VALUE", help="Any other format option.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="trl/kto: export a large local file in this many processes (same output).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def export(
     input: str,
@@ -104,6 +112,7 @@ def export(
     pairs: str | None,
     conversational: bool,
     extra: tuple[str, ...],
+    jobs: int,
     quiet: bool,
 ) -> None:
     """Export INPUT (a GT output manifest, an A2I output.json, a folder or an s3:// URI) to --format at --out.
@@ -115,6 +124,7 @@ def export(
     Example:
       truthloop export --format coco output.manifest --out coco.json
       truthloop export --format trl s3://bucket/rank-job/manifests/output/output.manifest --out dpo.jsonl
+      truthloop export --format trl output.manifest --out dpo.jsonl --jobs 2
     """
     options = _options(extra)
     preference = {
@@ -141,6 +151,7 @@ def export(
                 on_skip=echo_skip,
                 on_progress=on_progress,
                 options=options,
+                jobs=jobs,
             )
     except TruthloopError as exc:
         raise click.ClickException(str(exc)) from None

@@ -571,6 +571,49 @@ def aggregate(
 # --------------------------------------------------------------------------------------------- exporters
 
 
+class RowSidecar:
+    """The metadata sidecar: one JSON line per written row, each starting with ``{"row":N``.
+
+    A later part of a ``--jobs`` export does not know its first row number until the parts before it are done.
+    In *template* mode (:meth:`use_templates`) every line therefore starts with ``{"row":%d`` and has any other
+    ``%`` doubled, so that ``part % tuple(range(first, first + rows))`` fills the numbers in; :attr:`chunks`
+    indexes the file as ``[bytes, rows]`` runs of whole lines (about :data:`TEMPLATE_CHUNK_BYTES` each) so the
+    part can be filled a chunk at a time.
+    """
+
+    def __init__(self, file: AtomicFile) -> None:
+        self.file = file
+        self.template = False
+        self.chunks: list[list[int]] = []
+
+    def use_templates(self) -> None:
+        self.template = True
+
+    def write_line(self, line: bytes) -> None:
+        """One sidecar line as ``dumps_line`` wrote it (``{"row":N,…}``)."""
+        if self.template:
+            line = b'{"row":%d' + line[line.index(b",") :].replace(b"%", b"%%")
+            self._index(len(line), 1)
+        self.file.write(line)
+
+    def write_rows(self, data: bytes, rows: int) -> None:
+        """``rows`` whole lines already in this sidecar's form (template or not)."""
+        if self.template:
+            self._index(len(data), rows)
+        self.file.write(data)
+
+    def _index(self, size: int, rows: int) -> None:
+        if self.chunks and self.chunks[-1][0] < TEMPLATE_CHUNK_BYTES:
+            self.chunks[-1][0] += size
+            self.chunks[-1][1] += rows
+        else:
+            self.chunks.append([size, rows])
+
+
+#: Size of the runs a template sidecar is indexed (and later filled) in.
+TEMPLATE_CHUNK_BYTES = 4 << 20
+
+
 def _bool_option(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -581,6 +624,7 @@ def _bool_option(value: Any, name: str) -> bool:
 
 class _PreferenceExporter(Exporter):
     requires_source: ClassVar[bool] = False
+    parallel: ClassVar[bool] = True
     option_help: ClassVar[Mapping[str, str]] = {
         "ties": "drop (default) or keep: tied judgements ignored, or counted as ties and written with tie=true",
         "min_agreement": "exclude (and report) prompts whose annotators agree less than this (default 0.6)",
@@ -613,7 +657,7 @@ class _PreferenceExporter(Exporter):
         self.fast = _bool_option(options.get("fast", True), "fast")
         stem = out.name[: -len(out.suffix)] if out.suffix else out.name
         self._rows = AtomicFile(out)
-        self._meta = AtomicFile(out.with_name(f"{stem}.meta.jsonl"))
+        self._meta = RowSidecar(AtomicFile(out.with_name(f"{stem}.meta.jsonl")))
         self._report = AtomicFile(out.with_name(f"{stem}.disagreements.jsonl"))
         self._cache = _BtCache()
         self.row_count = 0
@@ -673,16 +717,32 @@ class _PreferenceExporter(Exporter):
             "agreement": round(result.agreement, 6),
         }
 
+    def prepare_part(self, index: int) -> None:
+        if index > 0:  # the first row number is only known when the parts before are done
+            self._meta.use_templates()
+
+    def part_state(self) -> dict[str, Any]:
+        return {"rows": self.row_count, "excluded": self.excluded, "chunks": self._meta.chunks}
+
+    def append_part(self, folder: Path, state: Mapping[str, Any]) -> None:
+        from truthloop.export._parallel import append_file, fill_templates
+
+        append_file(self._rows, folder / self._rows.path.name)
+        fill_templates(self._meta.file, folder / self._meta.file.path.name, state["chunks"], self.row_count)
+        append_file(self._report, folder / self._report.path.name)
+        self.row_count += state["rows"]
+        self.excluded += state["excluded"]
+
     def close(self) -> list[Path]:
         self.notes = [
             f"{self.row_count} rows written; {self.excluded} prompt(s) excluded for disagreement "
             f"(see {self._report.path.name})"
         ]
-        return [self._rows.commit(), self._meta.commit(), self._report.commit()]
+        return [self._rows.commit(), self._meta.file.commit(), self._report.commit()]
 
     def abort(self) -> None:
         self._rows.discard()
-        self._meta.discard()
+        self._meta.file.discard()
         self._report.discard()
 
 
@@ -724,7 +784,7 @@ class TrlExporter(_PreferenceExporter):
                 "pair_agreement": round(pair.agreement, 6),
                 "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
             }
-            self._meta.write(dumps_line(meta))
+            self._meta.write_line(dumps_line(meta))
             self.row_count += 1
         return len(result.pairs)
 
@@ -750,7 +810,7 @@ class TrlExporter(_PreferenceExporter):
                     "strength": judgement.strength,
                     "rationale": judgement.rationale,
                 }
-                self._meta.write(dumps_line(meta))
+                self._meta.write_line(dumps_line(meta))
                 self.row_count += 1
                 written += 1
         return written
@@ -799,7 +859,7 @@ class KtoExporter(_PreferenceExporter):
                 "score": round(centred, 6),
                 "rank": result.order.index(index) + 1,
             }
-            self._meta.write(dumps_line(meta))
+            self._meta.write_line(dumps_line(meta))
             self.row_count += 1
             written += 1
         return written
