@@ -2,8 +2,9 @@
 
 Prints ONE JSON object on stdout. Each export runs in its own subprocess (``truthloop export``'s Python API), so the
 peak RSS reported is the exporter's alone (``ru_maxrss`` of that child, or of its largest worker with ``--jobs``),
-not the generator's. ``cpu_seconds`` (user + system of the export call, workers included) is reported next to the wall time: on a
-busy machine ``lines / cpu_seconds`` is the steadier number. The load average is recorded before and after.
+not the generator's. ``cpu_seconds`` (user + system of the export call, workers included) is reported next to the
+wall time: on a busy machine ``lines / cpu_seconds`` is the steadier number. The load average is recorded before
+and after.
 
 Targets (issue 6): ≥ 200,000 lines/s and ≤ 200 MB peak RSS. TRL is measured in one process and with ``--jobs``
 (2 by default); both write byte-identical files.
