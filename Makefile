@@ -48,8 +48,16 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy --strict sdk/
 
-pytest: install browser-deps node_modules/.bin/cdk
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+# The SageMaker Python SDK V3 (sagemaker-core) and V2 cannot share the project venv (see
+# tests/functional/review/make_sagemaker_venvs.sh); the endpoint wrappers are tested against both in their own venvs.
+SAGEMAKER_VENVS := .sagemaker-venvs
+$(SAGEMAKER_VENVS)/.ready: tests/functional/review/make_sagemaker_venvs.sh
+	TRUTHLOOP_SAGEMAKER_VENVS=$(CURDIR)/$(SAGEMAKER_VENVS) PYTHON=$(PYTHON) bash $<
+	@touch $@
+
+pytest: install browser-deps node_modules/.bin/cdk $(SAGEMAKER_VENVS)/.ready
+	TRUTHLOOP_SAGEMAKER_VENVS=$(CURDIR)/$(SAGEMAKER_VENVS) TRUTHLOOP_REQUIRE_SAGEMAKER_SDKS=1 \
+		$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
@@ -70,4 +78,4 @@ bench: install
 	@for b in bench/*.py; do echo "== $$b" >&2; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAGEMAKER_VENVS) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache
