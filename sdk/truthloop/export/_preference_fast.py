@@ -1,9 +1,10 @@
 """The typed fast path of the ``trl`` and ``kto`` exporters for text-ranking lines.
 
 Nearly every line of a ranking job's output manifest has the same shape: ``source``, ``responses``,
-``responseIds``, the answers passed through as ``annotationsFromAllWorkers`` with JSON-string contents, and the
-custom-type metadata. This path decodes such a line in one msgspec call into typed structs and leaves the
-answer strings undecoded; what a line exports then depends on very little:
+``responseIds``, the answers (passed through by GT as ``annotationsFromAllWorkers`` with JSON-string contents, or
+the post-annotation Lambda's ``workerRankings``), and the custom-type metadata. This path decodes such a line in
+one msgspec call into typed structs and leaves the answers undecoded; what a line exports then depends on very
+little:
 
 * the answer strings (few distinct ones: a ranking of three responses has 13 possible values per dimension),
   the number of distinct workers and the response ids decide the judgements and therefore the whole
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from truthloop.exceptions import ContractError, ManifestLineError
-from truthloop.manifest._json import encode
+from truthloop.manifest._json import decode, encode
 from truthloop.manifest.labels import attributes, normalise_type
 
 if TYPE_CHECKING:
@@ -55,8 +56,22 @@ class _Annotation(msgspec.Struct, gc=False):
     annotationData: _AnnotationData
 
 
+class _WorkerRanking(msgspec.Struct, gc=False):
+    workerId: str
+    rankings: msgspec.Raw
+
+
 class _Value(msgspec.Struct, gc=False):
-    annotationsFromAllWorkers: list[_Annotation]
+    """The answers: passed through by GT, or the post-annotation Lambda's per-worker rankings.
+
+    ``annotations`` and ``answers`` are only read to see whether they are there: the general path would read them
+    before ``workerRankings``.
+    """
+
+    annotationsFromAllWorkers: list[_Annotation] | msgspec.UnsetType = UNSET
+    annotations: Any = UNSET
+    answers: Any = UNSET
+    workerRankings: list[_WorkerRanking] | msgspec.UnsetType = UNSET
 
 
 class _Meta(msgspec.Struct, gc=False, rename={"job__name": "job-name"}):
@@ -146,9 +161,13 @@ def _tail(fields: dict[str, Any]) -> bytes:
 
 
 def _make_plan(
-    exporter: _PreferenceExporter, ids: tuple[str, ...], workers: tuple[str, ...], contents: tuple[str, ...]
+    exporter: _PreferenceExporter, ids: tuple[str, ...], workers: tuple[str, ...], contents: tuple[str | bytes, ...]
 ) -> _Plan | None:
-    """The rows of a line with these answers, computed by the general code; ``None`` → use the general path."""
+    """The rows of a line with these answers, computed by the general code; ``None`` → use the general path.
+
+    A ``str`` content is a worker's answer as GT stores it (JSON text); ``bytes`` is the raw JSON of a
+    ``workerRankings`` entry's ``rankings`` (the general path reads that entry as ``{"rankings": …}``).
+    """
     from truthloop.export.preferences import SCORE_EPS, Judgement, PreferenceItem, _load_answer, _ranking, aggregate
 
     n = len(ids)
@@ -156,7 +175,8 @@ def _make_plan(
     judgements = []
     try:
         for worker, content in zip(workers, contents, strict=True):
-            dimension, ranks = _ranking(_load_answer(content, "$"), "$", n, dimension)
+            answer = {"rankings": decode(content)} if type(content) is bytes else _load_answer(content, "$")
+            dimension, ranks = _ranking(answer, "$", n, dimension)
             judgements.append(Judgement(worker, ranks))
     except ContractError:
         return None  # the general path reports it with the full JSON path
@@ -298,16 +318,33 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                     ids = tuple(ids_list)
                     if len(ids) != n:
                         raise LookupError
-                annotations = line.value.annotationsFromAllWorkers
-                if not annotations:
-                    raise LookupError
-                if len(annotations) == 3:  # the usual number of workers per object: spelled out, 5x cheaper
-                    a0, a1, a2 = annotations
-                    workers = (a0.workerId, a1.workerId, a2.workerId)
-                    contents = (a0.annotationData.content, a1.annotationData.content, a2.annotationData.content)
-                else:
-                    workers = tuple([a.workerId for a in annotations])
-                    contents = tuple([a.annotationData.content for a in annotations])
+                value = line.value
+                annotations = value.annotationsFromAllWorkers
+                if annotations is not UNSET:
+                    if not annotations:
+                        raise LookupError
+                    if len(annotations) == 3:  # the usual number of workers per object: spelled out, 5x cheaper
+                        a0, a1, a2 = annotations
+                        workers = (a0.workerId, a1.workerId, a2.workerId)
+                        contents: tuple[str | bytes, ...] = (
+                            a0.annotationData.content,
+                            a1.annotationData.content,
+                            a2.annotationData.content,
+                        )
+                    else:
+                        workers = tuple([a.workerId for a in annotations])
+                        contents = tuple([a.annotationData.content for a in annotations])
+                else:  # the post-annotation Lambda's consolidated content: rankings as raw JSON (bytes keys)
+                    rankings = value.workerRankings
+                    if (
+                        rankings is UNSET
+                        or not rankings
+                        or value.annotations is not UNSET
+                        or value.answers is not UNSET
+                    ):
+                        raise LookupError
+                    workers = tuple([w.workerId for w in rankings])
+                    contents = tuple([bytes(w.rankings) for w in rankings])
                 seen = worker_memo.get(workers)
                 if seen is None:
                     distinct = sorted(set(workers))

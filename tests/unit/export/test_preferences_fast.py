@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from truthloop.exceptions import ManifestLineError
 from truthloop.export import _preference_fast, export
+from truthloop.export.preferences import TrlExporter
 
 
 def _answer(ranks: list[Any], dimension: str = "helpfulness") -> str:
@@ -36,6 +37,18 @@ def _line(
     return line
 
 
+def _consolidated(text: str, rankings: list[tuple[str, Any]], **value: Any) -> dict[str, Any]:
+    """A line as truthloop's post-annotation Lambda writes it: per-worker rankings in the consolidated content."""
+    workers = [{"workerId": w, "rankings": r} if w is not None else {"rankings": r} for w, r in rankings]
+    return {
+        "source": text,
+        "responses": R3,
+        "responseIds": IDS,
+        "rank": {"rankings": {"helpfulness": {"order": [0, 1, 2]}}, "workerRankings": workers, **value},
+        "rank-metadata": {"type": "groundTruth/custom", "job-name": "labeling-job/rank", "human-annotated": "yes"},
+    }
+
+
 def _meta(line: dict[str, Any], **meta: Any) -> dict[str, Any]:
     return {**line, "rank-metadata": meta}
 
@@ -48,6 +61,8 @@ AGREE = [("w1", _answer([1, 2, 3])), ("w2", _answer([1, 3, 2])), ("w3", _answer(
 def _corpus() -> list[Any]:
     """Common lines mixed with every variant the fast path must hand over (or handle identically)."""
     common = [_line(f"Question {i}?", [f"{r} {i}" for r in R3], AGREE, ids=IDS) for i in range(12)]
+    lambda_rankings = [("w1", {"helpfulness": [1, 2, 3]}), ("w2", {"helpfulness": [2, 1, 3]})]
+    common += [_consolidated(f"Consolidated {i}?", lambda_rankings) for i in range(6)]
     pairwise_answer = json.dumps({"preference": {"label": "A"}, "displayOrder": "ba"})
     rotations = [(f"w{k}", _answer([1 + k % 3, 1 + (k + 1) % 3, 1 + (k + 2) % 3])) for k in range(5)]
     odd: list[Any] = [
@@ -81,6 +96,13 @@ def _corpus() -> list[Any]:
         _line("other dimension", R3, [("w1", _answer([1, 2, 3], "accuracy")), ("w2", _answer([2, 1, 3]))], ids=IDS),
         _line("no answers", R3, [], ids=IDS),
         _line("one response", R3[:1], [("w1", _answer([1]))], ids=IDS[:1]),
+        _consolidated("two dimensions", [("w1", {"accuracy": [3, 2, 1], "helpfulness": [1, 2, 3]})]),
+        _consolidated("ties", [("w1", {"h": [1, 1, 2]}), ("w2", {"h": [1, 1, 2]}), ("w3", {"h": [2, 1, 1]})]),
+        _consolidated("with annotations too", lambda_rankings, annotations=[]),
+        _consolidated("with answers too", lambda_rankings, answers="not a list"),
+        _consolidated("null rankings", [("w1", None)]),
+        _consolidated("no worker id", [(None, {"helpfulness": [1, 2, 3]})]),
+        _consolidated("no workers", []),
         _meta(_line("labeling-job prefix", R3, AGREE), **{"type": "groundtruth/custom", "job-name": "labeling-job/j"}),
         _meta(_line("null job", R3, AGREE), **{"type": "groundTruth/custom", "job_name": None, "job-name": "x"}),
         _meta(_line("no type", R3, AGREE, ids=IDS), **{"job-name": "j3"}),
@@ -167,8 +189,8 @@ def test_fast_path_writes_exactly_what_the_general_path_writes(
     assert fast_report == slow_report
     assert sorted(fast) == [".disagreements.jsonl", ".jsonl", ".meta.jsonl"]
     assert fast[".jsonl"]  # the corpus does export rows
-    # AND the fast path did handle lines (the 12 common lines share one plan), the general path none
-    assert 1 <= made < 30 and len(plans) == made
+    # AND the fast path did handle lines (the common lines of each shape share a plan), the general path none
+    assert 2 <= made < 40 and len(plans) == made
 
 
 def test_fast_path_with_an_explicit_attribute(write_manifest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -208,3 +230,32 @@ def test_fast_and_general_paths_agree_on_random_rankings(
     fast = _export(src, folder / "fast" / "out.jsonl", fmt, {"ties": ties})
     slow = _export(src, folder / "slow" / "out.jsonl", fmt, {"ties": ties, "fast": False})
     assert fast == slow
+
+
+@pytest.mark.parametrize("shape", ["passed-through", "post-annotation-lambda"])
+def test_common_lines_of_either_shape_take_the_fast_path(
+    write_manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN lines as GT passes the answers through, or as truthloop's post-annotation Lambda consolidates them
+    rankings = [
+        ("w1", {"helpfulness": [1, 2, 3]}),
+        ("w2", {"helpfulness": [1, 3, 2]}),
+        ("w3", {"helpfulness": [2, 1, 3]}),
+    ]
+    if shape == "passed-through":
+        lines = [_line(f"q{i}", R3, [(w, _answer(r["helpfulness"])) for w, r in rankings], ids=IDS) for i in range(50)]
+    else:
+        lines = [_consolidated(f"q{i}", rankings) for i in range(50)]
+    plans = _count_plans(monkeypatch)
+    general: list[int] = []
+    add = TrlExporter.add
+
+    def spy(self: TrlExporter, record: Any) -> int:
+        general.append(record.line)
+        return add(self, record)
+
+    monkeypatch.setattr(TrlExporter, "add", spy)
+    # WHEN
+    report = export(write_manifest(lines), "trl", tmp_path / "dpo.jsonl")
+    # THEN only the first line (which names the attribute to decode) took the general path; one plan served the rest
+    assert (general, len(plans), report.lines_exported, report.items_written) == ([1], 1, 50, 150)
