@@ -45,9 +45,20 @@ AWS_ASSET_TAG: Final = re.compile(
 
 
 def templates_dir() -> Path:
-    """The templates root: ``$TRUTHLOOP_TEMPLATES_DIR`` or the repository's ``templates/``."""
+    """The templates root: ``$TRUTHLOOP_TEMPLATES_DIR``, else the copy shipped in the package.
+
+    ``truthloop/templates/bundled`` is a link to the repository's ``templates/`` in a checkout, and setuptools copies
+    its files into wheels, so an installed truthloop finds the same catalogue and offline elements.
+    """
     override = os.environ.get(TEMPLATES_DIR_ENV)
-    root = Path(override) if override else Path(__file__).resolve().parents[3] / "templates"
+    bundled = Path(__file__).resolve().parent / "bundled"
+    root = (
+        Path(override)
+        if override
+        else bundled
+        if bundled.is_dir()
+        else Path(__file__).resolve().parents[3] / "templates"
+    )
     if not (root / "static").is_dir():
         raise TemplateError(
             f"templates directory {root} not found (it needs static/); set {TEMPLATES_DIR_ENV} to the directory "
