@@ -32,7 +32,7 @@ from typing import Any
 
 from truthloop.exceptions import ContractError, ExportError, ManifestLineError, TruthloopError
 from truthloop.export._files import AtomicFile
-from truthloop.manifest._json import decode, encode
+from truthloop.manifest._json import DecodeError, decode, encode
 from truthloop.manifest.io import CHUNK_BYTES, Location, parse_location
 from truthloop.manifest.reader import BATCH_LINES, JSON_SUFFIXES, ManifestReader, OnError, OnProgress, RawBatch
 
@@ -197,35 +197,49 @@ def main() -> None:
 
 
 class _Worker:
-    """One worker process and a thread that reads its messages (so its stdout never fills up)."""
+    """One worker process and a thread that reads its messages (so its stdout never fills up).
 
-    def __init__(self, index: int, spec: dict[str, Any]) -> None:
+    Its stderr goes to ``.stderr`` in its folder (a pipe nobody reads could fill up and block it) and is quoted
+    when the worker stops without a result.
+    """
+
+    def __init__(self, index: int, spec: dict[str, Any], folder: Path) -> None:
         self.index = index
         self.done = 0
         self.result: list[Any] | None = None
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "truthloop.export._parallel"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        )
+        self._stderr_path = folder / ".stderr"
+        with self._stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "truthloop.export._parallel"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            )
         assert self.process.stdin is not None
         self.process.stdin.write(encode(spec))
         self.process.stdin.close()
-        self.stderr = b""
         self._thread = threading.Thread(target=self._read, name=f"truthloop-export-part-{index}", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
-        assert self.process.stdout is not None and self.process.stderr is not None
+        assert self.process.stdout is not None
         for raw in self.process.stdout:
-            kind, payload = decode(raw)
+            try:
+                kind, payload = decode(raw)
+            except (DecodeError, ValueError, TypeError):  # not a message (something else printed): ignore it
+                continue
             if kind == "progress":
                 self.done = payload
             else:
                 self.result = [kind, payload]
-        self.stderr = self.process.stderr.read()
+
+    @property
+    def stderr(self) -> str:
+        try:
+            return self._stderr_path.read_text(errors="replace").strip()[-2000:]
+        except OSError:
+            return ""
 
     def finished(self, timeout: float) -> bool:
         self._thread.join(timeout)
@@ -236,9 +250,8 @@ class _Worker:
             self.process.terminate()
         self.process.wait()
         self._thread.join()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def export_parallel(
@@ -276,7 +289,7 @@ def export_parallel(
                 "options": dict(options),
                 "strict": strict,
             }
-            workers.append(_Worker(index, spec))
+            workers.append(_Worker(index, spec, folder))
         own = [0]
 
         def report(done: int, _total: int | None) -> None:
@@ -322,8 +335,9 @@ def _collect(
                 on_progress(own() + sum(w.done for w in workers), total)
         if worker.result is None:
             code = worker.process.wait()
-            detail = worker.stderr.decode(errors="replace").strip()[-2000:]
-            raise ExportError(f"--jobs: worker {worker.index} stopped (exit code {code}) without a result: {detail}")
+            raise ExportError(
+                f"--jobs: worker {worker.index} stopped (exit code {code}) without a result: {worker.stderr}"
+            )
         kind, payload = worker.result
         if kind == "ok":
             states[worker.index] = payload

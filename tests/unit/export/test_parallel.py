@@ -133,7 +133,7 @@ def test_a_failing_worker_reports_its_error(tmp_path: Path) -> None:
     # GIVEN a worker asked to read a file that does not exist
     spec = {"index": 1, "format": "trl", "uri": str(tmp_path / "missing.manifest"), "start": 0, "end": 10,
             "out": str(tmp_path / "out.jsonl"), "attribute": None, "options": {}, "strict": False}  # fmt: skip
-    worker = _Worker(1, spec)
+    worker = _Worker(1, spec, tmp_path)
     # WHEN
     while not worker.finished(0.1):
         pass
@@ -153,3 +153,12 @@ def test_cli_jobs_option(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.replace("o.", "s.") == single.stdout
     assert result.stderr == single.stderr
+
+
+def test_a_worker_that_dies_without_a_result_is_an_error_quoting_its_stderr(tmp_path: Path) -> None:
+    # GIVEN a worker given a spec it cannot even start on (no part index)
+    worker = _Worker(1, {"format": "trl"}, tmp_path)
+    # WHEN / THEN
+    with pytest.raises(ExportError, match=r"(?s)worker 1 stopped \(exit code 1\) without a result: .*KeyError: 'index'"):
+        _parallel._collect([worker], lambda: 0, 1, None)
+    worker.stop()
