@@ -159,6 +159,7 @@ def test_a_worker_that_dies_without_a_result_is_an_error_quoting_its_stderr(tmp_
     # GIVEN a worker given a spec it cannot even start on (no part index)
     worker = _Worker(1, {"format": "trl"}, tmp_path)
     # WHEN / THEN
-    with pytest.raises(ExportError, match=r"(?s)worker 1 stopped \(exit code 1\) without a result: .*KeyError: 'index'"):
+    died = r"(?s)worker 1 stopped \(exit code 1\) without a result: .*KeyError: 'index'"
+    with pytest.raises(ExportError, match=died):
         _parallel._collect([worker], lambda: 0, 1, None)
     worker.stop()
