@@ -11,14 +11,15 @@ workers are done; with ``--strict`` the first skip in file order is the error.
 Only exporters whose lines are independent of each other (``Exporter.parallel``) take part. A part's row numbers
 depend on how many rows the parts before it wrote, which is only known at the end: the preference sidecar of a
 later part is written as a ``bytes % numbers`` template and filled in while it is appended
-(:class:`truthloop.export.preferences.RowSidecar`). Appending plain files uses ``copy_file_range`` (no copy
-through Python).
+(:class:`truthloop.export.preferences.PromptSidecar`, :func:`fill_templates`). Appending plain files uses
+``copy_file_range`` (no copy through Python).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from itertools import islice
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import Any
 
@@ -375,15 +376,38 @@ def append_file(atomic: AtomicFile, path: Path) -> None:
             shutil.copyfileobj(source, target, CHUNK_BYTES)
 
 
-def fill_templates(target: AtomicFile, path: Path, chunks: list[list[int]], first: int) -> None:
-    """Append the template file at ``path`` to ``target`` with row numbers from ``first`` filled in."""
+#: Bytes of a template sidecar filled at a time.
+TEMPLATE_BLOCK_BYTES = 4 << 20
+#: The start of every template sidecar line: the first row number to fill in, then the prompt's row count.
+_TEMPLATE_HEAD = re.compile(rb'^\{"rows":\[%d,(\d+)\]', re.MULTILINE)
+
+
+def fill_templates(target: AtomicFile, path: Path, first: int) -> None:
+    """Append the template sidecar at ``path`` to ``target`` with the first row numbers filled in from ``first``.
+
+    Each template line starts with ``{"rows":[%d,COUNT]`` (see :class:`~truthloop.export.preferences.PromptSidecar`),
+    so the numbers follow from the counts: a block of whole lines at a time is read, its counts found with one
+    regular expression, and filled with one ``bytes % numbers``.
+    """
     with path.open("rb") as source:
-        for size, rows in chunks:
-            data = source.read(size)
-            if len(data) != size:
-                raise ExportError(f"{path}: the template part is shorter than its index (a bug)")
-            target.write(data % tuple(range(first, first + rows)))
-            first += rows
+        rest = b""
+        while True:
+            data = source.read(TEMPLATE_BLOCK_BYTES)
+            block = rest + data
+            if not data:
+                if block:
+                    raise ExportError(f"{path}: the template part does not end with a newline (a bug)")
+                return
+            cut = block.rfind(b"\n") + 1
+            block, rest = block[:cut], block[cut:]
+            if not block:
+                continue
+            counts = [int(count) for count in _TEMPLATE_HEAD.findall(block)]
+            if len(counts) != block.count(b"\n"):
+                raise ExportError(f"{path}: a template line does not start with its row count (a bug)")
+            starts = list(accumulate(counts[:-1], initial=first))
+            target.write(block % tuple(starts))
+            first = starts[-1] + counts[-1]
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ little:
 * the answer strings (few distinct ones: a ranking of three responses has 13 possible values per dimension),
   the number of distinct workers and the response ids decide the judgements and therefore the whole
   Bradley–Terry aggregation, agreement, exclusion and every number in the sidecar. They key a memo of
-  *plans*: the rows to write as ``(indices, encoded sidecar tail)``, computed once by the general code
-  (:func:`~truthloop.export.preferences._ranking`, :func:`~truthloop.export.preferences.aggregate`);
+  *plans*: a ``bytes % args`` format of the line's rows and one of its sidecar line, computed once by the
+  general code (:func:`~truthloop.export.preferences._ranking`, :func:`~truthloop.export.preferences.aggregate`);
 * the prompt, the responses, the workers, the job and the line number are encoded per line and spliced in.
 
 The sidecar is written as bytes in the same key order as the general path's ``dumps_line(dict)``, with every
@@ -95,7 +95,7 @@ def ranking_line_decoder(attribute: str) -> msgspec.json.Decoder[Any]:
             ("meta", _Meta),
             ("source", str | msgspec.UnsetType, UNSET),
             ("prompt", str | msgspec.UnsetType, UNSET),
-            ("response_ids", list[str] | None | msgspec.UnsetType, UNSET),
+            ("response_ids", tuple[str, ...] | None | msgspec.UnsetType, UNSET),
             ("human_answers", Any, UNSET),
         ],
         rename={
@@ -109,55 +109,16 @@ def ranking_line_decoder(attribute: str) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(line)
 
 
-#: What one judgement pattern exports: ``(rows, rows_format, rows_args, meta_format, meta_args)``. With ``texts``
-#: the inner JSON of each response followed by the prompt's, ``rows_format % rows_args(texts)`` is every output row
-#: of the line and ``meta_format % meta_args(row, head, workers)`` every sidecar line.
-_Plan = tuple[
-    int,
-    bytes,
-    Callable[[list[bytes]], tuple[bytes, ...]],
-    bytes,
-    Callable[[int, bytes, bytes], tuple[int | bytes, ...]],
-]
-
-
-def _meta_args_any(count: int) -> Callable[[int, bytes, bytes], tuple[int | bytes, ...]]:
-    def args(row: int, head: bytes, workers: bytes) -> tuple[int | bytes, ...]:
-        out: list[int | bytes] = [row, head, workers] * count
-        out[::3] = range(row, row + count)
-        return tuple(out)
-
-    return args
-
-
-def _template_args(count: int) -> Callable[[int, bytes, bytes], tuple[int | bytes, ...]]:
-    def args(row: int, head: bytes, workers: bytes) -> tuple[int | bytes, ...]:
-        return (head, workers) * count
-
-    return args
-
-
-#: ``(row, head, workers, row + 1, head, workers, …)`` for ``count`` rows; spelled out for the usual counts
-#: (building the tuple directly costs a third of building it generically, per line).
-_META_ARGS: dict[int, Callable[[int, bytes, bytes], tuple[int | bytes, ...]]] = {
-    0: lambda r, h, w: (),
-    1: lambda r, h, w: (r, h, w),
-    2: lambda r, h, w: (r, h, w, r + 1, h, w),
-    3: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w),
-    4: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w, r + 3, h, w),
-    5: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w, r + 3, h, w, r + 4, h, w),
-    6: lambda r, h, w: (r, h, w, r + 1, h, w, r + 2, h, w, r + 3, h, w, r + 4, h, w, r + 5, h, w),
-}
+#: What one judgement pattern exports: ``(count, rows_format, pick, meta_format)``. With ``texts`` the inner JSON of
+#: each response followed by the prompt's, ``rows_format % pick(texts)`` is the line's ``count`` rows and
+#: ``meta_format % (row, prompt_id, source, line, job, workers)`` its sidecar line (without ``row`` in template
+#: mode). ``count`` 0: the line writes nothing.
+_Plan = tuple[int, bytes, Callable[[list[bytes]], tuple[bytes, ...]], bytes]
 
 
 def _literal(data: bytes) -> bytes:
     """``data`` as literal text of a ``bytes % args`` format."""
     return data.replace(b"%", b"%%")
-
-
-def _tail(fields: dict[str, Any]) -> bytes:
-    """``fields`` encoded as the end of a JSON object that already has members: ``,"k":v,…}\n``."""
-    return b"," + encode(fields)[1:] + b"\n"
 
 
 def _make_plan(
@@ -191,21 +152,14 @@ def _make_plan(
         prompt, text = b'[{"role":"user","content":"%b"}]', b'[{"role":"assistant","content":"%b"}]'
     else:
         prompt, text = b'"%b"', b'"%b"'
-    # the sidecar: {"row", "prompt_id", "source", "job"} from the line, "loop" and "dimension" from here, then
-    # {"workers", "annotators"} from the line, "agreement" and the row's own members from here. In template mode
-    # (see RowSidecar) the output itself is a format: "%d" for the row number, every other % doubled, so the
-    # literal text is escaped twice and the row number is not an argument.
-    template = exporter._meta.template
-    literal = (lambda data: _literal(_literal(data))) if template else _literal
-    meta_head = (b'{"row":%%d%b' if template else b'{"row":%d%b') + b',"loop":null,"dimension":'
-    meta_head += literal(encode(dimension)) + b'%b,"agreement":' + literal(encode(round(result.agreement, 6)))
     rows_format: list[bytes] = []
     picks: list[int] = []  # indices into texts (responses, then the prompt at n)
-    meta_format: list[bytes] = []
+    entries: list[dict[str, Any]] = []
     if exporter.name == "kto":
+        list_name = b"completions"
         known = [s for s in result.scores if s is not None]
         mean = sum(known) / len(known)
-        for index in result.order:
+        for rank, index in enumerate(result.order, 1):
             centred = (result.scores[index] or 0.0) - mean
             if abs(centred) < SCORE_EPS:
                 continue
@@ -213,32 +167,43 @@ def _make_plan(
             label = b"true}\n" if desirable else b"false}\n"
             rows_format.append(b'{"prompt":' + prompt + b',"completion":' + text + b',"label":' + label)
             picks += (n, index)
-            tail = {
-                "completion_id": ids[index],
-                "label": desirable,
-                "score": round(centred, 6),
-                "rank": result.order.index(index) + 1,
-            }
-            meta_format.append(meta_head + literal(_tail(tail)))
+            entries.append({"completion": ids[index], "label": desirable, "score": round(centred, 6), "rank": rank})
     else:
+        list_name = b"pairs"
         for pair in result.pairs:
             end = b',"tie":true}\n' if pair.tie else b"}\n"
             rows_format.append(b'{"prompt":' + prompt + b',"chosen":' + text + b',"rejected":' + text + end)
             picks += (n, pair.chosen, pair.rejected)
-            tail = {
-                "chosen_id": ids[pair.chosen],
-                "rejected_id": ids[pair.rejected],
-                "tie": pair.tie,
-                "margin": round(pair.margin, 6),
-                "p_chosen": round(pair.p_chosen, 6),
-                "pair_agreement": round(pair.agreement, 6),
-                "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
-            }
-            meta_format.append(meta_head + literal(_tail(tail)))
-    getter: Callable[[list[bytes]], tuple[bytes, ...]] = itemgetter(*picks) if picks else _nothing
-    count = len(meta_format)
-    meta_args = _template_args(count) if template else (_META_ARGS.get(count) or _meta_args_any(count))
-    return count, b"".join(rows_format), getter, b"".join(meta_format), meta_args
+            entries.append(
+                {
+                    "chosen": ids[pair.chosen],
+                    "rejected": ids[pair.rejected],
+                    "tie": pair.tie,
+                    "margin": round(pair.margin, 6),
+                    "p_chosen": round(pair.p_chosen, 6),
+                    "agreement": round(pair.agreement, 6),
+                    "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
+                }
+            )
+    count = len(entries)
+    if not count:
+        return 0, b"", _nothing, b""
+    # The sidecar line, in the key order of the general path's dict: "rows", "prompt_id", "source" and "job" come
+    # from the line, "loop" and "dimension" from here, "workers" and "annotators" from the line (memoised), the
+    # rest from here. In template mode (see PromptSidecar) the output is itself a format: "%d" for the first row,
+    # every other % doubled, so the literal text here is escaped twice and the first row is not an argument.
+    template = exporter._meta.template
+    literal = (lambda data: _literal(_literal(data))) if template else _literal
+    meta_format = (
+        (b'{"rows":[%%d,' if template else b'{"rows":[%d,')
+        + b"%d" % count
+        + b'],"prompt_id":"%b","source":%b:%d","job":%b'
+        + literal(b',"loop":null,"dimension":' + encode(dimension))
+        + b"%b"
+        + literal(b',"agreement":' + encode(round(result.agreement, 6)) + b',"' + list_name + b'":' + encode(entries))
+        + b"}\n"
+    )
+    return count, b"".join(rows_format), itemgetter(*picks), meta_format
 
 
 def _nothing(_: list[bytes]) -> tuple[bytes, ...]:
@@ -270,7 +235,7 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
     add_meta = meta_out.append
     plans: dict[tuple[Any, ...], _Plan | None] = {}
     worker_memo: dict[tuple[str, ...], tuple[bytes, int]] = {}
-    ok_types: dict[str | None, bool] = {}
+    good_types: set[str | None] = set()
     jobs: dict[Any, bytes] = {}
     decoder: Any = None
     single_attribute = exporter.attribute is not None
@@ -279,20 +244,25 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
     sha256 = hashlib.sha256
     hexlify = binascii.hexlify
     last_source = None
-    head_format = b""
-    row = flushed = exporter.row_count
+    source_arg = b""
+    row = exporter.row_count
     decode_record = reader.decode
 
-    def flush(rows: int) -> None:
-        """Write the buffered output: ``rows`` rows (and as many sidecar lines)."""
+    def flush() -> None:
+        """Write the buffered output."""
         if rows_out:
             rows_file.write(b"".join(rows_out))
             rows_out.clear()
         if meta_out:
-            meta_file.write_rows(b"".join(meta_out), rows)
+            meta_file.write(b"".join(meta_out))
             meta_out.clear()
 
     for source, first, batch in reader.batches():
+        if source is not last_source:
+            last_source = source
+            source_arg = encode(source)[:-1]  # "path, closed after the line number
+            if template:
+                source_arg = _literal(source_arg)
         for number, raw in enumerate(batch, first):
             try:
                 if not single_attribute and raw.count(b'-metadata"') != 1:
@@ -301,28 +271,22 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 if line.human_answers is not UNSET:
                     raise LookupError
                 meta = line.meta
-                kind_ok = ok_types.get(meta.type)
-                if kind_ok is None:
-                    kind_ok = ok_types[meta.type] = normalise_type(meta.type) in ("custom", "")
-                if not kind_ok:
-                    raise LookupError
-                prompt = line.prompt if line.prompt is not UNSET else line.source
+                if meta.type not in good_types:
+                    if normalise_type(meta.type) not in ("custom", ""):
+                        raise LookupError
+                    good_types.add(meta.type)
+                prompt = line.source if line.prompt is UNSET else line.prompt
                 texts = line.responses
                 n = len(texts)
                 if prompt is UNSET or n < 2:
                     raise LookupError
-                ids_list = line.response_ids
-                if ids_list is UNSET or ids_list is None:
-                    ids = tuple(str(i) for i in range(n))
-                else:
-                    ids = tuple(ids_list)
-                    if len(ids) != n:
-                        raise LookupError
-                value = line.value
-                annotations = value.annotationsFromAllWorkers
+                ids = line.response_ids
+                if ids is UNSET or ids is None:
+                    ids = tuple([str(i) for i in range(n)])
+                elif len(ids) != n:
+                    raise LookupError
+                annotations = line.value.annotationsFromAllWorkers
                 if annotations is not UNSET:
-                    if not annotations:
-                        raise LookupError
                     if len(annotations) == 3:  # the usual number of workers per object: spelled out, 5x cheaper
                         a0, a1, a2 = annotations
                         workers = (a0.workerId, a1.workerId, a2.workerId)
@@ -331,10 +295,13 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                             a1.annotationData.content,
                             a2.annotationData.content,
                         )
-                    else:
+                    elif annotations:
                         workers = tuple([a.workerId for a in annotations])
                         contents = tuple([a.annotationData.content for a in annotations])
+                    else:
+                        raise LookupError
                 else:  # the post-annotation Lambda's consolidated content: rankings as raw JSON (bytes keys)
+                    value = line.value
                     rankings = value.workerRankings
                     if (
                         rankings is UNSET
@@ -368,16 +335,15 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 job_raw = meta.job_name if meta.job_name is not UNSET else meta.job__name
                 job = jobs.get(job_raw)
                 if job is None:
-                    job = jobs[job_raw] = encode(
-                        job_raw.removeprefix("labeling-job/") if type(job_raw) is str else None
-                    )
+                    job = encode(job_raw.removeprefix("labeling-job/") if type(job_raw) is str else None)
+                    jobs[job_raw] = _literal(job) if template else job
+                    job = jobs[job_raw]
                 texts.append(prompt)
                 parts = encode(texts)[2:-2].split(b'","')
                 if len(parts) != n + 1:
                     raise LookupError  # cannot happen (see above); never write a misaligned row
             except Exception:  # not the common shape: the general path decides (and reports any problem)
-                flush(row - flushed)
-                flushed = row
+                flush()
                 record = decode_record((source, number, raw))
                 if record is None:
                     continue
@@ -395,22 +361,21 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                         attribute = _first_attribute(record.data)
                         if attribute is not None and "humanAnswers" not in record.data:
                             decoder = ranking_line_decoder(attribute)
-                row = flushed = exporter.row_count
+                row = exporter.row_count
                 continue
-            count, rows_format, rows_args, meta_format, meta_args = plan
-            if source is not last_source:
-                last_source = source
-                head_format = b',"prompt_id":"%b","source":' + _literal(encode(source)[:-1]) + b':%d","job":%b'
-            head = head_format % (hexlify(sha256(prompt.encode()).digest()[:8]), number, job)
-            if template:
-                head = _literal(head)
-            add_rows(rows_format % rows_args(parts))
-            add_meta(meta_format % meta_args(row, head, seen[0]))
-            row += count
+            count, rows_format, pick, meta_format = plan
             exported += 1
+            if not count:
+                continue
+            prompt_id = hexlify(sha256(prompt.encode()).digest()[:8])
+            add_rows(rows_format % pick(parts))
+            if template:
+                add_meta(meta_format % (prompt_id, source_arg, number, job, seen[0]))
+            else:
+                add_meta(meta_format % (row, prompt_id, source_arg, number, job, seen[0]))
+            row += count
             written += count
-        flush(row - flushed)
-        flushed = row
-    flush(row - flushed)
+        flush()
+    flush()
     exporter.row_count = row
     return exported, written

@@ -30,12 +30,15 @@ Pipeline per prompt:
 4. **Write** pairs in Bradley–Terry order (``pairs="all"``: every pair; ``"best-worst"``: one pair) as TRL
    ``{"prompt","chosen","rejected"}`` (``conversational=True``: ``[{"role","content"}]`` lists), a tie kept
    as ``"tie": true``; or KTO ``{"prompt","completion","label"}`` with ``label`` true for responses scoring above
-   the prompt's mean Bradley–Terry score and false below it (a response exactly at the mean is left out). A
-   metadata sidecar line per written row carries workers, agreement, Bradley–Terry margin (log-strength
-   difference) and win probability, and the source job/loop.
+   the prompt's mean Bradley–Terry score and false below it (a response exactly at the mean is left out).
+5. **Sidecar** (``<stem>.meta.jsonl``): one line per prompt that wrote rows. ``"rows": [first, count]`` joins
+   it to its (consecutive) rows; it carries the prompt id, the source line, job and loop, the dimension, the
+   workers and the prompt's agreement, and one entry per row in row order: ``"pairs"`` (TRL: chosen and
+   rejected ids, tie, Bradley–Terry margin — the log-strength difference — and win probability, the pair's
+   agreement and votes) or ``"completions"`` (KTO: id, label, centred score, rank).
 
-``aggregate="none"`` skips step 2–3 and writes each annotator's own pairs (TRL only), with the worker in the
-sidecar.
+``aggregate="none"`` skips the Bradley–Terry ordering and exclusion and writes each annotator's own pairs (TRL
+only); each sidecar entry then names its worker, strength and rationale.
 """
 
 from __future__ import annotations
@@ -571,47 +574,34 @@ def aggregate(
 # --------------------------------------------------------------------------------------------- exporters
 
 
-class RowSidecar:
-    """The metadata sidecar: one JSON line per written row, each starting with ``{"row":N``.
+class PromptSidecar:
+    """The metadata sidecar: one JSON line per prompt that wrote rows, each starting with ``{"rows":[FIRST,COUNT]``.
+
+    The rows of a prompt are consecutive in the rows file, so ``FIRST`` (0-based) and ``COUNT`` join a sidecar
+    line to its rows; the pair (or completion) entries of the line are in the same order as the rows.
 
     A later part of a ``--jobs`` export does not know its first row number until the parts before it are done.
-    In *template* mode (:meth:`use_templates`) every line therefore starts with ``{"row":%d`` and has any other
-    ``%`` doubled, so that ``part % tuple(range(first, first + rows))`` fills the numbers in; :attr:`chunks`
-    indexes the file as ``[bytes, rows]`` runs of whole lines (about :data:`TEMPLATE_CHUNK_BYTES` each) so the
-    part can be filled a chunk at a time.
+    In *template* mode (:meth:`use_templates`) every line therefore starts with ``{"rows":[%d,COUNT]`` and has
+    any other ``%`` doubled: :func:`truthloop.export._parallel.fill_templates` reads the counts back from the
+    lines and fills in the first row numbers with one ``bytes % numbers`` per block of lines.
     """
 
     def __init__(self, file: AtomicFile) -> None:
         self.file = file
         self.template = False
-        self.chunks: list[list[int]] = []
 
     def use_templates(self) -> None:
         self.template = True
 
     def write_line(self, line: bytes) -> None:
-        """One sidecar line as ``dumps_line`` wrote it (``{"row":N,…}``)."""
+        """One sidecar line as ``dumps_line`` wrote it (``{"rows":[N,…``)."""
         if self.template:
-            line = b'{"row":%d' + line[line.index(b",") :].replace(b"%", b"%%")
-            self._index(len(line), 1)
+            line = b'{"rows":[%d' + line[line.index(b",") :].replace(b"%", b"%%")
         self.file.write(line)
 
-    def write_rows(self, data: bytes, rows: int) -> None:
-        """``rows`` whole lines already in this sidecar's form (template or not)."""
-        if self.template:
-            self._index(len(data), rows)
+    def write(self, data: bytes) -> None:
+        """Whole lines already in this sidecar's form (template or not)."""
         self.file.write(data)
-
-    def _index(self, size: int, rows: int) -> None:
-        if self.chunks and self.chunks[-1][0] < TEMPLATE_CHUNK_BYTES:
-            self.chunks[-1][0] += size
-            self.chunks[-1][1] += rows
-        else:
-            self.chunks.append([size, rows])
-
-
-#: Size of the runs a template sidecar is indexed (and later filled) in.
-TEMPLATE_CHUNK_BYTES = 4 << 20
 
 
 def _bool_option(value: Any, name: str) -> bool:
@@ -657,7 +647,7 @@ class _PreferenceExporter(Exporter):
         self.fast = _bool_option(options.get("fast", True), "fast")
         stem = out.name[: -len(out.suffix)] if out.suffix else out.name
         self._rows = AtomicFile(out)
-        self._meta = RowSidecar(AtomicFile(out.with_name(f"{stem}.meta.jsonl")))
+        self._meta = PromptSidecar(AtomicFile(out.with_name(f"{stem}.meta.jsonl")))
         self._report = AtomicFile(out.with_name(f"{stem}.disagreements.jsonl"))
         self._cache = _BtCache()
         self.row_count = 0
@@ -704,16 +694,19 @@ class _PreferenceExporter(Exporter):
         }
         self._report.write(dumps_line(report))
 
-    def _common_meta(self, result: Aggregate) -> dict[str, Any]:
+    def _prompt_meta(self, result: Aggregate, rows: int) -> dict[str, Any]:
+        """The start of a prompt's sidecar line: its rows, where it came from, who judged it, how they agreed."""
         item = result.item
+        workers = sorted({j.worker for j in item.judgements})
         return {
+            "rows": [self.row_count, rows],
             "prompt_id": item.prompt_id,
             "source": item.source,
             "job": item.job,
             "loop": item.loop,
             "dimension": item.dimension,
-            "workers": sorted({j.worker for j in item.judgements}),
-            "annotators": len({j.worker for j in item.judgements}),
+            "workers": workers,
+            "annotators": len(workers),
             "agreement": round(result.agreement, 6),
         }
 
@@ -722,13 +715,13 @@ class _PreferenceExporter(Exporter):
             self._meta.use_templates()
 
     def part_state(self) -> dict[str, Any]:
-        return {"rows": self.row_count, "excluded": self.excluded, "chunks": self._meta.chunks}
+        return {"rows": self.row_count, "excluded": self.excluded}
 
     def append_part(self, folder: Path, state: Mapping[str, Any]) -> None:
         from truthloop.export._parallel import append_file, fill_templates
 
         append_file(self._rows, folder / self._rows.path.name)
-        fill_templates(self._meta.file, folder / self._meta.file.path.name, state["chunks"], self.row_count)
+        fill_templates(self._meta.file, folder / self._meta.file.path.name, self.row_count)
         append_file(self._report, folder / self._report.path.name)
         self.row_count += state["rows"]
         self.excluded += state["excluded"]
@@ -767,53 +760,59 @@ class TrlExporter(_PreferenceExporter):
         if result.excluded is not None:
             self._exclude(result)
             return 0
+        if not result.pairs:
+            return 0
         prompt = self._prompt_text(item.prompt)
         texts = [self._completion_text(r) for r in item.responses]
-        common = self._common_meta(result)
         for pair in result.pairs:
             row = b'{"prompt":' + prompt + b',"chosen":' + texts[pair.chosen] + b',"rejected":' + texts[pair.rejected]
             self._rows.write(row + (b',"tie":true}\n' if pair.tie else b"}\n"))
-            meta = {
-                "row": self.row_count,
-                **common,
-                "chosen_id": item.response_ids[pair.chosen],
-                "rejected_id": item.response_ids[pair.rejected],
+        ids = item.response_ids
+        meta = self._prompt_meta(result, len(result.pairs))
+        meta["pairs"] = [
+            {
+                "chosen": ids[pair.chosen],
+                "rejected": ids[pair.rejected],
                 "tie": pair.tie,
                 "margin": round(pair.margin, 6),
                 "p_chosen": round(pair.p_chosen, 6),
-                "pair_agreement": round(pair.agreement, 6),
+                "agreement": round(pair.agreement, 6),
                 "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
             }
-            self._meta.write_line(dumps_line(meta))
-            self.row_count += 1
+            for pair in result.pairs
+        ]
+        self._meta.write_line(dumps_line(meta))
+        self.row_count += len(result.pairs)
         return len(result.pairs)
 
     def _add_raw(self, item: PreferenceItem) -> int:
+        """Each annotator's own pairs; the sidecar line lists them with the annotator and the prompt's agreement."""
         prompt = self._prompt_text(item.prompt)
         texts = [self._completion_text(r) for r in item.responses]
-        written = 0
+        ids = item.response_ids
+        entries = []
         for judgement in item.judgements:
             for better, worse, is_tie in expand_ranking(judgement.ranks, ties=self.ties):
                 row = b'{"prompt":' + prompt + b',"chosen":' + texts[better] + b',"rejected":' + texts[worse]
                 self._rows.write(row + (b',"tie":true}\n' if is_tie else b"}\n"))
-                meta = {
-                    "row": self.row_count,
-                    "prompt_id": item.prompt_id,
-                    "source": item.source,
-                    "job": item.job,
-                    "loop": item.loop,
-                    "dimension": item.dimension,
-                    "workers": [judgement.worker],
-                    "chosen_id": item.response_ids[better],
-                    "rejected_id": item.response_ids[worse],
-                    "tie": is_tie,
-                    "strength": judgement.strength,
-                    "rationale": judgement.rationale,
-                }
-                self._meta.write_line(dumps_line(meta))
-                self.row_count += 1
-                written += 1
-        return written
+                entries.append(
+                    {
+                        "chosen": ids[better],
+                        "rejected": ids[worse],
+                        "tie": is_tie,
+                        "worker": judgement.worker,
+                        "strength": judgement.strength,
+                        "rationale": judgement.rationale,
+                    }
+                )
+        if not entries:
+            return 0
+        result = aggregate(item, ties=self.ties, min_agreement=self.min_agreement, pairs=self.pairs, cache=self._cache)
+        meta = self._prompt_meta(result, len(entries))
+        meta["pairs"] = entries
+        self._meta.write_line(dumps_line(meta))
+        self.row_count += len(entries)
+        return len(entries)
 
 
 @register
@@ -835,9 +834,8 @@ class KtoExporter(_PreferenceExporter):
         known = [s for s in result.scores if s is not None]
         mean = sum(known) / len(known)
         prompt = self._prompt_text(item.prompt)
-        common = self._common_meta(result)
-        written = 0
-        for index in result.order:
+        entries = []
+        for rank, index in enumerate(result.order, 1):
             centred = (result.scores[index] or 0.0) - mean
             if abs(centred) < SCORE_EPS:
                 continue
@@ -851,15 +849,13 @@ class KtoExporter(_PreferenceExporter):
                 + b',"label":'
                 + (b"true}\n" if desirable else b"false}\n")
             )
-            meta = {
-                "row": self.row_count,
-                **common,
-                "completion_id": item.response_ids[index],
-                "label": desirable,
-                "score": round(centred, 6),
-                "rank": result.order.index(index) + 1,
-            }
-            self._meta.write_line(dumps_line(meta))
-            self.row_count += 1
-            written += 1
-        return written
+            entries.append(
+                {"completion": item.response_ids[index], "label": desirable, "score": round(centred, 6), "rank": rank}
+            )
+        if not entries:
+            return 0
+        meta = self._prompt_meta(result, len(entries))
+        meta["completions"] = entries
+        self._meta.write_line(dumps_line(meta))
+        self.row_count += len(entries)
+        return len(entries)

@@ -130,4 +130,5 @@ def test_consolidated_pairwise_content_maps_displayed_positions_back(s3: Any, tm
     rows, meta = _export(tmp_path, "consolidated", _consolidate(s3, "pairwise-preference", objects))
     # THEN every row prefers the response the workers meant
     assert [(r["chosen"], r["rejected"]) for r in map(json.loads, rows.splitlines())] == intended
-    assert all(m["votes"] == {"chosen": 2, "rejected": 0, "tie": 0} for m in meta)
+    assert [m["rows"] for m in meta] == [[i, 1] for i in range(6)]
+    assert all(p["votes"] == {"chosen": 2, "rejected": 0, "tie": 0} for m in meta for p in m["pairs"])

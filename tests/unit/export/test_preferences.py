@@ -102,8 +102,9 @@ def test_pairwise_display_order_is_mapped_back(write_manifest, tmp_path: Path, a
     assert _rows(tmp_path / "dpo.jsonl") == [
         {"prompt": "Which summary?", "chosen": "long summary", "rejected": "short"}
     ]
-    meta = _rows(tmp_path / "dpo.meta.jsonl")[0]
-    assert (meta["chosen_id"], meta["rejected_id"], meta["votes"]) == (
+    (meta,) = _rows(tmp_path / "dpo.meta.jsonl")
+    assert (meta["rows"], meta["pairs"][0]["chosen"], meta["pairs"][0]["rejected"], meta["pairs"][0]["votes"]) == (
+        [0, 1],
         "big",
         "small",
         {"chosen": 2, "rejected": 0, "tie": 0},
@@ -168,11 +169,14 @@ def test_rankings_become_pairs_in_bradley_terry_order_with_agreement(write_manif
     ]
     assert rows[0]["prompt"] == [{"role": "user", "content": "q"}]
     assert rows[0]["chosen"][0]["role"] == "assistant"
-    meta = _rows(tmp_path / "dpo.meta.jsonl")
-    assert [m["pair_agreement"] for m in meta] == [1.0, 1.0, pytest.approx(2 / 3, abs=1e-6)]
-    assert meta[0]["agreement"] == pytest.approx((1 + 1 + 2 / 3) / 3, abs=1e-6)
-    assert meta[0]["workers"] == ["w1", "w2", "w3"] and meta[0]["job"] == "rank"
-    assert meta[0]["margin"] > meta[2]["margin"] > 0 and 0.5 < meta[2]["p_chosen"] < meta[0]["p_chosen"] < 1
+    (meta,) = _rows(tmp_path / "dpo.meta.jsonl")  # one line for the prompt, one entry per row
+    pairs = meta["pairs"]
+    assert meta["rows"] == [0, 3]
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("m2", "m0"), ("m2", "m1"), ("m0", "m1")]
+    assert [p["agreement"] for p in pairs] == [1.0, 1.0, pytest.approx(2 / 3, abs=1e-6)]
+    assert meta["agreement"] == pytest.approx((1 + 1 + 2 / 3) / 3, abs=1e-6)
+    assert (meta["workers"], meta["annotators"], meta["job"]) == (["w1", "w2", "w3"], 3, "rank")
+    assert pairs[0]["margin"] > pairs[2]["margin"] > 0 and 0.5 < pairs[2]["p_chosen"] < pairs[0]["p_chosen"] < 1
 
 
 def test_disagreeing_prompts_are_reported_not_included(write_manifest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -228,7 +232,12 @@ def test_aggregate_none_writes_each_annotators_own_pairs(write_manifest, tmp_pat
         ("answer 0", "answer 1"),
         ("answer 1", "answer 0"),
     ]
-    assert [m["workers"] for m in _rows(tmp_path / "raw.meta.jsonl")] == [["w1"], ["w2"]]
+    (meta,) = _rows(tmp_path / "raw.meta.jsonl")
+    assert (meta["rows"], meta["workers"], meta["agreement"]) == ([0, 2], ["w1", "w2"], 0.5)
+    assert meta["pairs"] == [
+        {"chosen": "m0", "rejected": "m1", "tie": False, "worker": "w1", "strength": None, "rationale": None},
+        {"chosen": "m1", "rejected": "m0", "tie": False, "worker": "w2", "strength": None, "rationale": None},
+    ]
 
 
 def test_a2i_output_json_is_a_preference_source(tmp_path: Path) -> None:
@@ -251,8 +260,8 @@ def test_a2i_output_json_is_a_preference_source(tmp_path: Path) -> None:
     export(tmp_path / "loop", "trl", tmp_path / "dpo.jsonl")
     # THEN
     assert _rows(tmp_path / "dpo.jsonl") == [{"prompt": "p", "chosen": "y", "rejected": "x"}]
-    meta = _rows(tmp_path / "dpo.meta.jsonl")[0]
-    assert (meta["job"], meta["loop"], meta["dimension"]) == ("rank-review", "loop-1", "h")
+    (meta,) = _rows(tmp_path / "dpo.meta.jsonl")
+    assert (meta["job"], meta["loop"], meta["dimension"], meta["rows"]) == ("rank-review", "loop-1", "h", [0, 1])
 
 
 def test_memoised_fit_equals_a_fresh_bradley_terry_fit() -> None:
@@ -277,3 +286,56 @@ def test_memoised_fit_equals_a_fresh_bradley_terry_fit() -> None:
     direct = BradleyTerry().fit(Comparisons.from_records(rows)).scores_
     assert first.scores == pytest.approx([direct["r0"], direct["r1"], direct["r2"]], abs=1e-9)
     assert second.scores == pytest.approx([direct["r2"], direct["r0"], direct["r1"]], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "entries"),
+    [
+        ("trl", {}, "pairs"),
+        ("trl", {"ties": "keep", "pairs": "best-worst"}, "pairs"),
+        ("trl", {"aggregate": "none", "ties": "keep"}, "pairs"),
+        ("kto", {}, "completions"),
+    ],
+    ids=["trl", "trl-ties-best-worst", "trl-per-annotator", "kto"],
+)
+def test_each_sidecar_line_covers_its_prompts_rows_in_order(
+    write_manifest, tmp_path: Path, fmt: str, options: dict[str, Any], entries: str
+) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN prompts with three and two responses, ties, a contested prompt and one whose consensus is a tie
+    lines = [
+        _ranking_line("p0", [("w1", [1, 2, 3]), ("w2", [1, 3, 2]), ("w3", [2, 1, 3])]),
+        _ranking_line("p1", [("w1", [1, 2]), ("w2", [2, 1])], n=2),  # contested: excluded (per-annotator: kept)
+        _ranking_line("p2", [("w2", [1, 1, 2])]),
+        _ranking_line("p3", [("w1", [1, 2]), ("w1", [1, 2])], n=2),  # one worker twice: one annotator
+    ]
+    src = write_manifest(lines)
+    # WHEN
+    report = export(src, fmt, tmp_path / "out.jsonl", options=options)
+    # THEN the sidecar has one line per prompt that wrote rows, and their row ranges tile the rows file in order
+    rows = _rows(tmp_path / "out.jsonl")
+    meta = _rows(tmp_path / "out.meta.jsonl")
+    assert [m["rows"] for m in meta] == [
+        [sum(m["rows"][1] for m in meta[:i]), len(m[entries])] for i, m in enumerate(meta)
+    ]
+    assert sum(m["rows"][1] for m in meta) == len(rows) == report.items_written and all(m["rows"][1] for m in meta)
+    # AND each entry names the responses of its row, and the line names the prompt of its rows
+    by_prompt = {line["source"]: line for line in lines}
+    for m in meta:
+        first, count = m["rows"]
+        for row, entry in zip(rows[first : first + count], m[entries], strict=True):
+            line = by_prompt[row["prompt"]]
+            assert m["source"].endswith(f":{lines.index(line) + 1}") and m["prompt_id"] == _prompt_id(row["prompt"])
+            text = dict(zip(line["responseIds"], line["responses"], strict=True))
+            if fmt == "kto":
+                assert (text[entry["completion"]], entry["label"]) == (row["completion"], row["label"])
+            else:
+                assert (text[entry["chosen"]], text[entry["rejected"]]) == (row["chosen"], row["rejected"])
+                assert entry["tie"] == row.get("tie", False)
+        assert m["workers"] == sorted({a["workerId"] for a in by_prompt[rows[first]["prompt"]]["rank"][
+            "annotationsFromAllWorkers"]}) and m["annotators"] == len(m["workers"])  # fmt: skip
+
+
+def _prompt_id(prompt: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
