@@ -10,8 +10,26 @@ __all__ = ["DecodeError", "decode", "dumps_line", "encode"]
 
 DecodeError = msgspec.DecodeError
 
-decode = msgspec.json.Decoder().decode
+_decode = msgspec.json.Decoder().decode
 encode = msgspec.json.Encoder().encode
+
+
+def decode(data: bytes | str) -> Any:
+    """``data`` decoded; raises :class:`DecodeError` for malformed JSON and for bytes that are not UTF-8.
+
+    (msgspec itself raises :class:`UnicodeDecodeError` for a string that is not UTF-8.)
+    """
+    try:
+        return _decode(data)
+    except UnicodeDecodeError as exc:
+        where = exc
+        if isinstance(data, bytes):  # msgspec counts within the string: say where in the whole input
+            try:
+                data.decode()
+            except UnicodeDecodeError as whole:
+                where = whole
+        bad = where.object[where.start : where.start + 1]
+        raise DecodeError(f"not UTF-8 at byte {where.start} ({bad!r}: {where.reason})") from None
 
 
 def dumps_line(value: Any) -> bytes:

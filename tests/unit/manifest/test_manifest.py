@@ -86,6 +86,25 @@ def test_reader_reports_malformed_lines_with_numbers(tmp_path: Path) -> None:
         list(read_manifest(path))
 
 
+@pytest.mark.parametrize("fmt", [None, "trl", "coco", "jsonl"])
+def test_a_line_that_is_not_utf8_is_reported_not_raised(tmp_path: Path, fmt: str | None) -> None:
+    # GIVEN a manifest whose second line has a byte that is not UTF-8 inside a string
+    path = tmp_path / "m.manifest"
+    path.write_bytes(json.dumps(CLASS_LINE).encode() + b'\n{"source": "caf\xe9"}\n')
+    errors: list[ManifestLineError] = []
+    # WHEN it is read, or exported by formats with and without a typed fast path
+    if fmt is None:
+        list(ManifestReader(path, on_error=errors.append))
+    else:
+        from truthloop.export import export
+
+        export(path, fmt, tmp_path / f"out.{fmt}", on_skip=errors.append)
+    # THEN the line is skipped with its line number and where the bad byte is (line 1 is a skip for trl/coco)
+    assert [(e.line_number, e.reason) for e in errors if e.line_number == 2] == [
+        (2, "not valid JSON: not UTF-8 at byte 15 (b'\\xe9': invalid continuation byte)")
+    ]
+
+
 def test_reader_reads_folders_of_json_documents(tmp_path: Path) -> None:
     # GIVEN a folder with a JSON document, a JSON array and a manifest
     (tmp_path / "d/sub").mkdir(parents=True)
