@@ -84,8 +84,8 @@ class _Meta(msgspec.Struct, gc=False, rename={"job__name": "job-name"}):
 def ranking_line_decoder(attribute: str) -> msgspec.json.Decoder[Any]:
     """A decoder of ranking lines whose answers are under ``attribute`` (as GT passes them through).
 
-    Keys that would send the general path elsewhere (``prompt`` taking precedence over ``source``, an A2I
-    document's ``humanAnswers``) are decoded too, so the caller can tell.
+    Keys that would send the general path elsewhere are decoded too: ``prompt`` takes precedence over ``source``,
+    and an A2I document's ``humanAnswers`` fails the decode (the general path reads it).
     """
     line = msgspec.defstruct(
         "RankingLine",
@@ -96,7 +96,7 @@ def ranking_line_decoder(attribute: str) -> msgspec.json.Decoder[Any]:
             ("source", str | msgspec.UnsetType, UNSET),
             ("prompt", str | msgspec.UnsetType, UNSET),
             ("response_ids", tuple[str, ...] | None | msgspec.UnsetType, UNSET),
-            ("human_answers", Any, UNSET),
+            ("human_answers", msgspec.UnsetType, UNSET),
         ],
         rename={
             "value": attribute,
@@ -238,8 +238,8 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
     good_types: set[str | None] = set()
     jobs: dict[Any, bytes] = {}
     decoder: Any = None
-    single_attribute = exporter.attribute is not None
-    if single_attribute:
+    count_attributes = exporter.attribute is None
+    if not count_attributes:
         decoder = ranking_line_decoder(exporter.attribute or "")
     sha256 = hashlib.sha256
     hexlify = binascii.hexlify
@@ -265,11 +265,11 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 source_arg = _literal(source_arg)
         for number, raw in enumerate(batch, first):
             try:
-                if not single_attribute and raw.count(b'-metadata"') != 1:
+                if count_attributes and raw.count(b'-metadata"') != 1:
                     raise LookupError  # another label attribute may come first: the general path picks
+                if not raw.isascii():
+                    raw.decode()  # msgspec checks UTF-8 only in the strings it decodes; the general path in all
                 line = decoder.decode(raw)
-                if line.human_answers is not UNSET:
-                    raise LookupError
                 meta = line.meta
                 if meta.type not in good_types:
                     if normalise_type(meta.type) not in ("custom", ""):
@@ -278,12 +278,12 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 prompt = line.source if line.prompt is UNSET else line.prompt
                 texts = line.responses
                 n = len(texts)
-                if prompt is UNSET or n < 2:
-                    raise LookupError
                 ids = line.response_ids
                 if ids is UNSET or ids is None:
                     ids = tuple([str(i) for i in range(n)])
                 elif len(ids) != n:
+                    raise LookupError  # (n is not part of the plan key: checked on every line)
+                if prompt is UNSET:
                     raise LookupError
                 annotations = line.value.annotationsFromAllWorkers
                 if annotations is not UNSET:
@@ -295,20 +295,13 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                             a1.annotationData.content,
                             a2.annotationData.content,
                         )
-                    elif annotations:
+                    else:
                         workers = tuple([a.workerId for a in annotations])
                         contents = tuple([a.annotationData.content for a in annotations])
-                    else:
-                        raise LookupError
                 else:  # the post-annotation Lambda's consolidated content: rankings as raw JSON (bytes keys)
                     value = line.value
                     rankings = value.workerRankings
-                    if (
-                        rankings is UNSET
-                        or not rankings
-                        or value.annotations is not UNSET
-                        or value.answers is not UNSET
-                    ):
+                    if rankings is UNSET or value.annotations is not UNSET or value.answers is not UNSET:
                         raise LookupError
                     workers = tuple([w.workerId for w in rankings])
                     contents = tuple([bytes(w.rankings) for w in rankings])
@@ -325,8 +318,9 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 try:
                     plan = plans[key]
                 except KeyError:
-                    if len(set(ids)) != n:
-                        raise LookupError from None  # duplicate response ids: the general path reports them
+                    # these depend on the key only: checked once per pattern, no plan is made for a line failing them
+                    if n < 2 or len(set(ids)) != n or not workers:
+                        raise LookupError from None  # the general path reports (or reads) it
                     if len(plans) >= _MEMO_ENTRIES:
                         plans.clear()
                     plan = plans[key] = _make_plan(exporter, ids, workers, contents)
@@ -336,8 +330,7 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 job = jobs.get(job_raw)
                 if job is None:
                     job = encode(job_raw.removeprefix("labeling-job/") if type(job_raw) is str else None)
-                    jobs[job_raw] = _literal(job) if template else job
-                    job = jobs[job_raw]
+                    jobs[job_raw] = job = _literal(job) if template else job
                 texts.append(prompt)
                 parts = encode(texts)[2:-2].split(b'","')
                 if len(parts) != n + 1:

@@ -160,6 +160,8 @@ class CocoExporter(Exporter):
         for source, first, batch in reader.batches():
             for number, raw in enumerate(batch, first):
                 try:
+                    if not raw.isascii():
+                        raw.decode()  # msgspec checks UTF-8 only in the strings it decodes; the general path in all
                     line = decoder.decode(raw)
                     meta = line.meta
                     if (

@@ -14,6 +14,8 @@ from truthloop.exceptions import ManifestLineError
 from truthloop.export import _preference_fast, export
 from truthloop.export.preferences import TrlExporter
 
+from .conftest import box_line
+
 
 def _answer(ranks: list[Any], dimension: str = "helpfulness") -> str:
     return json.dumps({"ranking": {"rankings": {dimension: ranks}}})
@@ -89,6 +91,9 @@ def _corpus() -> list[Any]:
         _line("numeric ids", R3, AGREE, ids=[1, 2, 3]),
         _line("duplicate ids", R3, AGREE, ids=["x", "x", "y"]),
         _line("short ids", R3, AGREE, ids=["x", "y"]),
+        # the answers and ids of the common lines (so their cached plan) with one response too many, or no prompt
+        _line("extra response", [*R3, "fourth"], AGREE, ids=IDS),
+        {k: v for k, v in _line("no source", R3, AGREE, ids=IDS).items() if k != "source"},
         _line("dict content", R3, [("w1", {"ranking": {"rankings": {"helpfulness": [1, 2, 3]}}})], ids=IDS),
         _line("string ranks", R3, [("w1", _answer(["1", "2", "3"])), ("w2", _answer([1.0, 3, 2]))], ids=IDS),
         _line("bad ranks", R3, [("w1", _answer([0, 2, 3]))], ids=IDS),
@@ -200,6 +205,30 @@ def test_fast_path_with_an_explicit_attribute(write_manifest, tmp_path: Path) ->
     slow = _export(src, tmp_path / "slow" / "out.jsonl", "trl", {"fast": False}, attribute="rank")
     # THEN
     assert fast == slow
+
+
+@pytest.mark.parametrize("fmt", ["trl", "kto", "coco"])
+@pytest.mark.parametrize("where", ["skipped field", "decoded string"])
+def test_a_byte_that_is_not_utf8_is_reported_by_the_fast_path_too(tmp_path: Path, fmt: str, where: str) -> None:
+    # GIVEN common lines (and valid non-ASCII text), one with a byte that is not UTF-8 in a key the typed decoder
+    # skips (a note) or in a string it decodes (a worker id / the image URI)
+    if fmt == "coco":
+        lines = [{**box_line(f"s3://b/ü{i}.jpg", [(0, 1, 2, 3, 4)]), "note": "checked"} for i in range(4)]
+        bad = b'"checked"' if where == "skipped field" else "ü2.jpg".encode()
+    else:
+        lines = [_line(f"Q{i} ü?", R3, AGREE, ids=IDS, note="checked") for i in range(4)]
+        bad = b'"checked"' if where == "skipped field" else b'"w2"'
+    data = [json.dumps(line, ensure_ascii=False).encode() for line in lines]
+    data[2] = data[2].replace(bad, bad[:-2] + b"\xe9" + bad[-2:], 1)
+    src = tmp_path / "in.manifest"
+    src.write_bytes(b"\n".join(data) + b"\n")
+    # WHEN it is exported through the fast path and the general path only
+    out = "out.json" if fmt == "coco" else "out.jsonl"
+    fast = _export(src, tmp_path / "fast" / out, fmt, {})
+    slow = _export(src, tmp_path / "slow" / out, fmt, {"fast": False})
+    # THEN both skip that line for the same reason and write the same bytes
+    assert fast == slow
+    assert [number for number, _ in fast[1][0]] == [3] and "not UTF-8" in fast[1][0][0][1]
 
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
