@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import traceback
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from itertools import accumulate, islice
 from pathlib import Path
@@ -376,38 +376,22 @@ def append_file(atomic: AtomicFile, path: Path) -> None:
             shutil.copyfileobj(source, target, CHUNK_BYTES)
 
 
-#: Bytes of a template sidecar filled at a time.
-TEMPLATE_BLOCK_BYTES = 4 << 20
-#: The start of every template sidecar line: the first row number to fill in, then the prompt's row count.
-_TEMPLATE_HEAD = re.compile(rb'^\{"rows":\[%d,(\d+)\]', re.MULTILINE)
-
-
-def fill_templates(target: AtomicFile, path: Path, first: int) -> None:
+def fill_templates(target: AtomicFile, path: Path, counts: Path, chunks: list[list[int]], first: int) -> None:
     """Append the template sidecar at ``path`` to ``target`` with the first row numbers filled in from ``first``.
 
-    Each template line starts with ``{"rows":[%d,COUNT]`` (see :class:`~truthloop.export.preferences.PromptSidecar`),
-    so the numbers follow from the counts: a block of whole lines at a time is read, its counts found with one
-    regular expression, and filled with one ``bytes % numbers``.
+    ``counts`` holds each template line's row count and ``chunks`` indexes the template in ``[bytes, lines]`` runs
+    (see :class:`~truthloop.export.preferences.PromptSidecar`), so each run is filled with one ``bytes % numbers``.
     """
-    with path.open("rb") as source:
-        rest = b""
-        while True:
-            data = source.read(TEMPLATE_BLOCK_BYTES)
-            block = rest + data
-            if not data:
-                if block:
-                    raise ExportError(f"{path}: the template part does not end with a newline (a bug)")
-                return
-            cut = block.rfind(b"\n") + 1
-            block, rest = block[:cut], block[cut:]
-            if not block:
-                continue
-            counts = [int(count) for count in _TEMPLATE_HEAD.findall(block)]
-            if len(counts) != block.count(b"\n"):
-                raise ExportError(f"{path}: a template line does not start with its row count (a bug)")
-            starts = list(accumulate(counts[:-1], initial=first))
-            target.write(block % tuple(starts))
-            first = starts[-1] + counts[-1]
+    with path.open("rb") as source, counts.open("rb") as sizes:
+        for size, lines in chunks:
+            data = source.read(size)
+            rows = array("I")
+            rows.frombytes(sizes.read(4 * lines))
+            if len(data) != size or len(rows) != lines:
+                raise ExportError(f"{path}: the template part is shorter than its index (a bug)")
+            starts = tuple(accumulate(rows, initial=first))
+            target.write(data % starts[:-1])
+            first = starts[-1]
 
 
 if __name__ == "__main__":

@@ -231,8 +231,10 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
     template = meta_file.template
     rows_out: list[bytes] = []
     meta_out: list[bytes] = []
+    meta_counts: list[int] = []  # the row count of each sidecar line (template mode only)
     add_rows = rows_out.append
     add_meta = meta_out.append
+    add_count = meta_counts.append
     plans: dict[tuple[Any, ...], _Plan | None] = {}
     worker_memo: dict[tuple[str, ...], tuple[bytes, int]] = {}
     good_types: set[str | None] = set()
@@ -254,8 +256,9 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
             rows_file.write(b"".join(rows_out))
             rows_out.clear()
         if meta_out:
-            meta_file.write(b"".join(meta_out))
+            meta_file.write(b"".join(meta_out), meta_counts)
             meta_out.clear()
+            meta_counts.clear()
 
     for source, first, batch in reader.batches():
         if source is not last_source:
@@ -364,6 +367,7 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
             add_rows(rows_format % pick(parts))
             if template:
                 add_meta(meta_format % (prompt_id, source_arg, number, job, seen[0]))
+                add_count(count)
             else:
                 add_meta(meta_format % (row, prompt_id, source_arg, number, job, seen[0]))
             row += count

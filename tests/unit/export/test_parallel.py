@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from truthloop.cli import main
 from truthloop.exceptions import ExportError, ManifestLineError
-from truthloop.export import _parallel, export
+from truthloop.export import _parallel, export, get_format, preferences
 from truthloop.export._parallel import RangeReader, _Worker, split_ranges
 
 from .test_preferences_fast import _corpus
@@ -163,3 +163,30 @@ def test_a_worker_that_dies_without_a_result_is_an_error_quoting_its_stderr(tmp_
     with pytest.raises(ExportError, match=died):
         _parallel._collect([worker], lambda: 0, 1, None)
     worker.stop()
+
+
+@pytest.mark.parametrize("fmt", ["trl", "kto"])
+def test_template_parts_are_filled_across_many_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    # GIVEN template chunks of a couple of lines, and the worker's function run in this process (so it sees that)
+    monkeypatch.setattr(preferences, "TEMPLATE_CHUNK_BYTES", 1500)
+    src = _manifest(tmp_path)
+    one, _ = _run(src, tmp_path / "one" / "out.jsonl", fmt, 1)
+    ranges = split_ranges(src, 3, min_part=1)
+    joined = get_format(fmt)(tmp_path / "joined" / "out.jsonl")
+    # WHEN the first range is exported here and the others as workers export them, then appended in order
+    joined.consume(RangeReader(str(src), *ranges[0], 1, on_error=lambda error: None), lambda error: None)
+    for index, (start, end) in enumerate(ranges[1:], 1):
+        folder = tmp_path / f"part-{index}"
+        folder.mkdir()
+        said: list[Any] = []
+        spec = {"index": index, "format": fmt, "uri": str(src), "start": start, "end": end,
+                "out": str(folder / "out.jsonl"), "attribute": None, "options": {}, "strict": False}  # fmt: skip
+        _parallel._work(spec, said.append)
+        kind, state = said[-1]
+        assert kind == "ok" and len(state["chunks"]) > 3  # the part really spans many chunks
+        joined.append_part(folder, state)
+    joined.close()
+    # THEN the files are the single-process ones
+    assert {p.name: p.read_bytes() for p in sorted((tmp_path / "joined").iterdir())} == one
