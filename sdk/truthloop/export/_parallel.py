@@ -38,9 +38,12 @@ from truthloop.manifest.io import CHUNK_BYTES, Location, parse_location
 from truthloop.manifest.reader import BATCH_LINES, JSON_SUFFIXES, ManifestReader, OnError, OnProgress, RawBatch
 
 __all__ = [
+    "AUTO_MAX_JOBS",
+    "AUTO_MIN_BYTES",
     "MIN_PART_BYTES",
     "RangeReader",
     "append_file",
+    "auto_jobs",
     "export_parallel",
     "fill_templates",
     "split_ranges",
@@ -62,6 +65,28 @@ def why_not_parallel(exporter_cls: type[Any], uri: str | os.PathLike[str]) -> st
     if location.uri.lower().endswith(JSON_SUFFIXES):
         return "--jobs: a JSON document is read in one process"
     return None
+
+
+#: ``jobs="auto"`` splits only files at least this large: below it a worker's start-up (about 0.3 s) and the
+#: appending eat most of the gain.
+AUTO_MIN_BYTES = 256 << 20
+#: ``jobs="auto"`` uses at most this many processes (the parts are appended one after another by this process).
+AUTO_MAX_JOBS = 4
+
+
+def auto_jobs(exporter_cls: type[Any], uri: str | os.PathLike[str]) -> int:
+    """How many processes ``jobs="auto"`` uses: one per usable CPU (at most :data:`AUTO_MAX_JOBS`) for a local JSON
+    Lines file of at least :data:`AUTO_MIN_BYTES` in a format that exports in parts, else 1."""
+    if why_not_parallel(exporter_cls, uri) is not None:
+        return 1
+    try:
+        size = parse_location(uri).path.stat().st_size
+    except OSError:
+        return 1  # the reader reports a missing or unreadable file
+    if size < AUTO_MIN_BYTES:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, AUTO_MAX_JOBS))
 
 
 def split_ranges(path: Path, jobs: int, *, min_part: int | None = None) -> list[tuple[int, int]]:

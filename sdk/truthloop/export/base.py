@@ -7,6 +7,7 @@ annotations themselves, so memory stays constant in the number of lines.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -14,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from truthloop.exceptions import ContractError, ExportError, ManifestError, ManifestLineError
 from truthloop.manifest.io import local_output
@@ -226,7 +227,7 @@ def export(
     on_progress: OnProgress | None = None,
     s3_client: Any | None = None,
     options: Mapping[str, Any] | None = None,
-    jobs: int = 1,
+    jobs: int | Literal["auto"] = 1,
 ) -> ExportReport:
     """Stream ``input`` (a manifest, JSON file, folder or ``s3://`` URI) into ``format`` at ``out``.
 
@@ -237,19 +238,27 @@ def export(
     ``jobs > 1`` exports a large local JSON Lines file in up to that many processes (formats whose lines are
     independent: ``trl``, ``kto``); the output is byte-for-byte the single-process one, and skipped lines of the
     later parts are passed to ``on_skip`` when those parts are done. Otherwise a note says why it ran in one.
+    ``jobs="auto"`` (the CLI's default) uses :func:`~truthloop.export._parallel.auto_jobs` processes when the
+    input qualifies and is large, and one process (without a note) otherwise.
     """
     exporter_cls = get_format(format)
     report = ExportReport(format=format, input=os.fspath(input), out=os.fspath(out))
-    if jobs < 1:
-        raise ExportError(f"jobs must be at least 1, got {jobs}")
+    auto = jobs == "auto"
+    if auto:
+        from truthloop.export._parallel import auto_jobs
+
+        jobs = auto_jobs(exporter_cls, input)
+    elif not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ExportError(f"jobs must be at least 1 or 'auto', got {jobs!r}")
     ranges: list[tuple[int, int]] = []
     if jobs > 1:
         from truthloop.export._parallel import split_ranges, why_not_parallel
 
         why = why_not_parallel(exporter_cls, input)
         if why is None:
-            ranges = split_ranges(Path(os.fspath(input)), jobs)
-        else:
+            with contextlib.suppress(OSError):  # a missing or unreadable file: the reader says so below
+                ranges = split_ranges(Path(os.fspath(input)), jobs)
+        elif not auto:
             report.notes.append(why)
 
     def skip(error: ManifestLineError) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import click
 from rich.console import Console
@@ -70,6 +70,17 @@ def echo_report(report: ExportReport) -> None:
         click.echo(f"wrote {output}")
 
 
+def _jobs(ctx: click.Context, param: click.Parameter, value: str) -> int | Literal["auto"]:
+    """``--jobs``: a whole number from 1, or ``auto``."""
+    del ctx, param
+    text = value.strip().lower()
+    if text == "auto":
+        return "auto"
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise click.BadParameter(f"expected a whole number from 1 or 'auto', got {value!r}")
+
+
 def _format_help() -> str:
     return "\n".join(f"  {name:<7} {FORMATS[name].summary}" for name in sorted(FORMATS))
 
@@ -93,10 +104,12 @@ def _format_help() -> str:
 @click.option(
     "--jobs",
     "-j",
-    type=click.IntRange(min=1),
-    default=1,
+    metavar="N|auto",
+    default="auto",
+    callback=_jobs,
     show_default=True,
-    help="trl/kto: export a large local file in this many processes (same output).",
+    help="trl/kto: export a local file in this many processes (same output); auto: one per CPU (up to 4) for a "
+    "file of 256 MB or more, else one.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def export(
@@ -112,7 +125,7 @@ def export(
     pairs: str | None,
     conversational: bool,
     extra: tuple[str, ...],
-    jobs: int,
+    jobs: int | Literal["auto"],
     quiet: bool,
 ) -> None:
     """Export INPUT (a GT output manifest, an A2I output.json, a folder or an s3:// URI) to --format at --out.

@@ -108,8 +108,47 @@ def test_jobs_are_declined_with_a_note_where_they_cannot_apply(write_manifest, t
         .notes[0]
         .startswith("--jobs: only a local JSON Lines file is split across processes")
     )
-    with pytest.raises(ExportError, match="jobs must be at least 1"):
-        export(src, "trl", tmp_path / "e.jsonl", jobs=0)
+    for bad in (0, True, "two"):
+        with pytest.raises(ExportError, match="jobs must be at least 1 or 'auto'"):
+            export(src, "trl", tmp_path / "e.jsonl", jobs=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("small_parts")
+@pytest.mark.parametrize(("size_limit", "processes"), [(1, 2), (1 << 40, 1)], ids=["large-file", "small-file"])
+def test_auto_jobs_split_only_a_large_file_and_never_add_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size_limit: int, processes: int
+) -> None:
+    # GIVEN a manifest above or below the size auto splits from, two usable CPUs, and a spy on the parallel export
+    monkeypatch.setattr(_parallel, "AUTO_MIN_BYTES", size_limit)
+    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    src = _manifest(tmp_path, copies=2)
+    parts: list[int] = []
+    original = _parallel.export_parallel
+
+    def spy(exporter: Any, fmt: str, uri: Any, ranges: list[tuple[int, int]], **kwargs: Any) -> Any:
+        parts.append(len(ranges))
+        return original(exporter, fmt, uri, ranges, **kwargs)
+
+    monkeypatch.setattr(_parallel, "export_parallel", spy)
+    # WHEN it is exported with jobs=auto to trl, and to coco (which exports in one process)
+    auto, auto_summary = _run(src, tmp_path / "auto" / "out.jsonl", "trl", "auto")  # type: ignore[arg-type]
+    one, one_summary = _run(src, tmp_path / "one" / "out.jsonl", "trl", 1)
+    coco = export(src, "coco", tmp_path / "c.json", jobs="auto", on_skip=lambda error: None)
+    # THEN the large file was split into one part per CPU, the output is the same, and no note was added
+    assert parts == ([processes] if processes > 1 else [])
+    assert (auto, auto_summary) == (one, one_summary)
+    assert not any(note.startswith("--jobs") for note in coco.notes)
+
+
+def test_cli_jobs_values() -> None:
+    # GIVEN / WHEN / THEN auto and whole numbers are accepted; anything else is a usage error naming the option
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", "-f", "trl", "missing.manifest", "-o", "x.jsonl", "-j", "0"])
+    assert result.exit_code == 2 and "Invalid value for '--jobs'" in result.stderr
+    assert "expected a whole number from 1 or 'auto', got '0'" in result.stderr
+    for value in ("auto", "AUTO", "3"):
+        result = runner.invoke(main, ["export", "-f", "trl", "missing.manifest", "-o", "x.jsonl", "-j", value])
+        assert result.exit_code == 1 and "missing.manifest" in result.stderr  # past option parsing
 
 
 def test_ranges_start_at_lines_and_cover_the_file(tmp_path: Path) -> None:
