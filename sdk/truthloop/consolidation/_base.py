@@ -12,7 +12,16 @@ import numpy.typing as npt
 from truthloop.consolidation._answers import Answers
 from truthloop.exceptions import ConsolidationError
 
-__all__ = ["EPS", "CategoricalAggregator", "Design", "FloatArray", "IntArray", "normalize_log", "wsum"]
+__all__ = [
+    "EPS",
+    "CategoricalAggregator",
+    "Design",
+    "FloatArray",
+    "IntArray",
+    "normalize_log",
+    "stable_argsort",
+    "wsum",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -44,6 +53,23 @@ def normalize_log(loglik: FloatArray) -> tuple[FloatArray, FloatArray]:
     return scaled, np.log(total) + top
 
 
+def stable_argsort(keys: IntArray, bound: int) -> IntArray:
+    """Stable argsort of non-negative integer keys below ``bound``.
+
+    Keys that fit in 16 bits are sorted as ``uint16``, for which numpy's stable sort is a radix sort (4–5×
+    faster than the merge sort it uses for ``int64``); keys below ``2**32`` take two such passes (least
+    significant half first). The order is the same as ``np.argsort(keys, kind="stable")``.
+    """
+    if bound <= 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    if bound <= 1 << 32:
+        low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+        high = np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")
+        order: IntArray = low[high]
+        return order
+    return np.argsort(keys, kind="stable")
+
+
 class Design:
     """Index structures shared by the EM steps of one fit, so each step is a gather plus a grouped sum.
 
@@ -65,7 +91,7 @@ class Design:
     @cached_property
     def by_task(self) -> IntArray:
         """Answer positions sorted by task (stable)."""
-        return np.argsort(self.task, kind="stable")
+        return stable_argsort(self.task, self.n_tasks)
 
     @cached_property
     def task_starts(self) -> IntArray:
@@ -78,7 +104,7 @@ class Design:
 
     @cached_property
     def by_wl(self) -> IntArray:
-        return np.argsort(self.wl, kind="stable")
+        return stable_argsort(self.wl, self.n_workers * self.k)
 
     @cached_property
     def wl_starts(self) -> IntArray:

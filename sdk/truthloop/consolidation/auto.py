@@ -1,4 +1,4 @@
-"""``AutoSelect``: choose between full and one-coin Dawid–Skene from the data by cross-validation."""
+"""``AutoSelect``: choose between full and one-coin Dawid–Skene by cross-validation, or majority vote on little data."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from truthloop.consolidation._answers import Answers
 from truthloop.consolidation._base import CategoricalAggregator, Design, FloatArray, IntArray
 from truthloop.consolidation.dawid_skene import DawidSkene, OneCoinDawidSkene
+from truthloop.consolidation.majority import MajorityVote
 from truthloop.exceptions import ConsolidationError
 
 __all__ = ["AutoSelect"]
@@ -24,18 +25,26 @@ class AutoSelect(CategoricalAggregator):
     more robust choice when class-specific error rates are mostly noise. The choice is made from the answers
     alone, without gold:
 
+    0. **Enough data?** — a model of worker skills needs several answers per worker and enough tasks to
+       cross-validate. When the batch has fewer than ``min_tasks`` tasks, or when the typical answer comes from
+       a worker with fewer than ``min_worker_answers`` answers in the batch (the median, over answers, of their
+       worker's answer count), no candidate is fitted: the ``fallback`` (majority vote) is used. With ``n``
+       answers a worker's accuracy is known to about :math:`\sqrt{s(1-s)/n}` (0.14 for ``n = 10``,
+       :math:`s = 0.75`), which is as wide as the spread of skills between workers, so a skill model cannot do
+       better than equal votes; with 1–3 answers per worker it fits each worker's few answers exactly and
+       overrides clear majorities with confidence 1.
     1. **Collapse guard** — a candidate fitted on all answers is rejected when it gives some class that workers
        use less than ``min_class_ratio`` × its share of the answers (e.g. a model that labels no task "0" while
        a third of the answers say "0").
     2. **Cross-validated agreement** — the answers are split into ``folds`` random folds (seeded
        ``np.random.default_rng(seed)``); each candidate is fitted without a fold and scored by the share of the
        held-out answers that equal the consensus label of their task. The best-scoring remaining candidate
-       (ties: the first in ``candidates``) is the result.
+       (ties: the first in ``candidates``) is the result; when every candidate collapsed, the first one is.
 
-    With fewer than ``min_tasks`` tasks the first candidate is used without cross-validation. Fitted:
-    ``chosen_`` (the candidate's index), ``model_`` (the fitted winner), ``scores_`` (held-out agreement per
-    candidate, ``nan`` when rejected or skipped), plus the winner's ``proba_matrix_``, ``skills_`` and
-    ``loss_history_``. Gold labels are passed to every fit.
+    Fitted: ``chosen_`` (the candidate's index, ``-1`` for the fallback), ``reason_`` (why, in words),
+    ``model_`` (the fitted winner), ``scores_`` (held-out agreement per candidate, ``nan`` when rejected or
+    skipped), plus the winner's ``proba_matrix_``, ``skills_`` and ``loss_history_``. Gold labels are passed to
+    every fit.
 
     Model selection by cross-validation: M. Stone, "Cross-Validatory Choice and Assessment of Statistical
     Predictions", JRSS B 36(2), 1974, https://doi.org/10.1111/j.2517-6161.1974.tb00994.x; the candidates are
@@ -46,9 +55,13 @@ class AutoSelect(CategoricalAggregator):
     >>> model = AutoSelect().fit(Answers.from_records(rows))
     >>> model.chosen_ in (0, 1), len(model.labels_)
     (True, 40)
+    >>> tiny = AutoSelect().fit(Answers.from_records([("o1", "w1", "a"), ("o1", "w2", "a"), ("o1", "w3", "b")]))
+    >>> tiny.chosen_, tiny.reason_
+    (-1, 'majority vote: too few tasks (1 < min_tasks=30)')
     """
 
     chosen_: int
+    reason_: str
     model_: CategoricalAggregator
     scores_: list[float]
 
@@ -58,16 +71,22 @@ class AutoSelect(CategoricalAggregator):
         folds: int = 5,
         min_class_ratio: float = 0.2,
         min_tasks: int = 30,
+        min_worker_answers: float = 10.0,
+        fallback: Factory = MajorityVote,
         seed: int | None = 0,
     ) -> None:
         if not candidates:
             raise ConsolidationError("AutoSelect needs at least one candidate")
-        if folds < 2 or not 0 <= min_class_ratio < 1 or min_tasks < 0:
-            raise ConsolidationError("folds must be >= 2, min_class_ratio in [0, 1) and min_tasks >= 0")
+        if folds < 2 or not 0 <= min_class_ratio < 1 or min_tasks < 0 or min_worker_answers < 0:
+            raise ConsolidationError(
+                "folds must be >= 2, min_class_ratio in [0, 1), min_tasks >= 0 and min_worker_answers >= 0"
+            )
         self.candidates = tuple(candidates)
         self.folds = folds
         self.min_class_ratio = min_class_ratio
         self.min_tasks = min_tasks
+        self.min_worker_answers = min_worker_answers
+        self.fallback = fallback
         self.seed = seed
 
     def _collapsed(self, design: Design, model: CategoricalAggregator) -> bool:
@@ -104,12 +123,33 @@ class AutoSelect(CategoricalAggregator):
             total += int(np.sum(scored))
         return hits / total if total else float("nan")
 
+    @staticmethod
+    def typical_worker_answers(design: Design) -> float:
+        """Median over answers of the number of answers their worker gave (0 without answers)."""
+        if design.n == 0:
+            return 0.0
+        return float(np.median(design.worker_counts[design.worker]))
+
     def _fit(self, design: Design, gold_tasks: IntArray, gold_classes: IntArray) -> tuple[FloatArray, FloatArray]:
         answers, gold = self._input
+        self.scores_ = [float("nan")] * len(self.candidates)
+        typical = self.typical_worker_answers(design)
+        if design.n_tasks < self.min_tasks or typical < self.min_worker_answers:
+            if design.n_tasks < self.min_tasks:
+                self.reason_ = f"majority vote: too few tasks ({design.n_tasks} < min_tasks={self.min_tasks})"
+            else:
+                self.reason_ = (
+                    f"majority vote: too few answers per worker ({typical:g} < min_worker_answers="
+                    f"{self.min_worker_answers:g})"
+                )
+            self.chosen_ = -1
+            self.model_ = self.fallback().fit(answers, gold)
+            self.loss_history_ = list(self.model_.loss_history_)
+            return self.model_.proba_matrix_, self.model_.skill_array_
         fitted = [factory().fit(answers, gold) for factory in self.candidates]
-        self.scores_ = [float("nan")] * len(fitted)
         choice = 0
-        if design.n_tasks >= self.min_tasks and len(fitted) > 1:
+        self.reason_ = "only candidate"
+        if len(fitted) > 1:
             rng = np.random.default_rng(self.seed)
             fold = rng.integers(0, self.folds, design.n).astype(np.int64)
             healthy = [i for i, model in enumerate(fitted) if not self._collapsed(design, model)]
@@ -117,6 +157,9 @@ class AutoSelect(CategoricalAggregator):
                 self.scores_[i] = self._held_out_agreement(self.candidates[i], fold)
             if healthy:
                 choice = max(healthy, key=lambda i: (self.scores_[i], -i))
+                self.reason_ = "best held-out agreement" if len(healthy) > 1 else "the other candidates collapsed"
+            else:
+                self.reason_ = "every candidate collapsed: first candidate"
         self.chosen_ = choice
         self.model_ = fitted[choice]
         self.loss_history_ = list(self.model_.loss_history_)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
+import pytest
 
 from truthloop.consolidation import Answers, AutoSelect, CategoricalAggregator, MajorityVote
 from truthloop.consolidation._base import Design, FloatArray, IntArray
 from truthloop.consolidation.methods import DEFAULT_METHOD, make_aggregator
+from truthloop.exceptions import ConsolidationError
 
 
 class AlwaysFirst(CategoricalAggregator):
@@ -57,9 +60,60 @@ def test_the_candidate_whose_consensus_predicts_held_out_answers_wins() -> None:
     assert np.array_equal(model.proba_matrix_, MajorityVote().fit(_answers()).proba_matrix_)
 
 
-def test_small_batches_use_the_first_candidate_without_cross_validation() -> None:
-    model = AutoSelect(candidates=(LeastVoted, MajorityVote), min_tasks=100).fit(_answers(n_tasks=20))
-    assert model.chosen_ == 0 and all(math.isnan(s) for s in model.scores_)
+def test_small_batches_fall_back_to_majority_vote_without_fitting_candidates() -> None:
+    # GIVEN 20 tasks, fewer than min_tasks
+    answers = _answers(n_tasks=20)
+    # WHEN
+    model = AutoSelect(candidates=(LeastVoted, MajorityVote), min_tasks=100).fit(answers)
+    # THEN no candidate is scored and the result is majority vote's
+    assert model.chosen_ == -1 and all(math.isnan(s) for s in model.scores_)
+    assert model.reason_ == "majority vote: too few tasks (20 < min_tasks=100)"
+    assert isinstance(model.model_, MajorityVote)
+    assert np.array_equal(model.proba_matrix_, MajorityVote().fit(answers).proba_matrix_)
+
+
+def test_workers_with_few_answers_fall_back_to_majority_vote() -> None:
+    # GIVEN 60 tasks where every answer comes from a different worker (one answer per worker)
+    answers = Answers.from_records([(t, f"{w}-{n}", label) for n, (t, w, label) in enumerate(_answers().records())])
+    # WHEN
+    model = AutoSelect().fit(answers)
+    # THEN
+    assert AutoSelect.typical_worker_answers(Design(answers, answers.n_classes)) == 1.0
+    assert model.chosen_ == -1
+    assert model.reason_ == "majority vote: too few answers per worker (1 < min_worker_answers=10)"
+    assert model.labels_ == MajorityVote().fit(answers).labels_
+
+
+def test_typical_worker_answers_is_the_answer_weighted_median() -> None:
+    # GIVEN worker a with 5 answers, b with 2, c with 1: per answer 5,5,5,5,5,2,2,1 → median 5
+    rows = [(t, "a", 0) for t in range(5)] + [(0, "b", 0), (1, "b", 1), (2, "c", 1)]
+    answers = Answers.from_records(rows)
+    assert AutoSelect.typical_worker_answers(Design(answers, answers.n_classes)) == 5.0
+    assert AutoSelect.typical_worker_answers(Design(Answers.from_records([]), 0)) == 0.0
+
+
+@pytest.mark.parametrize("n_objects", [1, 2, 3])
+def test_tiny_batches_never_override_the_majority(n_objects: int) -> None:
+    # GIVEN every possible batch of n objects × 3 workers × 2 labels (the post-annotation Lambda's small batches)
+    for combo in itertools.product(["negative", "positive"], repeat=3 * n_objects):
+        answers = Answers.from_records([(f"o{i // 3}", f"w{i % 3}", label) for i, label in enumerate(combo)])
+        # WHEN the default method consolidates them
+        model = make_aggregator().fit(answers)
+        # THEN labels and confidences are majority vote's: no skill model fitted on 1-3 answers per worker
+        assert model.probas_ == MajorityVote().fit(answers).probas_, combo
+
+
+def test_enough_data_fits_and_scores_the_candidates() -> None:
+    model = AutoSelect().fit(_answers(n_tasks=80, seed=5))
+    assert model.chosen_ in (0, 1) and not math.isnan(model.scores_[model.chosen_])
+    assert model.reason_ in ("best held-out agreement", "the other candidates collapsed")
+
+
+def test_rejects_bad_parameters() -> None:
+    with pytest.raises(ConsolidationError, match="min_worker_answers"):
+        AutoSelect(min_worker_answers=-1)
+    with pytest.raises(ConsolidationError, match="at least one candidate"):
+        AutoSelect(candidates=())
 
 
 def test_default_is_auto_and_deterministic() -> None:

@@ -92,6 +92,72 @@ def test_dawid_skene_mle_e_step_matches_hand_computation() -> None:
     assert model.proba_matrix_[0] == pytest.approx(t1 / t1.sum())
 
 
+def test_dawid_skene_pooled_prior_m_step_hand_computed() -> None:
+    # GIVEN two tasks, three workers; majority-vote posteriors t1=(2/3, 1/3) for (x, y), t2=(0, 1)
+    rows = [("t1", "a", "x"), ("t1", "b", "x"), ("t1", "c", "y"), ("t2", "a", "y"), ("t2", "b", "y"), ("t2", "c", "y")]
+    # WHEN one EM step runs with a pooled prior of m = 2 pseudo-answers per row
+    model = DawidSkene(n_iter=1, prior_strength=2).fit(Answers.from_records(rows))
+    # THEN the first M-step used counts + 2 × (pooled counts, row-normalised):
+    # a, b: x→[2/3, 0], y→[1/3, 1]; c: x→[0, 2/3], y→[0, 4/3]; pooled x→[4/3, 2/3], y→[2/3, 10/3]
+    pooled = np.array([[4 / 3, 2 / 3], [2 / 3, 10 / 3]])
+    center = pooled / pooled.sum(1, keepdims=True)  # x→[2/3, 1/3], y→[1/6, 5/6]
+    counts_a = np.array([[2 / 3, 0.0], [1 / 3, 1.0]]) + 2 * center
+    counts_c = np.array([[0.0, 2 / 3], [0.0, 4 / 3]]) + 2 * center
+    pi_a = counts_a / counts_a.sum(1, keepdims=True)
+    pi_c = counts_c / counts_c.sum(1, keepdims=True)
+    prior = np.array([1 / 3, 2 / 3])
+    t1 = prior * pi_a[:, 0] * pi_a[:, 0] * pi_c[:, 1]
+    t2 = prior * pi_a[:, 1] * pi_a[:, 1] * pi_c[:, 1]
+    assert model.proba_matrix_[0] == pytest.approx(t1 / t1.sum())
+    assert model.proba_matrix_[1] == pytest.approx(t2 / t2.sum())
+
+
+def test_dawid_skene_one_coin_centred_prior_hand_computed() -> None:
+    # GIVEN the same answers and the prior centred on each worker's own one-coin matrix
+    rows = [("t1", "a", "x"), ("t1", "b", "x"), ("t1", "c", "y"), ("t2", "a", "y"), ("t2", "b", "y"), ("t2", "c", "y")]
+    model = DawidSkene(n_iter=1, prior_strength=2, prior_center="one-coin").fit(Answers.from_records(rows))
+    # THEN worker a's expected accuracy is (2/3 + 1) / 2 = 5/6, c's is (0 + 4/3) / 2 = 2/3
+    counts_a = np.array([[2 / 3, 0.0], [1 / 3, 1.0]]) + 2 * np.array([[5 / 6, 1 / 6], [1 / 6, 5 / 6]])
+    counts_c = np.array([[0.0, 2 / 3], [0.0, 4 / 3]]) + 2 * np.array([[2 / 3, 1 / 3], [1 / 3, 2 / 3]])
+    pi_a = counts_a / counts_a.sum(1, keepdims=True)
+    pi_c = counts_c / counts_c.sum(1, keepdims=True)
+    t1 = np.array([1 / 3, 2 / 3]) * pi_a[:, 0] * pi_a[:, 0] * pi_c[:, 1]
+    assert model.proba_matrix_[0] == pytest.approx(t1 / t1.sum())
+    with pytest.raises(ConsolidationError, match="prior_center"):
+        DawidSkene(prior_center="flat")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+def test_dawid_skene_stops_when_the_log_likelihood_gain_is_below_tol(relative: bool) -> None:
+    # GIVEN a fit that ran to (near) convergence, with its per-step mean log-likelihoods
+    answers, _ = _synthetic(seed=7)
+    history = DawidSkene(n_iter=100, tol=0, relative_tol=relative).fit(answers).loss_history_
+    gains = np.diff(history)
+    tol = 3e-3 if relative else 1e-3
+    # WHEN the same fit uses tol
+    model = DawidSkene(n_iter=100, tol=tol, relative_tol=relative).fit(answers)
+    # THEN it stops at the first step whose gain is below tol (× |L| when relative), and not before
+    threshold = tol * np.abs(np.asarray(history[1:])) if relative else np.full(len(gains), tol)
+    first_small = int(np.flatnonzero(gains < threshold)[0]) + 2
+    assert len(model.loss_history_) == first_small
+    assert model.loss_history_ == history[:first_small]
+
+
+def test_dawid_skene_default_stops_before_the_plain_mle_converges() -> None:
+    answers, _ = _synthetic(seed=8)
+    default = DawidSkene().fit(answers)
+    mle = DawidSkene(prior_strength=0, tol=1e-9).fit(answers)
+    assert 2 <= len(default.loss_history_) < len(mle.loss_history_)
+
+
+@pytest.mark.parametrize("bound", [1, 300, 1 << 16, (1 << 16) + 1, 5_000_000, 1 << 40])
+def test_stable_argsort_matches_numpy(bound: int) -> None:
+    from truthloop.consolidation._base import stable_argsort
+
+    keys = np.random.default_rng(bound % 97).integers(0, bound, 5000)
+    assert np.array_equal(stable_argsort(keys, bound), np.argsort(keys, kind="stable"))
+
+
 @pytest.mark.parametrize("factory", ALL, ids=IDS)
 def test_recovers_truth_on_synthetic_data(factory: Callable[[], CategoricalAggregator]) -> None:
     # GIVEN answers from a few good and many mediocre workers
