@@ -109,11 +109,12 @@ def ranking_line_decoder(attribute: str) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(line)
 
 
-#: What one judgement pattern exports: ``(count, rows_format, pick, meta_format)``. With ``texts`` the inner JSON of
-#: each response followed by the prompt's, ``rows_format % pick(texts)`` is the line's ``count`` rows and
-#: ``meta_format % (row, prompt_id, source, line, job, workers)`` its sidecar line (without ``row`` in template
-#: mode). ``count`` 0: the line writes nothing.
-_Plan = tuple[int, bytes, Callable[[list[bytes]], tuple[bytes, ...]], bytes]
+#: What one judgement pattern exports: ``(count, rows_format, pick, meta_head, meta_tail)``. With ``texts`` the
+#: inner JSON of each response followed by the prompt's, ``rows_format % pick(texts)`` is the line's ``count`` rows;
+#: its sidecar line is ``meta_head % (row, prompt_id, source, line, job)`` (without ``row`` in template mode), then
+#: the memoised workers, then ``meta_tail`` (written as three pieces: the tail is not copied per line).
+#: ``count`` 0: the line writes nothing.
+_Plan = tuple[int, bytes, Callable[[list[bytes]], tuple[bytes, ...]], bytes, bytes]
 
 
 def _literal(data: bytes) -> bytes:
@@ -187,23 +188,25 @@ def _make_plan(
             )
     count = len(entries)
     if not count:
-        return 0, b"", _nothing, b""
+        return 0, b"", _nothing, b"", b""
     # The sidecar line, in the key order of the general path's dict: "rows", "prompt_id", "source" and "job" come
     # from the line, "loop" and "dimension" from here, "workers" and "annotators" from the line (memoised), the
-    # rest from here. In template mode (see PromptSidecar) the output is itself a format: "%d" for the first row,
-    # every other % doubled, so the literal text here is escaped twice and the first row is not an argument.
+    # rest from here. In template mode (see PromptSidecar) the output is itself a format, "%d" for the first row
+    # and every other % doubled.
     template = exporter._meta.template
-    literal = (lambda data: _literal(_literal(data))) if template else _literal
-    meta_format = (
+    # The head is a format (literal text escaped once); in template mode its output is itself a format, so the
+    # literal text is escaped twice and the first row stays "%d". The tail is output as it is: escaped once in
+    # template mode.
+    loop_dimension = _literal(b',"loop":null,"dimension":' + encode(dimension))
+    meta_head = (
         (b'{"rows":[%%d,' if template else b'{"rows":[%d,')
         + b"%d" % count
         + b'],"prompt_id":"%b","source":%b:%d","job":%b'
-        + literal(b',"loop":null,"dimension":' + encode(dimension))
-        + b"%b"
-        + literal(b',"agreement":' + encode(round(result.agreement, 6)) + b',"' + list_name + b'":' + encode(entries))
-        + b"}\n"
+        + (_literal(loop_dimension) if template else loop_dimension)
     )
-    return count, b"".join(rows_format), itemgetter(*picks), meta_format
+    meta_tail = b',"agreement":' + encode(round(result.agreement, 6)) + b',"' + list_name + b'":' + encode(entries)
+    meta_tail = (_literal(meta_tail) if template else meta_tail) + b"}\n"
+    return count, b"".join(rows_format), itemgetter(*picks), meta_head, meta_tail
 
 
 def _nothing(_: list[bytes]) -> tuple[bytes, ...]:
@@ -359,17 +362,19 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                             decoder = ranking_line_decoder(attribute)
                 row = exporter.row_count
                 continue
-            count, rows_format, pick, meta_format = plan
+            count, rows_format, pick, meta_head, meta_tail = plan
             exported += 1
             if not count:
                 continue
             prompt_id = hexlify(sha256(prompt.encode()).digest()[:8])
             add_rows(rows_format % pick(parts))
             if template:
-                add_meta(meta_format % (prompt_id, source_arg, number, job, seen[0]))
+                add_meta(meta_head % (prompt_id, source_arg, number, job))
                 add_count(count)
             else:
-                add_meta(meta_format % (row, prompt_id, source_arg, number, job, seen[0]))
+                add_meta(meta_head % (row, prompt_id, source_arg, number, job))
+            add_meta(seen[0])
+            add_meta(meta_tail)
             row += count
             written += count
         flush()
