@@ -7,7 +7,12 @@ wall time: on a busy machine ``lines / cpu_seconds`` is the steadier number. The
 and after.
 
 Targets (issue 6): ≥ 200,000 lines/s and ≤ 200 MB peak RSS. TRL is measured in one process and with ``--jobs``
-(2 by default); both write byte-identical files.
+(2 by default; ``truthloop export``'s default ``--jobs auto`` picks one process per CPU for a file this large); both
+write byte-identical files.
+
+``phases_us_per_line`` (skip with ``--no-phases``) times the steps of the trl fast path cumulatively on the first
+200,000 ranking lines, in this process, with the real decoder, plan and encoders (a stripped copy of the loop, so
+the steps add up to a little less than the real export): where a line's time goes.
 
 Generated data (deterministic):
 * boxes: ``source-ref``, ``image_size``, 1–4 boxes per line (mean 2.5) with per-box confidences, a 3-class
@@ -16,8 +21,8 @@ Generated data (deterministic):
   and the three annotators' answers passed through by the consolidation Lambda (``annotationsFromAllWorkers`` with
   JSON-string contents); most annotators agree, some swap two responses, some tie.
 
-Usage: ``python bench/export.py [--lines N] [--ranking-lines N] [--jobs N] [--tmp DIR]`` (``--tmp /dev/shm`` takes
-the disk out of the measurement).
+Usage: ``python bench/export.py [--lines N] [--ranking-lines N] [--jobs N] [--tmp DIR] [--no-phases]``
+(``--tmp /dev/shm`` takes the disk out of the measurement).
 """
 
 from __future__ import annotations
@@ -149,6 +154,101 @@ def run_export(fmt: str, src: Path, out: Path, jobs: int = 1) -> dict[str, Any]:
     return result
 
 
+#: The steps of the trl fast path, timed cumulatively by :func:`phases` (each includes the ones before it).
+PHASES = (
+    "read lines",
+    "check attributes",
+    "decode",
+    "find plan",
+    "encode texts",
+    "prompt id",
+    "format rows",
+    "format sidecar",
+    "join and write",
+)
+
+
+def phases(src: Path, folder: Path, lines: int = 200_000) -> dict[str, float]:
+    """Microseconds per line of each fast-path step (best of three cumulative runs, then the differences)."""
+    import binascii
+    import hashlib
+    from itertools import islice
+
+    sys.path.insert(0, str(ROOT / "sdk"))
+    from truthloop.export._preference_fast import _make_plan, ranking_line_decoder
+    from truthloop.export.preferences import TrlExporter
+    from truthloop.manifest._json import encode
+
+    decode = ranking_line_decoder("rank").decode
+    exporter = TrlExporter(folder / "phases.jsonl")
+    sha256, hexlify = hashlib.sha256, binascii.hexlify
+    source = encode(str(src))[:-1]
+
+    def run(stop: int) -> float:
+        plans: dict[Any, Any] = {}
+        memo: dict[Any, Any] = {}
+        rows_out: list[bytes] = []
+        meta_out: list[bytes] = []
+        row = 0
+        read = 0
+        started = time.perf_counter()
+        with (
+            src.open("rb", buffering=1 << 20) as handle,
+            (folder / "phases.rows").open("wb") as rows_file,
+            (folder / "phases.meta").open("wb") as meta_file,
+        ):
+            while read < lines and (batch := list(islice(handle, 1024))):
+                read += len(batch)
+                for number, raw in enumerate(batch, read - len(batch) + 1):
+                    if stop < 1:
+                        continue
+                    raw.count(b'-metadata"')
+                    if stop < 2:
+                        continue
+                    line = decode(raw)
+                    if stop < 3:
+                        continue
+                    texts, ids = line.responses, line.response_ids
+                    a0, a1, a2 = line.value.annotationsFromAllWorkers
+                    workers = (a0.workerId, a1.workerId, a2.workerId)
+                    contents = (a0.annotationData.content, a1.annotationData.content, a2.annotationData.content)
+                    seen = memo.get(workers)
+                    if seen is None:
+                        seen = memo[workers] = (b',"workers":%b,"annotators":3' % encode(sorted(set(workers))), 3)
+                    plan = plans.get((ids, seen[1], contents))
+                    if plan is None:
+                        plan = plans[(ids, seen[1], contents)] = _make_plan(exporter, ids, workers, contents)
+                    if stop < 4:
+                        continue
+                    texts.append(line.source)
+                    parts = encode(texts)[2:-2].split(b'","')
+                    if stop < 5:
+                        continue
+                    prompt_id = hexlify(sha256(line.source.encode()).digest()[:8])
+                    if stop < 6:
+                        continue
+                    count, rows_format, pick, meta_head, meta_tail = plan
+                    rows_out.append(rows_format % pick(parts))
+                    if stop < 7:
+                        continue
+                    meta_out += (meta_head % (row, prompt_id, source, number, b'"rank-answers"'), seen[0], meta_tail)
+                    row += count
+                if stop >= 8:
+                    rows_file.write(b"".join(rows_out))
+                    meta_file.write(b"".join(meta_out))
+                rows_out.clear()
+                meta_out.clear()
+        return (time.perf_counter() - started) / read * 1e6
+
+    totals = [min(run(stop) for _ in range(3)) for stop in range(len(PHASES))]
+    exporter.abort()
+    for name in ("phases.rows", "phases.meta"):
+        (folder / name).unlink()
+    before = [0.0, *totals]
+    steps = {name: round(total - before[i], 2) for i, (name, total) in enumerate(zip(PHASES, totals, strict=True))}
+    return {**steps, "total": round(totals[-1], 2)}
+
+
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -159,6 +259,7 @@ def main() -> None:
     parser.add_argument("--ranking-lines", type=int, default=1_000_000, help="ranking manifest lines")
     parser.add_argument("--jobs", type=int, default=2, help="processes for the second TRL run (default 2)")
     parser.add_argument("--tmp", help="folder for the generated manifests and the outputs (default: the system's)")
+    parser.add_argument("--no-phases", action="store_true", help="skip timing the steps of the trl fast path")
     args = parser.parse_args()
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="truthloop-bench-", dir=args.tmp) as folder:
@@ -173,13 +274,15 @@ def main() -> None:
             "trl": run_export("trl", tmp / "ranking.manifest", tmp / "dpo.jsonl"),
             f"trl_jobs{args.jobs}": run_export("trl", tmp / "ranking.manifest", tmp / "dpo.jsonl", jobs=args.jobs),
         }
+        load_end = _load()
+        steps = None if args.no_phases or not args.ranking_lines else phases(tmp / "ranking.manifest", tmp)
     print(
         json.dumps(
             {
                 "benchmark": "export",
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
-                "load_average": {"before": load_before, "exports_start": load_start, "end": _load()},
+                "load_average": {"before": load_before, "exports_start": load_start, "exports_end": load_end},
                 "tmp": str(Path(folder).parent),
                 "generate_seconds": round(generated, 1),
                 "targets": {"lines_per_second": 200_000, "peak_rss_mb": 200},
@@ -187,6 +290,7 @@ def main() -> None:
                 "meets_targets": {
                     name: r["lines_per_second"] >= 200_000 and r["peak_rss_mb"] <= 200 for name, r in results.items()
                 },
+                **({"phases_us_per_line": steps} if steps is not None else {}),
             }
         )
     )
