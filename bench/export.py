@@ -4,7 +4,8 @@ Prints ONE JSON object on stdout. Each export runs in its own subprocess (``trut
 peak RSS reported is the exporter's alone (``ru_maxrss`` of that child, or of its largest worker with ``--jobs``),
 not the generator's. ``cpu_seconds`` (user + system of the export call, workers included) is reported next to the
 wall time: on a busy machine ``lines / cpu_seconds`` is the steadier number. The load average is recorded before
-and after.
+and after. The page cache is flushed (``sync``) after generating the manifests and after each export's outputs are
+removed, so that no export pays for writing back another one's files; each export's own output is not synced.
 
 Targets (issue 6): ≥ 200,000 lines/s and ≤ 200 MB peak RSS. TRL is measured in one process and with ``--jobs``
 (2 by default; ``truthloop export``'s default ``--jobs auto`` picks one process per CPU for a file this large); both
@@ -151,6 +152,7 @@ def run_export(fmt: str, src: Path, out: Path, jobs: int = 1) -> dict[str, Any]:
         del result["notes"]
     for path in out.parent.glob(out.stem + "*"):
         path.unlink()
+    os.sync()  # the next export starts without this one's (or the generator's) writes being flushed meanwhile
     return result
 
 
@@ -268,6 +270,7 @@ def main() -> None:
         generate_boxes(tmp / "boxes.manifest", args.lines)
         generate_ranking(tmp / "ranking.manifest", args.ranking_lines)
         generated = time.perf_counter() - started
+        os.sync()
         load_start = _load()
         results = {
             "coco": run_export("coco", tmp / "boxes.manifest", tmp / "coco.json"),
