@@ -166,6 +166,11 @@ def test_ranges_start_at_lines_and_cover_the_file(tmp_path: Path) -> None:
         first = 1 + src.read_bytes()[:start].count(b"\n")
         read += [(r.line, r.data["n"]) for r in RangeReader(str(src), start, end, first)]
     assert read == [(i + 1, i) for i in range(200)]
+    # AND the first range (this process's: the workers start later) is the longest, by at most half a range
+    sizes = [end - start for start, end in ranges]
+    assert max(sizes[1:]) < sizes[0] <= 1.5 * src.stat().st_size / 4 + 60
+    even = [end - start for start, end in split_ranges(src, 4, min_part=1, head_start=0)]
+    assert max(even) - min(even) < 60  # a line at most
 
 
 def test_a_failing_worker_reports_its_error(tmp_path: Path) -> None:
