@@ -584,9 +584,9 @@ class PromptSidecar:
     A later part of a ``--jobs`` export does not know its first row number until the parts before it are done.
     In *template* mode (:meth:`use_templates`) every line therefore starts with ``{"rows":[%d,COUNT]`` and has
     any other ``%`` doubled. Each line's ``COUNT`` also goes to a side file of 32-bit integers, and
-    :attr:`chunks` indexes the template as ``[bytes, lines]`` runs of whole lines (about
-    :data:`TEMPLATE_CHUNK_BYTES` each), so that :func:`truthloop.export._parallel.fill_templates` can fill in
-    the first row numbers a chunk at a time with one ``bytes % numbers`` and without parsing the lines.
+    :attr:`chunks` indexes the template as ``[bytes, lines]`` runs of whole writes (a run is closed once it
+    reaches :data:`TEMPLATE_CHUNK_BYTES`), so that :func:`truthloop.export._parallel.fill_templates` can fill in
+    the first row numbers a run at a time with one ``bytes % numbers`` and without parsing the lines.
     """
 
     def __init__(self, file: AtomicFile) -> None:
@@ -627,8 +627,9 @@ class PromptSidecar:
             self._counts.close()
 
 
-#: Size of the runs a template sidecar is indexed (and later filled) in. Runs this small keep the read and formatted
-#: buffers in the allocator's reuse; 4 MB runs were re-faulted from the OS each time and took three times as long.
+#: A template sidecar run (indexed, and later filled, at once) is closed when it reaches this size; a fast-path
+#: batch (about 0.75 MB) is then one run. Runs of several MB were re-faulted from the OS at every fill and took
+#: three times as long.
 TEMPLATE_CHUNK_BYTES = 256 << 10
 
 
