@@ -1,7 +1,8 @@
 """Ground Truth post-annotation (consolidation) Lambda: a batch payload in S3 in, consolidated labels out.
 
 Configuration: ``TRUTHLOOP_TASK_TYPE`` (a truthloop task-type id) and, optional, ``TRUTHLOOP_CONSOLIDATION_METHOD``
-(``mv``, ``wawa``, ``ds``, ``ods``, ``glad``, ``mace`` for classification jobs). Objects that cannot be
+(``mv``, ``wawa``, ``ds``, ``ods``, ``glad``, ``mace`` or ``auto`` for classification jobs; unset means ``auto``,
+which is a majority vote on batches too small to estimate worker skills). Objects that cannot be
 consolidated are left out of the response, logged with their reason and counted in the ``FailedObjects`` metric
 (dropped answers in ``DroppedAnswers``); the rest of the batch is returned.
 """

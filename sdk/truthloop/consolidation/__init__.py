@@ -2,8 +2,8 @@
 
 Categorical: :class:`MajorityVote`, :class:`Wawa`, :class:`DawidSkene`, :class:`OneCoinDawidSkene`,
 :class:`GLAD`, :class:`MACE` and :class:`AutoSelect` (which picks between the Dawid–Skene variants from the
-data) on an :class:`Answers` table. Pairwise: :class:`Comparisons` with
-:class:`BradleyTerry` / :class:`NoisyBradleyTerry`.
+data, or majority vote when there is too little data per worker) on an :class:`Answers` table. Pairwise:
+:class:`Comparisons` with :class:`BradleyTerry` / :class:`NoisyBradleyTerry`.
 
     >>> from truthloop.consolidation import Answers, DawidSkene
     >>> answers = Answers.from_records([("t1", "w1", "cat"), ("t1", "w2", "cat"), ("t1", "w3", "dog")])

@@ -514,7 +514,9 @@ def consolidate_batch(
     """The post-annotation Lambda's response for ``event``: one entry per consolidated object.
 
     ``method`` picks the categorical method for classification and verification jobs (``mv``, ``wawa``, ``ds``,
-    ``ods``, ``glad``, ``mace``; default :data:`truthloop.consolidation.methods.DEFAULT_METHOD`). See
-    :func:`consolidate_report` for errors and for the list of left-out objects.
+    ``ods``, ``glad``, ``mace``, ``auto``; default :data:`truthloop.consolidation.methods.DEFAULT_METHOD`, which
+    is ``auto``: a majority vote on batches too small to estimate worker skills, otherwise the cross-validated
+    choice of :class:`truthloop.consolidation.AutoSelect`). See :func:`consolidate_report` for errors and for the
+    list of left-out objects.
     """
     return consolidate_report(event, task_type=task_type, method=method, s3_client=s3_client).responses

@@ -290,3 +290,35 @@ def test_handlers_do_not_import_pandas_or_scipy() -> None:
         cwd=str(importlib.import_module("pathlib").Path(__file__).resolve().parents[3]),
     )
     assert result.stdout.strip() == ""
+
+
+def test_default_method_on_a_tiny_batch_follows_the_majority(
+    post: Any, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 3-object batch from 3 workers (3 answers each), no method configured (the default, auto);
+    # one-coin Dawid-Skene fitted on this batch alone labels object "2" negative against a 2-of-3 majority
+    monkeypatch.setenv("TRUTHLOOP_TASK_TYPE", "text-classification")
+    monkeypatch.delenv("TRUTHLOOP_CONSOLIDATION_METHOD", raising=False)
+    votes = {
+        "0": ["negative"] * 3,
+        "1": ["negative", "negative", "positive"],
+        "2": ["negative", "positive", "positive"],
+    }
+    payload = [
+        {
+            "datasetObjectId": object_id,
+            "dataObject": {"content": f"review {object_id}"},
+            "annotations": [annotation(f"w{i}", {"sentiment": {"label": label}}) for i, label in enumerate(labels)],
+        }
+        for object_id, labels in votes.items()
+    ]
+    event = put_event(s3, payload, attribute="sentiment", categories=["positive", "negative"])
+    # WHEN
+    response = post.lambda_handler(event, LambdaContext())
+    # THEN every object gets its majority label, with the vote share as confidence
+    got = {r["datasetObjectId"]: r["consolidatedAnnotation"]["content"]["sentiment-metadata"] for r in response}
+    assert {k: (m["class-name"], m["confidence"]) for k, m in got.items()} == {
+        "0": ("negative", 1.0),
+        "1": ("negative", 0.67),
+        "2": ("positive", 0.67),
+    }
