@@ -1,0 +1,61 @@
+"""bench/consolidation.py's statistics: exact McNemar, random tie-breaking expectations (hand-computed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from truthloop.consolidation import Answers, Wawa
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_consolidation", ROOT / "bench" / "consolidation.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "discordant", "p_value"),
+    [
+        ([1, 1, 0, 0], [0, 1, 1, 1], [1, 2], 1.0),  # (C(3,0) + C(3,1)) / 2^3 × 2 = 1
+        ([0, 0, 0, 0, 0, 1], [1, 1, 1, 1, 1, 1], [0, 5], 0.0625),  # 2 × C(5,0) / 2^5
+        ([1, 0], [1, 0], [0, 0], 1.0),  # no disagreement
+    ],
+)
+def test_mcnemar_exact(
+    bench: ModuleType, ours: list[int], theirs: list[int], discordant: list[int], p_value: float
+) -> None:
+    result = bench.mcnemar(np.array(ours, dtype=bool), np.array(theirs, dtype=bool))
+    assert result["discordant"] == discordant
+    assert result["p_value"] == pytest.approx(p_value)
+
+
+def test_random_tie_accuracy_hand_computed(bench: ModuleType) -> None:
+    # GIVEN task 0 tied between classes 0 and 1 (truth 0), task 1 clearly class 0 (truth 1), task 2 truth unknown
+    proba = np.array([[0.5, 0.5], [1.0, 0.0], [0.2, 0.8]])
+    # THEN the expected accuracy is (1/2 + 0 + 0) / 3
+    assert bench.random_tie_accuracy(proba, np.array([0, 1, 2]), np.array([0, 1, -1])) == pytest.approx(1 / 6)
+
+
+def test_wawa_random_ties_equals_wawa_without_ties_and_is_seeded(bench: ModuleType) -> None:
+    # GIVEN answers without a tied majority anywhere
+    rows = [("t1", "a", "x"), ("t1", "b", "x"), ("t1", "c", "y"), ("t2", "a", "y"), ("t2", "b", "y"), ("t2", "c", "y")]
+    answers = Answers.from_records(rows)
+    tasks, truth = np.array([0, 1]), np.array([0, 1])
+    wawa = Wawa().fit(answers)
+    expected = float(np.mean(wawa.label_indices_[tasks] == truth))
+    # THEN the random-tie estimate is Wawa's accuracy, and repeatable
+    assert bench.wawa_random_ties(answers, tasks, truth) == pytest.approx(expected)
+    tied = Answers.from_records([("t1", "a", "x"), ("t1", "b", "y"), ("t2", "a", "x"), ("t2", "c", "x")])
+    first = bench.wawa_random_ties(tied, np.array([0, 1]), np.array([1, 0]))
+    assert first == bench.wawa_random_ties(tied, np.array([0, 1]), np.array([1, 0]))
+    assert 0.5 <= first <= 1.0
