@@ -342,6 +342,8 @@ def export_parallel(
         exported, written = exporter.consume(reader, skip)
         lines = reader.lines_read
         states = _collect(workers, lambda: own[0], total, on_progress)
+        if on_progress is not None:  # every part is read: the last poll may have missed the workers' final counts
+            on_progress(total, total)
         for worker in workers:
             state = states[worker.index]
             folder = work / f"part-{worker.index:03d}"
