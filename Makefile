@@ -13,13 +13,14 @@ CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install test lint typecheck pytest demo synth bench browser-deps clean
+.PHONY: help install test lint typecheck pytest demo synth bench bench-crowdkit browser-deps clean
 
 help:
 	@echo "make demo   - run the whole human-in-the-loop cycle on the local backend"
 	@echo "make test   - install everything needed, then ruff, mypy --strict and every test"
 	@echo "make synth  - synthesize the CDK app offline (three stacks under cdk.out/)"
 	@echo "make bench  - run the benchmarks in bench/ (JSON on stdout)"
+	@echo "make bench-crowdkit - the consolidation benchmark side by side with crowd-kit (own venv)"
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -76,6 +77,15 @@ layer: install
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b" >&2; $(PY) $$b || exit 1; done
+
+BENCH_VENV := .bench-venv
+$(BENCH_VENV)/.installed: bench/requirements-crowdkit.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements-crowdkit.txt
+	@touch $@
+
+bench-crowdkit: $(BENCH_VENV)/.installed
+	PYTHONPATH=sdk $(BENCH_VENV)/bin/python bench/consolidation.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAGEMAKER_VENVS) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache

@@ -6,7 +6,8 @@ numeric aggregators on ``emotion_numeric``. Prints a table to stderr and ONE JSO
 to ``bench/results/consolidation-<UTC time>.json``.
 
     .venv/bin/python bench/consolidation.py                       # truthloop only
-    PYTHONPATH=sdk .bench-venv/bin/python bench/consolidation.py  # side by side with crowd-kit
+    make bench-crowdkit                                           # side by side with crowd-kit, in its own venv
+    PYTHONPATH=sdk .bench-venv/bin/python bench/consolidation.py  # the same, once that venv exists
     PYTHONPATH=sdk .bench-venv/bin/python bench/consolidation.py --sensitivity   # + Dawid-Skene settings grid
 
 Fit times are the best of several runs on an already-built table (``Answers`` for truthloop, a pandas
