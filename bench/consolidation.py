@@ -528,6 +528,8 @@ def main() -> None:
         except ImportError:
             log("crowd-kit is not importable: running truthloop only")
     data = Path(args.data)
+    if not data.is_dir():
+        parser.error(f"no bench data at {data}: pass --data DIR or set TRUTHLOOP_BENCH_DATA")
     folders = sorted(p for p in data.iterdir() if p.is_dir() and (p / "answers.csv").exists())
     if args.datasets:
         folders = [p for p in folders if p.name in args.datasets]
