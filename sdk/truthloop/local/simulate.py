@@ -4,7 +4,9 @@ Each task comes with its template rendered for that task; the worker reads the c
 (``crowd-classifier`` categories, ``crowd-bounding-box`` labels, ``crowd-entity-annotation`` text, …) and answers
 with the object those elements submit (docs/interfaces.md). With a gold answer for the task, a worker is right
 with probability ``accuracy``; wrong answers are plausible (another category, a shifted box, a dropped entity).
-Randomness is seeded per (seed, worker, task), so the same seed gives the same answers whatever the scheduling.
+Randomness is seeded per (seed, task, n) where n counts the answers the crowd has already drawn for that task: which
+worker claims a task depends on thread scheduling, so seeding by worker would make a run's outcome vary; this way
+the same seed gives every task the same answers whatever the scheduling (only who gave which one may differ).
 
 Gold answers are keyed by the task's object: ``taskInput.taskObject`` / ``source`` / ``source-ref`` for GT, and
 ``input.text`` (truthloop's review input) or ``text`` for A2I.
@@ -353,13 +355,21 @@ def answer_task(
     accuracy: float,
     seed: int,
     worker: str,
+    draw: int | None = None,
 ) -> tuple[dict[str, Any], list[bool]]:
-    """The answer object a worker submits for ``task`` (as the portal API returns it), and gold judgements."""
+    """The answer object a worker submits for ``task`` (as the portal API returns it), and gold judgements.
+
+    ``draw`` (the answer's ordinal among those given to this task) replaces the worker in the seed when given.
+    """
     task_input: Mapping[str, Any] = task.get("taskInput") or {}
     record = next((gold[k] for k in gold_key(task_input) if k in gold), None)
     key = task.get("objectId") or task.get("humanLoopName") or task.get("id")
     state = _Answering(
-        random.Random(f"{seed}|{worker}|{task.get('labelingJobName')}|{key}"), accuracy, record, task_input, worker
+        random.Random(f"{seed}|{worker if draw is None else f'#{draw}'}|{task.get('labelingJobName')}|{key}"),
+        accuracy,
+        record,
+        task_input,
+        worker,
     )
     elements = parse_elements(page)
     answer: dict[str, Any] = {}
@@ -444,6 +454,7 @@ class Crowd:
         self.stats = CrowdStats()
         self._lock = threading.Lock()
         self._last_work = time.monotonic()
+        self._draws: dict[tuple[Any, Any], int] = {}  # answers drawn so far per task (see the module docstring)
 
     def _tokens(self, client: httpx.Client) -> dict[str, str]:
         tokens = {}
@@ -536,8 +547,15 @@ class Crowd:
                     self._last_work = time.monotonic()
                 task = response.json()["task"]
                 page = task.get("rendered") or task.get("template") or ""
+                task_key = (
+                    task.get("labelingJobName"),
+                    task.get("objectId") or task.get("humanLoopName") or task.get("id"),
+                )
+                with self._lock:
+                    draw = self._draws.get(task_key, 0)
+                    self._draws[task_key] = draw + 1
                 answer, judged = answer_task(
-                    task, page, gold=self.gold, accuracy=self.accuracy, seed=self.seed, worker=name
+                    task, page, gold=self.gold, accuracy=self.accuracy, seed=self.seed, worker=name, draw=draw
                 )
                 result = client.post(f"/portal/api/tasks/{task['id']}/answer", json={"answer": answer})
                 if result.status_code != 200:

@@ -9,12 +9,20 @@ from truthloop.local.simulate import answer_task, parse_elements
 from truthloop.templates import catalogue, render
 
 
-def _answer(template: str, gold: dict[str, dict[str, object]], *, accuracy: float = 1.0, seed: int = 1) -> tuple:
+def _answer(
+    template: str,
+    gold: dict[str, dict[str, object]],
+    *,
+    accuracy: float = 1.0,
+    seed: int = 1,
+    worker: str = "w",
+    draw: int | None = None,
+) -> tuple:
     entry = catalogue.load(template)
     task_input = entry.task_input()
     page = render(entry.text(), task_input, s3_client=_NoS3())
     task = {"id": "t", "taskInput": task_input, "objectId": "0"}
-    return answer_task(task, page, gold=gold, accuracy=accuracy, seed=seed, worker="w"), task_input
+    return answer_task(task, page, gold=gold, accuracy=accuracy, seed=seed, worker=worker, draw=draw), task_input
 
 
 class _NoS3:
@@ -71,3 +79,23 @@ def test_same_seed_same_answers() -> None:
     first = _answer("gt/bounding-box", {}, seed=5)[0]
     second = _answer("gt/bounding-box", {}, seed=5)[0]
     assert first == second
+
+
+def test_the_draw_not_the_worker_seeds_the_answer() -> None:
+    # GIVEN a task with gold and workers who are right half of the time
+    task_input = catalogue.load("gt/text-classification").task_input()
+    gold = {task_input["taskObject"]: {"label": task_input["labels"][-1]}}
+
+    def judged(worker: str, draw: int) -> list[bool]:
+        return [
+            _answer("gt/text-classification", gold, accuracy=0.5, seed=s, worker=worker, draw=draw)[0][1][0]
+            for s in range(40)
+        ]
+
+    # WHEN two different workers make the same draw, and one worker makes two different draws
+    same_draw = judged("sim-1", 0), judged("sim-2", 0)
+    other_draw = judged("sim-1", 1)
+    # THEN the same draw gives the same answers whoever claimed the task; another draw is independent
+    assert same_draw[0] == same_draw[1]
+    assert other_draw != same_draw[0]
+    assert 5 < sum(same_draw[0]) < 35  # and the accuracy is honoured
