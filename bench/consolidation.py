@@ -506,6 +506,7 @@ def table(results: dict[str, Any], methods: list[str]) -> str:
 
 
 def main() -> None:
+    load_before = os.getloadavg()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_data = os.environ.get("TRUTHLOOP_BENCH_DATA", str(ROOT.parent / "shared" / "bench-data"))
     parser.add_argument("--data", default=default_data, help="folder holding one sub-folder per dataset")
@@ -568,6 +569,11 @@ def main() -> None:
         "crowdkit": None if crowdkit is None else _crowdkit_version(),
         "import_truthloop_consolidation_s": import_time(),
         "datasets": results,
+        # the machine's load (1, 5, 15 min) around the run: on a shared host, fit times move with it
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     report.update(summarise(results, args.methods, correct))
     import_s = report["import_truthloop_consolidation_s"]

@@ -218,8 +218,10 @@ def bench_router() -> dict[str, Any]:
 def main() -> None:
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    load_before = os.getloadavg()
     decision_us, adapt_us = bench_decisions()
     router = bench_router()
+    load_after = os.getloadavg()
     worst_median = max(v["median"] for v in decision_us.values())
     print(
         json.dumps(
@@ -231,6 +233,11 @@ def main() -> None:
                 "meets_targets": worst_median <= 20 and router["predictions_per_s"] >= 5000,
                 "python": platform.python_version(),
                 "cores_used": 1,
+                # the machine's load (1, 5, 15 min) around the run: on a shared host, numbers move with it
+                "load_average": {
+                    "before": [round(x, 2) for x in load_before],
+                    "after": [round(x, 2) for x in load_after],
+                },
             }
         )
     )
