@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import boto3
+
+from truthloop.aws import map_client_errors
+from truthloop.exceptions import AwsError, NotFoundError
 from truthloop.naming import deterministic_name
 
 CREATE, UPDATE, DELETE = "Create", "Update", "Delete"
+_client: Any = None
 
 
 class ProvisioningError(RuntimeError):
@@ -56,3 +62,49 @@ def not_found(exc: Exception) -> bool:
 def flag(event: dict[str, Any], key: str) -> bool:
     value = (event.get("ResourceProperties") or {}).get(key, "false")
     return str(value).lower() == "true"
+
+
+def sagemaker(client: Any = None) -> Any:
+    """``client`` when given (tests pass a stubbed one), else this process's SageMaker client, made on first use."""
+    global _client
+    if client is not None:
+        return client
+    if _client is None:
+        _client = boto3.client("sagemaker")
+    return _client
+
+
+def describe(operation: str, what: str, call: Callable[[], Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The answer of ``call()`` (the ``operation`` Describe request for ``what``), or ``None`` if it does not exist."""
+    try:
+        with map_client_errors(operation):
+            return dict(call())
+    except NotFoundError:
+        return None
+    except AwsError as exc:
+        if not_found(exc):
+            return None
+        raise ProvisioningError(f"cannot describe {what}: {exc}") from None
+
+
+def create(
+    operation: str,
+    what: str,
+    call: Callable[[], Mapping[str, Any]],
+    describe_existing: Callable[[], dict[str, Any] | None],
+) -> dict[str, Any]:
+    """The answer of ``call()`` (the ``operation`` Create request for ``what``).
+
+    ``ResourceInUse`` is a retry of a create that already happened (the name is the request's hash, so the same
+    name means the same request): then the existing resource's description is returned instead.
+    """
+    try:
+        with map_client_errors(operation):
+            return dict(call())
+    except AwsError as exc:
+        if exc.code != "ResourceInUse":
+            raise ProvisioningError(f"cannot create {what}: {exc}") from None
+    existing = describe_existing()
+    if existing is None:
+        raise ProvisioningError(f"{what} is reported in use but cannot be described")
+    return existing

@@ -15,64 +15,46 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import boto3
-
 from custom_resources._provider import (
     CREATE,
     DELETE,
     ProvisioningError,
     api_request,
-    not_found,
+    create,
+    describe,
     request_type,
     resource_name,
+    sagemaker,
 )
 from truthloop.aws import map_client_errors
 from truthloop.exceptions import AwsError, NotFoundError
 
 _NAME = re.compile(r"[a-z0-9](-*[a-z0-9]){0,62}")
-_client: Any = None
-
-
-def _sagemaker(client: Any) -> Any:
-    global _client
-    if client is not None:
-        return client
-    if _client is None:
-        _client = boto3.client("sagemaker")
-    return _client
 
 
 def _describe(sm: Any, name: str) -> dict[str, Any] | None:
-    try:
-        with map_client_errors("DescribeFlowDefinition"):
-            return dict(sm.describe_flow_definition(FlowDefinitionName=name))
-    except NotFoundError:
-        return None
-    except AwsError as exc:
-        if not_found(exc):
-            return None
-        raise ProvisioningError(f"cannot describe flow definition {name}: {exc}") from None
+    return describe(
+        "DescribeFlowDefinition",
+        f"flow definition {name}",
+        lambda: sm.describe_flow_definition(FlowDefinitionName=name),
+    )
 
 
 def _create(sm: Any, name: str, request: dict[str, Any]) -> str:
-    try:
-        with map_client_errors("CreateFlowDefinition"):
-            return str(sm.create_flow_definition(FlowDefinitionName=name, **request)["FlowDefinitionArn"])
-    except AwsError as exc:
-        if exc.code != "ResourceInUse":
-            raise ProvisioningError(f"cannot create flow definition {name}: {exc}") from None
-    # Same name = same request (the name is its hash): a retry of a create that already happened.
-    existing = _describe(sm, name)
-    if existing is None:
-        raise ProvisioningError(f"flow definition {name} is reported in use but cannot be described")
-    if existing.get("FlowDefinitionStatus") == "Deleting":
+    created = create(
+        "CreateFlowDefinition",
+        f"flow definition {name}",
+        lambda: sm.create_flow_definition(FlowDefinitionName=name, **request),
+        lambda: _describe(sm, name),
+    )
+    if created.get("FlowDefinitionStatus") == "Deleting":  # only a description (an adopted flow) has a status
         raise ProvisioningError(f"flow definition {name} is still being deleted; retry the deployment in a minute")
-    return str(existing["FlowDefinitionArn"])
+    return str(created["FlowDefinitionArn"])
 
 
 def on_event(event: dict[str, Any], context: Any = None, *, client: Any = None) -> dict[str, Any]:
     """Start creating, replacing or deleting the flow definition; return its physical id (the name)."""
-    sm = _sagemaker(client)
+    sm = sagemaker(client)
     kind = request_type(event)
     if kind == DELETE:
         name = str(event.get("PhysicalResourceId", ""))
@@ -104,7 +86,7 @@ def on_event(event: dict[str, Any], context: Any = None, *, client: Any = None) 
 
 def is_complete(event: dict[str, Any], context: Any = None, *, client: Any = None) -> dict[str, Any]:
     """Report whether the flow definition reached ``Active`` (create/update) or is gone (delete)."""
-    sm = _sagemaker(client)
+    sm = sagemaker(client)
     kind = request_type(event)
     name = str(event.get("PhysicalResourceId", ""))
     if kind == DELETE:

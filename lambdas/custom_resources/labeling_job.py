@@ -13,64 +13,46 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import boto3
-
 from custom_resources._provider import (
     CREATE,
     DELETE,
     ProvisioningError,
     api_request,
+    create,
+    describe,
     flag,
     not_found,
     request_type,
     resource_name,
+    sagemaker,
 )
 from truthloop.aws import map_client_errors
-from truthloop.exceptions import AwsError, NotFoundError
+from truthloop.exceptions import AwsError
 
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 RUNNING = frozenset({"Initializing", "InProgress"})
 FINISHED = frozenset({"Completed", "Failed", "Stopped"})
-_client: Any = None
-
-
-def _sagemaker(client: Any) -> Any:
-    global _client
-    if client is not None:
-        return client
-    if _client is None:
-        _client = boto3.client("sagemaker")
-    return _client
 
 
 def _describe(sm: Any, name: str) -> dict[str, Any] | None:
-    try:
-        with map_client_errors("DescribeLabelingJob"):
-            return dict(sm.describe_labeling_job(LabelingJobName=name))
-    except NotFoundError:
-        return None
-    except AwsError as exc:
-        if not_found(exc):
-            return None
-        raise ProvisioningError(f"cannot describe labeling job {name}: {exc}") from None
+    return describe(
+        "DescribeLabelingJob", f"labeling job {name}", lambda: sm.describe_labeling_job(LabelingJobName=name)
+    )
 
 
 def _create(sm: Any, name: str, request: dict[str, Any]) -> str:
-    try:
-        with map_client_errors("CreateLabelingJob"):
-            return str(sm.create_labeling_job(LabelingJobName=name, **request)["LabelingJobArn"])
-    except AwsError as exc:
-        if exc.code != "ResourceInUse":
-            raise ProvisioningError(f"cannot create labeling job {name}: {exc}") from None
-    existing = _describe(sm, name)  # a retried create: the name is the request's hash
-    if existing is None:
-        raise ProvisioningError(f"labeling job {name} is reported in use but cannot be described")
-    return str(existing["LabelingJobArn"])
+    created = create(
+        "CreateLabelingJob",
+        f"labeling job {name}",
+        lambda: sm.create_labeling_job(LabelingJobName=name, **request),
+        lambda: _describe(sm, name),
+    )
+    return str(created["LabelingJobArn"])
 
 
 def on_event(event: dict[str, Any], context: Any = None, *, client: Any = None) -> dict[str, Any]:
     """Start the labeling job (create/update) or stop it (delete); return its physical id (the job name)."""
-    sm = _sagemaker(client)
+    sm = sagemaker(client)
     kind = request_type(event)
     if kind == DELETE:
         name = str(event.get("PhysicalResourceId", ""))
@@ -96,7 +78,7 @@ def on_event(event: dict[str, Any], context: Any = None, *, client: Any = None) 
 
 def is_complete(event: dict[str, Any], context: Any = None, *, client: Any = None) -> dict[str, Any]:
     """Create/update: done at once, or (``Wait=true``) when the job completed. Delete: done once it stopped."""
-    sm = _sagemaker(client)
+    sm = sagemaker(client)
     kind = request_type(event)
     name = str(event.get("PhysicalResourceId", ""))
     if kind == DELETE:
