@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from truthloop.exceptions import ContractError, ManifestLineError
+from truthloop.exceptions import ContractError
 from truthloop.manifest._json import decode, encode
 from truthloop.manifest.labels import attributes, normalise_type
 
@@ -347,13 +347,8 @@ def consume_fast(exporter: _PreferenceExporter, reader: ManifestReader, skip: On
                 if record is None:
                     continue
                 exporter.row_count = row
-                try:
-                    items = exporter.add(record)
-                except ManifestLineError as exc:
-                    skip(exc)
-                except ContractError as exc:
-                    skip(record.error(str(exc)))
-                else:
+                items = exporter.add_or_skip(record, skip)
+                if items is not None:
                     exported += 1
                     written += items
                     if decoder is None:

@@ -126,16 +126,21 @@ class Exporter(ABC):
         """
         exported = written = 0
         for record in reader:
-            try:
-                items = self.add(record)
-            except ManifestLineError as exc:
-                skip(exc)
-            except ContractError as exc:
-                skip(record.error(str(exc)))
-            else:
+            items = self.add_or_skip(record, skip)
+            if items is not None:
                 exported += 1
                 written += items
         return exported, written
+
+    def add_or_skip(self, record: Record, skip: OnSkip) -> int | None:
+        """:meth:`add` ``record``, returning its item count; or pass the reason it cannot be exported to ``skip``."""
+        try:
+            return self.add(record)
+        except ManifestLineError as exc:
+            skip(exc)
+        except ContractError as exc:
+            skip(record.error(str(exc)))
+        return None
 
     def prepare_part(self, index: int) -> None:
         """In a ``jobs > 1`` worker, before it exports part ``index`` (1 = the second part of the file)."""

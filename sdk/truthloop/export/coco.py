@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from truthloop.exceptions import ContractError, ManifestLineError
 from truthloop.export._files import AtomicFile, SpoolFile
 from truthloop.export.base import Exporter, OnSkip, register
 from truthloop.manifest._json import encode as dumps
@@ -191,13 +190,8 @@ class CocoExporter(Exporter):
                         continue
                     self._image_id = image_id
                     self._annotation_id = annotation_id
-                    try:
-                        items = self.add(record)
-                    except ManifestLineError as exc:
-                        skip(exc)
-                    except ContractError as exc:
-                        skip(record.error(str(exc)))
-                    else:
+                    items = self.add_or_skip(record, skip)
+                    if items is not None:
                         exported += 1
                         written += items
                         if self._last_type != last_type or decoder is None:
