@@ -19,7 +19,44 @@ def _check(n_iter: int, tol: float) -> None:
         raise ConsolidationError(f"tol must be >= 0, got {tol}")
 
 
-class DawidSkene(CategoricalAggregator):
+class _ConfusionEM(CategoricalAggregator):
+    """What both Dawid–Skene models share: EM over per-worker confusion matrices, started from majority vote.
+
+    A subclass gives ``_m_step(design, posteriors) -> (errors, priors, *extra)``; :meth:`_em` alternates it with
+    the E-step until ``n_iter`` steps or until the mean log-likelihood per answer stops improving by ``tol``.
+    """
+
+    n_iter: int
+    tol: float
+    relative_tol: bool
+    errors_: FloatArray
+    priors_: FloatArray
+
+    def _m_step(self, design: Design, posteriors: FloatArray) -> tuple[FloatArray, ...]:
+        raise NotImplementedError
+
+    def _em(
+        self, design: Design, gold_tasks: IntArray, gold_classes: IntArray
+    ) -> tuple[FloatArray, tuple[FloatArray, ...]]:
+        """The final posteriors and the last M-step's result; sets ``errors_``, ``priors_`` and ``loss_history_``."""
+        posteriors = self._clamp(self._majority(design), gold_tasks, gold_classes)
+        fitted = self._m_step(design, posteriors)
+        loss = -np.inf
+        for _ in range(self.n_iter):
+            errors, priors = fitted[0], fitted[1]
+            posteriors, normaliser = normalize_log(np.log(priors) + design.class_loglik(np.log(errors)))
+            posteriors = self._clamp(posteriors, gold_tasks, gold_classes)
+            fitted = self._m_step(design, posteriors)
+            new_loss = float(normaliser.sum() / design.n)
+            self.loss_history_.append(new_loss)
+            if new_loss - loss < self.tol * (abs(new_loss) if self.relative_tol else 1.0):
+                break
+            loss = new_loss
+        self.errors_, self.priors_ = fitted[0], fitted[1]
+        return posteriors, fitted
+
+
+class DawidSkene(_ConfusionEM):
     r"""Dawid–Skene: every worker has a full confusion matrix; EM estimates it together with the true labels.
 
     Model: a task's true class :math:`z_t` is drawn from priors :math:`p`; worker :math:`w` reports class
@@ -65,9 +102,6 @@ class DawidSkene(CategoricalAggregator):
     >>> DawidSkene(n_iter=50).fit_predict(Answers.from_records(rows))
     {'t1': 1, 't2': 0}
     """
-
-    errors_: FloatArray
-    priors_: FloatArray
 
     def __init__(
         self,
@@ -118,25 +152,11 @@ class DawidSkene(CategoricalAggregator):
         return errors, priors / priors.sum()
 
     def _fit(self, design: Design, gold_tasks: IntArray, gold_classes: IntArray) -> tuple[FloatArray, FloatArray]:
-        posteriors = self._clamp(self._majority(design), gold_tasks, gold_classes)
-        errors, priors = self._m_step(design, posteriors)
-        loss = -np.inf
-        for _ in range(self.n_iter):
-            posteriors, normaliser = normalize_log(np.log(priors) + design.class_loglik(np.log(errors)))
-            posteriors = self._clamp(posteriors, gold_tasks, gold_classes)
-            errors, priors = self._m_step(design, posteriors)
-            new_loss = float(normaliser.sum() / design.n)
-            self.loss_history_.append(new_loss)
-            if new_loss - loss < self.tol * (abs(new_loss) if self.relative_tol else 1.0):
-                break
-            loss = new_loss
-        self.errors_ = errors
-        self.priors_ = priors
-        skills = np.einsum("k,wkk->w", priors, errors)
-        return posteriors, skills
+        posteriors, _ = self._em(design, gold_tasks, gold_classes)
+        return posteriors, np.einsum("k,wkk->w", self.priors_, self.errors_)
 
 
-class OneCoinDawidSkene(CategoricalAggregator):
+class OneCoinDawidSkene(_ConfusionEM):
     r"""One-coin Dawid–Skene: each worker has one accuracy :math:`s_w`; mistakes are spread evenly.
 
     The confusion matrix of worker :math:`w` is :math:`s_w` on the diagonal and :math:`(1 - s_w)/(K - 1)`
@@ -155,9 +175,6 @@ class OneCoinDawidSkene(CategoricalAggregator):
     {'t1': 'x'}
     """
 
-    errors_: FloatArray
-    priors_: FloatArray
-
     def __init__(
         self, n_iter: int = 100, tol: float = 1e-4, smoothing: float = 0.0, relative_tol: bool = False
     ) -> None:
@@ -170,6 +187,7 @@ class OneCoinDawidSkene(CategoricalAggregator):
         self.relative_tol = relative_tol
 
     def _m_step(self, design: Design, posteriors: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``(errors, priors, skills)``."""
         correct = design.worker_sum(posteriors[design.task, design.label])
         skills = (correct + 0.5 * self.smoothing) / np.maximum(design.worker_counts + self.smoothing, EPS)
         skills = np.clip(skills, EPS, 1 - EPS)
@@ -180,21 +198,8 @@ class OneCoinDawidSkene(CategoricalAggregator):
         errors[:, diagonal, diagonal] = skills[:, None] if k > 1 else 1.0
         errors = np.clip(errors, EPS, 1)
         priors = np.clip(posteriors.mean(axis=0), EPS, 1)
-        return skills, errors, priors / priors.sum()
+        return errors, priors / priors.sum(), skills
 
     def _fit(self, design: Design, gold_tasks: IntArray, gold_classes: IntArray) -> tuple[FloatArray, FloatArray]:
-        posteriors = self._clamp(self._majority(design), gold_tasks, gold_classes)
-        skills, errors, priors = self._m_step(design, posteriors)
-        loss = -np.inf
-        for _ in range(self.n_iter):
-            posteriors, normaliser = normalize_log(np.log(priors) + design.class_loglik(np.log(errors)))
-            posteriors = self._clamp(posteriors, gold_tasks, gold_classes)
-            skills, errors, priors = self._m_step(design, posteriors)
-            new_loss = float(normaliser.sum() / design.n)
-            self.loss_history_.append(new_loss)
-            if new_loss - loss < self.tol * (abs(new_loss) if self.relative_tol else 1.0):
-                break
-            loss = new_loss
-        self.errors_ = errors
-        self.priors_ = priors
+        posteriors, (_, _, skills) = self._em(design, gold_tasks, gold_classes)
         return posteriors, skills
