@@ -292,6 +292,20 @@ _TYPE_NAMES = {
 }
 
 
+def _check_length(value: Any, where: str, meta: dict[str, Any], problems: list[str]) -> None:
+    """The ``min``/``max`` length constraints of a string or list shape, in AWS's words."""
+    if "min" in meta and len(value) < meta["min"]:
+        problems.append(
+            f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have length greater "
+            f"than or equal to {meta['min']}"
+        )
+    if "max" in meta and len(value) > meta["max"]:
+        problems.append(
+            f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have length less "
+            f"than or equal to {meta['max']}"
+        )
+
+
 def _check(shape: Shape, value: Any, where: str, problems: list[str], type_errors: list[str]) -> None:
     kind = shape.type_name
     expected = _TYPE_NAMES.get(kind)
@@ -313,16 +327,7 @@ def _check(shape: Shape, value: Any, where: str, problems: list[str], type_error
                 _check(member, item, _join(where, name), problems, type_errors)
         return
     if kind == "string":
-        if "min" in meta and len(value) < meta["min"]:
-            problems.append(
-                f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have length greater "
-                f"than or equal to {meta['min']}"
-            )
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(
-                f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have length less "
-                f"than or equal to {meta['max']}"
-            )
+        _check_length(value, where, meta, problems)
         enum: list[str] = getattr(shape, "enum", [])
         if enum and value not in enum:
             problems.append(
@@ -351,16 +356,7 @@ def _check(shape: Shape, value: Any, where: str, problems: list[str], type_error
             )
         return
     if isinstance(shape, ListShape):
-        if "min" in meta and len(value) < meta["min"]:
-            problems.append(
-                f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have length greater "
-                f"than or equal to {meta['min']}"
-            )
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(
-                f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have length less "
-                f"than or equal to {meta['max']}"
-            )
+        _check_length(value, where, meta, problems)
         for index, item in enumerate(value, start=1):
             if item is not None:
                 _check(shape.member, item, f"{where}.{index}.member", problems, type_errors)
