@@ -347,6 +347,11 @@ def _word_spans(text: str) -> list[tuple[int, str]]:
     return spans
 
 
+def _task_identity(task: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What stays the same across the portal tasks of one data object: (labeling job, object or human loop)."""
+    return task.get("labelingJobName"), task.get("objectId") or task.get("humanLoopName") or task.get("id")
+
+
 def answer_task(
     task: Mapping[str, Any],
     page: str,
@@ -363,9 +368,9 @@ def answer_task(
     """
     task_input: Mapping[str, Any] = task.get("taskInput") or {}
     record = next((gold[k] for k in gold_key(task_input) if k in gold), None)
-    key = task.get("objectId") or task.get("humanLoopName") or task.get("id")
+    job, key = _task_identity(task)
     state = _Answering(
-        random.Random(f"{seed}|{worker if draw is None else f'#{draw}'}|{task.get('labelingJobName')}|{key}"),
+        random.Random(f"{seed}|{worker if draw is None else f'#{draw}'}|{job}|{key}"),
         accuracy,
         record,
         task_input,
@@ -547,10 +552,7 @@ class Crowd:
                     self._last_work = time.monotonic()
                 task = response.json()["task"]
                 page = task.get("rendered") or task.get("template") or ""
-                task_key = (
-                    task.get("labelingJobName"),
-                    task.get("objectId") or task.get("humanLoopName") or task.get("id"),
-                )
+                task_key = _task_identity(task)
                 with self._lock:
                     draw = self._draws.get(task_key, 0)
                     self._draws[task_key] = draw + 1
