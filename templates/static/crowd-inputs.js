@@ -185,11 +185,22 @@
     :host([disabled]) label { opacity: .55; cursor: not-allowed; }
   `;
 
-  class CrowdCheckbox extends TC.CrowdElement {
+  /** What a checkbox and a toggle share: one on/off value, under the `value` attribute (default "on") of `name`. */
+  class CrowdOnOff extends TC.CrowdElement {
     get answers() {
       return true;
     }
 
+    reset() {
+      this.checked = this.hasAttribute('checked');
+    }
+
+    contribute(answer) {
+      boolObject(answer, this.getAttribute('name'), this.getAttribute('value') || 'on', this.checked);
+    }
+  }
+
+  class CrowdCheckbox extends CrowdOnOff {
     setup() {
       this.shadow('<label><input type="checkbox"><slot></slot></label><div class="error" role="alert"></div>', checkCss, { delegatesFocus: true });
       const box = this.$('input');
@@ -207,25 +218,13 @@
       else this._checked = !!v;
     }
 
-    reset() {
-      this.checked = this.hasAttribute('checked');
-    }
-
-    contribute(answer) {
-      boolObject(answer, this.getAttribute('name'), this.getAttribute('value') || 'on', this.checked);
-    }
-
     validate() {
       return this.hasAttribute('required') && !this.checked ? (this.textContent.trim() || 'This box') + ' must be checked.' : null;
     }
   }
   TC.define('crowd-checkbox', CrowdCheckbox);
 
-  class CrowdToggleButton extends TC.CrowdElement {
-    get answers() {
-      return true;
-    }
-
+  class CrowdToggleButton extends CrowdOnOff {
     setup() {
       this.shadow(
         '<button type="button" role="switch" aria-checked="false"><span class="track"><span class="knob"></span></span><slot></slot></button><div class="error" role="alert"></div>',
@@ -254,14 +253,6 @@
     set checked(v) {
       if (this.shadowRoot) this.$('button').setAttribute('aria-checked', String(!!v));
       else this._checked = !!v;
-    }
-
-    reset() {
-      this.checked = this.hasAttribute('checked');
-    }
-
-    contribute(answer) {
-      boolObject(answer, this.getAttribute('name'), this.getAttribute('value') || 'on', this.checked);
     }
 
     validate() {
