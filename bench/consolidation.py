@@ -219,15 +219,7 @@ def held_out_loglik_by_step(answers: Answers, steps: int = 10, folds: int = 5) -
     model = DawidSkene()
     for f in range(folds):
         train = fold != f
-        kept, task_codes = np.unique(answers.task_index[train], return_inverse=True)
-        subset = Answers(
-            task_codes,
-            answers.worker_index[train],
-            answers.label_index[train],
-            tasks=[answers.tasks[i] for i in kept.tolist()],
-            workers=answers.workers,
-            classes=answers.classes,
-        )
+        subset, kept = answers.select(train)
         design = Design(subset, answers.n_classes)
         position = np.full(answers.n_tasks, -1)
         position[kept] = np.arange(len(kept))

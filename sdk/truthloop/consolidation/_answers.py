@@ -208,6 +208,23 @@ class Answers:
         writer.writerows(self.records())
         return out.getvalue()
 
+    def select(self, mask: npt.NDArray[np.bool_]) -> tuple[Answers, IntArray]:
+        """The answers where ``mask`` is true, and the index (in this table) of each task they still cover.
+
+        Tasks are renumbered (the selection's task ``i`` is this table's task ``kept[i]``); workers and classes
+        keep their indices, so skills and labels line up with this table's.
+        """
+        kept, task_codes = np.unique(self.task_index[mask], return_inverse=True)
+        subset = Answers(
+            task_codes,
+            self.worker_index[mask],
+            self.label_index[mask],
+            tasks=[self.tasks[i] for i in kept.tolist()],
+            workers=self.workers,
+            classes=self.classes,
+        )
+        return subset, kept
+
     def counts(self, n_classes: int | None = None) -> npt.NDArray[np.float64]:
         """``(n_tasks, n_classes)`` matrix of how many answers gave each class to each task."""
         k = self.n_classes if n_classes is None else n_classes

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from truthloop.consolidation._answers import Answers
 from truthloop.consolidation._base import CategoricalAggregator, Design, FloatArray, IntArray
 from truthloop.consolidation.dawid_skene import DawidSkene, OneCoinDawidSkene
 from truthloop.consolidation.majority import MajorityVote
@@ -102,17 +101,9 @@ class AutoSelect(CategoricalAggregator):
         total = 0
         for f in range(self.folds):
             train = fold != f
-            kept, task_codes = np.unique(answers.task_index[train], return_inverse=True)
+            subset, kept = answers.select(train)
             if kept.size == 0:
                 continue
-            subset = Answers(
-                task_codes,
-                answers.worker_index[train],
-                answers.label_index[train],
-                tasks=[answers.tasks[i] for i in kept.tolist()],
-                workers=answers.workers,
-                classes=answers.classes,
-            )
             model = factory().fit(subset, gold)
             consensus = np.full(answers.n_tasks, -1, dtype=np.int64)
             consensus[kept] = model.label_indices_

@@ -77,3 +77,18 @@ def test_empty_and_round_trip() -> None:
 def test_index_arrays_are_validated() -> None:
     with pytest.raises(ConsolidationError, match="out of range"):
         Answers(np.array([0]), np.array([0]), np.array([3]), tasks=["t"], workers=["w"], classes=["a"])
+
+
+def test_select_renumbers_tasks_and_keeps_worker_and_class_indices() -> None:
+    # GIVEN three tasks; the mask drops every answer to t2 and one answer to t3
+    answers = Answers.from_records(
+        [("t1", "w1", "a"), ("t2", "w2", "b"), ("t3", "w1", "b"), ("t3", "w2", "a"), ("t1", "w2", "a")]
+    )
+    mask = np.array([True, False, True, False, True])
+    # WHEN
+    subset, kept = answers.select(mask)
+    # THEN the subset covers t1 and t3 (this table's tasks 0 and 2) as its tasks 0 and 1
+    assert kept.tolist() == [0, 2]
+    assert subset.tasks == ["t1", "t3"]
+    assert subset.records() == [("t1", "w1", "a"), ("t3", "w1", "b"), ("t1", "w2", "a")]
+    assert subset.workers == answers.workers and subset.classes == answers.classes
