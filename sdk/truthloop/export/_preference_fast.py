@@ -130,7 +130,7 @@ def _make_plan(
     A ``str`` content is a worker's answer as GT stores it (JSON text); ``bytes`` is the raw JSON of a
     ``workerRankings`` entry's ``rankings`` (the general path reads that entry as ``{"rankings": …}``).
     """
-    from truthloop.export.preferences import SCORE_EPS, Judgement, PreferenceItem, _load_answer, _ranking, aggregate
+    from truthloop.export.preferences import Judgement, PreferenceItem, _load_answer, _ranking, aggregate
 
     n = len(ids)
     dimension = exporter.dimension
@@ -158,34 +158,18 @@ def _make_plan(
     entries: list[dict[str, Any]] = []
     if exporter.name == "kto":
         list_name = b"completions"
-        known = [s for s in result.scores if s is not None]
-        mean = sum(known) / len(known)
-        for rank, index in enumerate(result.order, 1):
-            centred = (result.scores[index] or 0.0) - mean
-            if abs(centred) < SCORE_EPS:
-                continue
-            desirable = centred > 0
+        for index, desirable, entry in result.kto_completions(ids):
             label = b"true}\n" if desirable else b"false}\n"
             rows_format.append(b'{"prompt":' + prompt + b',"completion":' + text + b',"label":' + label)
             picks += (n, index)
-            entries.append({"completion": ids[index], "label": desirable, "score": round(centred, 6), "rank": rank})
+            entries.append(entry)
     else:
         list_name = b"pairs"
         for pair in result.pairs:
             end = b',"tie":true}\n' if pair.tie else b"}\n"
             rows_format.append(b'{"prompt":' + prompt + b',"chosen":' + text + b',"rejected":' + text + end)
             picks += (n, pair.chosen, pair.rejected)
-            entries.append(
-                {
-                    "chosen": ids[pair.chosen],
-                    "rejected": ids[pair.rejected],
-                    "tie": pair.tie,
-                    "margin": round(pair.margin, 6),
-                    "p_chosen": round(pair.p_chosen, 6),
-                    "agreement": round(pair.agreement, 6),
-                    "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
-                }
-            )
+            entries.append(pair.sidecar_entry(ids))
     count = len(entries)
     if not count:
         return 0, b"", _nothing, b"", b""

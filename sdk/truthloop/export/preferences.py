@@ -437,6 +437,18 @@ class PairVote:
     votes_rejected: int
     votes_tie: int
 
+    def sidecar_entry(self, ids: Sequence[str]) -> dict[str, Any]:
+        """This pair in the sidecar's ``pairs`` list (both export paths write it from here, so byte for byte)."""
+        return {
+            "chosen": ids[self.chosen],
+            "rejected": ids[self.rejected],
+            "tie": self.tie,
+            "margin": round(self.margin, 6),
+            "p_chosen": round(self.p_chosen, 6),
+            "agreement": round(self.agreement, 6),
+            "votes": {"chosen": self.votes_chosen, "rejected": self.votes_rejected, "tie": self.votes_tie},
+        }
+
 
 @dataclass(frozen=True)
 class Aggregate:
@@ -449,6 +461,24 @@ class Aggregate:
     agreement: float
     excluded: str | None = None
     split: tuple[str, ...] = field(default_factory=tuple)
+
+    def kto_completions(self, ids: Sequence[str]) -> list[tuple[int, bool, dict[str, Any]]]:
+        """``(response index, desirable, sidecar entry)`` of each response KTO writes, best first.
+
+        A response is desirable when its Bradley–Terry score is above the prompt's mean, undesirable when below;
+        one within :data:`SCORE_EPS` of the mean says nothing and is left out.
+        """
+        known = [s for s in self.scores if s is not None]
+        mean = sum(known) / len(known)
+        out = []
+        for rank, index in enumerate(self.order, 1):
+            centred = (self.scores[index] or 0.0) - mean
+            if abs(centred) < SCORE_EPS:
+                continue
+            desirable = centred > 0
+            entry = {"completion": ids[index], "label": desirable, "score": round(centred, 6), "rank": rank}
+            out.append((index, desirable, entry))
+        return out
 
 
 class _BtCache:
@@ -799,20 +829,8 @@ class TrlExporter(_PreferenceExporter):
         for pair in result.pairs:
             row = b'{"prompt":' + prompt + b',"chosen":' + texts[pair.chosen] + b',"rejected":' + texts[pair.rejected]
             self._rows.write(row + (b',"tie":true}\n' if pair.tie else b"}\n"))
-        ids = item.response_ids
         meta = self._prompt_meta(result, len(result.pairs))
-        meta["pairs"] = [
-            {
-                "chosen": ids[pair.chosen],
-                "rejected": ids[pair.rejected],
-                "tie": pair.tie,
-                "margin": round(pair.margin, 6),
-                "p_chosen": round(pair.p_chosen, 6),
-                "agreement": round(pair.agreement, 6),
-                "votes": {"chosen": pair.votes_chosen, "rejected": pair.votes_rejected, "tie": pair.votes_tie},
-            }
-            for pair in result.pairs
-        ]
+        meta["pairs"] = [pair.sidecar_entry(item.response_ids) for pair in result.pairs]
         self._meta.write_line(dumps_line(meta), len(result.pairs))
         self.row_count += len(result.pairs)
         return len(result.pairs)
@@ -863,15 +881,9 @@ class KtoExporter(_PreferenceExporter):
         if result.excluded is not None:
             self._exclude(result)
             return 0
-        known = [s for s in result.scores if s is not None]
-        mean = sum(known) / len(known)
         prompt = self._prompt_text(item.prompt)
         entries = []
-        for rank, index in enumerate(result.order, 1):
-            centred = (result.scores[index] or 0.0) - mean
-            if abs(centred) < SCORE_EPS:
-                continue
-            desirable = centred > 0
+        for index, desirable, entry in result.kto_completions(item.response_ids):
             completion = self._completion_text(item.responses[index])
             self._rows.write(
                 b'{"prompt":'
@@ -881,9 +893,7 @@ class KtoExporter(_PreferenceExporter):
                 + b',"label":'
                 + (b"true}\n" if desirable else b"false}\n")
             )
-            entries.append(
-                {"completion": item.response_ids[index], "label": desirable, "score": round(centred, 6), "rank": rank}
-            )
+            entries.append(entry)
         if not entries:
             return 0
         meta = self._prompt_meta(result, len(entries))
