@@ -141,7 +141,7 @@ class FlowDefinition(Construct):
             except Exception as exc:
                 problems.add(f"review_policy cannot be expressed as activation conditions: {exc}")
         if conditions is not None:
-            text = json.dumps(conditions, separators=(",", ":"))
+            text = json.dumps(conditions, separators=(",", ":"), sort_keys=True)  # as sent (see below)
             problems.require(
                 isinstance(conditions.get("Conditions"), list) and bool(conditions["Conditions"]),
                 "activation conditions need a non-empty top-level 'Conditions' list",
@@ -194,9 +194,7 @@ class FlowDefinition(Construct):
         if builtin:
             request["HumanLoopRequestSource"] = {"AwsManagedHumanLoopRequestSource": BUILTIN_SOURCES[source]}
             request["HumanLoopActivationConfig"] = {
-                "HumanLoopActivationConditionsConfig": {
-                    "HumanLoopActivationConditions": json.dumps(conditions, separators=(",", ":"), sort_keys=True)
-                }
+                "HumanLoopActivationConditionsConfig": {"HumanLoopActivationConditions": text}
             }
         self.request = request
 
