@@ -43,6 +43,12 @@ def decode_body(response: Any) -> Any:
     Accepts the boto3 ``invoke_endpoint`` response (``Body`` is a streaming body), a streaming body or bytes, a
     JSON string, or an already-decoded object.
     """
+    return _decode(response, strict=True)
+
+
+def _decode(response: Any, *, strict: bool) -> Any:
+    """:func:`decode_body`; with ``strict=False`` a body that is not UTF-8 stays bytes and one that is not JSON
+    stays text (what an extractor gets) instead of failing."""
     body = response
     if isinstance(body, Mapping) and "Body" in body:
         body = body["Body"]
@@ -53,11 +59,15 @@ def decode_body(response: Any) -> Any:
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError:
+            if not strict:
+                return bytes(body)
             raise fail("endpoint body is not UTF-8 text; pass an extractor for binary formats", "$.Body") from None
     if isinstance(body, str):
         try:
             return json.loads(body)
         except ValueError as exc:
+            if not strict:
+                return body
             raise fail(f"endpoint body is not JSON ({exc}); pass an extractor for other formats", "$.Body") from None
     return body
 
@@ -205,30 +215,9 @@ def invoke_endpoint(
     if score_scale <= 0:
         raise ValueError(f"score_scale must be positive, got {score_scale}")
     if extractor is not None:
-        predictions = _from_extractor(extractor, _lenient_body(response))
+        predictions = _from_extractor(extractor, _decode(response, strict=False))
         return Adapted(SOURCE, tuple(predictions), tuple(class_names or ()))
     reader = _Reader(class_names, multi_label, multi_label_threshold, score_scale)
     predictions = reader.body(decode_body(response))
     candidates = tuple(class_names) if class_names is not None else tuple(reader.candidates)
     return Adapted(SOURCE, tuple(predictions), candidates)
-
-
-def _lenient_body(response: Any) -> Any:
-    """What an extractor gets: decoded JSON when the body is JSON, else the text, else the bytes."""
-    body = response
-    if isinstance(body, Mapping) and "Body" in body:
-        body = body["Body"]
-    read = getattr(body, "read", None)
-    if callable(read):
-        body = read()
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return bytes(body)
-    if isinstance(body, str):
-        try:
-            return json.loads(body)
-        except ValueError:
-            return body
-    return body
