@@ -6,6 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# uv (from PyPI, pinned in constraints.txt) installs about three times faster than pip on a fresh clone
+UV := $(VENV)/bin/uv
+UV_INSTALL := $(UV) pip install --quiet --python $(PY) -c constraints.txt
 # `make demo` installs only what the demo runs (a small, fast first run); `make test` adds the rest.
 # One stamp per extra set: the full install also satisfies the demo's.
 DEMO_EXTRAS := local,lambda
@@ -29,14 +32,16 @@ help:
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 
-$(DEMO_STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PIP) install --quiet -c constraints.txt -e ".[$(DEMO_EXTRAS)]"
+$(UV): | $(PY)
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt uv
+
+$(DEMO_STAMP): pyproject.toml constraints.txt | $(UV)
+	$(UV_INSTALL) -e ".[$(DEMO_EXTRAS)]"
 	@touch $@
 
-$(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+$(STAMP): pyproject.toml constraints.txt | $(UV)
+	$(UV_INSTALL) -e ".[$(EXTRAS)]"
 	@touch $@ $(DEMO_STAMP)
 
 install: $(STAMP)

@@ -100,6 +100,8 @@ class BackendConfig:
     default_a2i_task_lifetime_seconds: int = 864000
     default_gt_task_lifetime_seconds: int = 2592000
     snapshot_interval_seconds: float = 30.0
+    #: a portal claim lapses after this long unless the task page renews it (it does every third of it)
+    claim_lease_seconds: float = 60.0
     #: start moto from empty (its state is per process); False shares it with other in-process moto users
     reset_s3: bool = True
 
@@ -108,6 +110,8 @@ class BackendConfig:
             raise LocalBackendError(f"the local backend only binds to loopback (127.0.0.1), not {self.host!r}")
         if self.workers < 0:
             raise LocalBackendError(f"workers must be >= 0, got {self.workers}")
+        if self.claim_lease_seconds <= 0:
+            raise LocalBackendError(f"claim_lease_seconds must be > 0, got {self.claim_lease_seconds}")
         if self.max_active_human_loops is not None and self.max_active_human_loops < 0:
             raise LocalBackendError("max_active_human_loops must be >= 0")
 

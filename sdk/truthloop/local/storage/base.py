@@ -117,15 +117,21 @@ class Task:
 
 @dataclass
 class Assignment:
-    """One worker's hold on a task: accepted, then submitted, released, or timed out."""
+    """One worker's hold on a task: accepted, then submitted, released, declined, or timed out.
+
+    ``lease_until`` (when set) is when an unrenewed claim lapses: the task goes back to the queue before its time
+    limit if the worker's page stopped renewing it. A ``declined`` assignment stays so that the task is not offered
+    to that worker again; it is back in the queue for the others.
+    """
 
     task_id: str
     worker_id: str
-    status: Literal["active", "submitted", "released", "timedout"]
+    status: Literal["active", "submitted", "released", "declined", "timedout"]
     accepted_at: float
     deadline: float
     submitted_at: float | None = None
     answer: dict[str, Any] | None = None
+    lease_until: float | None = None
 
 
 @dataclass
@@ -266,16 +272,32 @@ class Storage(Protocol):
     def get_task(self, task_id: str) -> Task | None: ...
 
     def claim_task(
-        self, workteam_arns: Sequence[str], worker_id: str, now: float, *, task_id: str | None = None
+        self,
+        workteam_arns: Sequence[str],
+        worker_id: str,
+        now: float,
+        *,
+        task_id: str | None = None,
+        lease_seconds: float | None = None,
     ) -> tuple[Task, Assignment] | None:
-        """Give ``worker_id`` their active assignment in those teams, or a new one on the oldest open task."""
+        """Give ``worker_id`` their active assignment in those teams, or a new one on the oldest open task.
+
+        With ``lease_seconds`` the claim lapses at ``now + lease_seconds`` (never after its deadline) unless
+        :meth:`renew_lease` extends it; a returned held assignment has its lease renewed the same way.
+        """
+        ...
+
+    def renew_lease(self, task_id: str, worker_id: str, now: float, lease_seconds: float) -> Assignment | None:
+        """Extend the worker's active claim to ``now + lease_seconds`` (capped at its deadline); None if not held."""
         ...
 
     def submit_answer(self, task_id: str, worker_id: str, answer: dict[str, Any], now: float) -> Task:
         """Record the answer of the worker's active assignment; the task is ``done`` once ``required`` answered."""
         ...
 
-    def release_assignment(self, task_id: str, worker_id: str, now: float) -> bool: ...
+    def release_assignment(self, task_id: str, worker_id: str, now: float, *, decline: bool = False) -> bool:
+        """Hand the worker's active claim back to the queue; ``decline`` also keeps it from that worker later."""
+        ...
 
     def assignments(self, task_id: str) -> list[Assignment]: ...
 
@@ -284,7 +306,7 @@ class Storage(Protocol):
         ...
 
     def sweep_tasks(self, now: float) -> int:
-        """Expire tasks past their lifetime and time out assignments past their time limit."""
+        """Expire tasks past their lifetime, time out assignments past their time limit, release lapsed leases."""
         ...
 
     def tasks_to_settle(self, limit: int) -> list[Task]:
@@ -295,6 +317,10 @@ class Storage(Protocol):
 
     def queue_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
         """Per workteam, how many tasks ``worker_id`` could claim now."""
+        ...
+
+    def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
+        """Per workteam, how many tasks ``worker_id`` has submitted answers to."""
         ...
 
     def open_task_count(self, owner: str) -> int: ...

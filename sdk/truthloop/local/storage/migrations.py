@@ -116,3 +116,10 @@ def _initial(conn: sqlite3.Connection) -> None:
     ]
     for statement in statements:
         conn.execute(statement)
+
+
+@MIGRATIONS("0002_assignment_lease")
+def _assignment_lease(conn: sqlite3.Connection) -> None:
+    """A claim's lease (epoch seconds; NULL: held until the time limit), renewed while the worker's page is open."""
+    conn.execute("ALTER TABLE assignments ADD COLUMN lease_until REAL")
+    conn.execute("CREATE INDEX assignments_by_lease ON assignments (status, lease_until)")
