@@ -42,10 +42,10 @@
              color: #92400e; background: #fef3c7; border-radius: 4px; padding: 1px 4px; vertical-align: middle; }
     .pair.dropped { opacity: .55; }
     .row { display: flex; align-items: center; gap: 6px; margin: 3px 0; }
-    .row label.cap { width: 44px; font-size: 12px; color: #64748b; flex: none; }
+    .row label.cap { width: 44px; font-size: 12px; color: #475569; flex: none; }
     .row input[type=text] { flex: 1; min-width: 0; font: inherit; padding: 5px 8px; border: 1px solid #cbd5e1; border-radius: 6px; }
     .row input[readonly] { background: #f8fafc; color: #334155; }
-    .conf { font-size: 11px; color: #64748b; font-variant-numeric: tabular-nums; }
+    .conf { font-size: 11px; color: #475569; font-variant-numeric: tabular-nums; }
     .conf.low { color: #b91c1c; font-weight: 700; }
     .flags { display: flex; gap: 12px; flex-wrap: wrap; font-size: 12px; color: #475569; margin-top: 4px; }
     .flags label { display: inline-flex; gap: 4px; align-items: center; cursor: pointer; }
@@ -267,7 +267,7 @@
     .stage { position: relative; display: inline-block; max-width: 100%; line-height: 0; background: #f1f5f9; border-radius: 8px; overflow: hidden; }
     .stage img { max-width: 100%; max-height: 70vh; display: block; }
     .side-title { font-size: 13px; font-weight: 700; color: #475569; margin-bottom: 4px; }
-    .parent { font-size: 11px; color: #64748b; }
+    .parent { font-size: 11px; color: #475569; }
     .exclusion { margin-top: 10px; padding-top: 10px; border-top: 1px dashed #cbd5e1; }
     .exclusion:empty { display: none; }
   `;
