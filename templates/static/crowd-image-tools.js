@@ -111,6 +111,10 @@
       stage.addEventListener('mousedown', (e) => {
         if (e.button === 1) e.preventDefault(); // no autoscroll: the middle button pans
       });
+      // Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y also work while a toolbar button has the focus
+      this.$('.toolbar').addEventListener('keydown', (e) => {
+        if ((e.ctrlKey || e.metaKey) && /^[zy]$/i.test(e.key)) this.onKey(e);
+      });
       this.$('.undo').addEventListener('click', () => this.undo());
       this.$('.redo').addEventListener('click', () => this.redo());
       this.$('.zoom-in').addEventListener('click', () => this.zoomTo(this.zoom * 1.25));
