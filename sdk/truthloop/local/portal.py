@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import threading
 import time
@@ -426,6 +427,7 @@ class PortalApp:
             left=counts.get(task.workteam_arn, 0),
             done=done.get(task.workteam_arn, 0),
             heartbeat_seconds=max(1.0, lease / 3),
+            nonce=_script_nonce(page),
         )
         page = _insert_after_body(page, banner)
         return HTMLResponse(page, headers={**_SECURITY_HEADERS, "x-truthloop-task": task.id})
@@ -615,12 +617,17 @@ def _task_bar(
     left: int,
     done: int,
     heartbeat_seconds: float,
+    nonce: str | None,
 ) -> str:
-    """The bar above a task: queue and progress, a mm:ss countdown, Decline / Stop working, and the heartbeat."""
+    """The bar above a task: queue and progress, a mm:ss countdown, Decline / Stop working, and the heartbeat.
+
+    ``nonce`` is the page's script nonce (its Content-Security-Policy runs no other inline script).
+    """
     hours, rest = divmod(int(seconds_left), 3600)
     minutes, seconds = divmod(rest, 60)
     clock = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
     hidden = f'<input type="hidden" name="csrf" value="{html.escape(csrf)}">'
+    nonce_attr = f' nonce="{html.escape(nonce)}"' if nonce else ""
     config = html.escape(
         json.dumps({"task": task_id, "csrf": csrf, "every": heartbeat_seconds, "left": int(seconds_left)}), quote=True
     )
@@ -646,7 +653,7 @@ def _task_bar(
 </form>
 <form method="post" action="/portal/tasks/{quote(task_id)}/release">{hidden}
 <button type="submit" title="Hand this task back and go to the queues">Stop working</button></form>
-<script>
+<script{nonce_attr}>
 (() => {{
   const bar = document.getElementById("truthloop-task-bar");
   const cfg = JSON.parse(bar.dataset.config);
@@ -673,6 +680,15 @@ def _task_bar(
   setInterval(beat, cfg.every * 1000);
 }})();
 </script></div>"""
+
+
+_NONCE = re.compile(r"nonce-([A-Za-z0-9_\-]+)")
+
+
+def _script_nonce(page: str) -> str | None:
+    """The script nonce of a page made by ``render_page`` (from its Content-Security-Policy), if it has one."""
+    match = _NONCE.search(page)
+    return match.group(1) if match else None
 
 
 async def _form(request: Request) -> dict[str, str]:
