@@ -27,7 +27,9 @@
     const pascal = name[0].toUpperCase() + name.slice(1);
     return obj[pascal];
   };
-  const normKey = (text) => String(text || '').replace(/\s+/g, ' ').trim().replace(/:$/, '').trim().toLowerCase();
+  // Keys compare without case, spaces or punctuation: "Pay Date:", "PayDate" and "pay-date" are one key.
+  const normKey = (text) => String(text || '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+  const normValue = (text) => String(text || '').toLowerCase().replace(/\s+/g, ' ').trim();
 
   const docCss = `
     .fp-side { flex-basis: 380px; }
@@ -50,6 +52,8 @@
     .flags { display: flex; gap: 12px; flex-wrap: wrap; font-size: 12px; color: #475569; margin-top: 4px; }
     .flags label { display: inline-flex; gap: 4px; align-items: center; cursor: pointer; }
     .missing .pair { border-style: dashed; }
+    .dup { font-size: 12px; color: #92400e; background: #fffbeb; border-radius: 4px; padding: 2px 6px; margin-top: 4px; }
+    .dup:empty { display: none; }
   `;
 
   class CrowdTextractAnalyzeDocument extends TC.FullPage {
@@ -181,13 +185,22 @@
       this.missing.forEach((m) => {
         const card = document.createElement('div');
         card.className = 'pair important';
-        card.innerHTML = '<div class="row"><label class="cap">Key</label><span class="kname"></span></div><div class="row"><label class="cap">Value</label><input type="text" class="v"></div>';
+        card.innerHTML = '<div class="row"><label class="cap">Key</label><span class="kname"></span></div><div class="row"><label class="cap">Value</label><input type="text" class="v"></div><div class="dup" role="status"></div>';
         card.querySelector('.kname').textContent = m.key;
         const v = card.querySelector('.v');
         v.value = m.value;
         v.setAttribute('aria-label', 'Value for ' + m.key);
+        const dup = card.querySelector('.dup');
+        const check = () => {
+          // a value the model already found under another key probably belongs there, not in a second pair (a hint:
+          // two keys may share a value)
+          const same = normValue(m.value) && this.pairs.find((p) => !p.notPair && normValue(p.valueText) === normValue(m.value));
+          dup.textContent = same ? 'Already listed for “' + same.keyText + '” above: correct that pair instead of adding it again.' : '';
+        };
+        check();
         v.addEventListener('input', () => {
           m.value = v.value;
+          check();
           this.changed();
         });
         missing.appendChild(card);
@@ -256,6 +269,13 @@
     }
 
     validate() {
+      const seen = new Map();
+      for (const pair of this.pairs) {
+        if (pair.notPair) continue;
+        const key = normKey(pair.keyText);
+        if (key && seen.has(key)) return 'The key “' + pair.keyText + '” is listed twice: keep one pair, or tick “Not a key-value pair” on the other.';
+        seen.set(key, pair);
+      }
       return null;
     }
   }

@@ -15,7 +15,10 @@
   if (!TC || customElements.get('crowd-text-ranking')) return;
 
   const css = `
-    .fp-side { flex-basis: 380px; }
+    /* the responses keep a readable width: the ranking goes beside them when there is room, else below */
+    .fp-body { flex-wrap: wrap; }
+    .fp-work { flex: 1 1 480px; }
+    .fp-side { flex: 1 1 340px; }
     .prompt { background: #f8fafc; border: 1px solid #e2e8f0; border-radius: 8px; padding: 12px 14px; margin-bottom: 12px;
               white-space: pre-wrap; line-height: 1.5; }
     .prompt-title, .side-title { font-size: 13px; font-weight: 700; color: #475569; margin-bottom: 4px; }
