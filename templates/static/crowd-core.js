@@ -393,7 +393,27 @@
 
   /* ------------------------------------------------------------------ submission */
 
-  TC.state = { submitting: false, submitted: false };
+  TC.state = { submitting: false, submitted: false, invalid: null };
+
+  TC.problemsMessage = (problems) =>
+    problems.length === 1
+      ? problems[0].message
+      : 'Please fix ' + problems.length + ' problems before submitting: ' + problems.map((p) => p.message).join(' · ');
+
+  // After a refused submit, every change re-checks the answers: the banner shrinks to what is left and goes
+  // away once everything is fixed (it does not wait for the next Submit).
+  const recheck = () => {
+    const invalid = TC.state.invalid;
+    if (!invalid || TC.state.submitting || TC.state.submitted) return;
+    const problems = TC.validate(invalid.root);
+    if (problems.length) TC.banner(invalid.target, 'error', TC.problemsMessage(problems));
+    else {
+      TC.state.invalid = null;
+      TC.banner(invalid.target, 'info', '');
+    }
+  };
+  document.addEventListener('change', recheck, true);
+  document.addEventListener('input', recheck, true);
 
   const setSubmitButtons = (disabled) => {
     document.querySelectorAll('*').forEach((el) => {
@@ -420,7 +440,8 @@
     if (!target.dispatchEvent(ev)) return null; // the template's onsubmit called preventDefault()
     const problems = TC.validate(root);
     if (problems.length) {
-      TC.banner(target, 'error', problems.length === 1 ? problems[0].message : 'Please fix ' + problems.length + ' problems before submitting: ' + problems.map((p) => p.message).join(' · '));
+      TC.banner(target, 'error', TC.problemsMessage(problems));
+      TC.state.invalid = { target, root }; // the banner follows the worker's fixes (see below)
       const first = problems[0].el;
       if (typeof first.focusFirst === 'function') first.focusFirst();
       else first.focus();
@@ -434,6 +455,7 @@
       TC.banner(target, 'success', 'Answer collected (no submit URL configured for this page).');
       return answer;
     }
+    TC.state.invalid = null;
     TC.state.submitting = true;
     setSubmitButtons(true);
     TC.banner(target, 'info', 'Submitting…');
