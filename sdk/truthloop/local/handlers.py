@@ -8,6 +8,7 @@ it runs (calls are serialised by a lock, since ``os.environ`` is process-wide).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -67,6 +68,11 @@ def load_handler(spec: str, *, search_paths: tuple[Path, ...] = ()) -> Handler:
         if not path.is_file():
             raise LocalBackendError(f"handler file {target!r} does not exist")
         name = "truthloop_local_handler_" + "_".join(path.resolve().with_suffix("").parts[-3:]).replace("-", "_")
+        # module-scope clients (``s3 = boto3.client("s3")``) bind the endpoints set while the file loads: a second
+        # backend in the same process (another S3 port) gets its own copy of the module, not the first one's
+        endpoints = "|".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("AWS_ENDPOINT_URL"))
+        if endpoints:
+            name += "_" + hashlib.sha256(endpoints.encode("utf-8")).hexdigest()[:12]
         module = sys.modules.get(name)
         if module is None:
             spec_obj = importlib.util.spec_from_file_location(name, path)
