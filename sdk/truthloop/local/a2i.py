@@ -15,6 +15,7 @@ from typing import Any
 
 from truthloop.contracts import arn_resource_name
 from truthloop.local.errors import ApiError, conflict, not_found, quota_exceeded, validation
+from truthloop.local.resources import LIST_DEFAULT_ORDER
 from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerprint, to_datetime
 from truthloop.local.storage import HumanLoop, LoopQuotaExceeded, StorageError, Task
 
@@ -152,7 +153,7 @@ class A2IService:
             raise not_found(f"Flow definition {flow_arn} does not exist.", a2i=True)
         after = params.get("CreationTimeAfter")
         before = params.get("CreationTimeBefore")
-        ascending = params.get("SortOrder", "Descending") == "Ascending"
+        ascending = params.get("SortOrder", LIST_DEFAULT_ORDER["ListHumanLoops"]) == "Ascending"
         limit = int(params.get("MaxResults") or 100)
         key = fingerprint("ListHumanLoops", flow_arn, after, before, ascending)
         cursor = decode_token(params.get("NextToken"), key)

@@ -27,7 +27,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+from botocore.model import (
+    ListShape,
+    MapShape,
+    NoShapeFoundError,
+    OperationModel,
+    ServiceModel,
+    Shape,
+    StructureShape,
+)
 
 from truthloop.local.errors import ApiError, validation
 
@@ -443,12 +451,24 @@ def encode_output(operation: OperationModel, result: Mapping[str, Any] | None, p
     return json.dumps(wire, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+@functools.cache
+def _message_member(service: str, code: str) -> str:
+    """The body member of ``code``'s message: the model's spelling for a modelled error (``Message``), else
+    ``message`` as AWS's JSON protocols send it for common errors."""
+    try:
+        shape = service_model(service).shape_for(code)
+    except NoShapeFoundError:  # a common error the model does not define (ValidationException on SageMaker, …)
+        return "message"
+    members = getattr(shape, "members", {})
+    return next((name for name in members if name.lower() == "message"), "message")
+
+
 def encode_error(error: ApiError, protocol: str) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and body for ``error`` as the given protocol (``json`` or ``rest-json``) sends it."""
     if protocol == "json":
-        body = {"__type": error.code, "message": error.message}
+        body = {"__type": error.code, _message_member(SAGEMAKER_SERVICE, error.code): error.message}
         headers = {"content-type": "application/x-amz-json-1.1"}
     else:
-        body = {"message": error.message}
+        body = {_message_member(A2I_SERVICE, error.code): error.message}
         headers = {"content-type": "application/json", "x-amzn-errortype": error.code}
     return error.status, headers, json.dumps(body, ensure_ascii=False).encode("utf-8")
