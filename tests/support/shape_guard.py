@@ -291,9 +291,9 @@ class ShapeGuard:
         service = operation_model.service_model.service_name
         with self._lock:
             self.checked += 1
-            self.operations[f"{service}:{operation_model.name}"] = self.operations.get(
-                f"{service}:{operation_model.name}", 0
-            ) + 1
+            self.operations[f"{service}:{operation_model.name}"] = (
+                self.operations.get(f"{service}:{operation_model.name}", 0) + 1
+            )
             self.misfits.extend(Misfit(service, operation_model.name, status, w, p) for w, p in problems)
 
     @contextmanager

@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from truthloop.arns import parse_builtin_lambda_arn
 from truthloop.contracts import ActivationConditions, arn_resource_name
@@ -29,7 +29,7 @@ from truthloop.local.tagging import TagService, merge_tags
 from truthloop.local.teams import TeamService
 from truthloop.naming import validate_label_attribute_name
 
-__all__ = ["SageMakerService"]
+__all__ = ["SageMakerService", "served_operations"]
 
 _ZERO_COUNTERS = {
     "TotalLabeled": 0,
@@ -38,6 +38,11 @@ _ZERO_COUNTERS = {
     "FailedNonRetryableError": 0,
     "Unlabeled": 0,
 }
+
+
+def served_operations() -> frozenset[str]:
+    """Every SageMaker operation the local backend serves (read without a running backend: docs and tests)."""
+    return SageMakerService(cast(Runtime, None)).operations
 
 
 class SageMakerService:
