@@ -472,4 +472,3 @@ def test_a2i_error_bodies_spell_message_as_the_model(a2i: Any) -> None:
     assert missing["Message"] == missing["Error"]["Message"] == "Human loop absent-loop does not exist."
     assert invalid["Error"]["Code"] == "ValidationException"
     assert invalid["Message"] == invalid["Error"]["Message"] and "humanLoopName" in invalid["Message"]
-
