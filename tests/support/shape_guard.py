@@ -280,7 +280,15 @@ class ShapeGuard:
     def attach(self, client: Any) -> None:
         """Check the responses ``client`` receives, when its service and endpoint are ones the guard watches."""
         if client.meta.service_model.service_name in self.services and self.endpoints(client.meta.endpoint_url):
-            client.meta.events.register("before-parse", self._on_response, unique_id="truthloop-shape-guard")
+            client.meta.events.register("before-parse", self._on_response, unique_id=self._handler_id)
+
+    def detach(self, client: Any) -> None:
+        """Stop checking ``client``'s responses."""
+        client.meta.events.unregister("before-parse", unique_id=self._handler_id)
+
+    @property
+    def _handler_id(self) -> str:
+        return f"truthloop-shape-guard-{id(self)}"
 
     def _on_response(self, operation_model: OperationModel, response_dict: Mapping[str, Any], **_: Any) -> None:
         body = response_dict.get("body", b"")
