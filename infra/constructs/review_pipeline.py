@@ -44,6 +44,7 @@ from infra.constructs._common import (
 )
 from infra.constructs.flow_definition import FlowDefinition
 from infra.constructs.layer import TruthloopLayer
+from truthloop.contracts.events import A2I_DETAIL_TYPES
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import validate_label_attribute_name
 
@@ -364,7 +365,7 @@ class ReviewPipeline(Construct):
             description="A2I human loops of this pipeline's flow definition that completed, failed or stopped",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
-                detail_type=["SageMaker A2I HumanLoop Status Change"],
+                detail_type=list(A2I_DETAIL_TYPES),
                 detail={"flowDefinitionArn": [flow_arn]},
             ),
             targets=[

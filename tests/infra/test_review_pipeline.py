@@ -103,7 +103,10 @@ def test_status_rule_targets_completion_for_this_flow(built: dict[str, Any]) -> 
     rule = one(built["tpl"], "AWS::Events::Rule")["Properties"]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.sagemaker"]
-    assert pattern["detail-type"] == ["SageMaker A2I HumanLoop Status Change"]
+    assert pattern["detail-type"] == [
+        "SageMaker A2I HumanLoop Status Change",
+        "Amazon Augmented AI HumanLoop Status Change",
+    ]
     assert pattern["detail"]["flowDefinitionArn"][0]["Fn::GetAtt"][1] == "FlowDefinitionArn"
     (target,) = rule["Targets"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}

@@ -15,13 +15,14 @@ SM = SESSION.get_service_model("sagemaker")
 A2I = SESSION.get_service_model("sagemaker-a2i-runtime")
 TEAM_ARN = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team"
 FORCE_ARN = "arn:aws:sagemaker:us-east-1:123456789012:workforce/default"
+COGNITO = {"UserPool": "us-east-1_P", "UserGroup": "g", "ClientId": "c"}
 FLOW_ARN = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/flow"
 
 
 def _team(**changes: Any) -> dict[str, Any]:
     team = {
         "WorkteamName": "team",
-        "MemberDefinitions": [{"CognitoMemberDefinition": {"UserPool": "us-east-1_Pool", "UserGroup": "g", "ClientId": "c"}}],
+        "MemberDefinitions": [{"CognitoMemberDefinition": COGNITO}],
         "WorkteamArn": TEAM_ARN,
         "WorkforceArn": FORCE_ARN,
         "Description": "reviewers",

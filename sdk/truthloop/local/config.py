@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from truthloop.contracts.events import canonical_detail_type
 from truthloop.exceptions import LocalBackendError
 
 __all__ = [
@@ -57,7 +58,8 @@ class EventHandlerConfig:
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def matches(self, detail_type: str) -> bool:
-        return not self.detail_types or detail_type in self.detail_types
+        wanted = canonical_detail_type(detail_type)
+        return not self.detail_types or any(canonical_detail_type(d) == wanted for d in self.detail_types)
 
 
 @dataclass(frozen=True)
