@@ -51,8 +51,8 @@ class SageMakerService:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.store = ResourceStore(runtime)
-        self.teams = TeamService(runtime, self.store)
         self.tags = TagService(runtime)
+        self.teams = TeamService(runtime, self.store, self.tags)
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             **self.teams.operations,
             **self.tags.operations,
@@ -126,7 +126,7 @@ class SageMakerService:
 
     def delete_human_task_ui(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["HumanTaskUiName"]
-        self.store.get(TASK_UI, name, "HumanTaskUi")
+        self.tags.forget(TASK_UI, self.store.get(TASK_UI, name, "HumanTaskUi"))
         self.rt.storage.delete_resource(TASK_UI, name)
         return {}
 
@@ -216,6 +216,7 @@ class SageMakerService:
                 f"Flow definition {name} has {len(active)} human loop(s) in progress (e.g. {active[0]}); stop them "
                 "first."
             )
+        self.tags.forget(FLOW, resource)
         self.rt.storage.delete_resource(FLOW, name)
         self.rt.active_flows.pop(resource.doc["FlowDefinitionArn"], None)
         return {}
@@ -281,7 +282,6 @@ class SageMakerService:
             "LabelCategoryConfigS3Uri",
             "StoppingConditions",
             "HumanTaskConfig",
-            "Tags",
             "LabelingJobOutput",
         ):
             if key in doc:
@@ -289,7 +289,12 @@ class SageMakerService:
         return out
 
     def describe_labeling_job(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._job_view(self.store.get(JOB, params["LabelingJobName"], "Labeling job"))
+        resource = self.store.get(JOB, params["LabelingJobName"], "Labeling job")
+        view = self._job_view(resource)
+        tags = self.tags.current(JOB, resource)
+        if tags:
+            view["Tags"] = tags
+        return view
 
     def list_labeling_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         items, token = self.store.list("ListLabelingJobs", JOB, params)

@@ -20,7 +20,7 @@ from truthloop.local.errors import in_use, limit_exceeded, not_found, validation
 from truthloop.local.resources import JOB, LIST_DEFAULT_ORDER, WORKFORCE, WORKTEAM, ResourceStore
 from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerprint, to_datetime
 from truthloop.local.storage import ListQuery, Resource
-from truthloop.local.tagging import merge_tags
+from truthloop.local.tagging import TagService, merge_tags
 
 __all__ = ["TeamService"]
 
@@ -44,9 +44,10 @@ def _member_kinds(members: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
 class TeamService:
     """Workforce and work team operations."""
 
-    def __init__(self, runtime: Runtime, store: ResourceStore) -> None:
+    def __init__(self, runtime: Runtime, store: ResourceStore, tags: TagService) -> None:
         self.rt = runtime
         self.store = store
+        self.tags = tags
 
     @property
     def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
@@ -134,12 +135,13 @@ class TeamService:
 
     def delete_workforce(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["WorkforceName"]
-        self._workforce(name)
+        workforce = self._workforce(name)
         teams = [
             t for t in self.rt.storage.resources_in_status(WORKTEAM, ("Active",)) if t.doc.get("WorkforceName") == name
         ]
         if teams:
             raise in_use(f"Workforce {name} still has workteams: {', '.join(t.name for t in teams)}.")
+        self.tags.forget(WORKFORCE, workforce)
         self.rt.storage.delete_resource(WORKFORCE, name)
         return {}
 
@@ -238,7 +240,7 @@ class TeamService:
 
     def delete_workteam(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["WorkteamName"]
-        self._workteam(name)
+        self.tags.forget(WORKTEAM, self._workteam(name))
         self.rt.storage.delete_resource(WORKTEAM, name)
         return {"Success": True}
 

@@ -13,7 +13,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, unique
+from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, unique, wait_for
 from truthloop.local import BackendConfig, LocalBackend
 from truthloop.local.resources import LIST_DEFAULT_ORDER
 from truthloop.local.sagemaker import served_operations
@@ -321,15 +321,39 @@ def test_tag_operations_on_unknown_resources_are_refused(sm: Any, call: str, arn
     assert arn in response["Error"]["Message"] and message in response["Error"]["Message"]
 
 
-def test_labeling_job_describe_reflects_tag_changes(sm: Any, s3: Any, bucket: str, team: str) -> None:
-    # GIVEN a labeling job created with a tag, then tagged again
+def test_tag_changes_on_a_running_labeling_job_survive_the_engine(sm: Any, s3: Any, bucket: str, team: str) -> None:
+    # GIVEN a labeling job created with a tag and tagged again at once, while the engine starts it
     name = unique("Job")
     arn = _job(sm, s3, bucket, team, name, Tags=[{"Key": "a", "Value": "1"}])
     sm.add_tags(ResourceArn=arn, Tags=[{"Key": "b", "Value": "2"}])
-    # WHEN described
-    described = sm.describe_labeling_job(LabelingJobName=name)
-    # THEN DescribeLabelingJob's Tags are the resource's tags
-    assert described["Tags"] == [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]
+    # WHEN the engine has read the manifest and saved the job (InProgress, one unlabeled object)
+    described = wait_for(
+        lambda: (
+            (d := sm.describe_labeling_job(LabelingJobName=name))["LabelingJobStatus"] == "InProgress"
+            and d["LabelCounters"]["Unlabeled"] == 1
+            and d
+        ),
+        what="the engine to start the job",
+    )
+    # THEN the tag change is still there, in ListTags and in DescribeLabelingJob, and the engine's counters too
+    expected = [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == expected
+    assert described["Tags"] == expected
+
+
+def test_a_resource_created_again_does_not_inherit_tags(sm: Any) -> None:
+    # GIVEN a task UI that was tagged, then deleted
+    name = unique("ui")
+    arn = sm.create_human_task_ui(HumanTaskUiName=name, UiTemplate={"Content": "<p/>"})["HumanTaskUiArn"]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "old", "Value": "yes"}])
+    sm.delete_human_task_ui(HumanTaskUiName=name)
+    # WHEN a task UI of the same name is created with other tags
+    again = sm.create_human_task_ui(
+        HumanTaskUiName=name, UiTemplate={"Content": "<p/>"}, Tags=[{"Key": "new", "Value": "yes"}]
+    )["HumanTaskUiArn"]
+    # THEN it has only its own tags
+    assert again == arn
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "new", "Value": "yes"}]
 
 
 # ----------------------------------------------------------------------------------------- workforces (own backend)
