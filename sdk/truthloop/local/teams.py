@@ -268,7 +268,9 @@ class TeamService:
         ]
         descending = params.get("SortOrder", LIST_DEFAULT_ORDER["ListLabelingJobsForWorkteam"]) == "Descending"
         jobs.sort(key=lambda job: (job.created, job.name), reverse=descending)
-        key = fingerprint("ListLabelingJobsForWorkteam", {k: v for k, v in params.items() if k != "NextToken"})
+        key = fingerprint(
+            "ListLabelingJobsForWorkteam", {k: v for k, v in params.items() if k not in ("NextToken", "MaxResults")}
+        )
         start = int(decode_token(params.get("NextToken"), key) or 0)
         limit = int(params.get("MaxResults") or 10)
         summaries = [self._job_for_workteam(job) for job in jobs[start : start + limit]]
