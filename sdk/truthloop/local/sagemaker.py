@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from truthloop.arns import parse_builtin_lambda_arn
 from truthloop.contracts import ActivationConditions, arn_resource_name
@@ -25,8 +25,8 @@ from truthloop.local.errors import ApiError, in_use, not_found, validation
 from truthloop.local.resources import FLOW, JOB, TASK_UI, ResourceStore
 from truthloop.local.runtime import Runtime, to_datetime
 from truthloop.local.storage import Resource
-from truthloop.local.tagging import TagService, merge_tags
-from truthloop.local.teams import TeamService
+from truthloop.local.tagging import TAG_OPERATIONS, TagService, merge_tags
+from truthloop.local.teams import TEAM_OPERATIONS, TeamService
 from truthloop.naming import validate_label_attribute_name
 
 __all__ = ["SageMakerService", "served_operations"]
@@ -40,9 +40,27 @@ _ZERO_COUNTERS = {
 }
 
 
+#: the operations this module serves itself, and the method serving each
+_OWN_OPERATIONS = {
+    "CreateHumanTaskUi": "create_human_task_ui",
+    "DescribeHumanTaskUi": "describe_human_task_ui",
+    "ListHumanTaskUis": "list_human_task_uis",
+    "DeleteHumanTaskUi": "delete_human_task_ui",
+    "CreateFlowDefinition": "create_flow_definition",
+    "DescribeFlowDefinition": "describe_flow_definition",
+    "ListFlowDefinitions": "list_flow_definitions",
+    "DeleteFlowDefinition": "delete_flow_definition",
+    "CreateLabelingJob": "create_labeling_job",
+    "DescribeLabelingJob": "describe_labeling_job",
+    "ListLabelingJobs": "list_labeling_jobs",
+    "StopLabelingJob": "stop_labeling_job",
+    "RenderUiTemplate": "render_ui_template",
+}
+
+
 def served_operations() -> frozenset[str]:
     """Every SageMaker operation the local backend serves (read without a running backend: docs and tests)."""
-    return SageMakerService(cast(Runtime, None)).operations
+    return frozenset(_OWN_OPERATIONS) | frozenset(TEAM_OPERATIONS) | frozenset(TAG_OPERATIONS)
 
 
 class SageMakerService:
@@ -56,19 +74,7 @@ class SageMakerService:
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             **self.teams.operations,
             **self.tags.operations,
-            "CreateHumanTaskUi": self.create_human_task_ui,
-            "DescribeHumanTaskUi": self.describe_human_task_ui,
-            "ListHumanTaskUis": self.list_human_task_uis,
-            "DeleteHumanTaskUi": self.delete_human_task_ui,
-            "CreateFlowDefinition": self.create_flow_definition,
-            "DescribeFlowDefinition": self.describe_flow_definition,
-            "ListFlowDefinitions": self.list_flow_definitions,
-            "DeleteFlowDefinition": self.delete_flow_definition,
-            "CreateLabelingJob": self.create_labeling_job,
-            "DescribeLabelingJob": self.describe_labeling_job,
-            "ListLabelingJobs": self.list_labeling_jobs,
-            "StopLabelingJob": self.stop_labeling_job,
-            "RenderUiTemplate": self.render_ui_template,
+            **{operation: getattr(self, method) for operation, method in _OWN_OPERATIONS.items()},
         }
 
     @property

@@ -12,7 +12,7 @@ there is no error, and a resource holds at most 50 tags.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from truthloop.local.errors import validation
@@ -20,10 +20,12 @@ from truthloop.local.resources import KINDS, Kind
 from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerprint
 from truthloop.local.storage import Resource
 
-__all__ = ["MAX_TAGS", "TAGS_KIND", "TagService", "merge_tags"]
+__all__ = ["MAX_TAGS", "TAGS_KIND", "TAG_OPERATIONS", "TagService", "merge_tags"]
 
 #: AWS's limit of user tags per SageMaker resource (the model's ``TagList`` max)
 MAX_TAGS = 50
+#: the operations this module serves, and the method serving each
+TAG_OPERATIONS = {"AddTags": "add_tags", "ListTags": "list_tags", "DeleteTags": "delete_tags"}
 #: the storage kind of the tag documents
 TAGS_KIND = "tags"
 #: ListTags' page size when MaxResults is absent (the model's minimum, so one page holds every tag)
@@ -45,8 +47,8 @@ class TagService:
         self.rt = runtime
 
     @property
-    def operations(self) -> dict[str, Any]:
-        return {"AddTags": self.add_tags, "ListTags": self.list_tags, "DeleteTags": self.delete_tags}
+    def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        return {operation: getattr(self, method) for operation, method in TAG_OPERATIONS.items()}
 
     def _resolve(self, arn: str) -> tuple[Kind, Resource]:
         base = f"arn:aws:sagemaker:{self.rt.config.region}:{self.rt.config.account_id}:"

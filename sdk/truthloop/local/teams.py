@@ -22,9 +22,27 @@ from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerp
 from truthloop.local.storage import ListQuery, Resource
 from truthloop.local.tagging import TagService, merge_tags
 
-__all__ = ["TeamService"]
+__all__ = ["TEAM_OPERATIONS", "TeamService"]
 
 _JOB_STATUSES = ("Initializing", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+
+
+#: the operations this module serves, and the method serving each
+TEAM_OPERATIONS = {
+    "CreateWorkforce": "create_workforce",
+    "DescribeWorkforce": "describe_workforce",
+    "ListWorkforces": "list_workforces",
+    "UpdateWorkforce": "update_workforce",
+    "DeleteWorkforce": "delete_workforce",
+    "CreateWorkteam": "create_workteam",
+    "DescribeWorkteam": "describe_workteam",
+    "ListWorkteams": "list_workteams",
+    "UpdateWorkteam": "update_workteam",
+    "DeleteWorkteam": "delete_workteam",
+    "ListLabelingJobsForWorkteam": "list_labeling_jobs_for_workteam",
+    "DescribeSubscribedWorkteam": "describe_subscribed_workteam",
+    "ListSubscribedWorkteams": "list_subscribed_workteams",
+}
 
 
 def _member_kinds(members: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -51,21 +69,7 @@ class TeamService:
 
     @property
     def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-        return {
-            "CreateWorkforce": self.create_workforce,
-            "DescribeWorkforce": self.describe_workforce,
-            "ListWorkforces": self.list_workforces,
-            "UpdateWorkforce": self.update_workforce,
-            "DeleteWorkforce": self.delete_workforce,
-            "CreateWorkteam": self.create_workteam,
-            "DescribeWorkteam": self.describe_workteam,
-            "ListWorkteams": self.list_workteams,
-            "UpdateWorkteam": self.update_workteam,
-            "DeleteWorkteam": self.delete_workteam,
-            "ListLabelingJobsForWorkteam": self.list_labeling_jobs_for_workteam,
-            "DescribeSubscribedWorkteam": self.describe_subscribed_workteam,
-            "ListSubscribedWorkteams": self.list_subscribed_workteams,
-        }
+        return {operation: getattr(self, method) for operation, method in TEAM_OPERATIONS.items()}
 
     # ------------------------------------------------------------------ workforces
     def _workforce(self, name: str) -> Resource:

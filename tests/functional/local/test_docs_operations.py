@@ -9,6 +9,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
+from truthloop.local import LocalBackend
 from truthloop.local.a2i import A2I_OPERATIONS
 from truthloop.local.sagemaker import served_operations
 
@@ -53,3 +54,8 @@ def test_served_says_yes_exactly_for_the_served_operations() -> None:
 @pytest.mark.parametrize("row", _rows(), ids=lambda m: m["operation"])
 def test_every_row_says_something(row: re.Match[str]) -> None:
     assert len(row["notes"].strip()) >= 9  # "None known" at least: a blank cell is not an answer
+
+
+def test_served_operations_are_what_a_running_backend_dispatches(backend: LocalBackend) -> None:
+    # THEN the list read without a backend is what a running one serves
+    assert backend.sagemaker.operations == served_operations()
