@@ -365,8 +365,10 @@ def test_workforce_tags_update_and_delete(bare_sm: Any) -> None:
         "WorkforceArn"
     ]
     before = bare_sm.describe_workforce(WorkforceName="oidc-force")["Workforce"]
-    # WHEN its tags are listed, its IP ranges and OIDC endpoints updated
+    # WHEN its tags are listed, changed, its IP ranges and OIDC endpoints updated
     tags = bare_sm.list_tags(ResourceArn=arn)["Tags"]
+    bare_sm.add_tags(ResourceArn=arn, Tags=[{"Key": "env", "Value": "dev"}])
+    bare_sm.delete_tags(ResourceArn=arn, TagKeys=["owner"])
     updated = bare_sm.update_workforce(
         WorkforceName="oidc-force",
         SourceIpConfig={"Cidrs": ["10.0.0.0/16"]},
@@ -375,6 +377,7 @@ def test_workforce_tags_update_and_delete(bare_sm: Any) -> None:
     described = bare_sm.describe_workforce(WorkforceName="oidc-force")["Workforce"]
     # THEN the tag is there, the update is answered with and kept in the workforce (never the client secret)
     assert tags == [{"Key": "owner", "Value": "me"}]
+    assert bare_sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
     assert updated == described
     assert described["SourceIpConfig"] == {"Cidrs": ["10.0.0.0/16"]}
     assert described["OidcConfig"]["Issuer"] == "https://other.example.com"
