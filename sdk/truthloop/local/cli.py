@@ -22,7 +22,7 @@ def _data_dir_option(function: Any) -> Any:
         type=click.Path(file_okay=False, path_type=Path),
         default=Path(".truthloop"),
         show_default=True,
-        help="Directory holding the SQLite database, the S3 snapshot and backend.json.",
+        help="Directory holding the SQLite database, the S3 objects and backend.json.",
     )(function)
 
 
@@ -64,7 +64,6 @@ def _parse_handlers(values: tuple[str, ...]) -> tuple[EventHandlerConfig, ...]:
 
 @local.command()
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port for the AWS APIs and the portal.")
-@click.option("--s3-port", type=int, default=0, show_default=True, help="Port for S3 (moto); 0 picks a free one.")
 @_data_dir_option
 @click.option("--region", default="us-east-1", show_default=True, help="Region in every ARN the backend makes.")
 @click.option("--workers", "worker_count", type=int, default=3, show_default=True, help="Portal tokens to issue.")
@@ -110,7 +109,6 @@ def _parse_handlers(values: tuple[str, ...]) -> tuple[EventHandlerConfig, ...]:
 )
 def up(
     port: int,
-    s3_port: int,
     data_dir: Path,
     region: str,
     worker_count: int,
@@ -125,7 +123,7 @@ def up(
     """Start the local backend on 127.0.0.1 and keep it running until Ctrl+C.
 
     Serves the SageMaker subset (JSON 1.1) and the A2I runtime (REST-JSON) on --port, the worker portal at
-    /portal, and S3 through moto's server on its own port. State survives restarts in --data-dir.
+    /portal, and S3 (written through to --data-dir) all on --port. State survives restarts, even kill -9.
 
     \b
     Example:
@@ -144,7 +142,6 @@ def up(
             )
         config = base.with_(
             port=port,
-            s3_port=s3_port,
             data_dir=data_dir,
             region=region,
             workers=worker_count,
@@ -163,11 +160,10 @@ def up(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with backend.environment() as env:
-        click.echo(f"truthloop local backend on {backend.endpoint_url} (S3: {backend.s3_url})")
+        click.echo(f"truthloop local backend on {backend.endpoint_url} (SageMaker, A2I runtime and S3)")
         click.echo(f"worker portal: {backend.portal_url}/")
         click.echo("point boto3 at it with:")
-        for key in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME", "AWS_ENDPOINT_URL_S3"):
-            click.echo(f"  export {key}={env[key]}")
+        click.echo(f"  export AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']}")
         click.echo(
             f"  (with any credentials, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION={region})"
         )
@@ -179,7 +175,7 @@ def up(
             while not stop.wait(0.5):
                 pass
         finally:
-            click.echo("stopping (saving S3 to the data directory)…")
+            click.echo("stopping…")
             backend.stop()
 
 

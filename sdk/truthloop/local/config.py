@@ -82,7 +82,6 @@ class BackendConfig:
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    s3_port: int = 0
     data_dir: Path = Path(".truthloop")
     region: str = "us-east-1"
     account_id: str = DEFAULT_ACCOUNT_ID
@@ -99,7 +98,6 @@ class BackendConfig:
     event_max_attempts: int = 8
     default_a2i_task_lifetime_seconds: int = 864000
     default_gt_task_lifetime_seconds: int = 2592000
-    snapshot_interval_seconds: float = 30.0
     #: start moto from empty (its state is per process); False shares it with other in-process moto users
     reset_s3: bool = True
 

@@ -117,7 +117,6 @@ class _Demo:
             flow_activation_seconds=0.2,
             consolidation_wait_seconds=5.0,
             engine_interval_seconds=0.1,
-            snapshot_interval_seconds=0,
         )
         return LocalBackend(config)
 
