@@ -65,7 +65,8 @@ class ReviewOutcome:
 
     ``status`` is ``not_routed`` (the policy kept the model's answer), ``started`` (a new human loop),
     ``already_started`` (a retry found the loop it started before) or ``deferred`` (the budget refused the loop;
-    ``deferred_reason`` says why and ``input_content`` holds what would have been sent, to start it later).
+    ``deferred_reason`` says why, ``retry_at`` when the budget window reopens (epoch seconds) and
+    ``input_content`` holds what would have been sent, to start it later).
     """
 
     source: str
@@ -79,6 +80,7 @@ class ReviewOutcome:
     input_ref: str | None = None
     attempts: int = 0
     deferred_reason: str | None = None
+    retry_at: float | None = None
 
     @property
     def routed(self) -> bool:
@@ -100,6 +102,7 @@ class ReviewOutcome:
             ("humanLoopStatus", self.human_loop_status),
             ("inputRef", self.input_ref),
             ("deferredReason", self.deferred_reason),
+            ("retryAt", self.retry_at),
         ):
             if value is not None:
                 out[key] = value
@@ -293,6 +296,7 @@ class ReviewClient:
                     human_loop_name=name,
                     input_content=content,
                     deferred_reason=reason,
+                    retry_at=ends,
                 )
         try:
             if size > MAX_INPUT_CONTENT_BYTES:
