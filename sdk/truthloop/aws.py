@@ -106,6 +106,6 @@ def map_client_errors(operation: str = "") -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        raise error_from_client_error(exc, operation) from None
+        raise error_from_client_error(exc, operation) from exc
     except BotoCoreError as exc:
-        raise AwsServiceError(str(exc), code=type(exc).__name__, operation=operation) from None
+        raise AwsServiceError(str(exc), code=type(exc).__name__, operation=operation) from exc

@@ -132,11 +132,8 @@ def test_sqs_batches_lose_nothing_and_duplicate_nothing(
     bodies = [json.dumps(UNCERTAIN), json.dumps(CONFIDENT), "{not json", json.dumps({"source": "x", "response": {}})]
     for body in bodies:
         sqs.send_message(QueueUrl=url, MessageBody=body)
-    # AND A2I throttles the first delivery of the uncertain record past the retry limit (after creating the loop),
-    # then reports a conflict on redelivery
-    router = module.current_router()
-    router.client.max_attempts = 2
-    stubber.add_client_error("start_human_loop", "ThrottlingException", "slow", 429)
+    # AND A2I answers the first delivery of the uncertain record with a 500 after botocore's retries (having
+    # created the loop), then reports a conflict on redelivery
     stubber.add_client_error("start_human_loop", "InternalServerException", "lost reply", 500)
     stubber.add_client_error("start_human_loop", "ConflictException", "exists", 409)
     stubber.add_response("describe_human_loop", _describe("placeholder"), None)
@@ -290,7 +287,7 @@ def test_function_url_requests_get_http_responses(stubbed: tuple[Any, Stubber], 
         ("{oops", [], 400, "body is not JSON"),
         (json.dumps({"source": "comprehend:detect_sentiment"}), [], 400, "$.response: required field is missing"),
         (json.dumps(UNCERTAIN), [("ServiceQuotaExceededException", 402)], 429, "QuotaExceededError"),
-        (json.dumps(UNCERTAIN), [("ThrottlingException", 429)] * 5, 503, "ThrottledError"),
+        (json.dumps(UNCERTAIN), [("ThrottlingException", 429)], 503, "ThrottledError"),
     ],
 )
 def test_function_url_errors_map_to_http_statuses(
