@@ -16,6 +16,13 @@ from truthloop.local.config import DEFAULT_PORT, BackendConfig, EventHandlerConf
 __all__ = ["local"]
 
 
+def _not_answering(state: dict[str, Any], exc: Exception) -> LocalBackendError:
+    return LocalBackendError(
+        f"the local backend at {state.get('endpoint')} does not answer ({type(exc).__name__}: {exc}); is "
+        "`truthloop local up` still running with this --data-dir?"
+    )
+
+
 def _data_dir_option(function: Any) -> Any:
     return click.option(
         "--data-dir",
@@ -131,31 +138,28 @@ def up(
     """
     from truthloop.local.backend import LocalBackend
 
-    try:
-        base = BackendConfig.from_file(config_file) if config_file else BackendConfig()
-        faults = base.faults
-        if throttle_rate is not None or throttle_operations:
-            faults = FaultConfig(
-                throttle_rate=throttle_rate if throttle_rate is not None else faults.throttle_rate,
-                operations=throttle_operations or faults.operations,
-                seed=faults.seed,
-            )
-        config = base.with_(
-            port=port,
-            data_dir=data_dir,
-            region=region,
-            workers=worker_count,
-            lambdas={**base.lambdas, **_parse_lambda(lambdas)},
-            event_handlers=base.event_handlers + _parse_handlers(handlers),
-            duplicate_events=duplicate_events or base.duplicate_events,
-            max_active_human_loops=max_active_human_loops
-            if max_active_human_loops is not None
-            else base.max_active_human_loops,
-            faults=faults,
+    base = BackendConfig.from_file(config_file) if config_file else BackendConfig()
+    faults = base.faults
+    if throttle_rate is not None or throttle_operations:
+        faults = FaultConfig(
+            throttle_rate=throttle_rate if throttle_rate is not None else faults.throttle_rate,
+            operations=throttle_operations or faults.operations,
+            seed=faults.seed,
         )
-        backend = LocalBackend(config).start()
-    except LocalBackendError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = base.with_(
+        port=port,
+        data_dir=data_dir,
+        region=region,
+        workers=worker_count,
+        lambdas={**base.lambdas, **_parse_lambda(lambdas)},
+        event_handlers=base.event_handlers + _parse_handlers(handlers),
+        duplicate_events=duplicate_events or base.duplicate_events,
+        max_active_human_loops=max_active_human_loops
+        if max_active_human_loops is not None
+        else base.max_active_human_loops,
+        faults=faults,
+    )
+    backend = LocalBackend(config).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -192,10 +196,7 @@ def status(data_dir: Path) -> None:
 
     from truthloop.local.backend import read_state
 
-    try:
-        state = read_state(data_dir)
-    except LocalBackendError as exc:
-        raise click.ClickException(str(exc)) from None
+    state = read_state(data_dir)
     try:
         response = httpx.get(
             state["endpoint"] + "/_truthloop/status",
@@ -204,7 +205,7 @@ def status(data_dir: Path) -> None:
         )
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        raise click.ClickException(f"the backend at {state['endpoint']} does not answer: {exc}") from None
+        raise _not_answering(state, exc) from exc
     click.echo(json.dumps(response.json(), indent=2))
 
 
@@ -239,20 +240,22 @@ def workers(
     Example:
       truthloop local workers --count 5 --accuracy 0.8 --seed 1
     """
+    import httpx
+
     from truthloop.local.backend import read_state
     from truthloop.local.simulate import Crowd, load_gold
 
+    state = read_state(data_dir)
+    crowd = Crowd(
+        state["endpoint"],
+        admin_token=state["admin_token"],
+        count=count,
+        accuracy=accuracy,
+        seed=seed,
+        gold=load_gold(gold) if gold else {},
+    )
     try:
-        state = read_state(data_dir)
-        crowd = Crowd(
-            state["endpoint"],
-            admin_token=state["admin_token"],
-            count=count,
-            accuracy=accuracy,
-            seed=seed,
-            gold=load_gold(gold) if gold else {},
-        )
         stats = crowd.run(idle_seconds=None if follow else idle_seconds, progress=True)
-    except (LocalBackendError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except httpx.TransportError as exc:
+        raise _not_answering(state, exc) from exc
     click.echo(f"{stats.answered} answers from {count} simulated workers ({stats.correct} matched gold)")

@@ -104,6 +104,8 @@ class BackendConfig:
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
             raise LocalBackendError(f"the local backend only binds to loopback (127.0.0.1), not {self.host!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise LocalBackendError(f"port must be an integer from 0 to 65535 (0: any free port), got {self.port!r}")
         if self.workers < 0:
             raise LocalBackendError(f"workers must be >= 0, got {self.workers}")
         if self.max_active_human_loops is not None and self.max_active_human_loops < 0:

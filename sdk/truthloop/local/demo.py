@@ -492,7 +492,4 @@ def demo(interactive: bool, port: int, data_dir: Path | None, workers: int, accu
       truthloop demo
       truthloop demo --interactive --port 4566
     """
-    try:
-        run_demo(data_dir=data_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive)
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from None
+    run_demo(data_dir=data_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive)
