@@ -56,7 +56,7 @@ from truthloop.review.content import MAX_INPUT_CONTENT_BYTES, build_input_conten
 from truthloop.review.policy import BudgetStore, InMemoryBudgetStore, ReviewPolicy
 from truthloop.review.types import ReviewDecision
 
-__all__ = ["CONTENT_CLASSIFIERS", "ReviewClient", "ReviewOutcome"]
+__all__ = ["CONTENT_CLASSIFIERS", "ReviewClient", "ReviewOutcome", "check_flow_arn"]
 
 #: ``DataAttributes.ContentClassifiers`` values StartHumanLoop accepts.
 CONTENT_CLASSIFIERS = ("FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent")
@@ -270,7 +270,7 @@ class ReviewClient:
         """
         chosen = self._policy(policy)
         canonical = canonical_source(source)
-        _check_flow_arn(flow_definition_arn)
+        check_flow_arn(flow_definition_arn)
         adapted = adapt(canonical, response, **adapter_options)
         key = None if input is None else canonical_json([canonical, input])
         decision = chosen.decide(adapted.predictions, key=key)
@@ -302,7 +302,7 @@ class ReviewClient:
         content_classifiers: Iterable[str] | None = None,
     ) -> ReviewOutcome:
         """Start a loop for an already-built InputContent (budget, size limit, naming and retries apply)."""
-        _check_flow_arn(flow_definition_arn)
+        check_flow_arn(flow_definition_arn)
         source = str(content.get("source", ""))
         decision = decision or ReviewDecision(True, ())
         classifiers = self.content_classifiers if content_classifiers is None else _classifiers(content_classifiers)
@@ -545,7 +545,8 @@ def _classifiers(values: Iterable[str]) -> tuple[str, ...]:
     return out
 
 
-def _check_flow_arn(arn: str) -> None:
+def check_flow_arn(arn: str) -> None:
+    """Raise :class:`ConfigurationError` naming ``arn`` unless it is a flow definition ARN."""
     if not isinstance(arn, str) or len(arn) > 1024 or not _FLOW_ARN.fullmatch(arn):
         raise ConfigurationError(
             f"invalid flow definition ARN {arn!r}: expected arn:aws:sagemaker:<region>:<account>:flow-definition/<name>"

@@ -30,7 +30,7 @@ from typing import Any
 
 from truthloop.contracts._base import canonical_json
 from truthloop.exceptions import AdapterError, BudgetExceededError, ConfigurationError, PolicyError
-from truthloop.review.client import ReviewClient, ReviewOutcome
+from truthloop.review.client import ReviewClient, ReviewOutcome, check_flow_arn
 from truthloop.review.policy import ReviewPolicy
 
 __all__ = [
@@ -94,6 +94,11 @@ def parse_record(body: Any) -> PredictionRecord:
     flow = body.get("flowDefinitionArn")
     if flow is not None and not isinstance(flow, str):
         raise AdapterError("flowDefinitionArn must be a string", "$.flowDefinitionArn")
+    if flow is not None:
+        try:
+            check_flow_arn(flow)
+        except ConfigurationError as exc:  # the caller's record, not the router's configuration: a 400
+            raise AdapterError(str(exc), "$.flowDefinitionArn") from exc
     options = body.get("options") or {}
     if not isinstance(options, Mapping):
         raise AdapterError("options must be an object", "$.options")

@@ -287,6 +287,7 @@ def test_function_url_requests_get_http_responses(stubbed: tuple[Any, Stubber], 
         ("{oops", [], 400, "body is not JSON"),
         (json.dumps({"source": "comprehend:detect_sentiment"}), [], 400, "$.response: required field is missing"),
         (json.dumps(UNCERTAIN), [("ServiceQuotaExceededException", 402)], 429, "QuotaExceededError"),
+        (json.dumps({**UNCERTAIN, "flowDefinitionArn": "not-an-arn"}), [], 400, "$.flowDefinitionArn: invalid flow"),
         (json.dumps(UNCERTAIN), [("ThrottlingException", 429)], 503, "ThrottledError"),
     ],
 )
