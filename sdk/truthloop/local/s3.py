@@ -80,12 +80,20 @@ def s3_client(endpoint_url: str, region: str) -> Any:
     return session.client(
         "s3",
         endpoint_url=endpoint_url,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}),
+        config=Config(
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
     )
 
 
 def signing_service(headers: Mapping[str, str], query: str) -> str | None:
-    """The service a SigV4 request is signed for (``Authorization`` header or presigned query), else ``None``."""
+    """The service a signed request is for (SigV4 ``Authorization`` header or presigned query), else ``None``.
+
+    S3's own older signature (``Authorization: AWS <key>:<signature>``, or the ``AWSAccessKeyId``/``Signature``/
+    ``Expires`` query that boto3's ``generate_presigned_url`` makes for S3 unless told ``s3v4``) means ``s3``.
+    """
     auth = headers.get("authorization", "")
     credential = ""
     if auth.startswith("AWS4-HMAC-SHA256"):
@@ -93,6 +101,11 @@ def signing_service(headers: Mapping[str, str], query: str) -> str | None:
         credential = rest.split(",", 1)[0].strip()
     elif "X-Amz-Credential" in query:
         credential = dict(parse_qsl(query)).get("X-Amz-Credential", "")
+    elif auth.startswith("AWS ") and ":" in auth:
+        return "s3"
+    elif "Signature=" in query and "AWSAccessKeyId=" in query and not auth:
+        params = dict(parse_qsl(query))
+        return "s3" if params.get("Signature") and params.get("AWSAccessKeyId") and params.get("Expires") else None
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
         return None

@@ -146,3 +146,26 @@ def test_acknowledged_write_is_on_disk_before_the_response(backend: LocalBackend
     # THEN the object and its content type are already there
     assert stored is not None
     assert stored[1] == b'{"x": 1}' and stored[0]["metadata"]["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("signature_version", ["s3v4", "s3"])
+def test_presigned_urls_are_served(backend: LocalBackend, bucket: str, signature_version: str) -> None:
+    # GIVEN an object and a presigned GET URL of either signature kind boto3 makes
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=backend.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(signature_version=signature_version),
+    )
+    client.put_object(Bucket=bucket, Key="img.png", Body=b"PNG", ContentType="image/png")
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "img.png"}, ExpiresIn=60)
+    # WHEN a page on the backend's own origin loads it (an <img>), and a page elsewhere tries
+    same = httpx.get(url, headers={"sec-fetch-site": "same-origin"})
+    foreign = httpx.get(url, headers={"sec-fetch-site": "cross-site", "origin": "https://evil.example"})
+    # THEN the first gets the object, the second nothing
+    assert (same.status_code, same.content, same.headers["content-type"]) == (200, b"PNG", "image/png")
+    assert foreign.status_code == 403
