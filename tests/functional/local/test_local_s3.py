@@ -169,3 +169,18 @@ def test_presigned_urls_are_served(backend: LocalBackend, bucket: str, signature
     # THEN the first gets the object, the second nothing
     assert (same.status_code, same.content, same.headers["content-type"]) == (200, b"PNG", "image/png")
     assert foreign.status_code == 403
+
+
+def test_a_multipart_upload_is_on_disk_once_completed(backend: LocalBackend, s3: Any, bucket: str) -> None:
+    # GIVEN a 6 MiB object uploaded in two parts (boto3's managed transfer)
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    body = bytes(range(256)) * (6 * 4096)
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    # WHEN
+    s3.upload_fileobj(io.BytesIO(body), bucket, "big.bin", Config=config)
+    # THEN the assembled object (not its parts) is what the data directory holds
+    stored = DurableS3(backend.config.data_dir / "s3").read(bucket, "big.bin")
+    assert stored is not None and stored[1] == body
