@@ -379,6 +379,10 @@ def reset_moto() -> None:
 # ----------------------------------------------------------------------------------------------------- ASGI side
 
 
+class _Unprocessable(Exception):
+    """moto raised on a request (malformed XML, a missing element, an unsupported subresource…)."""
+
+
 class _Captured:
     """The status and headers a WSGI app passed to ``start_response``."""
 
@@ -484,6 +488,18 @@ class S3Gateway:
         environ = _wsgi_environ(scope, bytes(body))
         try:
             status, response_headers, payload = await anyio.to_thread.run_sync(self._handle, service, environ, scope)
+        except _Unprocessable as exc:
+            cause = exc.__cause__
+            log.warning("local %s could not process %s %s: %r", service, scope["method"], scope["path"], cause)
+            await self._error(
+                send,
+                service,
+                400,
+                "InvalidRequest",
+                f"The local {service} could not process this request ({type(cause).__name__}: {cause}); it is "
+                "malformed or uses a feature the emulator does not support.",
+            )
+            return
         except Exception:
             log.exception("local %s failed on %s %s", service, scope["method"], scope["path"])
             await self._error(send, service, 500, "InternalError", "The local backend failed; see its log.")
@@ -512,13 +528,16 @@ class S3Gateway:
     @staticmethod
     def _call(app: Any, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         captured = _Captured()
-        result = app(environ, captured)
         try:
-            payload = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            result = app(environ, captured)
+            try:
+                payload = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # moto's parsing of the request failed; the write-through never ran
+            raise _Unprocessable() from exc
         headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in captured.headers
@@ -532,10 +551,10 @@ class S3Gateway:
             body = (
                 f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
                 f"<Message>{escape(message)}</Message></Error>"
-            ).encode()
+            ).encode("utf-8", "backslashreplace")
             content_type = b"application/xml"
         else:
-            body = json.dumps({"__type": code, "message": message}).encode()
+            body = json.dumps({"__type": code, "message": message}).encode("ascii")
             content_type = b"application/x-amz-json-1.0"
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
