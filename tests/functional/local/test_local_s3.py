@@ -3,6 +3,7 @@ cross-site requests, loopback ``Host`` only, and every acknowledged write on dis
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -184,3 +185,27 @@ def test_a_multipart_upload_is_on_disk_once_completed(backend: LocalBackend, s3:
     # THEN the assembled object (not its parts) is what the data directory holds
     stored = DurableS3(backend.config.data_dir / "s3").read(bucket, "big.bin")
     assert stored is not None and stored[1] == body
+
+
+def test_a_snapshot_from_an_older_version_is_imported_once(tmp_path: Path) -> None:
+    # GIVEN a data directory holding the 30-second snapshot layout of earlier versions
+    import hashlib
+    import json
+
+    from truthloop.local import BackendConfig
+
+    legacy = tmp_path / "s3"
+    key = "a2i/loop/output.json"
+    (legacy / "objects" / "old-bucket").mkdir(parents=True)
+    (legacy / "objects" / "old-bucket" / hashlib.sha256(key.encode()).hexdigest()).write_bytes(b'{"kept": true}')
+    index = {"buckets": {"old-bucket": {key: {"content_type": "application/json"}}}}
+    (legacy / "index.json").write_text(json.dumps(index), encoding="utf-8")
+    # WHEN a backend starts on it
+    # (reset_s3=False: moto is shared with this module's running backend)
+    with LocalBackend(BackendConfig(port=0, data_dir=tmp_path, workers=0, reset_s3=False)) as started:
+        got = started.s3_client().get_object(Bucket="old-bucket", Key=key)
+        # THEN the objects are served, written in the new layout, and the old files are gone
+        assert (got["Body"].read(), got["ContentType"]) == (b'{"kept": true}', "application/json")
+    assert not (legacy / "index.json").exists() and not (legacy / "objects").exists()
+    stored = DurableS3(legacy).read("old-bucket", key)
+    assert stored is not None and stored[1] == b'{"kept": true}'
