@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -24,6 +26,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from truthloop.arns import supported_regions
 from truthloop.exceptions import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -78,6 +81,20 @@ class Problems:
 
 def is_token(value: object) -> bool:
     return isinstance(value, str) and cdk.Token.is_unresolved(value)
+
+
+def region_problem(scope: IConstruct) -> str | None:
+    """A problem message when ``scope``'s stack is bound to a region without Ground Truth and A2I, else None.
+
+    Environment-agnostic stacks (a token region) are checked by nothing here: CloudFormation decides at deploy.
+    """
+    region = cdk.Stack.of(scope).region
+    if is_token(region) or region in supported_regions():
+        return None
+    return (
+        f"region {region!r} offers no SageMaker Ground Truth / Amazon A2I (the deployment would fail); "
+        f"supported regions: {', '.join(supported_regions())}"
+    )
 
 
 # --------------------------------------------------------------------------------------------- cdk-nag
@@ -193,6 +210,49 @@ def allow_service_to_use_key(key: kms.IKey, service: str, *, sid: str) -> None:
             conditions={"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}},
         )
     )
+
+
+@jsii.implements(events.IRuleTarget)
+class QueueTarget:
+    """An EventBridge rule target that sends to an SQS queue.
+
+    Unlike ``aws_events_targets.SqsQueue`` it adds no KMS grant of its own (CDK's grants to
+    ``events.amazonaws.com`` carry no account condition); the queue's key must already let EventBridge use it
+    (:func:`allow_service_to_use_key`). The queue policy admits only this rule (``aws:SourceArn``).
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                resources=[self.queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            )
+        )
+        return events.RuleTargetConfig(arn=self.queue.queue_arn)
+
+
+@jsii.implements(events.IRuleTarget)
+class TopicTarget:
+    """An EventBridge rule target that publishes to an SNS topic, without CDK's unconditioned KMS grant."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self.topic = topic
+
+    def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            )
+        )
+        return events.RuleTargetConfig(arn=self.topic.topic_arn)
 
 
 def grant_key(principal: iam.IGrantable, key: kms.IKey | None, *, encrypt: bool = False, decrypt: bool = True) -> None:

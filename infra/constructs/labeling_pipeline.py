@@ -21,7 +21,6 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
@@ -33,6 +32,8 @@ from constructs import Construct
 
 from infra.constructs._common import (
     Problems,
+    QueueTarget,
+    TopicTarget,
     access_logs_bucket,
     allow,
     allow_service_to_use_key,
@@ -42,6 +43,7 @@ from infra.constructs._common import (
     grant_objects,
     is_token,
     python_function,
+    region_problem,
     sagemaker_function_name,
     secure_bucket,
     secure_queue,
@@ -53,7 +55,7 @@ from infra.constructs.task_ui import lint_template_file, resolve_template
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
 
-__all__ = ["BUILTIN_SUFFIX", "TASK_TYPES", "LabelingPipeline"]
+__all__ = ["BUILTIN_SUFFIX", "GROUND_TRUTH_CORS", "TASK_TYPES", "LabelingPipeline"]
 
 #: truthloop task type → built-in GT task-type suffix (docs/interfaces.md); None = a custom task type.
 BUILTIN_SUFFIX: dict[str, str | None] = {
@@ -73,6 +75,15 @@ BUILTIN_SUFFIX: dict[str, str | None] = {
 TASK_TYPES = tuple(BUILTIN_SUFFIX)
 #: Task types whose template file differs from their id.
 _TEMPLATE_FOR = {"bounding-box-adjustment": "gt/bounding-box"}
+#: The CORS rule Ground Truth documents for input data ("CORS Requirement for Input Image Data"): the worker
+#: task page loads the data objects from the bucket through presigned GET URLs in the browser.
+GROUND_TRUTH_CORS = (
+    s3.CorsRule(
+        allowed_methods=[s3.HttpMethods.GET],
+        allowed_origins=["*"],
+        exposed_headers=["Access-Control-Allow-Origin"],
+    ),
+)
 #: Key prefixes of the input bucket (the launcher and the job role rely on them).
 MANIFESTS, OBJECTS, JOBS = "manifests/", "objects/", "jobs/"
 
@@ -89,7 +100,9 @@ class LabelingPipeline(Construct):
     Props follow "existing X or X props": ``existing_input_bucket``/``input_bucket_props``,
     ``existing_output_bucket``/``output_bucket_props``, ``existing_key`` (else a new customer-managed key),
     ``existing_access_logs_bucket``. Every conflict is reported in one error. An existing input bucket must
-    already send its events to EventBridge (S3 bucket setting "Amazon EventBridge notifications": on).
+    already send its events to EventBridge (S3 bucket setting "Amazon EventBridge notifications": on) and carry
+    the CORS rule Ground Truth requires (:data:`GROUND_TRUTH_CORS`); a new one gets both. ``input_bucket_props``
+    may replace the CORS rules (key ``cors``).
 
     Attributes: ``key``, ``input_bucket``, ``output_bucket``, ``queue``, ``dead_letter_queue``, ``pending_table``,
     ``notification_topic``, ``launcher_function``, ``pre_annotation_function``, ``post_annotation_function``,
@@ -168,7 +181,7 @@ class LabelingPipeline(Construct):
             access_logs=logs_bucket,
             removal_policy=removal_policy,
             event_bridge=True,
-            overrides=input_bucket_props,
+            overrides={"cors": list(GROUND_TRUTH_CORS), **(input_bucket_props or {})},
         )
         self.output_bucket: s3.IBucket = existing_output_bucket or secure_bucket(
             self,
@@ -434,7 +447,7 @@ class LabelingPipeline(Construct):
                     "object": {"key": [{"prefix": MANIFESTS}, {"prefix": OBJECTS}]},
                 },
             ),
-            targets=[targets.SqsQueue(self.queue)],
+            targets=[QueueTarget(self.queue)],
         )
         self.job_state_rule = events.Rule(
             self,
@@ -445,7 +458,7 @@ class LabelingPipeline(Construct):
                 detail_type=["SageMaker Ground Truth Labeling Job State Change"],
                 resources=events.Match.prefix(arn(self, "sagemaker", f"labeling-job/{name_head}")),
             ),
-            targets=[targets.SnsTopic(self.notification_topic), targets.SqsQueue(self.queue)],
+            targets=[TopicTarget(self.notification_topic), QueueTarget(self.queue)],
         )
 
         self.schedule_rule = events.Rule(
@@ -454,7 +467,7 @@ class LabelingPipeline(Construct):
             description="Runs the labeling launcher regularly: a backlog larger than one run, or a launch that "
             "died midway, is picked up even when nothing new is uploaded",
             schedule=events.Schedule.rate(cdk.Duration.minutes(15)),
-            targets=[targets.SqsQueue(self.queue)],
+            targets=[QueueTarget(self.queue)],
         )
 
         # ------------------------------------------------------------------ streaming (optional)
@@ -509,6 +522,9 @@ class LabelingPipeline(Construct):
 
     def _validate(self, **props: Any) -> Path | None:
         problems = Problems(f"LabelingPipeline {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         task_type = props["task_type"]
         problems.require(task_type in BUILTIN_SUFFIX, f"task_type {task_type!r} is not one of {list(TASK_TYPES)}")
         attribute = props["label_attribute_name"]

@@ -157,13 +157,18 @@ class ReviewPipeline(Construct):
             self, "Key", description="truthloop review pipeline: queues, table, reviewed bucket"
         )
         allow_service_to_use_key(self.key, "events.amazonaws.com", sid="AllowEventBridgeToEncryptForTargets")
+        flow_match: list[Any]
         if flow_definition is not None:
             flow_arn = flow_definition.flow_definition_arn
+            # A changed flow is replaced under a new name; loops started under the old one finish later, and their
+            # status changes must still be stored: match every flow of the construct (its name prefix).
+            flow_match = [{"prefix": flow_definition.flow_definition_arn_prefix}]
             output_bucket, output_prefix = flow_definition.output_bucket, flow_definition.output_prefix
             output_key = flow_definition.encryption_key
         else:
             assert flow_definition_arn is not None and a2i_output_bucket is not None
             flow_arn, output_bucket, output_prefix = flow_definition_arn, a2i_output_bucket, a2i_output_prefix
+            flow_match = [flow_definition_arn]
             output_key = a2i_output_key
 
         # ------------------------------------------------------------------ storage
@@ -361,11 +366,12 @@ class ReviewPipeline(Construct):
         self.status_rule = events.Rule(
             self,
             "LoopStatus",
-            description="A2I human loops of this pipeline's flow definition that completed, failed or stopped",
+            description="A2I human loops of this pipeline's flow definitions (the current one and any it replaced) "
+            "that completed, failed or stopped",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=["SageMaker A2I HumanLoop Status Change"],
-                detail={"flowDefinitionArn": [flow_arn]},
+                detail={"flowDefinitionArn": flow_match},
             ),
             targets=[
                 targets.LambdaFunction(

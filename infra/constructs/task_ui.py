@@ -12,7 +12,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.constructs._common import REPO_ROOT, Problems, is_token
+from infra.constructs._common import REPO_ROOT, Problems, is_token, region_problem
 from truthloop.exceptions import TemplateLintError
 from truthloop.naming import deterministic_name
 
@@ -139,6 +139,9 @@ class HumanTaskUi(Construct):
     ) -> None:
         super().__init__(scope, id)
         problems = Problems(f"HumanTaskUi {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         problems.exclusive(template=template, existing_human_task_ui_arn=existing_human_task_ui_arn)
         problems.require(
             template is not None or existing_human_task_ui_arn is not None,

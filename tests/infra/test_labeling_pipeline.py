@@ -10,12 +10,12 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
-from labeling_launcher.launcher import JobConfig
 
 from infra.constructs._common import ConstructPropsError
 from infra.constructs.labeling_job import LabelingJob
 from infra.constructs.labeling_pipeline import LabelingPipeline
 from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, as_list, cfn_lint, new_app, one, resources, template
+from truthloop.labeling.launcher import JobConfig
 
 GT_TEMPLATE = "gt/text-classification"
 
