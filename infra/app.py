@@ -26,6 +26,7 @@ import aws_cdk as cdk  # noqa: E402
 import cdk_nag  # noqa: E402
 
 from infra.config import AppConfig, load_config  # noqa: E402
+from infra.constructs._common import ConstructPropsError, unsupported_region  # noqa: E402
 from infra.stacks import LabelingStack, ReviewStack, WorkforceStack  # noqa: E402
 
 
@@ -37,6 +38,9 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]
         account=config.value("account") or os.environ.get("CDK_DEFAULT_ACCOUNT"),
         region=config.value("region") or os.environ.get("CDK_DEFAULT_REGION"),
     )
+    region_error = unsupported_region(env.region) if env.region and not cdk.Token.is_unresolved(env.region) else None
+    if region_error:
+        raise ConstructPropsError("CDK app", [region_error])
     stacks: dict[str, cdk.Stack] = {}
     workteam_arn = config.value("workteamArn")
     if not workteam_arn:

@@ -89,7 +89,12 @@ def region_problem(scope: IConstruct) -> str | None:
     Environment-agnostic stacks (a token region) are checked by nothing here: CloudFormation decides at deploy.
     """
     region = cdk.Stack.of(scope).region
-    if is_token(region) or region in supported_regions():
+    return None if is_token(region) else unsupported_region(region)
+
+
+def unsupported_region(region: str) -> str | None:
+    """A problem message when ``region`` has no Ground Truth / A2I (the built-in Lambdas' regions), else None."""
+    if region in supported_regions():
         return None
     return (
         f"region {region!r} offers no SageMaker Ground Truth / Amazon A2I (the deployment would fail); "
