@@ -47,7 +47,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy --strict sdk/
+	$(VENV)/bin/mypy --strict sdk/ lambdas/ infra/
 
 # The SageMaker Python SDK V3 (sagemaker-core) and V2 cannot share the project venv (see
 # tests/functional/review/make_sagemaker_venvs.sh); the endpoint wrappers are tested against both in their own venvs.

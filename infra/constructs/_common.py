@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import jsii
@@ -24,6 +24,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct, IConstruct
 
 from truthloop.arns import supported_regions
@@ -229,13 +230,13 @@ class QueueTarget:
     def __init__(self, queue: sqs.IQueue) -> None:
         self.queue = queue
 
-    def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
         self.queue.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
                 resources=[self.queue.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}},
             )
         )
         return events.RuleTargetConfig(arn=self.queue.queue_arn)
@@ -248,16 +249,26 @@ class TopicTarget:
     def __init__(self, topic: sns.ITopic) -> None:
         self.topic = topic
 
-    def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[self.topic.topic_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}},
             )
         )
         return events.RuleTargetConfig(arn=self.topic.topic_arn)
+
+
+def queue_target(queue: sqs.IQueue) -> events.IRuleTarget:
+    """:class:`QueueTarget` typed as the interface it implements (jsii's ``implements`` is invisible to mypy)."""
+    return cast(events.IRuleTarget, QueueTarget(queue))
+
+
+def topic_target(topic: sns.ITopic) -> events.IRuleTarget:
+    """:class:`TopicTarget` typed as the interface it implements."""
+    return cast(events.IRuleTarget, TopicTarget(topic))
 
 
 def grant_key(principal: iam.IGrantable, key: kms.IKey | None, *, encrypt: bool = False, decrypt: bool = True) -> None:

@@ -32,8 +32,6 @@ from constructs import Construct
 
 from infra.constructs._common import (
     Problems,
-    QueueTarget,
-    TopicTarget,
     access_logs_bucket,
     allow,
     allow_service_to_use_key,
@@ -43,11 +41,13 @@ from infra.constructs._common import (
     grant_objects,
     is_token,
     python_function,
+    queue_target,
     region_problem,
     sagemaker_function_name,
     secure_bucket,
     secure_queue,
     secure_topic,
+    topic_target,
 )
 from infra.constructs.labeling_job import LabelingJob
 from infra.constructs.layer import TruthloopLayer
@@ -447,7 +447,7 @@ class LabelingPipeline(Construct):
                     "object": {"key": [{"prefix": MANIFESTS}, {"prefix": OBJECTS}]},
                 },
             ),
-            targets=[QueueTarget(self.queue)],
+            targets=[queue_target(self.queue)],
         )
         self.job_state_rule = events.Rule(
             self,
@@ -458,7 +458,7 @@ class LabelingPipeline(Construct):
                 detail_type=["SageMaker Ground Truth Labeling Job State Change"],
                 resources=events.Match.prefix(arn(self, "sagemaker", f"labeling-job/{name_head}")),
             ),
-            targets=[TopicTarget(self.notification_topic), QueueTarget(self.queue)],
+            targets=[topic_target(self.notification_topic), queue_target(self.queue)],
         )
 
         self.schedule_rule = events.Rule(
@@ -467,7 +467,7 @@ class LabelingPipeline(Construct):
             description="Runs the labeling launcher regularly: a backlog larger than one run, or a launch that "
             "died midway, is picked up even when nothing new is uploaded",
             schedule=events.Schedule.rate(cdk.Duration.minutes(15)),
-            targets=[QueueTarget(self.queue)],
+            targets=[queue_target(self.queue)],
         )
 
         # ------------------------------------------------------------------ streaming (optional)

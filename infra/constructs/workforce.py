@@ -187,9 +187,7 @@ class PrivateWorkforce(Construct):
         )
         if self.workforce is not None:
             self.workteam.node.add_dependency(self.workforce)
-            if self.user_pool_domain is not None:
-                # SageMaker validates the pool's hosted-UI domain when it creates a Cognito workforce.
-                self.workforce.node.add_dependency(self.user_pool_domain)
+            self._workforce_waits_for_domain()
             self.portal_url = f"https://{self.workforce.attr_sub_domain}"
             if cognito_mode and existing_user_pool_client is None:
                 self._point_client_at_portal()
@@ -318,6 +316,11 @@ class PrivateWorkforce(Construct):
             )
         )
         return [member], pool, client
+
+    def _workforce_waits_for_domain(self) -> None:
+        """SageMaker validates the pool's hosted-UI domain when it creates a Cognito workforce: create it first."""
+        if self.workforce is not None and self.user_pool_domain is not None:
+            self.workforce.node.add_dependency(self.user_pool_domain)
 
     def _user_pool(
         self,
