@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constructs._common import ConstructPropsError
+from truthloop.cdk._common import ConstructPropsError
 
 __all__ = ["DEFAULTS", "AppConfig", "load_config"]
 

@@ -9,8 +9,8 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.constructs.workforce import PrivateWorkforce
 from infra.stacks._shared import log_retention, removal_policy
+from truthloop.cdk.workforce import PrivateWorkforce
 
 
 class WorkforceStack(cdk.Stack):

@@ -11,7 +11,6 @@ import aws_cdk as cdk
 import pytest
 
 from infra.app import build_app
-from infra.constructs._common import ConstructPropsError
 from tests.infra.support import (
     WORKTEAM_ARN,
     acknowledged,
@@ -23,6 +22,7 @@ from tests.infra.support import (
     template,
     unexplained_star_resources,
 )
+from truthloop.cdk._common import ConstructPropsError
 
 STACKS = ("TruthloopWorkforce", "TruthloopLabeling", "TruthloopReview")
 

@@ -12,11 +12,11 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 
-from infra.constructs._common import ConstructPropsError
-from infra.constructs._provider import SageMakerResourceProvider
-from infra.constructs.labeling_job import WAIT_MINUTES, LabelingJob
-from infra.constructs.labeling_pipeline import LabelingPipeline
 from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, as_list, cfn_lint, new_app, one, resources, template
+from truthloop.cdk._common import ConstructPropsError
+from truthloop.cdk._provider import SageMakerResourceProvider
+from truthloop.cdk.labeling_job import WAIT_MINUTES, LabelingJob
+from truthloop.cdk.labeling_pipeline import LabelingPipeline
 from truthloop.labeling.launcher import JobConfig
 
 GT_TEMPLATE = "gt/text-classification"

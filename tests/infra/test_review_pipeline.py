@@ -13,10 +13,10 @@ from aws_cdk import aws_s3 as s3
 from custom_resources._provider import resource_name
 from moto import mock_aws
 
-from infra.constructs._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
-from infra.constructs.flow_definition import FlowDefinition
-from infra.constructs.review_pipeline import DEFAULT_REVIEW_POLICY, ReviewPipeline
 from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, cfn_lint, new_app, one, resources, template
+from truthloop.cdk._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
+from truthloop.cdk.flow_definition import FlowDefinition
+from truthloop.cdk.review_pipeline import DEFAULT_REVIEW_POLICY, ReviewPipeline
 
 UI_ARN = "arn:aws:sagemaker:us-east-1:111122223333:human-task-ui/review"
 

@@ -10,9 +10,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_cognito as cognito
 
-from infra.constructs._common import ConstructPropsError
-from infra.constructs.workforce import OidcWorkforceSettings, PrivateWorkforce
 from tests.infra.support import ENV, WORKTEAM_ARN, cfn_lint, new_app, one, resources, template
+from truthloop.cdk._common import ConstructPropsError
+from truthloop.cdk.workforce import OidcWorkforceSettings, PrivateWorkforce
 
 OIDC = OidcWorkforceSettings(
     client_id="labelers",

@@ -26,7 +26,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs._common import (
+from truthloop.cdk._common import (
     Problems,
     access_logs_bucket,
     acknowledge,
@@ -42,8 +42,8 @@ from infra.constructs._common import (
     secure_bucket,
     secure_queue,
 )
-from infra.constructs.flow_definition import FlowDefinition
-from infra.constructs.layer import TruthloopLayer
+from truthloop.cdk.flow_definition import FlowDefinition
+from truthloop.cdk.layer import TruthloopLayer
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import validate_label_attribute_name
 

@@ -12,8 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs._common import Problems, arn, depend_on_policy, is_token, region_problem
-from infra.constructs._provider import SageMakerResourceProvider
+from truthloop.cdk._common import Problems, arn, depend_on_policy, is_token, region_problem
+from truthloop.cdk._provider import SageMakerResourceProvider
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
 

@@ -13,8 +13,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from infra.constructs._common import ConstructPropsError, acknowledge, allow, python_function
-from infra.constructs.layer import TruthloopLayer
+from truthloop.cdk._common import ConstructPropsError, acknowledge, allow, python_function
+from truthloop.cdk.layer import TruthloopLayer
 
 __all__ = ["MAX_CUSTOM_RESOURCE_SECONDS", "SageMakerResourceProvider"]
 

@@ -30,15 +30,15 @@ from constructs import Construct, IConstruct
 from truthloop.arns import supported_regions
 from truthloop.exceptions import ConfigurationError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-LAMBDAS_ROOT = REPO_ROOT / "lambdas"
+#: The Lambda handler packages shipped with truthloop (package data: in a checkout a link to ``lambdas/``).
+LAMBDAS_ROOT = Path(__file__).resolve().parent / "_lambdas"
 
 #: The Lambda runtime and architecture every truthloop function uses (the layer is built for them).
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 RUNTIME_REASON = (
-    "truthloop's Lambda layer is built for CPython 3.12 on arm64 (infra/layer.py pins the wheels' ABI); "
+    "truthloop's Lambda layer is built for CPython 3.12 on arm64 (truthloop.cdk.layer_build pins the wheels' ABI); "
     "python3.12 is a supported Lambda runtime. Moving to a newer runtime means rebuilding the layer for it."
 )
 SERVER_ACCESS_LOGS_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"

@@ -30,7 +30,7 @@ from aws_cdk import aws_s3_assets as assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs._common import (
+from truthloop.cdk._common import (
     Problems,
     access_logs_bucket,
     allow,
@@ -49,9 +49,9 @@ from infra.constructs._common import (
     secure_topic,
     topic_target,
 )
-from infra.constructs.labeling_job import LabelingJob
-from infra.constructs.layer import TruthloopLayer
-from infra.constructs.task_ui import lint_template_file, resolve_template
+from truthloop.cdk.labeling_job import LabelingJob
+from truthloop.cdk.layer import TruthloopLayer
+from truthloop.cdk.task_ui import lint_template_file, resolve_template
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
 

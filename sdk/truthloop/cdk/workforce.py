@@ -31,7 +31,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from infra.constructs._common import Problems, acknowledge, is_token, region_problem
+from truthloop.cdk._common import Problems, acknowledge, is_token, region_problem
 
 __all__ = ["OidcWorkforceSettings", "PrivateWorkforce"]
 

@@ -14,9 +14,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs._common import Problems, allow, arn, depend_on_policy, grant_objects, is_token, region_problem
-from infra.constructs._provider import SageMakerResourceProvider
-from infra.constructs.task_ui import HumanTaskUi
+from truthloop.cdk._common import Problems, allow, arn, depend_on_policy, grant_objects, is_token, region_problem
+from truthloop.cdk._provider import SageMakerResourceProvider
+from truthloop.cdk.task_ui import HumanTaskUi
 from truthloop.naming import deterministic_name
 
 __all__ = ["BUILTIN_SOURCES", "FlowDefinition", "activation_conditions_from_policy"]
