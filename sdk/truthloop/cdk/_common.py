@@ -103,6 +103,27 @@ def unsupported_region(region: str) -> str | None:
     )
 
 
+def struct_values(props: object | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keyword arguments a CDK props struct (e.g. ``s3.BucketProps(...)``) holds; a mapping is taken as-is.
+
+    Constructs accept the typed struct for "props for a new resource", so a caller's IDE and mypy check the names;
+    only the values that were set are returned (None means "not given").
+    """
+    if props is None:
+        return {}
+    if isinstance(props, Mapping):
+        return dict(props)
+    kind = type(props)
+    values = {}
+    for name in dir(kind):
+        if name.startswith("_") or not isinstance(getattr(kind, name, None), property):
+            continue
+        value = getattr(props, name)
+        if value is not None:
+            values[name] = value
+    return values
+
+
 # --------------------------------------------------------------------------------------------- cdk-nag
 
 
@@ -331,11 +352,12 @@ def secure_bucket(
     access_logs: s3.IBucket,
     removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     event_bridge: bool = False,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: s3.BucketProps | Mapping[str, Any] | None = None,
 ) -> s3.Bucket:
     """A KMS-encrypted, versioned, SSL-only, private bucket that writes server access logs.
 
-    ``overrides`` are extra ``s3.Bucket`` keyword arguments; they cannot switch off the secure settings.
+    ``overrides`` are extra ``s3.Bucket`` settings (an ``s3.BucketProps`` or its keyword arguments); they cannot
+    switch off the secure settings.
     """
     props: dict[str, Any] = {
         "versioned": True,
@@ -348,7 +370,7 @@ def secure_bucket(
             )
         ],
     }
-    props.update(overrides or {})
+    props.update(struct_values(overrides))
     props.update(  # required: these win over user overrides
         encryption=s3.BucketEncryption.KMS,
         encryption_key=key,

@@ -47,6 +47,7 @@ from truthloop.cdk._common import (
     secure_bucket,
     secure_queue,
     secure_topic,
+    struct_values,
     topic_target,
 )
 from truthloop.cdk.labeling_job import LabelingJob
@@ -99,10 +100,11 @@ class LabelingPipeline(Construct):
 
     Props follow "existing X or X props": ``existing_input_bucket``/``input_bucket_props``,
     ``existing_output_bucket``/``output_bucket_props``, ``existing_key`` (else a new customer-managed key),
-    ``existing_access_logs_bucket``. Every conflict is reported in one error. An existing input bucket must
-    already send its events to EventBridge (S3 bucket setting "Amazon EventBridge notifications": on) and carry
-    the CORS rule Ground Truth requires (:data:`GROUND_TRUTH_CORS`); a new one gets both. ``input_bucket_props``
-    may replace the CORS rules (key ``cors``).
+    ``existing_access_logs_bucket``; the props are CDK's typed ``s3.BucketProps`` (or their keyword arguments as
+    a mapping), merged as defaults < yours < the secure settings. Every conflict is reported in one error. An
+    existing input bucket must already send its events to EventBridge (S3 bucket setting "Amazon EventBridge
+    notifications": on) and carry the CORS rule Ground Truth requires (:data:`GROUND_TRUTH_CORS`); a new one gets
+    both. ``input_bucket_props`` may replace the CORS rules (``cors``).
 
     Attributes: ``key``, ``input_bucket``, ``output_bucket``, ``queue``, ``dead_letter_queue``, ``pending_table``,
     ``notification_topic``, ``launcher_function``, ``pre_annotation_function``, ``post_annotation_function``,
@@ -139,9 +141,9 @@ class LabelingPipeline(Construct):
         existing_key: kms.IKey | None = None,
         existing_access_logs_bucket: s3.IBucket | None = None,
         existing_input_bucket: s3.IBucket | None = None,
-        input_bucket_props: Mapping[str, Any] | None = None,
+        input_bucket_props: s3.BucketProps | Mapping[str, Any] | None = None,
         existing_output_bucket: s3.IBucket | None = None,
-        output_bucket_props: Mapping[str, Any] | None = None,
+        output_bucket_props: s3.BucketProps | Mapping[str, Any] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         lambdas_root: Path | None = None,
@@ -181,7 +183,7 @@ class LabelingPipeline(Construct):
             access_logs=logs_bucket,
             removal_policy=removal_policy,
             event_bridge=True,
-            overrides={"cors": list(GROUND_TRUTH_CORS), **(input_bucket_props or {})},
+            overrides={"cors": list(GROUND_TRUTH_CORS), **struct_values(input_bucket_props)},
         )
         self.output_bucket: s3.IBucket = existing_output_bucket or secure_bucket(
             self,

@@ -103,7 +103,7 @@ class ReviewPipeline(Construct):
         existing_results_table: dynamodb.ITable | None = None,
         results_table_props: Mapping[str, Any] | None = None,
         existing_reviewed_bucket: s3.IBucket | None = None,
-        reviewed_bucket_props: Mapping[str, Any] | None = None,
+        reviewed_bucket_props: s3.BucketProps | Mapping[str, Any] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         lambdas_root: Path | None = None,

@@ -31,7 +31,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from truthloop.cdk._common import Problems, acknowledge, is_token, region_problem
+from truthloop.cdk._common import Problems, acknowledge, is_token, region_problem, struct_values
 
 __all__ = ["OidcWorkforceSettings", "PrivateWorkforce"]
 
@@ -78,7 +78,7 @@ class PrivateWorkforce(Construct):
         id: str,
         *,
         existing_workteam_arn: str | None = None,
-        user_pool_props: Mapping[str, Any] | None = None,
+        user_pool_props: cognito.UserPoolProps | Mapping[str, Any] | None = None,
         existing_user_pool: cognito.IUserPool | None = None,
         existing_user_pool_client: cognito.IUserPoolClient | None = None,
         oidc_groups: Sequence[str] | None = None,
@@ -263,7 +263,7 @@ class PrivateWorkforce(Construct):
     def _cognito_members(
         self,
         *,
-        user_pool_props: Mapping[str, Any] | None,
+        user_pool_props: cognito.UserPoolProps | Mapping[str, Any] | None,
         existing_user_pool: cognito.IUserPool | None,
         existing_user_pool_client: cognito.IUserPoolClient | None,
         worker_group_name: str,
@@ -324,7 +324,7 @@ class PrivateWorkforce(Construct):
 
     def _user_pool(
         self,
-        overrides: Mapping[str, Any] | None,
+        overrides: cognito.UserPoolProps | Mapping[str, Any] | None,
         mfa: cognito.Mfa,
         plus_feature_plan: bool,
         removal_policy: cdk.RemovalPolicy,
@@ -341,7 +341,7 @@ class PrivateWorkforce(Construct):
                 ),
             ),
         }
-        props.update(overrides or {})
+        props.update(struct_values(overrides))
         props.update(  # secure settings a caller cannot switch off through overrides
             self_sign_up_enabled=False,
             mfa=mfa,
