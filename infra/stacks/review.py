@@ -43,6 +43,7 @@ class ReviewStack(cdk.Stack):
             source=source,
             review_policy=config.value("review:policy") if source != "custom" else None,
             name_prefix=prefix,
+            log_retention=log_retention(config),
         )
         reserved = config.value("review:reservedConcurrency")
         self.pipeline = ReviewPipeline(

@@ -319,3 +319,17 @@ def test_settings_that_cannot_deploy_fail_the_synth(tmp_path: Path, context: dic
     with pytest.raises(ConstructPropsError) as caught:
         build_app(app)
     assert fragment in str(caught.value)
+
+
+def test_the_configured_log_retention_reaches_every_log_group(tmp_path: Path) -> None:
+    # GIVEN a retention other than the default
+    app = new_app(tmp_path, **{"truthloop:logRetentionDays": "90"})
+    # WHEN the app is synthesized
+    _, stacks = build_app(app)
+    # THEN every log group of every stack (custom-resource and provider-framework ones too) keeps logs 90 days
+    retention = {
+        (name, logical_id): group["Properties"].get("RetentionInDays")
+        for name, stack in stacks.items()
+        for logical_id, group in resources(template(stack), "AWS::Logs::LogGroup").items()
+    }
+    assert retention and set(retention.values()) == {90}, retention

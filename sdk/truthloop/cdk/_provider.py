@@ -46,6 +46,7 @@ class SageMakerResourceProvider(Construct):
         query_interval: cdk.Duration | None = None,
         total_timeout: cdk.Duration | None = None,
         lambdas_root: Any = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
         total = total_timeout or cdk.Duration.minutes(30)
@@ -65,6 +66,7 @@ class SageMakerResourceProvider(Construct):
             "timeout": cdk.Duration.minutes(2),
             "memory_size": 256,
             "lambdas_root": lambdas_root,
+            "log_retention": log_retention,
         }
         self.on_event_function = python_function(
             self,
@@ -80,7 +82,7 @@ class SageMakerResourceProvider(Construct):
             description=f"{description}: report completion",
             **common,
         )
-        waiter_logs = logs.LogGroup(self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH)
+        waiter_logs = logs.LogGroup(self, "WaiterLogs", retention=log_retention)
         self.provider = cr.Provider(
             self,
             "Provider",
@@ -88,7 +90,7 @@ class SageMakerResourceProvider(Construct):
             is_complete_handler=self.is_complete_function,
             query_interval=query_interval or cdk.Duration.seconds(15),
             total_timeout=total,
-            log_group=logs.LogGroup(self, "FrameworkLogs", retention=logs.RetentionDays.ONE_MONTH),
+            log_group=logs.LogGroup(self, "FrameworkLogs", retention=log_retention),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
                 destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False
@@ -152,7 +154,7 @@ class SageMakerResourceProvider(Construct):
 
     @classmethod
     def of(cls, scope: IConstruct, *, module: str, description: str, **kwargs: Any) -> SageMakerResourceProvider:
-        """The stack-wide provider for ``module`` (created on first use)."""
+        """The stack-wide provider for ``module`` (created on first use, with the settings of that first call)."""
         stack = cdk.Stack.of(scope)
         id = "Truthloop" + "".join(part.capitalize() for part in module.split("_")) + "Provider"
         existing = stack.node.try_find_child(id)

@@ -11,6 +11,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -84,6 +85,7 @@ class FlowDefinition(Construct):
         activation_conditions: Mapping[str, Any] | None = None,
         existing_role: iam.IRole | None = None,
         name_prefix: str = "truthloop-review",
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
         keywords = list(task_keywords)
@@ -202,7 +204,7 @@ class FlowDefinition(Construct):
         self.request = request
 
         provider = SageMakerResourceProvider.of(
-            self, module="flow_definition", description="truthloop A2I flow definitions"
+            self, module="flow_definition", description="truthloop A2I flow definitions", log_retention=log_retention
         )
         name_head = deterministic_name(name_prefix, "probe").rsplit("-", 1)[0]
         #: Every flow this construct ever made (a change replaces the flow under a new name with this prefix):

@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -73,6 +74,7 @@ class LabelingJob(Construct):
         task_type: str | None = None,
         wait: bool = False,
         name_prefix: str = "truthloop-job",
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
         keywords, classifiers = list(task_keywords), list(content_classifiers)
@@ -194,6 +196,7 @@ class LabelingJob(Construct):
             # then fails the deployment, and the rollback's delete stops the job (no job runs on unobserved).
             total_timeout=cdk.Duration.minutes(WAIT_MINUTES),
             query_interval=cdk.Duration.seconds(30),
+            log_retention=log_retention,
         )
         name_head = deterministic_name(name_prefix, "probe").rsplit("-", 1)[0]
         jobs = [arn(self, "sagemaker", f"labeling-job/{name_head}-*")]

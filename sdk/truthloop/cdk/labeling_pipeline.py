@@ -520,6 +520,7 @@ class LabelingPipeline(Construct):
                 output_key=self.key,
                 task_type=BUILTIN_SUFFIX.get(task_type),
                 name_prefix=f"{job_name_prefix[:20]}-stream",
+                log_retention=log_retention,
             )
 
     def _validate(self, **props: Any) -> Path | None:
