@@ -29,7 +29,6 @@ def backend(tmp_path: Path) -> Iterator[LocalBackend]:
         reset_s3=False,
         flow_activation_seconds=0.05,
         engine_interval_seconds=0.05,
-        snapshot_interval_seconds=0,
     )
     with LocalBackend(config) as running:
         yield running
@@ -244,7 +243,6 @@ def test_an_open_task_page_keeps_its_claim_and_a_closed_one_lets_it_go(tmp_path:
         reset_s3=False,
         flow_activation_seconds=0.05,
         engine_interval_seconds=0.05,
-        snapshot_interval_seconds=0,
         claim_lease_seconds=3,
     )
     with LocalBackend(config) as backend:

@@ -131,7 +131,6 @@ class _Demo:
             flow_activation_seconds=0.2,
             consolidation_wait_seconds=5.0,
             engine_interval_seconds=0.1,
-            snapshot_interval_seconds=0,
         )
         return LocalBackend(config)
 
@@ -552,9 +551,4 @@ def demo(interactive: bool, port: int, output_dir: Path, workers: int, accuracy:
       truthloop demo --interactive --port 4566
       truthloop local up --data-dir demo-output/backend   # re-open the demo's backend afterwards
     """
-    try:
-        run_demo(
-            output_dir=output_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive
-        )
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from None
+    run_demo(output_dir=output_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive)
