@@ -41,6 +41,7 @@ from truthloop.labeling.answers import (
     SegmentationAnswer,
     parse_answer,
 )
+from truthloop.labeling.order import display_order_of
 from truthloop.labeling.task_types import TaskType, get_task_type
 
 __all__ = ["BatchReport", "ObjectFailure", "consolidate_batch", "consolidate_report", "split_s3_uri"]
@@ -397,26 +398,29 @@ def _ranking(ctx: _Context, items: list[_Item]) -> None:
 
 def _pairwise(ctx: _Context, items: list[_Item]) -> None:
     for it in items:
+        # the pre-annotation Lambda chose the order from the data object alone, so it is recomputed here exactly
+        recomputed = display_order_of(it.data.data_object.to_dict())
         preferences = []
         for worker, answer in it.answers:
             assert isinstance(answer, PairwiseAnswer)
-            known = answer.display_order is not None
-            if not known:
-                log.warning(
-                    "pairwise answer without displayOrder; assuming 'ab'",
-                    extra={"datasetObjectId": it.object_id, "workerId": worker},
-                )
-            preferred = answer.preferred("ab") or "tie"
+            try:
+                preferred = answer.preferred(recomputed) or "tie"
+            except ContractError as exc:
+                ctx.drop(it.object_id, worker, str(exc))
+                continue
             preferences.append(
                 {
                     "workerId": worker,
                     "preferred": preferred,
                     "strength": answer.strength,
                     "rationale": answer.rationale,
-                    "displayOrder": answer.display_order or "ab",
-                    "displayOrderKnown": known,
+                    "displayOrder": answer.display_order or recomputed,
+                    "displayOrderKnown": True,
                 }
             )
+        if not preferences:
+            ctx.fail(it.object_id, "no usable answers: the display order of every answer is unknown")
+            continue
         votes = Counter(p["preferred"] for p in preferences)
         a, b = votes.get("responseA", 0), votes.get("responseB", 0)
         winner = "responseA" if a > b else "responseB" if b > a else "tie"
