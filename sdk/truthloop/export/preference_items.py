@@ -20,7 +20,7 @@ from truthloop.manifest.io import parse_location, read_bytes
 from truthloop.manifest.labels import attributes, normalise_type
 from truthloop.manifest.reader import Record
 
-__all__ = ["Judgement", "PreferenceItem", "Ties", "expand_ranking", "preference_items"]
+__all__ = ["Judgement", "PreferenceItem", "Ties", "expand_ranking", "preference_items", "ranking_dimensions"]
 
 Ties = Literal["drop", "keep"]
 
@@ -262,16 +262,11 @@ def _worker_response_answers(ref: str, s3_client: Any | None) -> list[tuple[str,
     return [(a.worker_id, a.answer_content, f"{ref}$.answers[{i}]") for i, a in enumerate(response.answers)]
 
 
-def preference_items(
-    record: Record,
-    *,
-    attribute: str | None = None,
-    dimension: str | None = None,
-    s3_client: Any | None = None,
-) -> PreferenceItem:
-    """The :class:`PreferenceItem` of one manifest line or A2I ``output.json``; raises ContractError if malformed."""
+def _source(
+    record: Record, attribute: str | None, s3_client: Any | None
+) -> tuple[Mapping[str, Any], list[tuple[str, Any, str]], str, str | None, str | None]:
+    """``(texts holder, [(worker, answer, path)], base path, job, loop)`` of a manifest line or A2I output."""
     data = record.data
-    where = f"{record.source}:{record.line}"
     job = loop = None
     if "humanAnswers" in data:
         content = data.get("inputContent")
@@ -311,6 +306,30 @@ def preference_items(
             answers = _worker_response_answers(ref, s3_client)
         else:
             answers = list(_answer_dicts(data.get(attr), child_path("$", attr)))
+    return src, answers, base, job, loop
+
+
+def ranking_dimensions(record: Record, *, attribute: str | None = None, s3_client: Any | None = None) -> list[str]:
+    """Every ranking dimension the line's answers name, in first-seen order (``[]`` for a pairwise line)."""
+    src, answers, _, _, _ = _source(record, attribute, s3_client)
+    if "responses" not in src:
+        return []
+    seen: dict[str, None] = {}
+    for _, answer, path in answers:
+        seen.update(dict.fromkeys(parse_ranking(_load_answer(answer, path), path).rankings))
+    return list(seen)
+
+
+def preference_items(
+    record: Record,
+    *,
+    attribute: str | None = None,
+    dimension: str | None = None,
+    s3_client: Any | None = None,
+) -> PreferenceItem:
+    """The :class:`PreferenceItem` of one manifest line or A2I ``output.json``; raises ContractError if malformed."""
+    where = f"{record.source}:{record.line}"
+    src, answers, base, job, loop = _source(record, attribute, s3_client)
     prompt, responses, ids, kind_, order = _texts(src, base, manifest_line=base == "$")
     judgements = []
     chosen_dimension = dimension
