@@ -2,7 +2,8 @@
 
 Configuration: ``TRUTHLOOP_TASK_TYPE`` (a truthloop task-type id) and, optional, ``TRUTHLOOP_CONSOLIDATION_METHOD``
 (``mv``, ``wawa``, ``ds``, ``ods``, ``glad``, ``mace`` or ``auto`` for classification jobs; unset means ``auto``,
-which is a majority vote on batches too small to estimate worker skills). Objects that cannot be
+which consolidates classification batches with the job's worker skills carried between batches in
+``<outputConfig>/truthloop/worker-skills.json``, written with S3 conditional requests). Objects that cannot be
 consolidated are left out of the response, logged with their reason and counted in the ``FailedObjects`` metric
 (dropped answers in ``DroppedAnswers``); the rest of the batch is returned.
 """

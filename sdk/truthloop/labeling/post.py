@@ -19,8 +19,10 @@ from typing import Any
 
 from truthloop.aws import map_client_errors
 from truthloop.consolidation import Answers
+from truthloop.consolidation._base import CategoricalAggregator
 from truthloop.consolidation.boxes import BoxAggregator, WorkerBox
-from truthloop.consolidation.methods import make_aggregator
+from truthloop.consolidation.carried import S3SkillStore, SkillState, consolidate_with_skills, skill_state_uri
+from truthloop.consolidation.methods import DEFAULT_METHOD, make_aggregator
 from truthloop.consolidation.multilabel import MultiLabelAggregator
 from truthloop.consolidation.ranking import RankingAggregator
 from truthloop.consolidation.spans import SpanAggregator, WorkerSpan
@@ -105,12 +107,15 @@ def _now_iso(now: datetime | None) -> str:
 
 
 class _Context:
-    def __init__(self, event: ConsolidationEvent, task: TaskType, method: str | None, s3: Any, now: str) -> None:
+    def __init__(
+        self, event: ConsolidationEvent, task: TaskType, method: str | None, s3: Any, now: str, carry_skills: bool
+    ) -> None:
         self.event = event
         self.task = task
         self.method = method
         self.s3 = s3
         self.now = now
+        self.carry_skills = carry_skills
         self.attr = event.label_attribute_name
         self.report = BatchReport()
 
@@ -184,7 +189,7 @@ def _classes(ctx: _Context, items: list[_Item]) -> None:
             ctx.fail(it.object_id, "no usable answers")
     if not usable:
         return
-    model = make_aggregator(ctx.method).fit(Answers.from_records(records))
+    model = _fit_classes(ctx, records, categories)
     labels, confidences = model.labels_, dict(zip(model.tasks_, model.confidences_.tolist(), strict=True))
     for it in usable:
         label = str(labels[it.object_id])
@@ -196,6 +201,46 @@ def _classes(ctx: _Context, items: list[_Item]) -> None:
             ctx.emit(it.object_id, str(index), meta)
         else:
             ctx.emit(it.object_id, index, ctx.metadata(class_name=label, confidence=confidence))
+
+
+def _fit_classes(ctx: _Context, records: list[tuple[str, str, str]], categories: list[str]) -> CategoricalAggregator:
+    """The batch's categorical model: with the job's carried worker skills when the default method runs and
+    the event names where the job's output goes; otherwise the method on this batch alone."""
+    if not ctx.carry_skills or (ctx.method or DEFAULT_METHOD) != "auto" or not ctx.event.output_config:
+        return make_aggregator(ctx.method).fit(Answers.from_records(records))
+    tasks, task_index = _codes(r[0] for r in records)
+    workers, worker_index = _codes(r[1] for r in records)
+    position = {c: i for i, c in enumerate(categories)}
+    answers = Answers(
+        task_index,
+        worker_index,
+        [position[r[2]] for r in records],
+        tasks=tasks,
+        workers=workers,
+        classes=categories,
+    )
+    store = S3SkillStore(ctx.s3, skill_state_uri(ctx.event.output_config))
+    batch_id = ctx.event.payload_s3_uri
+    fitted: list[CategoricalAggregator] = []
+
+    def apply(state: SkillState) -> SkillState:
+        model, new_state = consolidate_with_skills(answers, state, batch_id=batch_id, classes=categories)
+        fitted[:] = [model]
+        return new_state
+
+    try:
+        store.update(apply)
+    except (AwsError, ContractError, ConsolidationError) as exc:
+        # the state is an optimisation: without it the batch is consolidated on its own, never lost
+        log.warning("worker-skill state unavailable; consolidating the batch alone", extra={"reason": str(exc)})
+        return make_aggregator(ctx.method).fit(Answers.from_records(records))
+    return fitted[0]
+
+
+def _codes(values: Any) -> tuple[list[str], list[int]]:
+    index: dict[str, int] = {}
+    codes = [index.setdefault(v, len(index)) for v in values]
+    return list(index), codes
 
 
 def _multilabel(ctx: _Context, items: list[_Item]) -> None:
@@ -490,8 +535,14 @@ def consolidate_report(
     method: str | None = None,
     s3_client: Any = None,
     now: datetime | None = None,
+    carry_skills: bool = True,
 ) -> BatchReport:
     """Consolidate one GT post-annotation event; returns the response and every left-out object/answer.
+
+    With the default method (``auto``) and ``carry_skills``, classification and verification batches are
+    consolidated with the job's worker skills carried between batches (:mod:`truthloop.consolidation.carried`),
+    kept in ``<outputConfig>/truthloop/worker-skills.json`` and written with S3 conditional requests; when that
+    state cannot be read or written, the batch is consolidated on its own (logged).
 
     Raises only when the batch as a whole cannot be processed: a malformed event (:class:`ContractError`), a
     payload that cannot be read (:class:`~truthloop.exceptions.AwsError`) or is not a JSON array, or an
@@ -504,7 +555,7 @@ def consolidate_report(
         import boto3
 
         s3_client = boto3.client("s3")
-    ctx = _Context(parsed, task, method, s3_client, _now_iso(now))
+    ctx = _Context(parsed, task, method, s3_client, _now_iso(now), carry_skills)
     payload = _read_json(s3_client, parsed.payload_s3_uri, "the consolidation payload")
     items = _load_items(ctx, payload)
     if items:

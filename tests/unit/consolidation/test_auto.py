@@ -80,7 +80,7 @@ def test_workers_with_few_answers_fall_back_to_majority_vote() -> None:
     # THEN
     assert AutoSelect.typical_worker_answers(Design(answers, answers.n_classes)) == 1.0
     assert model.chosen_ == -1
-    assert model.reason_ == "majority vote: too few answers per worker (1 < min_worker_answers=10)"
+    assert model.reason_ == "majority vote: too few answers per worker (1 < min_worker_answers=20)"
     assert model.labels_ == MajorityVote().fit(answers).labels_
 
 
