@@ -46,7 +46,17 @@ from truthloop.labeling.answers import (
 from truthloop.labeling.order import display_order_of
 from truthloop.labeling.task_types import TaskType, get_task_type
 
-__all__ = ["BatchReport", "ObjectFailure", "consolidate_batch", "consolidate_report", "split_s3_uri"]
+__all__ = [
+    "ENV_CARRY_SKILLS",
+    "BatchReport",
+    "ObjectFailure",
+    "consolidate_batch",
+    "consolidate_report",
+    "split_s3_uri",
+]
+
+#: Environment variable of the post-annotation Lambda: ``true`` carries worker skills between batches.
+ENV_CARRY_SKILLS = "TRUTHLOOP_CARRY_SKILLS"
 
 log = logging.getLogger(__name__)
 
@@ -535,11 +545,12 @@ def consolidate_report(
     method: str | None = None,
     s3_client: Any = None,
     now: datetime | None = None,
-    carry_skills: bool = True,
+    carry_skills: bool = False,
 ) -> BatchReport:
     """Consolidate one GT post-annotation event; returns the response and every left-out object/answer.
 
-    With the default method (``auto``) and ``carry_skills``, classification and verification batches are
+    With the default method (``auto``) and ``carry_skills`` (opt-in: see docs/labeling.md for what it gains and
+    where it loses), classification and verification batches are
     consolidated with the job's worker skills carried between batches (:mod:`truthloop.consolidation.carried`),
     kept in ``<outputConfig>/truthloop/worker-skills.json`` and written with S3 conditional requests; when that
     state cannot be read or written, the batch is consolidated on its own (logged).

@@ -39,7 +39,7 @@ def _state(s3: Any) -> SkillState:
 
 def _run(s3: Any, payload: Any, key: str, client: Any = None) -> Any:
     event = put_event(s3, payload, categories=["cat", "dog"], key=key)
-    return consolidate_report(event, task_type="text-classification", s3_client=client or s3)
+    return consolidate_report(event, task_type="text-classification", s3_client=client or s3, carry_skills=True)
 
 
 def test_a_small_late_batch_is_consolidated_with_the_skills_of_the_earlier_ones(s3: Any) -> None:
@@ -99,10 +99,12 @@ def test_a_concurrent_write_is_merged_not_lost(s3: Any) -> None:
     assert "rival" in state.counts
 
 
-def test_without_an_output_config_or_with_a_named_method_the_batch_stands_alone(s3: Any) -> None:
+def test_with_a_named_method_or_without_opting_in_the_batch_stands_alone(s3: Any) -> None:
     # GIVEN
     event = put_event(s3, _batch(0, 10), categories=["cat", "dog"], key="b0.json")
     # WHEN a method is named
-    consolidate_report(event, task_type="text-classification", s3_client=s3, method="mv")
+    consolidate_report(event, task_type="text-classification", s3_client=s3, method="mv", carry_skills=True)
+    # ... or carrying is not asked for
+    consolidate_report(event, task_type="text-classification", s3_client=s3)
     # THEN no state is written
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="demo-job/annotations/truthloop/")
