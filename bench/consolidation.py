@@ -486,9 +486,11 @@ def lodo(stats: dict[str, Any], best: dict[str, float], shipped: dict[str, Any])
 
 def batches_report(prepared: dict[str, Any], stats: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """Each dataset as Ground Truth would send it: tasks in order of first answer, in batches of 10-50 tasks
-    (seeded sizes), all of a batch's answers together. Accuracy on gold of (a) batch by batch with worker skills
-    carried between batches (``consolidate_with_skills``), (b) one fit of the default over the whole job, (c)
-    batch by batch with the default alone (majority vote below 30 tasks) and (d) per-batch majority vote."""
+    (seeded sizes), all of a batch's answers together. Accuracy on gold of (a) batch by batch with the job's
+    state carried between batches (``consolidate_with_skills``: the default fitted on the job so far), (b) one
+    fit of the default over the whole job, (c) batch by batch with the default alone (majority vote below 30
+    tasks) and (d) per-batch majority vote. ``batches_with_skills``: batches whose job-so-far fit used a skill
+    model (not the majority-vote fallback)."""
     from truthloop.consolidation.carried import SkillState, consolidate_with_skills
 
     rows = {}
@@ -501,7 +503,6 @@ def batches_report(prepared: dict[str, Any], stats: dict[str, Any], seed: int = 
             size = int(rng.integers(10, 51))
             sizes.append(min(size, answers.n_tasks - total))
             total += sizes[-1]
-        classes = [str(c) for c in answers.classes]
         carried_labels = np.zeros(answers.n_tasks, dtype=np.int64)
         batch_default = np.zeros(answers.n_tasks, dtype=np.int64)
         batch_mv = np.zeros(answers.n_tasks, dtype=np.int64)
@@ -513,10 +514,11 @@ def batches_report(prepared: dict[str, Any], stats: dict[str, Any], seed: int = 
             mask = (answers.task_index >= start) & (answers.task_index < start + size)
             subset, kept = answers.select(mask)
             t0 = time.perf_counter()
-            model, state = consolidate_with_skills(subset, state, batch_id=f"batch-{number}", classes=classes)
+            model, state = consolidate_with_skills(subset, state, batch_id=f"batch-{number}")
             elapsed += time.perf_counter() - t0
-            skilled += type(model).__name__ == "DawidSkene"
-            carried_labels[kept] = model.label_indices_
+            skilled += getattr(model.model_, "chosen_", -1) >= 0
+            position = {c: i for i, c in enumerate(answers.classes)}
+            carried_labels[kept] = [position[model.classes_[i]] for i in model.label_indices_.tolist()]
             batch_default[kept] = METHODS[DEFAULT_METHOD]().fit(subset).label_indices_
             batch_mv[kept] = METHODS["mv"]().fit(subset).label_indices_
             start += size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -33,24 +32,8 @@ class _ConfusionEM(CategoricalAggregator):
     errors_: FloatArray
     priors_: FloatArray
 
-    carried: Mapping[Hashable, FloatArray] | None = None
-
     def _m_step(self, design: Design, posteriors: FloatArray) -> tuple[FloatArray, ...]:
         raise NotImplementedError
-
-    def _carried_counts(self, design: Design) -> FloatArray | None:
-        """``(workers, K, K)`` expected counts carried from earlier batches (``carried``), in this fit's order."""
-        if not self.carried:
-            return None
-        if "carried" not in self._cache:
-            out = np.zeros((design.n_workers, design.k, design.k))
-            for index, worker in enumerate(self.workers_):
-                counts = self.carried.get(worker)
-                if counts is not None:
-                    out[index] = counts
-            self._cache["carried"] = out
-        carried: FloatArray = self._cache["carried"]
-        return carried
 
     def _em(
         self, design: Design, gold_tasks: IntArray, gold_classes: IntArray
@@ -88,11 +71,6 @@ class DawidSkene(_ConfusionEM):
     until ``n_iter`` steps or until the mean log-likelihood per answer :math:`L` improves by less than
     ``tol`` × :math:`|L|` (``relative_tol=True``, the default; ``relative_tol=False`` makes ``tol`` absolute,
     in nats per answer).
-
-    **Carried skills.** ``carried`` maps a worker to ``(K, K)`` expected confusion counts (true × observed, in the
-    fit's class order) from earlier batches of the same job; they are added to the worker's counts at every
-    M-step, so a worker's skill estimate spans the job, not only this batch (see
-    :mod:`truthloop.consolidation.carried`).
 
     **Partial pooling.** ``prior_strength`` (:math:`m`, default 2) is a Dirichlet prior of :math:`m`
     pseudo-answers on each confusion-matrix row, centred on :math:`c`: with ``prior_center="pooled"`` (default)
@@ -133,10 +111,8 @@ class DawidSkene(_ConfusionEM):
         smoothing: float = 0.0,
         prior_center: Literal["pooled", "one-coin"] = "pooled",
         relative_tol: bool = True,
-        carried: Mapping[Hashable, FloatArray] | None = None,
     ) -> None:
         _check(n_iter, tol)
-        self.carried = carried
         if smoothing < 0 or prior_strength < 0:
             raise ConsolidationError(f"smoothing and prior_strength must be >= 0, got {smoothing}, {prior_strength}")
         if prior_center not in ("pooled", "one-coin"):
@@ -168,9 +144,6 @@ class DawidSkene(_ConfusionEM):
 
     def _m_step(self, design: Design, posteriors: FloatArray) -> tuple[FloatArray, FloatArray]:
         counts = design.confusion_counts(posteriors) + self.smoothing
-        carried = self._carried_counts(design)
-        if carried is not None:
-            counts = counts + carried
         if self.prior_strength > 0:
             counts = counts + self.prior_strength * self._center(counts)
         totals = counts.sum(axis=2, keepdims=True)
@@ -190,7 +163,7 @@ class OneCoinDawidSkene(_ConfusionEM):
     elsewhere. EM starts from majority vote; the M-step sets :math:`s_w` to the worker's expected share of
     correct answers (with ``smoothing`` pseudo-answers at accuracy 1/2 added), the E-step is Dawid–Skene's.
     Stops after ``n_iter`` steps or when the mean log-likelihood per answer improves by less than ``tol``.
-    ``skills_`` are the :math:`s_w`. ``carried`` adds earlier batches' counts, as for :class:`DawidSkene`.
+    ``skills_`` are the :math:`s_w`.
 
     References: the one-coin model as analysed by Y. Zhang, X. Chen, D. Zhou and M. I. Jordan, "Spectral
     Methods Meet EM: A Provably Optimal Algorithm for Crowdsourcing", JMLR 17(102), 2016
@@ -203,15 +176,9 @@ class OneCoinDawidSkene(_ConfusionEM):
     """
 
     def __init__(
-        self,
-        n_iter: int = 100,
-        tol: float = 1e-4,
-        smoothing: float = 0.0,
-        relative_tol: bool = False,
-        carried: Mapping[Hashable, FloatArray] | None = None,
+        self, n_iter: int = 100, tol: float = 1e-4, smoothing: float = 0.0, relative_tol: bool = False
     ) -> None:
         _check(n_iter, tol)
-        self.carried = carried
         if smoothing < 0:
             raise ConsolidationError(f"smoothing must be >= 0, got {smoothing}")
         self.n_iter = n_iter
@@ -222,12 +189,7 @@ class OneCoinDawidSkene(_ConfusionEM):
     def _m_step(self, design: Design, posteriors: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``(errors, priors, skills)``."""
         correct = design.worker_sum(posteriors[design.task, design.label])
-        answered = design.worker_counts.astype(np.float64)
-        carried = self._carried_counts(design)
-        if carried is not None:  # earlier batches: their expected correct answers (the trace) and answers
-            correct = correct + np.einsum("wkk->w", carried)
-            answered = answered + carried.sum(axis=(1, 2))
-        skills = (correct + 0.5 * self.smoothing) / np.maximum(answered + self.smoothing, EPS)
+        skills = (correct + 0.5 * self.smoothing) / np.maximum(design.worker_counts + self.smoothing, EPS)
         skills = np.clip(skills, EPS, 1 - EPS)
         k = design.k
         off = (1 - skills) / (k - 1) if k > 1 else np.zeros_like(skills)

@@ -214,27 +214,17 @@ def _classes(ctx: _Context, items: list[_Item]) -> None:
 
 
 def _fit_classes(ctx: _Context, records: list[tuple[str, str, str]], categories: list[str]) -> CategoricalAggregator:
-    """The batch's categorical model: with the job's carried worker skills when the default method runs and
-    the event names where the job's output goes; otherwise the method on this batch alone."""
+    """The batch's categorical model: fitted on the job so far (the carried state and this batch) when the
+    default method runs with ``carry_skills`` and the event says where the job's output goes; otherwise the
+    method on this batch alone."""
+    batch = Answers.from_records(records)
     if not ctx.carry_skills or (ctx.method or DEFAULT_METHOD) != "auto" or not ctx.event.output_config:
-        return make_aggregator(ctx.method).fit(Answers.from_records(records))
-    tasks, task_index = _codes(r[0] for r in records)
-    workers, worker_index = _codes(r[1] for r in records)
-    position = {c: i for i, c in enumerate(categories)}
-    answers = Answers(
-        task_index,
-        worker_index,
-        [position[r[2]] for r in records],
-        tasks=tasks,
-        workers=workers,
-        classes=categories,
-    )
+        return make_aggregator(ctx.method).fit(batch)
     store = S3SkillStore(ctx.s3, skill_state_uri(ctx.event.output_config))
-    batch_id = ctx.event.payload_s3_uri
     fitted: list[CategoricalAggregator] = []
 
     def apply(state: SkillState) -> SkillState:
-        model, new_state = consolidate_with_skills(answers, state, batch_id=batch_id, classes=categories)
+        model, new_state = consolidate_with_skills(batch, state, batch_id=ctx.event.payload_s3_uri)
         fitted[:] = [model]
         return new_state
 
@@ -243,14 +233,8 @@ def _fit_classes(ctx: _Context, records: list[tuple[str, str, str]], categories:
     except (AwsError, ContractError, ConsolidationError) as exc:
         # the state is an optimisation: without it the batch is consolidated on its own, never lost
         log.warning("worker-skill state unavailable; consolidating the batch alone", extra={"reason": str(exc)})
-        return make_aggregator(ctx.method).fit(Answers.from_records(records))
+        return make_aggregator(ctx.method).fit(batch)
     return fitted[0]
-
-
-def _codes(values: Any) -> tuple[list[str], list[int]]:
-    index: dict[str, int] = {}
-    codes = [index.setdefault(v, len(index)) for v in values]
-    return list(index), codes
 
 
 def _multilabel(ctx: _Context, items: list[_Item]) -> None:
@@ -549,11 +533,10 @@ def consolidate_report(
 ) -> BatchReport:
     """Consolidate one GT post-annotation event; returns the response and every left-out object/answer.
 
-    With the default method (``auto``) and ``carry_skills`` (opt-in: see docs/labeling.md for what it gains and
-    where it loses), classification and verification batches are
-    consolidated with the job's worker skills carried between batches (:mod:`truthloop.consolidation.carried`),
-    kept in ``<outputConfig>/truthloop/worker-skills.json`` and written with S3 conditional requests; when that
-    state cannot be read or written, the batch is consolidated on its own (logged).
+    With the default method (``auto``) and ``carry_skills``, classification and verification batches are
+    consolidated with the default fitted on the job so far (:mod:`truthloop.consolidation.carried`): the job's
+    answers are kept in ``<outputConfig>/truthloop/worker-skills.json``, written with S3 conditional requests;
+    when that state cannot be read or written, the batch is consolidated on its own (logged).
 
     Raises only when the batch as a whole cannot be processed: a malformed event (:class:`ContractError`), a
     payload that cannot be read (:class:`~truthloop.exceptions.AwsError`) or is not a JSON array, or an

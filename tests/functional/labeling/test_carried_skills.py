@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from truthloop.consolidation import Answers
 from truthloop.consolidation.carried import SkillState
 from truthloop.labeling import consolidate_report
 
@@ -52,7 +53,7 @@ def test_a_small_late_batch_is_consolidated_with_the_skills_of_the_earlier_ones(
     assert _labels(late) == {"100": "cat", "101": "cat", "102": "dog"}
     state = _state(s3)
     assert [b.rsplit("/", 1)[-1] for b in state.batches] == ["b0.json", "b1.json", "b2.json", "late.json"]
-    assert set(state.counts) == {"good1", "good2", "good3", "liar1", "liar2"}
+    assert set(state.workers) == {"good1", "good2", "good3", "liar1", "liar2"} and len(state.answers) == 159
 
 
 def test_a_retried_batch_is_not_counted_twice(s3: Any) -> None:
@@ -88,7 +89,8 @@ class _RacingS3:
 def test_a_concurrent_write_is_merged_not_lost(s3: Any) -> None:
     # GIVEN another invocation writes its batch's state between this one's read and write
     _run(s3, _batch(0, 10), "b0.json")
-    rival_state = _state(s3).added("s3://gt-out/other-batch.json", ["cat", "dog"], {"rival": [[1.0, 0.0], [0.0, 1.0]]})
+    rival_batch = Answers.from_records([("other-1", "rival", "cat"), ("other-1", "good1", "cat")])
+    rival_state = _state(s3).added("s3://gt-out/other-batch.json", rival_batch)
     racing = _RacingS3(s3, json.dumps(rival_state.to_dict()).encode())
     # WHEN
     report = _run(s3, _batch(10, 10), "b1.json", client=racing)
@@ -96,7 +98,7 @@ def test_a_concurrent_write_is_merged_not_lost(s3: Any) -> None:
     assert len(report.responses) == 10 and racing.puts == 2
     state = _state(s3)
     assert [b.rsplit("/", 1)[-1] for b in state.batches] == ["b0.json", "other-batch.json", "b1.json"]
-    assert "rival" in state.counts
+    assert "rival" in state.workers and len(state.answers) == 50 + 2 + 50
 
 
 def test_with_a_named_method_or_without_opting_in_the_batch_stands_alone(s3: Any) -> None:
