@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from truthloop.consolidation._answers import Answers
+from truthloop.consolidation._answers import Answers, sort_key
 from truthloop.consolidation._base import CategoricalAggregator
 from truthloop.consolidation.methods import make_aggregator
 from truthloop.exceptions import AwsError, ConsolidationError, ContractError
@@ -101,9 +101,20 @@ class SkillState:
         return cls(lists["tasks"], lists["workers"], lists["classes"], answers, lists["batches"])
 
     def to_answers(self) -> Answers:
-        """The answers as a table (classes in the state's order)."""
+        """The answers as a table, classes sorted as :class:`Answers` sorts them (so ties break as in one fit
+        over the whole job)."""
         rows = np.asarray(self.answers, dtype=np.int64).reshape(-1, 3)
-        return Answers(rows[:, 0], rows[:, 1], rows[:, 2], tasks=self.tasks, workers=self.workers, classes=self.classes)
+        order = sorted(range(len(self.classes)), key=lambda i: sort_key(self.classes[i]))
+        remap = np.empty(len(order), dtype=np.int64)
+        remap[order] = np.arange(len(order), dtype=np.int64)
+        return Answers(
+            rows[:, 0],
+            rows[:, 1],
+            remap[rows[:, 2]] if len(order) else rows[:, 2],
+            tasks=self.tasks,
+            workers=self.workers,
+            classes=[self.classes[i] for i in order],
+        )
 
     def added(self, batch_id: str, batch: Answers) -> SkillState:
         """A new state with ``batch``'s answers appended (the oldest dropped beyond :data:`MAX_ANSWERS`);

@@ -55,7 +55,8 @@ __all__ = [
     "split_s3_uri",
 ]
 
-#: Environment variable of the post-annotation Lambda: ``true`` carries worker skills between batches.
+#: Environment variable of the post-annotation Lambda: ``false`` stops carrying the job's state between batches
+#: (the Lambda carries it by default; the library function only when asked).
 ENV_CARRY_SKILLS = "TRUTHLOOP_CARRY_SKILLS"
 
 log = logging.getLogger(__name__)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from truthloop.consolidation import Answers
 from truthloop.consolidation.carried import SkillState
 from truthloop.labeling import consolidate_report
 
-from .conftest import BUCKET, annotation, put_event
+from .conftest import BUCKET, LambdaContext, annotation, put_event
 
 STATE_KEY = "demo-job/annotations/truthloop/worker-skills.json"
 
@@ -110,3 +112,22 @@ def test_with_a_named_method_or_without_opting_in_the_batch_stands_alone(s3: Any
     consolidate_report(event, task_type="text-classification", s3_client=s3)
     # THEN no state is written
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="demo-job/annotations/truthloop/")
+
+
+@pytest.mark.parametrize(("setting", "written"), [(None, True), ("false", False)])
+def test_the_lambda_carries_the_job_state_unless_turned_off(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, setting: str | None, written: bool
+) -> None:
+    # GIVEN the post-annotation Lambda for a classification job
+    import post_annotation.handler as handler
+
+    monkeypatch.setattr(handler, "s3", s3)
+    monkeypatch.setenv("TRUTHLOOP_TASK_TYPE", "text-classification")
+    if setting is not None:
+        monkeypatch.setenv("TRUTHLOOP_CARRY_SKILLS", setting)
+    # WHEN it consolidates a batch
+    response = handler.lambda_handler(put_event(s3, _batch(0, 10), categories=["cat", "dog"]), LambdaContext())
+    # THEN the labels come back, and the job's state is written next to the output by default
+    assert len(response) == 10
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="demo-job/annotations/truthloop/")
+    assert ("Contents" in listed) is written

@@ -104,3 +104,16 @@ def test_a_corrupt_state_is_refused_with_a_reason(data: dict[str, object], messa
     # WHEN / THEN
     with pytest.raises(ContractError, match=message):
         SkillState.from_dict(data)
+
+
+def test_ties_break_as_in_one_fit_over_the_whole_job() -> None:
+    # GIVEN a job whose first answers name "zebra" before "ant", and a batch with a 1-1 tie
+    first = Answers.from_records([("t1", "w1", "zebra"), ("t1", "w2", "zebra"), ("t1", "w3", "ant")])
+    _, state = consolidate_with_skills(first, SkillState(), batch_id="b1")
+    tied = Answers.from_records([("t2", "w1", "zebra"), ("t2", "w2", "ant")])
+    # WHEN
+    model, _ = consolidate_with_skills(tied, state, batch_id="b2")
+    # THEN the tie goes to the first class in sorted order, as for the whole job at once
+    whole = MajorityVote().fit(Answers.from_records([*first.records(), *tied.records()]))
+    assert model.labels_ == {"t2": whole.labels_["t2"]} == {"t2": "ant"}
+    assert state.classes == ["zebra", "ant"]
