@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constructs._common import ConstructPropsError
+from truthloop.cdk._common import ConstructPropsError
 
 __all__ = ["DEFAULTS", "AppConfig", "load_config"]
 
@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "workteamArn": None,  # an existing private work team; no TruthloopWorkforce stack then
     "oidcGroups": None,  # IdP groups of an OIDC work team (on the account's OIDC workforce)
     "createWorkforce": True,  # create the region's private workforce (one per account and region)
+    "existingUserPoolId": None,  # the existing Cognito workforce's user pool (with createWorkforce=false)
+    "existingUserPoolClientId": None,  # ... and its app client
     "workforceName": "truthloop",
     "cognitoDomainPrefix": None,  # default: truthloop-workers-<account id>
     "mfa": "required",  # required | optional
@@ -217,6 +219,23 @@ def load_config(get_context: Callable[[str], Any]) -> AppConfig:
         )
     if values["workteamArn"] and values["oidcGroups"]:
         problems.append("give truthloop:workteamArn or truthloop:oidcGroups, not both")
+    pool, client = values["existingUserPoolId"], values["existingUserPoolClientId"]
+    if bool(pool) != bool(client):
+        problems.append("give truthloop:existingUserPoolId and truthloop:existingUserPoolClientId together")
+    if pool and (values["workteamArn"] or values["oidcGroups"]):
+        problems.append("truthloop:existingUserPoolId is for a Cognito work team: not with workteamArn or oidcGroups")
+    if (
+        not values["createWorkforce"]
+        and not (pool and client)
+        and not values["workteamArn"]
+        and not values["oidcGroups"]
+    ):
+        problems.append(
+            "truthloop:createWorkforce=false joins the account's existing workforce: give its Cognito user pool "
+            "(truthloop:existingUserPoolId and truthloop:existingUserPoolClientId, shown by "
+            "`aws sagemaker describe-workforce --workforce-name default`), or truthloop:oidcGroups for an OIDC "
+            "workforce, or an existing team with truthloop:workteamArn"
+        )
     if values["labeling:template"] and values["labeling:humanTaskUiArn"]:
         problems.append("give truthloop:labeling:template or truthloop:labeling:humanTaskUiArn, not both")
     if values["review:reservedConcurrency"] < 0:

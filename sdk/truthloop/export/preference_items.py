@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from truthloop.contracts import WorkerResponse
 from truthloop.contracts._reader import child_path, type_name
-from truthloop.exceptions import ContractError
+from truthloop.exceptions import ConfigurationError, ContractError
 from truthloop.labeling.answers import parse_pairwise, parse_ranking
 from truthloop.labeling.order import DisplayOrder, display_order, display_order_of, legacy_display_order
 from truthloop.manifest._json import DecodeError, decode
@@ -35,7 +35,7 @@ def expand_ranking(ranks: Sequence[int], *, ties: Ties = "drop") -> list[tuple[i
     tied pairs only with ``ties="keep"``, as ``(i, j, True)`` with ``i < j``. Pairs are listed by ``i < j``.
     """
     if ties not in ("drop", "keep"):
-        raise ValueError(f"ties must be 'drop' or 'keep', got {ties!r}")
+        raise ConfigurationError(f"ties must be 'drop' or 'keep', got {ties!r}")
     out: list[tuple[int, int, bool]] = []
     n = len(ranks)
     for i in range(n):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from truthloop.exceptions import ManifestLineError, TruthloopError
+from truthloop.exceptions import ManifestLineError
 from truthloop.leaderboard.board import board_document, plot_ratings
 from truthloop.leaderboard.board import leaderboard as build
 
@@ -38,14 +38,12 @@ def leaderboard(judgments: str, out: str, bootstrap: int, seed: int, plot: str |
     Example:
       truthloop leaderboard battles.jsonl --out board.json --bootstrap 1000 --seed 0 --plot board.png
     """
-    try:
-        boards, battles = build(judgments, bootstrap=bootstrap, seed=seed, strict=strict, on_skip=_report)
-        document = board_document(boards, battles)
-        Path(out).write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        if plot:
-            plot_ratings(boards, plot)
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from exc
+    # a TruthloopError becomes a one-line message in truthloop's one error handler (truthloop.cli)
+    boards, battles = build(judgments, bootstrap=bootstrap, seed=seed, strict=strict, on_skip=_report)
+    document = board_document(boards, battles)
+    Path(out).write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if plot:
+        plot_ratings(boards, plot)
     from rich.console import Console
     from rich.table import Table
 
