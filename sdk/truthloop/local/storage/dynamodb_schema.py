@@ -36,7 +36,10 @@ TABLE_SCHEMA: dict[str, Any] = {
     "GlobalSecondaryIndexes": [
         {
             "IndexName": index,
-            "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}],
+            "KeySchema": [
+                {"AttributeName": hash_key, "KeyType": "HASH"},
+                {"AttributeName": range_key, "KeyType": "RANGE"},
+            ],
             "Projection": {"ProjectionType": "ALL"},
         }
         for index, (hash_key, range_key) in INDEXES.items()
