@@ -28,9 +28,9 @@ class ScanGuard:
     def watch(self, client: Any) -> None:
         client.meta.events.register("before-call.dynamodb.Scan", self._refuse)
 
-    def _refuse(self, params: Any, **kwargs: Any) -> None:
-        self.scans.append(str(params.get("TableName") if isinstance(params, dict) else params))
-        raise AssertionError(f"a Scan was sent to DynamoDB ({kwargs.get('event_name')}): every list must be a Query")
+    def _refuse(self, event_name: str, **kwargs: Any) -> None:
+        self.scans.append(event_name)
+        raise AssertionError(f"a Scan was sent to DynamoDB ({event_name}): every list must be a Query")
 
 
 @contextlib.contextmanager
