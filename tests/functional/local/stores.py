@@ -34,6 +34,16 @@ class ScanGuard:
 
 
 @contextlib.contextmanager
+def scan_free(storage: Storage) -> Iterator[None]:
+    """Fail at the end of the block if a DynamoDB store sent a Scan (a SQLite store passes through)."""
+    guard = ScanGuard()
+    if isinstance(storage, DynamoDBStorage):
+        guard.watch(storage.client)
+    yield
+    assert not guard.scans, f"Scan requests were sent: {guard.scans}"
+
+
+@contextlib.contextmanager
 def dynamodb_storage(**options: Any) -> Iterator[tuple[DynamoDBStorage, Any, Any]]:
     """A DynamoDB store on moto with its table and bucket; yields ``(store, dynamodb client, s3 client)``."""
     with moto.mock_aws():

@@ -149,6 +149,11 @@ class DynamoDBStorage:
 
     # ------------------------------------------------------------------ plumbing
     @property
+    def client(self) -> DynamoDBClient:
+        """The DynamoDB client the store sends its requests through (tests watch it for Scans)."""
+        return self._db
+
+    @property
     def stats(self) -> dict[str, dict[str, float]]:
         """Requests and consumed capacity units per DynamoDB operation since the last :meth:`reset_stats`."""
         with self._stats_lock:
