@@ -41,7 +41,9 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def moto_client(service: Literal["s3", "dynamodb"], endpoint_url: str, region: str, config: Config | None = None) -> Any:
+def moto_client(
+    service: Literal["s3", "dynamodb"], endpoint_url: str, region: str, config: Config | None = None
+) -> Any:
     """A boto3 client of ``service`` for the local moto endpoint (dummy credentials, standard retries)."""
     session = boto3.session.Session(
         region_name=region,
