@@ -155,7 +155,7 @@ class DynamoDBStorage:
 
     @property
     def stats(self) -> dict[str, dict[str, float]]:
-        """Requests and consumed capacity units per DynamoDB operation since the last :meth:`reset_stats`."""
+        """Requests (refused ones too) and consumed capacity units per DynamoDB operation since :meth:`reset_stats`."""
         with self._stats_lock:
             stats = {op: dict(values) for op, values in self._stats.items()}
         stats["S3"] = {"puts": float(self.docs.puts), "gets": float(self.docs.gets)}
@@ -185,6 +185,7 @@ class DynamoDBStorage:
             with self._lock:
                 response: dict[str, Any] = getattr(self._db, operation)(**params)
         except ClientError as exc:
+            self._record(operation, {})  # a refused request still costs: count it
             body: dict[str, Any] = dict(exc.response)
             error = body.get("Error", {})
             code, message = str(error.get("Code", "")), str(error.get("Message", ""))
