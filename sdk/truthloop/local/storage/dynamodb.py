@@ -493,13 +493,13 @@ class DynamoDBStorage:
                     existing = it.loop_from(existing_item, self.docs)
                     if existing.input_content == loop.input_content and existing.flow_arn == loop.flow_arn:
                         return existing, False
-                    raise LoopConflict(existing) from None
+                    raise LoopConflict(existing) from exc
                 if counted and max_active is not None and exc.failed(len(items) - 1):
                     counter = exc.item(len(items) - 1) or self._get(dict(_COUNTER)) or {}
                     active = it.i(counter, "active") if "active" in counter else 0
-                    raise LoopQuotaExceeded(active, max_active) from None
+                    raise LoopQuotaExceeded(active, max_active) from exc
                 if task is not None and exc.failed(1):
-                    raise StorageError(f"task {task.id} of human loop {loop.name} already exists") from None
+                    raise StorageError(f"task {task.id} of human loop {loop.name} already exists") from exc
                 raise StorageUnavailable("StartHumanLoop", str(exc)) from exc
             return loop, True
         raise StorageThrottled("StartHumanLoop", f"human loop {loop.name} kept changing")
@@ -672,7 +672,7 @@ class DynamoDBStorage:
             self._transact(puts)
         except _Cancelled as exc:
             taken = [it.s(p["Put"]["Item"], "id") for n, p in enumerate(puts) if exc.failed(n)]
-            raise StorageError(f"tasks already exist: {', '.join(taken)}") from None
+            raise StorageError(f"tasks already exist: {', '.join(taken)}") from exc
 
     def get_task(self, task_id: str) -> Task | None:
         item = self._get(it.task_key(task_id))
