@@ -192,6 +192,22 @@ def test_other_service_errors_are_storage_unavailable_naming_the_table(store: tu
         storage.get_human_loop("any")
 
 
+def test_s3_failures_of_documents_are_storage_errors_naming_the_object(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, _, s3 = store
+    # GIVEN a large document in S3 whose object is then lost
+    storage.start_human_loop(_loop("big", json.dumps({"t": "x" * OFFLOAD_BYTES})), _task("task-big"), max_active=None)
+    (key,) = _objects(s3)
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    # WHEN the loop is read THEN the error names the object and chains botocore's
+    with pytest.raises(StorageUnavailable, match=f"NoSuchKey: .*s3://{BUCKET}/{key}") as raised:
+        storage.get_human_loop("big")
+    assert isinstance(raised.value.__cause__, ClientError)
+    # AND S3 throttling that persists is reported as throttling
+    s3.meta.events.register("before-call.s3.PutObject", _refuse("SlowDown", "Please reduce your request rate."))
+    with pytest.raises(StorageThrottled, match="PutObject"):
+        storage.create_resource(Resource("workteam", "t", "Active", 1.0, 1.0, {"x": "y" * OFFLOAD_BYTES}))
+
+
 def test_transaction_conflicts_are_retried_until_the_write_goes_through(
     store: tuple[DynamoDBStorage, Any, Any],
 ) -> None:
