@@ -259,9 +259,10 @@ class Documents:
         try:
             yield
         except ClientError as exc:
-            error: dict[str, Any] = dict(dict(exc.response).get("Error") or {})
-            detail = f"{error.get('Code', '')}: {error.get('Message', '')} ({self.uri(key)})"
-            if error.get("Code") in ("SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"):
+            response: dict[str, Any] = dict(exc.response)
+            code, message = response.get("Error", {}).get("Code", ""), response.get("Error", {}).get("Message", "")
+            detail = f"{code}: {message} ({self.uri(key)})"
+            if code in ("SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"):
                 raise StorageThrottled(operation, detail) from exc
             raise StorageUnavailable(operation, detail) from exc
         except BotoCoreError as exc:
