@@ -97,7 +97,8 @@ def test_retry_with_identical_input_is_idempotent_and_different_input_conflicts(
 def test_invalid_requests_get_validation_exception_with_aws_message(
     a2i: Any, flow: Callable[..., str], kwargs: dict[str, Any], fragment: str
 ) -> None:
-    # GIVEN a valid request with one part broken
+    # GIVEN a valid request with one part broken (a copy: the parameters are shared by both stores' runs)
+    kwargs = dict(kwargs)
     request: dict[str, Any] = {
         "HumanLoopName": unique("loop"),
         "FlowDefinitionArn": flow(),
