@@ -1,0 +1,404 @@
+"""TruthloopService (``-c truthloop:backend=service``): the service's stack, cdk-nag and cfn-lint clean, no GT/A2I."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from infra.app import build_app
+from infra.config import load_config
+from infra.constructs._common import ConstructPropsError
+from infra.constructs.service import EVENT_SOURCE, TruthloopService, table_definition
+from infra.stacks.service import ServiceStack
+from tests.infra.support import (
+    ENV,
+    INFRA_FIXTURES,
+    acknowledged,
+    as_list,
+    cfn_lint,
+    new_app,
+    one,
+    resources,
+    statements,
+    template,
+    unexplained_star_resources,
+)
+
+SERVICE_LAMBDAS = INFRA_FIXTURES / "lambdas"
+SERVICE_CONTEXT = {"truthloop:backend": "service", "truthloop:lambdasDir": str(SERVICE_LAMBDAS)}
+#: A single-table layout in CreateTable's shape: the form of the storage module's TABLE_SCHEMA.
+SCHEMA: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk")
+    ]
+    + [{"AttributeName": "due", "AttributeType": "N"}],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [
+                {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        },
+        {
+            "IndexName": "due",
+            "KeySchema": [{"AttributeName": "gsi2pk", "KeyType": "HASH"}, {"AttributeName": "due", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        },
+    ],
+    "TimeToLiveAttribute": "expiresAt",
+}
+GT_A2I_CUSTOM_RESOURCES = ("Custom::TruthloopFlowDefinition", "Custom::TruthloopLabelingJob")
+
+
+@pytest.fixture(scope="module")
+def built(outdir: Path) -> dict[str, Any]:
+    # GIVEN the service stack as the app configures it, and one with an existing user pool and data buckets
+    app = new_app(outdir, **SERVICE_CONTEXT)
+    config = load_config(app.node.try_get_context)
+    stack = ServiceStack(app, "TruthloopService", config=config, table_schema=SCHEMA, env=ENV)
+    other_app = new_app(
+        outdir / "existing",
+        **SERVICE_CONTEXT,
+        **{
+            "truthloop:service:userPoolId": "us-east-1_AbCdEf123",
+            "truthloop:service:userPoolClientId": "1example23456789",
+            "truthloop:service:dataBuckets": "customer-inputs,customer-outputs",
+            "truthloop:service:sweepRateMinutes": "5",
+        },
+    )
+    other = ServiceStack(
+        other_app, "TruthloopService", config=load_config(other_app.node.try_get_context), table_schema=SCHEMA, env=ENV
+    )
+    # WHEN they are synthesized (cdk-nag runs during synth and raises on any unacknowledged finding)
+    return {"stack": stack, "tpl": template(stack), "other_tpl": template(other)}
+
+
+def _functions(tpl: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """handler → (logical id, properties) of the service's functions."""
+    return {
+        f["Properties"]["Handler"]: (logical_id, f["Properties"])
+        for logical_id, f in resources(tpl, "AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"].startswith("service_")
+    }
+
+
+def _role_of(tpl: dict[str, Any], handler: str) -> str:
+    return str(_functions(tpl)[handler][1]["Role"]["Fn::GetAtt"][0])
+
+
+def _granted(tpl: dict[str, Any], role: str) -> dict[str, list[Any]]:
+    """action → resources allowed by the policies attached to ``role``."""
+    granted: dict[str, list[Any]] = {}
+    for _, statement, resource in statements(tpl):
+        roles = resource.get("Properties", {}).get("Roles", [])
+        if {"Ref": role} in roles and statement["Effect"] == "Allow":
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    return granted
+
+
+@pytest.mark.parametrize("variant", ["tpl", "other_tpl"])
+def test_cfn_lint_finds_nothing(built: dict[str, Any], variant: str) -> None:
+    assert cfn_lint(built[variant]) == []
+
+
+@pytest.mark.parametrize("variant", ["tpl", "other_tpl"])
+def test_every_acknowledgment_is_reasoned_and_no_star_is_unexplained(built: dict[str, Any], variant: str) -> None:
+    tpl = built[variant]
+    for logical_id, resource in tpl["Resources"].items():
+        for rule, reason in acknowledged(resource).items():
+            assert len(reason) >= 30, f"{logical_id}: {rule} acknowledged without a real reason: {reason!r}"
+    assert unexplained_star_resources(tpl) == []
+
+
+def test_the_table_is_built_from_the_storage_schema(built: dict[str, Any]) -> None:
+    # THEN keys, indexes and TTL are the schema's, on demand, with PITR and the stack's own key
+    props = one(built["tpl"], "AWS::DynamoDB::Table")["Properties"]
+    assert props["KeySchema"] == SCHEMA["KeySchema"]
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+        SCHEMA["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+    )
+    indexes = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}
+    assert indexes["gsi1"]["KeySchema"] == SCHEMA["GlobalSecondaryIndexes"][0]["KeySchema"]
+    assert indexes["due"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEType"] == "KMS"
+    assert "Fn::GetAtt" in json.dumps(props["SSESpecification"]["KMSMasterKeyId"])
+
+
+@pytest.mark.parametrize("variant", ["tpl", "other_tpl"])
+def test_every_route_requires_iam_authorisation(built: dict[str, Any], variant: str) -> None:
+    routes = resources(built[variant], "AWS::ApiGatewayV2::Route")
+    assert routes
+    for logical_id, route in routes.items():
+        assert route["Properties"]["AuthorizationType"] == "AWS_IAM", logical_id
+
+
+def test_the_api_stage_logs_access_and_throttles(built: dict[str, Any]) -> None:
+    stage = one(built["tpl"], "AWS::ApiGatewayV2::Stage")["Properties"]
+    assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
+    assert "$context.identity.userArn" in stage["AccessLogSettings"]["Format"]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 100
+    integration = one(built["tpl"], "AWS::ApiGatewayV2::Integration")["Properties"]
+    assert integration["PayloadFormatVersion"] == "2.0"
+
+
+def test_three_functions_with_their_own_roles_and_the_service_environment(built: dict[str, Any]) -> None:
+    functions = _functions(built["tpl"])
+    assert sorted(functions) == [
+        "service_api.handler.handler",
+        "service_engine.handler.handler",
+        "service_sweep.handler.handler",
+    ]
+    roles = {_role_of(built["tpl"], handler) for handler in functions}
+    assert len(roles) == 3
+    for handler, (_, props) in functions.items():
+        env = props["Environment"]["Variables"]
+        assert env["TRUTHLOOP_SERVICE_EVENT_BUS"] == "default", handler
+        assert env["TRUTHLOOP_SERVICE_EVENT_SOURCE"] == EVENT_SOURCE, handler
+        for name in ("TRUTHLOOP_SERVICE_TABLE", "TRUTHLOOP_SERVICE_BUCKET", "TRUTHLOOP_SERVICE_QUEUE_URL"):
+            assert isinstance(env[name], dict), (handler, name)  # a reference to the stack's own resource
+        assert props["TracingConfig"] == {"Mode": "Active"} and props["Runtime"] == "python3.12"
+
+
+def test_no_function_may_scan_or_use_wildcard_actions(built: dict[str, Any]) -> None:
+    for variant in ("tpl", "other_tpl"):
+        for logical_id, statement, _ in statements(built[variant]):
+            actions = as_list(statement["Action"])
+            assert "dynamodb:Scan" not in actions, logical_id
+            assert not [a for a in actions if "*" in a], logical_id
+
+
+def test_table_access_is_exactly_the_table_and_its_indexes(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    (table_id,) = resources(tpl, "AWS::DynamoDB::Table")
+    for handler in _functions(tpl):
+        granted = _granted(tpl, _role_of(tpl, handler))
+        targets = json.dumps(granted["dynamodb:Query"])
+        assert f'"{table_id}"' in targets and "/index/gsi1" in targets and "/index/due" in targets, handler
+        assert "/index/*" not in targets, handler
+        assert "dynamodb:PutItem" in granted and "dynamodb:ConditionCheckItem" in granted, handler
+        (events,) = [
+            s
+            for _, s, r in statements(tpl)
+            if {"Ref": _role_of(tpl, handler)} in r["Properties"].get("Roles", [])
+            and "events:PutEvents" in as_list(s["Action"])
+        ]
+        assert events["Condition"] == {"StringEquals": {"events:source": [EVENT_SOURCE]}}
+
+
+def test_only_the_engine_invokes_functions_and_only_ground_truth_named_ones(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    invokers = {
+        handler: _granted(tpl, _role_of(tpl, handler)).get("lambda:InvokeFunction", []) for handler in _functions(tpl)
+    }
+    assert invokers["service_api.handler.handler"] == invokers["service_sweep.handler.handler"] == []
+    engine = json.dumps(invokers["service_engine.handler.handler"])
+    for word in ("*GtRecipe*", "*LabelingFunction*", "*SageMaker*"):
+        assert f"function:{word}" in engine
+
+
+def test_data_buckets_from_context_are_granted_to_api_and_engine_only(built: dict[str, Any]) -> None:
+    tpl = built["other_tpl"]
+    api = json.dumps(_granted(tpl, _role_of(tpl, "service_api.handler.handler")))
+    engine = _granted(tpl, _role_of(tpl, "service_engine.handler.handler"))
+    sweep = json.dumps(_granted(tpl, _role_of(tpl, "service_sweep.handler.handler")))
+    assert "customer-inputs" in api and "customer-outputs" in api and "customer-inputs" not in sweep
+    assert "customer-outputs" in json.dumps(engine["s3:PutObject"])
+    assert "customer-outputs" not in json.dumps(
+        _granted(tpl, _role_of(tpl, "service_api.handler.handler")).get("s3:PutObject", [])
+    )
+
+
+def test_engine_consumes_the_work_queue_with_partial_batch_failures_and_a_dlq(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    mapping = one(tpl, "AWS::Lambda::EventSourceMapping")["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    engine_id, engine = _functions(tpl)["service_engine.handler.handler"]
+    assert mapping["FunctionName"] == {"Ref": engine_id}
+    work = resources(tpl, "AWS::SQS::Queue")[mapping["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+    assert work["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert work["VisibilityTimeout"] == 6 * engine["Timeout"]
+
+
+def test_sweeps_run_on_a_schedule_with_a_dead_letter_queue(built: dict[str, Any]) -> None:
+    for variant, rate in (("tpl", "rate(1 minute)"), ("other_tpl", "rate(5 minutes)")):
+        rule = one(built[variant], "AWS::Events::Rule")["Properties"]
+        assert rule["ScheduleExpression"] == rate
+        (target,) = rule["Targets"]
+        sweep_id, _ = _functions(built[variant])["service_sweep.handler.handler"]
+        assert target["Arn"] == {"Fn::GetAtt": [sweep_id, "Arn"]}
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_alarms_watch_dead_letter_queues_5xx_and_throttling_and_notify_the_topic(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    alarms = resources(tpl, "AWS::CloudWatch::Alarm")
+    (topic_id,) = resources(tpl, "AWS::SNS::Topic")
+    metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
+    assert metrics.count("ApproximateNumberOfMessagesVisible") == 2
+    assert metrics.count("Throttles") == 3 and metrics.count("Errors") == 3
+    assert {"5xx", "ReadThrottleEvents", "WriteThrottleEvents"} <= set(metrics)
+    for logical_id, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], logical_id
+    dashboard = one(tpl, "AWS::CloudWatch::Dashboard")
+    assert "ApproximateNumberOfMessagesVisible" in json.dumps(dashboard)
+
+
+def test_a_new_worker_pool_signs_in_with_code_flow_and_no_client_secret(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    pool = one(tpl, "AWS::Cognito::UserPool")["Properties"]
+    assert pool["MfaConfiguration"] == "ON"
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    client = one(tpl, "AWS::Cognito::UserPoolClient")["Properties"]
+    assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]
+    assert "/portal/oauth2/callback" in json.dumps(client["CallbackURLs"])
+    assert one(tpl, "AWS::Cognito::UserPoolGroup")["Properties"]["GroupName"] == "truthloop-workers"
+
+
+def test_an_existing_user_pool_is_used_as_is(built: dict[str, Any]) -> None:
+    tpl = built["other_tpl"]
+    assert resources(tpl, "AWS::Cognito::UserPool") == {}
+    assert resources(tpl, "AWS::Cognito::UserPoolClient") == {}
+    group = one(tpl, "AWS::Cognito::UserPoolGroup")["Properties"]
+    assert group["UserPoolId"] == "us-east-1_AbCdEf123"
+    outputs = tpl["Outputs"]
+    assert outputs["UserPoolClientId"]["Value"] == "1example23456789"
+
+
+def test_outputs_name_the_endpoint_for_clients(built: dict[str, Any]) -> None:
+    outputs = built["tpl"]["Outputs"]
+    assert outputs["ApiEndpoint"]["Value"]["Fn::GetAtt"][1] == "ApiEndpoint"
+    assert {"TableName", "BucketName", "WorkQueueUrl", "UserPoolId", "AddWorkerCommand"} <= set(outputs)
+
+
+def test_the_service_mode_app_has_no_ground_truth_or_a2i_resource(
+    outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the whole app with the service backend (the storage schema stands in for TABLE_SCHEMA until it lands)
+    monkeypatch.setattr("infra.constructs.service.default_table_schema", lambda: SCHEMA)
+    app = new_app(outdir / "app", **SERVICE_CONTEXT)
+    # WHEN it is synthesized
+    _, stacks = build_app(app)
+    # THEN it is the service stack alone, without any SageMaker resource or GT/A2I custom resource
+    assert list(stacks) == ["TruthloopService"]
+    for name, stack in stacks.items():
+        kinds = {r["Type"] for r in template(stack)["Resources"].values()}
+        assert not [k for k in kinds if k.startswith("AWS::SageMaker::")], name
+        assert not kinds & set(GT_A2I_CUSTOM_RESOURCES), name
+        actions = [a for _, s, _ in statements(template(stack)) for a in as_list(s["Action"])]
+        assert not [a for a in actions if a.startswith("sagemaker:")], name
+
+
+def test_inconsistent_context_lists_every_problem_at_once(tmp_path: Path) -> None:
+    # GIVEN the service backend with A2I-only settings and a half-given user pool
+    app = cdk.App(
+        outdir=str(tmp_path),
+        context={
+            "truthloop:backend": "service",
+            "truthloop:workteamArn": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
+            "truthloop:labeling:humanTaskUiArn": "arn:aws:sagemaker:us-east-1:394669845002:human-task-ui/NER",
+            "truthloop:review:source": "textract:analyze_document",
+            "truthloop:service:userPoolId": "us-east-1_AbCdEf123",
+            "truthloop:service:sweepRateMinutes": "0",
+        },
+    )
+    # WHEN the app is built
+    with pytest.raises(ConstructPropsError) as caught:
+        build_app(app)
+    # THEN one error lists all five
+    message = str(caught.value)
+    assert "5 problem(s)" in message
+    for fragment in (
+        "truthloop:workteamArn",
+        "truthloop:labeling:humanTaskUiArn",
+        "textract:analyze_document",
+        "userPoolClientId go together",
+        "sweepRateMinutes",
+    ):
+        assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("context", "fragment"),
+    [
+        ({"truthloop:service:dataBuckets": "inputs"}, "truthloop:service:dataBuckets is a service setting"),
+        ({"truthloop:backend": "sagemaker-ish"}, "truthloop:backend must be 'sagemaker' or 'service'"),
+    ],
+)
+def test_service_settings_need_the_service_backend(tmp_path: Path, context: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConstructPropsError, match="1 problem") as caught:
+        build_app(cdk.App(outdir=str(tmp_path), context=context))
+    assert fragment in str(caught.value)
+
+
+def test_construct_props_problems_are_listed_together(tmp_path: Path) -> None:
+    # GIVEN a service construct with four conflicting or out-of-range props
+    stack = cdk.Stack(new_app(tmp_path), "Bad", env=ENV)
+    pool = cdk.aws_cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_AbCdEf123")
+    # WHEN it is built
+    with pytest.raises(ConstructPropsError) as caught:
+        TruthloopService(
+            stack,
+            "Service",
+            table_schema=SCHEMA,
+            existing_user_pool=pool,
+            engine_batch_size=11,
+            sweep_rate=cdk.Duration.seconds(30),
+            data_buckets=["s3://not-a-name"],
+            lambdas_root=SERVICE_LAMBDAS,
+        )
+    # THEN every problem is named
+    message = str(caught.value)
+    assert "4 problem(s)" in message
+    for fragment in ("existing_user_pool_client go together", "engine_batch_size", "sweep_rate", "s3://not-a-name"):
+        assert fragment in message
+
+
+def test_a_bad_table_schema_names_each_problem() -> None:
+    # GIVEN a schema whose sort key has no type, whose index has no name, and with a local index
+    schema = {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "GlobalSecondaryIndexes": [{"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}],
+        "LocalSecondaryIndexes": [{"IndexName": "lsi"}],
+    }
+    # WHEN it is read
+    with pytest.raises(ConstructPropsError) as caught:
+        table_definition(schema)
+    # THEN
+    message = str(caught.value)
+    assert "3 problem(s)" in message
+    assert "table sort key: attribute 'sk' has no type" in message
+    assert "GlobalSecondaryIndexes[0] (None): an index needs a name" in message
+    assert "local secondary indexes" in message
+
+
+def test_snake_case_schema_reads_the_same_as_create_table_shape() -> None:
+    # GIVEN the same layout in snake case
+    snake = {
+        "key_schema": {"partition_key": "pk", "sort_key": "sk"},
+        "attributes": {"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "due": "N"},
+        "global_secondary_indexes": [
+            {"name": "gsi1", "key_schema": {"partition_key": "gsi1pk", "sort_key": "gsi1sk"}, "projection": "ALL"},
+            {"name": "due", "key_schema": {"partition_key": "gsi2pk", "sort_key": "due"}, "projection": "KEYS_ONLY"},
+        ],
+        "ttl_attribute": "expiresAt",
+    }
+    # WHEN both are read
+    a, b = table_definition(SCHEMA), table_definition(snake)
+    # THEN they describe the same table
+    assert a.index_names == b.index_names == ["gsi1", "due"]
+    assert a.ttl_attribute == b.ttl_attribute == "expiresAt"
+    assert [i[3] for i in a.indexes] == [i[3] for i in b.indexes]
+    assert (a.partition_key.name, a.sort_key.name) == (b.partition_key.name, b.sort_key.name) == ("pk", "sk")
