@@ -1,0 +1,196 @@
+"""An A2I program, one line changed, runs through an IAM-verifying gateway; unsigned or mis-signed calls get 403.
+
+The gateway stands where the service's API Gateway stands: it verifies each request's SigV4 signature (scope
+``execute-api``) with botocore's own signer and forwards only verified requests, unchanged, to the real local
+backend on loopback. Anything else is refused with 403 before the backend sees it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+import truthloop.service
+from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, unique, wait_for
+from truthloop.exceptions import SignatureRejectedError
+from truthloop.local import BackendConfig, LocalBackend
+from truthloop.service import verify_request
+
+SECRETS = {"testing": "testing"}
+
+
+class Gateway:
+    """A loopback IAM gateway in front of ``upstream`` (host:port); ``forwarded`` counts what got through."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.forwarded = 0
+        self.refused: list[str] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = dict(self.headers.items())
+                try:
+                    verify_request(
+                        self.command, f"http://{self.headers['host']}{self.path}", headers, body, secret_for=SECRETS.get
+                    )
+                except SignatureRejectedError as exc:
+                    gateway.refused.append(exc.code)
+                    self._reply(403, {"x-amzn-ErrorType": exc.code}, json.dumps({"message": exc.message}).encode())
+                    return
+                gateway.forwarded += 1
+                connection = http.client.HTTPConnection(gateway.upstream, timeout=30)
+                connection.request(self.command, self.path, body, headers)
+                response = connection.getresponse()
+                payload = response.read()
+                passed = {k: v for k, v in response.getheaders() if k.lower() not in {"content-length", "connection"}}
+                self._reply(response.status, passed, payload)
+                connection.close()
+
+            def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Gateway:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    config = BackendConfig(port=0, data_dir=tmp_path_factory.mktemp("truthloop-service"), workers=1, **FAST)  # type: ignore[arg-type]
+    with LocalBackend(config) as backend:
+        upstream = backend.client_env()["AWS_ENDPOINT_URL_SAGEMAKER"].removeprefix("http://").rstrip("/")
+        with Gateway(upstream) as running:
+            yield running
+
+
+@pytest.fixture
+def endpoint(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TRUTHLOOP_SERVICE_ENDPOINT", gateway.url)
+    return gateway.url
+
+
+def test_an_a2i_program_runs_with_one_line_changed(endpoint: str, gateway: Gateway) -> None:
+    # GIVEN A2I-style set-up code whose clients are the one changed line
+    sm = truthloop.service.client("sagemaker", config=NO_RETRIES)  # was: boto3.client("sagemaker")
+    a2i = truthloop.service.client("sagemaker-a2i-runtime", config=NO_RETRIES)  # was: boto3.client(...)
+    before = gateway.forwarded
+    team = sm.create_workteam(
+        WorkteamName=unique("team"), Description="reviewers", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
+    )["WorkteamArn"]
+    ui = sm.create_human_task_ui(HumanTaskUiName=unique("ui"), UiTemplate={"Content": REVIEW_TEMPLATE})
+    name = unique("flow")
+    flow = sm.create_flow_definition(
+        FlowDefinitionName=name,
+        HumanLoopConfig={
+            "WorkteamArn": team,
+            "HumanTaskUiArn": ui["HumanTaskUiArn"],
+            "TaskCount": 1,
+            "TaskTitle": "Review a prediction",
+            "TaskDescription": "Is the model right?",
+        },
+        OutputConfig={"S3OutputPath": "s3://truthloop-signed/a2i"},
+        RoleArn=ROLE,
+    )["FlowDefinitionArn"]
+    wait_for(
+        lambda: sm.describe_flow_definition(FlowDefinitionName=name)["FlowDefinitionStatus"] == "Active",
+        what="flow definition to become Active",
+    )
+    # WHEN the program starts a human loop and reads it back
+    loop = unique("loop")
+    a2i.start_human_loop(
+        HumanLoopName=loop, FlowDefinitionArn=flow, HumanLoopInput={"InputContent": json.dumps({"text": "great"})}
+    )
+    described = a2i.describe_human_loop(HumanLoopName=loop)
+    listed = a2i.list_human_loops(FlowDefinitionArn=flow)["HumanLoopSummaries"]
+    # THEN every call went through the gateway, verified, and the backend answered as A2I would
+    assert described["HumanLoopStatus"] == "InProgress" and described["FlowDefinitionArn"] == flow
+    assert [s["HumanLoopName"] for s in listed] == [loop]
+    assert gateway.forwarded - before >= 7
+
+
+@pytest.mark.parametrize(
+    ("make_client", "code"),
+    [
+        (
+            lambda url: boto3.client("sagemaker-a2i-runtime", endpoint_url=url, config=NO_RETRIES),
+            "InvalidSignatureException",
+        ),
+        (
+            lambda url: truthloop.service.client(
+                "sagemaker-a2i-runtime",
+                endpoint_url=url,
+                config=NO_RETRIES,
+                aws_access_key_id="testing",
+                aws_secret_access_key="not the secret",
+                aws_session_token="testing",
+            ),
+            "InvalidSignatureException",
+        ),
+        (
+            lambda url: truthloop.service.client(
+                "sagemaker-a2i-runtime",
+                endpoint_url=url,
+                config=NO_RETRIES,
+                aws_access_key_id="AKIAUNKNOWN",
+                aws_secret_access_key="testing",
+            ),
+            "UnrecognizedClientException",
+        ),
+    ],
+    ids=["boto3-signs-for-sagemaker", "wrong-secret", "unknown-key"],
+)
+def test_unsigned_or_wrongly_signed_calls_are_refused_before_the_backend(
+    gateway: Gateway, make_client: Any, code: str
+) -> None:
+    # GIVEN a client that does not sign as the service expects
+    a2i = make_client(gateway.url)
+    before = gateway.forwarded
+    # WHEN it calls
+    with pytest.raises(ClientError) as caught:
+        a2i.describe_human_loop(HumanLoopName="anything")
+    # THEN the gateway refuses it with 403 and the backend never sees it
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert caught.value.response["Error"]["Code"] == code
+    assert gateway.forwarded == before
+
+
+def test_a_request_with_no_signature_at_all_is_refused(gateway: Gateway) -> None:
+    # GIVEN a bare HTTP request
+    host = gateway.url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=10)
+    # WHEN it is sent
+    connection.request("GET", "/human-loops/anything")
+    response = connection.getresponse()
+    # THEN
+    assert response.status == 403
+    assert json.loads(response.read()) == {"message": "Missing Authentication Token"}
+    connection.close()
