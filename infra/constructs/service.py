@@ -43,6 +43,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs._common import (
+    ConstructPropsError,
     Problems,
     access_logs_bucket,
     acknowledge,
@@ -107,86 +108,61 @@ _PROJECTIONS = {
 # --------------------------------------------------------------------------------------------- table schema
 
 
-def _get(mapping: Mapping[str, Any], *names: str) -> Any:
-    """The first of ``names`` present in ``mapping`` (the schema may use CreateTable's or snake-case keys)."""
-    for name in names:
-        if name in mapping:
-            return mapping[name]
-    return None
-
-
-def _attribute(problems: Problems, where: str, name: Any, types: Mapping[str, str]) -> dynamodb.Attribute | None:
-    if not isinstance(name, str) or not name:
-        problems.add(f"{where}: expected an attribute name, got {name!r}")
-        return None
-    kind = types.get(name)
-    if kind not in _KEY_TYPES:
-        problems.add(f"{where}: attribute {name!r} has no type S, N or B in the attribute definitions")
-        return None
-    return dynamodb.Attribute(name=name, type=_KEY_TYPES[kind])
-
-
-def _keys(problems: Problems, where: str, spec: Any, types: Mapping[str, str]) -> tuple[Any, Any]:
-    """(partition, sort) attributes of a key schema: CreateTable's ``KeySchema`` list or ``{partition, sort}``."""
-    if isinstance(spec, Sequence) and not isinstance(spec, str):
-        by_type = {str(_get(k, "KeyType", "key_type")).upper(): _get(k, "AttributeName", "name") for k in spec}
-        partition, sort = by_type.get("HASH"), by_type.get("RANGE")
-    elif isinstance(spec, Mapping):
-        partition, sort = _get(spec, "partition_key", "partition", "hash"), _get(spec, "sort_key", "sort", "range")
-    else:
-        problems.add(f"{where}: expected a key schema, got {spec!r}")
-        return None, None
-    return (
-        _attribute(problems, f"{where} partition key", partition, types),
-        _attribute(problems, f"{where} sort key", sort, types) if sort else None,
-    )
-
-
 class TableDefinition:
-    """The table layout a storage schema describes, checked: keys, global secondary indexes and the TTL attribute.
+    """The table layout of a storage schema in CreateTable's shape, checked: keys, global indexes and TTL attribute.
 
-    Accepts the shape of DynamoDB's CreateTable request (``KeySchema``, ``AttributeDefinitions``,
-    ``GlobalSecondaryIndexes`` with ``Projection``; TTL as ``TimeToLiveAttribute`` or
-    ``TimeToLiveSpecification.AttributeName``) and the same in snake case (``key_schema``, ``attributes``,
-    ``global_secondary_indexes``, ``ttl_attribute``).
+    ``schema`` is :data:`truthloop.local.storage.dynamodb_schema.TABLE_SCHEMA` (``KeySchema``,
+    ``AttributeDefinitions``, ``GlobalSecondaryIndexes`` with ``Projection``, and ``TimeToLiveAttribute``); every
+    problem is reported at once, naming the index and attribute.
     """
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         problems = Problems("table schema")
-        types: dict[str, str] = {}
-        definitions = _get(schema, "AttributeDefinitions", "attribute_definitions", "attributes") or []
-        if isinstance(definitions, Mapping):
-            types = {str(k): str(v).upper() for k, v in definitions.items()}
-        else:
-            for item in definitions:
-                types[str(_get(item, "AttributeName", "name"))] = str(_get(item, "AttributeType", "type")).upper()
-        self.partition_key, self.sort_key = _keys(problems, "table", _get(schema, "KeySchema", "key_schema"), types)
+        types = {
+            str(item.get("AttributeName")): str(item.get("AttributeType"))
+            for item in schema.get("AttributeDefinitions", [])
+        }
+        self.partition_key, self.sort_key = self._keys(problems, "table", schema.get("KeySchema"), types)
         self.indexes: list[tuple[str, Any, Any, dynamodb.ProjectionType, list[str] | None]] = []
-        for position, index in enumerate(_get(schema, "GlobalSecondaryIndexes", "global_secondary_indexes") or []):
-            name = _get(index, "IndexName", "index_name", "name")
+        for position, index in enumerate(schema.get("GlobalSecondaryIndexes", [])):
+            name = index.get("IndexName")
             where = f"GlobalSecondaryIndexes[{position}] ({name})"
-            partition, sort = _keys(problems, where, _get(index, "KeySchema", "key_schema"), types)
-            projection = _get(index, "Projection", "projection") or {"ProjectionType": "ALL"}
-            if isinstance(projection, str):
-                projection = {"ProjectionType": projection}
-            kind = str(_get(projection, "ProjectionType", "type") or "ALL").upper()
+            if not isinstance(name, str) or not name:
+                problems.add(f"{where}: an index needs a name")
+            partition, sort = self._keys(problems, where, index.get("KeySchema"), types)
+            projection = index.get("Projection") or {}
+            kind = str(projection.get("ProjectionType", "ALL"))
             if kind not in _PROJECTIONS:
                 problems.add(f"{where}: projection {kind!r} is not ALL, KEYS_ONLY or INCLUDE")
                 kind = "ALL"
-            extra = _get(projection, "NonKeyAttributes", "non_key_attributes")
-            if not isinstance(name, str) or not name:
-                problems.add(f"{where}: an index needs a name")
+            extra = projection.get("NonKeyAttributes")
             self.indexes.append((str(name), partition, sort, _PROJECTIONS[kind], list(extra) if extra else None))
-        ttl = _get(schema, "TimeToLiveAttribute", "ttl_attribute", "ttl")
-        if isinstance(ttl, Mapping):
-            ttl = _get(ttl, "AttributeName", "attribute_name", "attribute")
-        spec = _get(schema, "TimeToLiveSpecification")
-        if ttl is None and isinstance(spec, Mapping):
-            ttl = _get(spec, "AttributeName")
+        ttl = schema.get("TimeToLiveAttribute")
         self.ttl_attribute: str | None = str(ttl) if ttl else None
-        if _get(schema, "LocalSecondaryIndexes", "local_secondary_indexes"):
-            problems.add("local secondary indexes are not supported by the service stack (use global ones)")
+        if schema.get("LocalSecondaryIndexes"):
+            problems.add("LocalSecondaryIndexes: not supported by the service stack (use global indexes)")
         problems.raise_if_any()
+
+    @staticmethod
+    def _keys(problems: Problems, where: str, spec: Any, types: Mapping[str, str]) -> tuple[Any, Any]:
+        """(partition, sort) attributes of a ``KeySchema`` list; the sort key is None when there is none."""
+        if not isinstance(spec, Sequence) or isinstance(spec, str) or not spec:
+            problems.add(f"{where}: KeySchema must be a list of HASH/RANGE keys, got {spec!r}")
+            return None, None
+        by_type = {str(key.get("KeyType")): key.get("AttributeName") for key in spec}
+        attributes: list[dynamodb.Attribute | None] = []
+        for role, key_type in (("partition", "HASH"), ("sort", "RANGE")):
+            name = by_type.get(key_type)
+            if name is None:
+                if key_type == "HASH":
+                    problems.add(f"{where}: KeySchema has no HASH key")
+                attributes.append(None)
+            elif types.get(name) not in _KEY_TYPES:
+                problems.add(f"{where} {role} key: attribute {name!r} has no type S, N or B in AttributeDefinitions")
+                attributes.append(None)
+            else:
+                attributes.append(dynamodb.Attribute(name=name, type=_KEY_TYPES[types[name]]))
+        return attributes[0], attributes[1]
 
     @property
     def index_names(self) -> list[str]:
@@ -196,28 +172,10 @@ class TableDefinition:
 def table_definition(schema: Mapping[str, Any] | None = None) -> TableDefinition:
     """The checked layout of ``schema``, by default the service storage's own ``TABLE_SCHEMA``."""
     if schema is None:
-        schema = default_table_schema()
+        from truthloop.local.storage.dynamodb_schema import TABLE_SCHEMA
+
+        schema = TABLE_SCHEMA
     return TableDefinition(schema)
-
-
-def default_table_schema() -> Mapping[str, Any]:
-    """``TABLE_SCHEMA`` of truthloop's DynamoDB storage (the layout its code reads and writes)."""
-    from truthloop.exceptions import ConfigurationError
-
-    for module_name in ("truthloop.local.storage.dynamodb_schema", "truthloop.local.storage.dynamodb"):
-        try:
-            module = __import__(module_name, fromlist=["TABLE_SCHEMA"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        schema = getattr(module, "TABLE_SCHEMA", None)
-        if isinstance(schema, Mapping):
-            return schema
-    raise ConfigurationError(
-        "truthloop's DynamoDB storage defines no TABLE_SCHEMA (truthloop.local.storage.dynamodb[_schema]); "
-        "the service stack builds its table from it"
-    )
 
 
 # --------------------------------------------------------------------------------------------- construct
@@ -227,7 +185,7 @@ class TruthloopService(Construct):
     """The truthloop service: the A2I runtime and SageMaker-subset APIs in the account, with nothing always on.
 
     "Existing X or X props": ``existing_key``; ``existing_user_pool`` + ``existing_user_pool_client`` or
-    ``user_pool_props``. ``table_schema`` defaults to the DynamoDB storage's ``TABLE_SCHEMA``.
+    ``user_pool_props``. ``table_schema`` defaults to the DynamoDB storage's ``TABLE_SCHEMA`` (tests give others).
     ``data_buckets`` (and ``data_keys``) name the buckets the service may read inputs from and write outputs to
     (flow definitions' and labeling jobs' S3 paths), besides its own bucket.
 
@@ -293,8 +251,8 @@ class TruthloopService(Construct):
             )
         try:
             layout = table_definition(table_schema)
-        except Exception as exc:  # a ConstructPropsError listing the schema's problems, or a missing schema
-            problems.add(str(exc))
+        except ConstructPropsError as exc:  # every problem of the schema, named
+            problems.items.extend(f"table_schema: {problem}" for problem in exc.problems)
         problems.raise_if_any()
 
         layers = [TruthloopLayer.of(self)]

@@ -27,10 +27,11 @@ from tests.infra.support import (
     template,
     unexplained_star_resources,
 )
+from truthloop.local.storage.dynamodb_schema import TABLE_SCHEMA
 
 SERVICE_LAMBDAS = INFRA_FIXTURES / "lambdas"
 SERVICE_CONTEXT = {"truthloop:backend": "service", "truthloop:lambdasDir": str(SERVICE_LAMBDAS)}
-#: A single-table layout in CreateTable's shape: the form of the storage module's TABLE_SCHEMA.
+#: Another layout in CreateTable's shape (the form of the storage's TABLE_SCHEMA): numeric sort key, KEYS_ONLY.
 SCHEMA: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     "AttributeDefinitions": [
@@ -59,10 +60,9 @@ GT_A2I_CUSTOM_RESOURCES = ("Custom::TruthloopFlowDefinition", "Custom::Truthloop
 
 @pytest.fixture(scope="module")
 def built(outdir: Path) -> dict[str, Any]:
-    # GIVEN the service stack as the app configures it, and one with an existing user pool and data buckets
-    app = new_app(outdir, **SERVICE_CONTEXT)
-    config = load_config(app.node.try_get_context)
-    stack = ServiceStack(app, "TruthloopService", config=config, table_schema=SCHEMA, env=ENV)
+    # GIVEN the app with the service backend (the table from the storage's TABLE_SCHEMA), and a service stack with
+    # an existing user pool, data buckets, a slower sweep and another table layout
+    _, stacks = build_app(new_app(outdir, **SERVICE_CONTEXT))
     other_app = new_app(
         outdir / "existing",
         **SERVICE_CONTEXT,
@@ -77,7 +77,11 @@ def built(outdir: Path) -> dict[str, Any]:
         other_app, "TruthloopService", config=load_config(other_app.node.try_get_context), table_schema=SCHEMA, env=ENV
     )
     # WHEN they are synthesized (cdk-nag runs during synth and raises on any unacknowledged finding)
-    return {"stack": stack, "tpl": template(stack), "other_tpl": template(other)}
+    return {
+        "stacks": stacks,
+        "tpl": template(stacks["TruthloopService"]),
+        "other_tpl": template(other),
+    }
 
 
 def _functions(tpl: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -118,17 +122,22 @@ def test_every_acknowledgment_is_reasoned_and_no_star_is_unexplained(built: dict
     assert unexplained_star_resources(tpl) == []
 
 
-def test_the_table_is_built_from_the_storage_schema(built: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("variant", "schema"), [("tpl", TABLE_SCHEMA), ("other_tpl", SCHEMA)])
+def test_the_table_is_built_from_the_storage_schema(
+    built: dict[str, Any], variant: str, schema: dict[str, Any]
+) -> None:
     # THEN keys, indexes and TTL are the schema's, on demand, with PITR and the stack's own key
-    props = one(built["tpl"], "AWS::DynamoDB::Table")["Properties"]
-    assert props["KeySchema"] == SCHEMA["KeySchema"]
+    props = one(built[variant], "AWS::DynamoDB::Table")["Properties"]
+    assert props["KeySchema"] == schema["KeySchema"]
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
-        SCHEMA["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+        schema["AttributeDefinitions"], key=lambda a: a["AttributeName"]
     )
     indexes = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}
-    assert indexes["gsi1"]["KeySchema"] == SCHEMA["GlobalSecondaryIndexes"][0]["KeySchema"]
-    assert indexes["due"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
-    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert sorted(indexes) == sorted(i["IndexName"] for i in schema["GlobalSecondaryIndexes"])
+    for index in schema["GlobalSecondaryIndexes"]:
+        assert indexes[index["IndexName"]]["KeySchema"] == index["KeySchema"]
+        assert indexes[index["IndexName"]]["Projection"] == index["Projection"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": schema["TimeToLiveAttribute"], "Enabled": True}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"]["SSEType"] == "KMS"
@@ -185,7 +194,9 @@ def test_table_access_is_exactly_the_table_and_its_indexes(built: dict[str, Any]
     for handler in _functions(tpl):
         granted = _granted(tpl, _role_of(tpl, handler))
         targets = json.dumps(granted["dynamodb:Query"])
-        assert f'"{table_id}"' in targets and "/index/gsi1" in targets and "/index/due" in targets, handler
+        assert f'"{table_id}"' in targets, handler
+        for index in TABLE_SCHEMA["GlobalSecondaryIndexes"]:
+            assert f"/index/{index['IndexName']}" in targets, handler
         assert "/index/*" not in targets, handler
         assert "dynamodb:PutItem" in granted and "dynamodb:ConditionCheckItem" in granted, handler
         (events,) = [
@@ -282,21 +293,15 @@ def test_outputs_name_the_endpoint_for_clients(built: dict[str, Any]) -> None:
     assert {"TableName", "BucketName", "WorkQueueUrl", "UserPoolId", "AddWorkerCommand"} <= set(outputs)
 
 
-def test_the_service_mode_app_has_no_ground_truth_or_a2i_resource(
-    outdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN the whole app with the service backend (the storage schema stands in for TABLE_SCHEMA until it lands)
-    monkeypatch.setattr("infra.constructs.service.default_table_schema", lambda: SCHEMA)
-    app = new_app(outdir / "app", **SERVICE_CONTEXT)
-    # WHEN it is synthesized
-    _, stacks = build_app(app)
-    # THEN it is the service stack alone, without any SageMaker resource or GT/A2I custom resource
-    assert list(stacks) == ["TruthloopService"]
-    for name, stack in stacks.items():
-        kinds = {r["Type"] for r in template(stack)["Resources"].values()}
+def test_the_service_mode_app_has_no_ground_truth_or_a2i_resource(built: dict[str, Any]) -> None:
+    # THEN the app is the service stack alone, without any SageMaker resource, GT/A2I custom resource or permission
+    assert list(built["stacks"]) == ["TruthloopService"]
+    for name, stack in built["stacks"].items():
+        tpl = template(stack)
+        kinds = {r["Type"] for r in tpl["Resources"].values()}
         assert not [k for k in kinds if k.startswith("AWS::SageMaker::")], name
         assert not kinds & set(GT_A2I_CUSTOM_RESOURCES), name
-        actions = [a for _, s, _ in statements(template(stack)) for a in as_list(s["Action"])]
+        actions = [a for _, s, _ in statements(tpl) for a in as_list(s["Action"])]
         assert not [a for a in actions if a.startswith("sagemaker:")], name
 
 
@@ -366,39 +371,27 @@ def test_construct_props_problems_are_listed_together(tmp_path: Path) -> None:
 
 
 def test_a_bad_table_schema_names_each_problem() -> None:
-    # GIVEN a schema whose sort key has no type, whose index has no name, and with a local index
+    # GIVEN a schema whose sort key has no type, whose index has no name nor HASH key, and with a local index
     schema = {
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-        "GlobalSecondaryIndexes": [{"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}],
+        "GlobalSecondaryIndexes": [{"KeySchema": [{"AttributeName": "pk", "KeyType": "RANGE"}]}],
         "LocalSecondaryIndexes": [{"IndexName": "lsi"}],
     }
     # WHEN it is read
     with pytest.raises(ConstructPropsError) as caught:
         table_definition(schema)
-    # THEN
-    message = str(caught.value)
-    assert "3 problem(s)" in message
-    assert "table sort key: attribute 'sk' has no type" in message
-    assert "GlobalSecondaryIndexes[0] (None): an index needs a name" in message
-    assert "local secondary indexes" in message
+    # THEN every problem is named with its place
+    assert caught.value.problems == (
+        "table sort key: attribute 'sk' has no type S, N or B in AttributeDefinitions",
+        "GlobalSecondaryIndexes[0] (None): an index needs a name",
+        "GlobalSecondaryIndexes[0] (None): KeySchema has no HASH key",
+        "LocalSecondaryIndexes: not supported by the service stack (use global indexes)",
+    )
 
 
-def test_snake_case_schema_reads_the_same_as_create_table_shape() -> None:
-    # GIVEN the same layout in snake case
-    snake = {
-        "key_schema": {"partition_key": "pk", "sort_key": "sk"},
-        "attributes": {"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "due": "N"},
-        "global_secondary_indexes": [
-            {"name": "gsi1", "key_schema": {"partition_key": "gsi1pk", "sort_key": "gsi1sk"}, "projection": "ALL"},
-            {"name": "due", "key_schema": {"partition_key": "gsi2pk", "sort_key": "due"}, "projection": "KEYS_ONLY"},
-        ],
-        "ttl_attribute": "expiresAt",
-    }
-    # WHEN both are read
-    a, b = table_definition(SCHEMA), table_definition(snake)
-    # THEN they describe the same table
-    assert a.index_names == b.index_names == ["gsi1", "due"]
-    assert a.ttl_attribute == b.ttl_attribute == "expiresAt"
-    assert [i[3] for i in a.indexes] == [i[3] for i in b.indexes]
-    assert (a.partition_key.name, a.sort_key.name) == (b.partition_key.name, b.sort_key.name) == ("pk", "sk")
+def test_the_default_schema_is_the_storage_modules() -> None:
+    # WHEN the layout is read without a schema THEN it is the one DynamoDBStorage reads and writes
+    layout = table_definition()
+    assert layout.index_names == [i["IndexName"] for i in TABLE_SCHEMA["GlobalSecondaryIndexes"]]
+    assert layout.ttl_attribute == TABLE_SCHEMA["TimeToLiveAttribute"]
