@@ -22,6 +22,8 @@ import truthloop.service
 from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, unique, wait_for
 from truthloop.exceptions import SignatureRejectedError
 from truthloop.local import BackendConfig, LocalBackend
+from truthloop.review import ReviewClient, ReviewPolicy
+from truthloop.review.router import ENV_FLOW_DEFINITION_ARN, ENV_REVIEW_POLICY, ENV_SERVICE_ENDPOINT, router_from_env
 from truthloop.service import verify_request
 
 SECRETS = {"testing": "testing"}
@@ -98,17 +100,14 @@ def endpoint(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> str:
     return gateway.url
 
 
-def test_an_a2i_program_runs_with_one_line_changed(endpoint: str, gateway: Gateway) -> None:
-    # GIVEN A2I-style set-up code whose clients are the one changed line
-    sm = truthloop.service.client("sagemaker", config=NO_RETRIES)  # was: boto3.client("sagemaker")
-    a2i = truthloop.service.client("sagemaker-a2i-runtime", config=NO_RETRIES)  # was: boto3.client(...)
-    before = gateway.forwarded
+def _create_flow(sm: Any) -> str:
+    """A2I set-up code: a work team, a task UI and an Active flow definition (returns the flow's ARN)."""
     team = sm.create_workteam(
         WorkteamName=unique("team"), Description="reviewers", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
     )["WorkteamArn"]
     ui = sm.create_human_task_ui(HumanTaskUiName=unique("ui"), UiTemplate={"Content": REVIEW_TEMPLATE})
     name = unique("flow")
-    flow = sm.create_flow_definition(
+    flow: str = sm.create_flow_definition(
         FlowDefinitionName=name,
         HumanLoopConfig={
             "WorkteamArn": team,
@@ -124,6 +123,15 @@ def test_an_a2i_program_runs_with_one_line_changed(endpoint: str, gateway: Gatew
         lambda: sm.describe_flow_definition(FlowDefinitionName=name)["FlowDefinitionStatus"] == "Active",
         what="flow definition to become Active",
     )
+    return flow
+
+
+def test_an_a2i_program_runs_with_one_line_changed(endpoint: str, gateway: Gateway) -> None:
+    # GIVEN A2I-style code whose clients are the one changed line
+    sm = truthloop.service.client("sagemaker", config=NO_RETRIES)  # was: boto3.client("sagemaker")
+    a2i = truthloop.service.client("sagemaker-a2i-runtime", config=NO_RETRIES)  # was: boto3.client(...)
+    before = gateway.forwarded
+    flow = _create_flow(sm)
     # WHEN the program starts a human loop and reads it back
     loop = unique("loop")
     a2i.start_human_loop(
@@ -135,6 +143,35 @@ def test_an_a2i_program_runs_with_one_line_changed(endpoint: str, gateway: Gatew
     assert described["HumanLoopStatus"] == "InProgress" and described["FlowDefinitionArn"] == flow
     assert [s["HumanLoopName"] for s in listed] == [loop]
     assert gateway.forwarded - before >= 7
+
+
+SENTIMENT = {
+    "Sentiment": "POSITIVE",
+    "SentimentScore": {"Positive": 0.55, "Negative": 0.2, "Neutral": 0.2, "Mixed": 0.05},
+}
+
+
+def test_review_client_and_router_start_loops_on_the_service(endpoint: str, gateway: Gateway) -> None:
+    # GIVEN a flow on the service, a ReviewClient for the service and a router configured by its environment
+    flow = _create_flow(truthloop.service.client("sagemaker", config=NO_RETRIES))
+    policy = ReviewPolicy.threshold(0.9)
+    client = ReviewClient(backend="service", policy=policy)
+    router = router_from_env(
+        {
+            ENV_FLOW_DEFINITION_ARN: flow,
+            ENV_REVIEW_POLICY: json.dumps(policy.to_dict()),
+            ENV_SERVICE_ENDPOINT: endpoint,
+        }
+    )
+    # WHEN each reviews an uncertain sentiment (the router's record differs in its input, so a new loop)
+    outcome = client.review("comprehend:detect_sentiment", SENTIMENT, flow_definition_arn=flow, input={"text": "ok"})
+    routed = router.route({"source": "comprehend:detect_sentiment", "response": SENTIMENT, "input": {"text": "fine"}})
+    # THEN both loops were started on the service, through the verifying gateway
+    assert outcome.status == "started" and routed.status == "started"
+    a2i = truthloop.service.client("sagemaker-a2i-runtime", config=NO_RETRIES)
+    names = {s["HumanLoopName"] for s in a2i.list_human_loops(FlowDefinitionArn=flow)["HumanLoopSummaries"]}
+    assert names == {outcome.human_loop_name, routed.human_loop_name}
+    assert router.client.a2i.meta.endpoint_url == endpoint
 
 
 @pytest.mark.parametrize(

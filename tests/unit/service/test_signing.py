@@ -11,7 +11,8 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from moto import mock_aws
 
-from truthloop.exceptions import ServiceEndpointError, SignatureRejectedError
+from truthloop.exceptions import ConfigurationError, ServiceEndpointError, SignatureRejectedError
+from truthloop.review import ReviewClient
 from truthloop.service import client, service_endpoint, verify_request
 from truthloop.service.signing import ENV_ENDPOINT, ENV_STACK, endpoint_region
 
@@ -208,3 +209,22 @@ def test_a_missing_stack_or_output_is_named() -> None:
     )
     with pytest.raises(ServiceEndpointError, match=r"stack 'Other' .* has no 'ApiEndpoint' output"):
         service_endpoint(stack_name="Other")
+
+
+@pytest.mark.parametrize(
+    ("backend", "scope"), [("service", "/eu-west-1/execute-api/"), ("a2i", "/us-east-1/sagemaker/")]
+)
+def test_review_client_backends_sign_for_their_api(monkeypatch: pytest.MonkeyPatch, backend: str, scope: str) -> None:
+    # GIVEN the service's endpoint in the environment and a ReviewClient for one backend
+    monkeypatch.setenv(ENV_ENDPOINT, ENDPOINT)
+    reviewer = ReviewClient(backend=backend)  # type: ignore[arg-type]
+    # WHEN its A2I client makes a call
+    request = capture("sagemaker-a2i-runtime", CALLS["a2i describe_human_loop"][1], boto_client=reviewer.a2i)
+    # THEN the service backend goes to the endpoint signed for execute-api; the default stays Amazon A2I's
+    assert scope in request.headers["Authorization"].decode()
+    assert request.url.startswith(ENDPOINT) is (backend == "service")
+
+
+def test_review_client_names_an_unknown_backend() -> None:
+    with pytest.raises(ConfigurationError, match="backend must be 'a2i' or 'service', got 'mturk'"):
+        ReviewClient(backend="mturk")  # type: ignore[arg-type]
