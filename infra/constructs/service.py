@@ -73,13 +73,18 @@ EVENT_SOURCE = "truthloop.service"
 
 
 class ServiceEnvironment:
-    """The environment variables the service's Lambda handlers are configured by (see lambdas/service_*)."""
+    """The environment variables the service's Lambda handlers are configured by.
+
+    The same names as ``truthloop.service.settings`` (``ENV_*``), which the handlers read.
+    """
 
     TABLE = "TRUTHLOOP_SERVICE_TABLE"
     BUCKET = "TRUTHLOOP_SERVICE_BUCKET"
     QUEUE_URL = "TRUTHLOOP_SERVICE_QUEUE_URL"
     EVENT_BUS = "TRUTHLOOP_SERVICE_EVENT_BUS"
     EVENT_SOURCE = "TRUTHLOOP_SERVICE_EVENT_SOURCE"
+    ACCOUNT_ID = "TRUTHLOOP_SERVICE_ACCOUNT_ID"
+    BASE_URL = "TRUTHLOOP_SERVICE_BASE_URL"
     USER_POOL_ID = "TRUTHLOOP_SERVICE_USER_POOL_ID"
     USER_POOL_CLIENT_ID = "TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID"
 
@@ -335,6 +340,7 @@ class TruthloopService(Construct):
             ServiceEnvironment.QUEUE_URL: self.queue.queue_url,
             ServiceEnvironment.EVENT_BUS: event_bus_name,
             ServiceEnvironment.EVENT_SOURCE: EVENT_SOURCE,
+            ServiceEnvironment.ACCOUNT_ID: cdk.Aws.ACCOUNT_ID,
             ServiceEnvironment.USER_POOL_ID: self.user_pool.user_pool_id,
             ServiceEnvironment.USER_POOL_CLIENT_ID: self.user_pool_client.user_pool_client_id,
         }
@@ -413,6 +419,9 @@ class TruthloopService(Construct):
 
         # ------------------------------------------------------------------ HTTP API
         self._http_api(api_throttle_rate, api_throttle_burst, log_retention)
+        for function in (self.api_function, self.engine_function, self.sweep_function):
+            # The portal's address (Workteam.SubDomain); set after the API exists, which depends on no function.
+            function.add_environment(ServiceEnvironment.BASE_URL, self.api_endpoint)
         self._point_client_at_portal()
 
         # ------------------------------------------------------------------ operations

@@ -175,6 +175,8 @@ def test_three_functions_with_their_own_roles_and_the_service_environment(built:
         env = props["Environment"]["Variables"]
         assert env["TRUTHLOOP_SERVICE_EVENT_BUS"] == "default", handler
         assert env["TRUTHLOOP_SERVICE_EVENT_SOURCE"] == EVENT_SOURCE, handler
+        assert env["TRUTHLOOP_SERVICE_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, handler
+        assert env["TRUTHLOOP_SERVICE_BASE_URL"]["Fn::GetAtt"][1] == "ApiEndpoint", handler
         for name in ("TRUTHLOOP_SERVICE_TABLE", "TRUTHLOOP_SERVICE_BUCKET", "TRUTHLOOP_SERVICE_QUEUE_URL"):
             assert isinstance(env[name], dict), (handler, name)  # a reference to the stack's own resource
         assert props["TracingConfig"] == {"Mode": "Active"} and props["Runtime"] == "python3.12"
