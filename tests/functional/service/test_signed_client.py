@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -231,3 +233,38 @@ def test_a_request_with_no_signature_at_all_is_refused(gateway: Gateway) -> None
     assert response.status == 403
     assert json.loads(response.read()) == {"message": "Missing Authentication Token"}
     connection.close()
+
+
+SERVICE_DOC = Path(__file__).resolve().parents[3] / "docs" / "service.md"
+
+
+def _before_and_after() -> tuple[str, str]:
+    section = SERVICE_DOC.read_text().split("## From A2I: the one line that changes", 1)[1].split("\n## ", 1)[0]
+    before, after = re.findall(r"```python\n(.*?)```", section, flags=re.S)[:2]
+    return before, after
+
+
+def test_the_docs_before_and_after_differ_in_the_client_line_and_its_import() -> None:
+    # GIVEN the two programs of docs/service.md
+    before, after = _before_and_after()
+    # WHEN they are compared line by line
+    changed = [(b, a) for b, a in zip(before.splitlines(), after.splitlines(), strict=True) if b != a]
+    # THEN only the import and the client line differ
+    assert changed == [
+        ("import boto3", "import truthloop.service"),
+        ('a2i = boto3.client("sagemaker-a2i-runtime")', 'a2i = truthloop.service.client("sagemaker-a2i-runtime")'),
+    ]
+
+
+def test_the_docs_after_program_runs_against_the_service(
+    endpoint: str, gateway: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a flow definition on the service and the documented program (endpoint from TRUTHLOOP_SERVICE_ENDPOINT)
+    flow = _create_flow(truthloop.service.client("sagemaker", config=NO_RETRIES))
+    _, after = _before_and_after()
+    before = gateway.forwarded
+    # WHEN it runs
+    exec(compile(after, str(SERVICE_DOC), "exec"), {"FLOW_DEFINITION_ARN": flow})
+    # THEN it started and described its loop through the verifying gateway
+    assert capsys.readouterr().out.strip() == "InProgress"
+    assert gateway.forwarded - before == 2
