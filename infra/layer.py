@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_EXTRAS",
     "LAMBDA_PLATFORMS",
     "LAMBDA_PYTHON_VERSION",
     "RUNTIME_PROVIDED",
@@ -88,13 +89,26 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def layer_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
-    """The requirement strings installed into the layer: runtime dependencies + the ``lambda`` extra.
+#: The extras of the default layer; the truthloop service's functions add ``service`` (its ASGI adapter).
+DEFAULT_EXTRAS = ("lambda",)
 
-    Requirements on the runtime-provided SDK (boto3, botocore) are left out.
+
+def layer_requirements(
+    pyproject: Path = REPO_ROOT / "pyproject.toml", *, extras: Sequence[str] = DEFAULT_EXTRAS
+) -> list[str]:
+    """The requirement strings installed into the layer: runtime dependencies + the ``extras`` (default ``lambda``).
+
+    Requirements on the runtime-provided SDK (boto3, botocore) are left out. Raises :class:`LayerBuildError`
+    naming an extra that ``pyproject.toml`` does not define.
     """
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    requirements = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("lambda", [])]
+    optional = project.get("optional-dependencies", {})
+    unknown = [extra for extra in extras if extra not in optional]
+    if unknown:
+        raise LayerBuildError(f"{pyproject} defines no extra(s) {', '.join(unknown)} for the layer")
+    requirements = [*project.get("dependencies", [])]
+    for extra in extras:
+        requirements += optional[extra]
     provided = {_canonical(n) for n in RUNTIME_PROVIDED}
     kept = []
     for requirement in requirements:
@@ -102,7 +116,7 @@ def layer_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[s
         if match and _canonical(match.group(1)) in provided:
             continue
         kept.append(requirement)
-    return sorted(kept)
+    return sorted(set(kept))
 
 
 def _digest(*parts: bytes) -> str:
@@ -232,8 +246,9 @@ def build_layer(
     repo_root: Path = REPO_ROOT,
     build_root: Path = DEFAULT_BUILD_ROOT,
     package_dir: Path | None = None,
+    extras: Sequence[str] = DEFAULT_EXTRAS,
 ) -> LayerBuild:
-    """Build (or reuse) the layer asset directory and return where it is.
+    """Build (or reuse) the layer asset directory and return where it is (``extras``: see layer_requirements).
 
     The returned ``directory`` contains ``python/`` (the layout Lambda layers expect for Python), and
     ``asset_hash`` is a stable content hash suitable for ``Code.from_asset(asset_hash=...)``.
@@ -243,7 +258,7 @@ def build_layer(
     constraints = repo_root / "constraints.txt"
     if not (package_dir / "__init__.py").is_file():
         raise LayerBuildError(f"{package_dir} is not the truthloop package (no __init__.py)")
-    requirements = layer_requirements(repo_root / "pyproject.toml")
+    requirements = layer_requirements(repo_root / "pyproject.toml", extras=extras)
     deps_key = _deps_key(requirements, constraints)
     layer_key = _digest(deps_key.encode(), _package_key(package_dir).encode())
     deps_dir = build_root / f"deps-{deps_key[:20]}"

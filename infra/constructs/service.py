@@ -68,6 +68,9 @@ __all__ = [
     "table_definition",
 ]
 
+#: The service's layer: the default one plus the ``service`` extra (the ASGI app and its Lambda adapter).
+SERVICE_LAYER_EXTRAS = ("lambda", "service")
+
 #: The ``source`` of the events the service puts on the bus (A2I's and GT's own come from ``aws.sagemaker``).
 EVENT_SOURCE = "truthloop.service"
 
@@ -260,7 +263,7 @@ class TruthloopService(Construct):
             problems.items.extend(f"table_schema: {problem}" for problem in exc.problems)
         problems.raise_if_any()
 
-        layers = [TruthloopLayer.of(self)]
+        layers = [TruthloopLayer.of(self, extras=SERVICE_LAYER_EXTRAS)]
         self.key: kms.IKey = existing_key or encryption_key(
             self, "Key", description="truthloop service: table, buckets, queues, topic", removal_policy=removal_policy
         )

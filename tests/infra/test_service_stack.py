@@ -164,6 +164,8 @@ def test_the_api_stage_logs_access_and_throttles(built: dict[str, Any]) -> None:
 
 def test_three_functions_with_their_own_roles_and_the_service_environment(built: dict[str, Any]) -> None:
     functions = _functions(built["tpl"])
+    (layer_id,) = resources(built["tpl"], "AWS::Lambda::LayerVersion")
+    assert layer_id.startswith("TruthloopLayerService")  # the layer with the 'service' extra
     assert sorted(functions) == [
         "service_api.handler.handler",
         "service_engine.handler.handler",
@@ -180,6 +182,7 @@ def test_three_functions_with_their_own_roles_and_the_service_environment(built:
         for name in ("TRUTHLOOP_SERVICE_TABLE", "TRUTHLOOP_SERVICE_BUCKET", "TRUTHLOOP_SERVICE_QUEUE_URL"):
             assert isinstance(env[name], dict), (handler, name)  # a reference to the stack's own resource
         assert props["TracingConfig"] == {"Mode": "Active"} and props["Runtime"] == "python3.12"
+        assert props["Layers"] == [{"Ref": layer_id}], handler
 
 
 def test_no_function_may_scan_or_use_wildcard_actions(built: dict[str, Any]) -> None:
