@@ -268,3 +268,47 @@ def test_the_docs_after_program_runs_against_the_service(
     # THEN it started and described its loop through the verifying gateway
     assert capsys.readouterr().out.strip() == "InProgress"
     assert gateway.forwarded - before == 2
+
+
+def test_the_flow_definition_provider_creates_and_deletes_on_the_service(
+    endpoint: str, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the flow-definition custom resource's handlers with the service's endpoint in their environment
+    from custom_resources import _provider, flow_definition
+
+    monkeypatch.setattr(_provider, "_client", None)  # the process's client is made on first use
+    sm = truthloop.service.client("sagemaker", config=NO_RETRIES)
+    team = sm.create_workteam(
+        WorkteamName=unique("team"), Description="reviewers", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
+    )["WorkteamArn"]
+    ui = sm.create_human_task_ui(HumanTaskUiName=unique("ui"), UiTemplate={"Content": REVIEW_TEMPLATE})
+    request = {
+        "HumanLoopConfig": {
+            "WorkteamArn": team,
+            "HumanTaskUiArn": ui["HumanTaskUiArn"],
+            "TaskCount": 1,
+            "TaskTitle": "Review a prediction",
+            "TaskDescription": "Is the model right?",
+        },
+        "OutputConfig": {"S3OutputPath": "s3://truthloop-signed/a2i"},
+        "RoleArn": ROLE,
+    }
+    event = {"RequestType": "Create", "ResourceProperties": {"NamePrefix": "svc-flow", "Request": json.dumps(request)}}
+    before = gateway.forwarded
+    # WHEN CloudFormation creates the resource and polls until it is complete
+    created = flow_definition.on_event(event)
+    polled = {**event, "PhysicalResourceId": created["PhysicalResourceId"]}
+
+    def complete() -> dict[str, Any] | None:
+        answer = flow_definition.is_complete(polled)
+        return answer if answer["IsComplete"] else None
+
+    done = wait_for(complete, what="the flow definition to become Active on the service")
+    # THEN the flow exists on the service, reached through the signed client
+    arn = done["Data"]["FlowDefinitionArn"]
+    assert sm.describe_flow_definition(FlowDefinitionName=created["PhysicalResourceId"])["FlowDefinitionArn"] == arn
+    assert gateway.forwarded - before >= 2
+    # WHEN it is deleted THEN it is gone
+    delete = {"RequestType": "Delete", "PhysicalResourceId": created["PhysicalResourceId"]}
+    flow_definition.on_event(delete)
+    assert wait_for(lambda: flow_definition.is_complete(delete)["IsComplete"], what="the flow to be deleted")
