@@ -21,6 +21,7 @@ code reads and writes), so the deployed table and the code cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
@@ -64,6 +66,7 @@ __all__ = [
     "EVENT_SOURCE",
     "GT_FUNCTION_NAME_PATTERNS",
     "ServiceEnvironment",
+    "ServiceTarget",
     "TruthloopService",
     "table_definition",
 ]
@@ -111,6 +114,24 @@ _PROJECTIONS = {
     "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
     "INCLUDE": dynamodb.ProjectionType.INCLUDE,
 }
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    """Where callers reach a deployed service: its endpoint, and the API whose routes IAM lets them invoke."""
+
+    endpoint: str
+    invoke_arn: str
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> None:
+        """``execute-api:Invoke`` on every route of the service's API (the only permission a caller needs)."""
+        allow(
+            grantee,
+            ["execute-api:Invoke"],
+            [self.invoke_arn],
+            wildcard_reason="Every route and method of the truthloop service's own HTTP API: the A2I runtime and "
+            "the SageMaker subset share its one $default route, which IAM names as <api id>/<stage>/<method>/<path>.",
+        )
 
 
 # --------------------------------------------------------------------------------------------- table schema
@@ -199,8 +220,8 @@ class TruthloopService(Construct):
 
     Attributes: ``key``, ``table``, ``bucket``, ``access_logs``, ``queue``, ``dead_letter_queue``,
     ``sweep_dead_letter_queue``, ``api``, ``api_endpoint``, ``api_function``, ``engine_function``,
-    ``sweep_function``, ``sweep_rule``, ``user_pool``, ``user_pool_client``, ``user_pool_domain``,
-    ``worker_group``, ``alarm_topic``, ``alarms``, ``dashboard``.
+    ``sweep_function``, ``sweep_rule``, ``target`` (:class:`ServiceTarget`, for callers), ``user_pool``,
+    ``user_pool_client``, ``user_pool_domain``, ``worker_group``, ``alarm_topic``, ``alarms``, ``dashboard``.
     """
 
     def __init__(
@@ -422,6 +443,9 @@ class TruthloopService(Construct):
 
         # ------------------------------------------------------------------ HTTP API
         self._http_api(api_throttle_rate, api_throttle_burst, log_retention)
+        self.target = ServiceTarget(
+            endpoint=self.api_endpoint, invoke_arn=arn(self, "execute-api", f"{self.api.api_id}/*")
+        )
         for function in (self.api_function, self.engine_function, self.sweep_function):
             # The portal's address (Workteam.SubDomain); set after the API exists, which depends on no function.
             function.add_environment(ServiceEnvironment.BASE_URL, self.api_endpoint)

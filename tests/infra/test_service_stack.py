@@ -12,7 +12,8 @@ import pytest
 from infra.app import build_app
 from infra.config import load_config
 from infra.constructs._common import ConstructPropsError
-from infra.constructs.service import EVENT_SOURCE, TruthloopService, table_definition
+from infra.constructs.review_pipeline import ReviewPipeline
+from infra.constructs.service import EVENT_SOURCE, ServiceTarget, TruthloopService, table_definition
 from infra.stacks.service import ServiceStack
 from tests.infra.support import (
     ENV,
@@ -400,3 +401,74 @@ def test_the_default_schema_is_the_storage_modules() -> None:
     layout = table_definition()
     assert layout.index_names == [i["IndexName"] for i in TABLE_SCHEMA["GlobalSecondaryIndexes"]]
     assert layout.ttl_attribute == TABLE_SCHEMA["TimeToLiveAttribute"]
+
+
+SERVICE_FLOW = "arn:aws:sagemaker:us-east-1:111122223333:flow-definition/reviews-on-the-service"
+
+
+@pytest.fixture(scope="module")
+def review_on_service(outdir: Path) -> dict[str, Any]:
+    # GIVEN the service and a review pipeline for a flow created on the service, in one stack
+    # (cross-stack, _common.allow cannot yet name cdk-nag's Fn::ImportValue findings of prefix wildcards)
+    app = new_app(outdir / "review-on-service")
+    stack = cdk.Stack(app, "ReviewOnService", env=ENV)
+    service = TruthloopService(stack, "Service", lambdas_root=SERVICE_LAMBDAS)
+    ReviewPipeline(
+        stack,
+        "Review",
+        flow_definition_arn=SERVICE_FLOW,
+        a2i_output_bucket=service.bucket,
+        a2i_output_key=service.key,
+        existing_key=service.key,
+        existing_access_logs_bucket=service.access_logs,
+        service=service.target,
+    )
+    # WHEN it is synthesized (cdk-nag included)
+    return {"tpl": template(stack)}
+
+
+def test_a_review_pipeline_on_the_service_starts_loops_there_and_hears_both_sources(
+    review_on_service: dict[str, Any],
+) -> None:
+    tpl = review_on_service["tpl"]
+    router = next(
+        f["Properties"]
+        for f in resources(tpl, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "review_router.handler.handler"
+    )
+    # THEN the router is pointed at the service's endpoint and may invoke its API, and nothing of SageMaker's
+    assert "ApiEndpoint" in json.dumps(router["Environment"]["Variables"]["TRUTHLOOP_SERVICE_ENDPOINT"])
+    role = router["Role"]["Fn::GetAtt"][0]
+    granted = _granted(tpl, role)
+    assert not [a for a in granted if a.startswith("sagemaker:")]
+    (invoke,) = granted["execute-api:Invoke"]
+    assert ":execute-api:" in json.dumps(invoke) and "ServiceHttpApi" in json.dumps(invoke)
+    # AND the status rule takes A2I's and the service's events
+    (rule,) = [
+        r["Properties"]["EventPattern"]
+        for r in resources(tpl, "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
+    assert rule["source"] == ["aws.sagemaker", EVENT_SOURCE]
+    assert rule["detail-type"] == ["SageMaker A2I HumanLoop Status Change"]
+    assert cfn_lint(tpl) == []
+
+
+def test_a_review_pipeline_on_the_service_needs_a_flow_created_there(tmp_path: Path) -> None:
+    # GIVEN a FlowDefinition construct (a flow on SageMaker) and the service as target
+    from aws_cdk import aws_s3 as s3
+
+    from infra.constructs.flow_definition import FlowDefinition
+
+    stack = cdk.Stack(new_app(tmp_path), "Mixed", env=ENV)
+    flow = FlowDefinition(
+        stack,
+        "Flow",
+        workteam_arn="arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
+        output_bucket=s3.Bucket.from_bucket_name(stack, "Out", "a2i-output"),
+        human_task_ui_arn="arn:aws:sagemaker:us-east-1:111122223333:human-task-ui/review",
+    )
+    target = ServiceTarget(endpoint="https://abc.execute-api.us-east-1.amazonaws.com", invoke_arn="arn:x")
+    # WHEN the pipeline is built THEN the mix is refused with the reason
+    with pytest.raises(ConstructPropsError, match="give the flow_definition_arn of a flow created there"):
+        ReviewPipeline(stack, "Review", flow_definition=flow, service=target)
