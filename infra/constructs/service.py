@@ -102,7 +102,13 @@ GT_FUNCTION_NAME_PATTERNS = ("*GtRecipe*", "*LabelingFunction*", "*SageMaker*", 
 #: DynamoDB actions of a reader and of a writer. TransactWriteItems/TransactGetItems are authorised per item
 #: through these actions (there is no IAM action of their own); Scan is never granted: the service only queries.
 TABLE_READ = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query")
-TABLE_WRITE = ("dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+TABLE_WRITE = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
 
 _KEY_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -546,6 +552,8 @@ class TruthloopService(Construct):
                 conditions={"StringEquals": {"events:source": [EVENT_SOURCE]}},
             )
             grant_key(function, self.key, encrypt=True)
+            # As CDK's own table grants do for a table with a customer-managed key.
+            allow(function, ["kms:DescribeKey"], [self.key.key_arn])
         documents = [self.bucket.arn_for_objects("*")]
         for function in everyone:
             allow(
