@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# `python infra/app.py` puts infra/ first on sys.path, where infra/constructs would shadow the `constructs`
-# package that aws-cdk-lib needs; import everything from the repository root instead.
+# `python infra/app.py` puts infra/ first on sys.path; import everything from the repository root instead, and
+# truthloop (with its CDK constructs, truthloop.cdk) from this checkout's sdk/.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT / "infra"]
 for path in (REPO_ROOT / "sdk", REPO_ROOT):
     if str(path) not in sys.path:
@@ -29,6 +29,7 @@ import cdk_nag  # noqa: E402
 
 from infra.config import AppConfig, load_config  # noqa: E402
 from infra.stacks import LabelingStack, ReviewStack, ServiceStack, WorkforceStack  # noqa: E402
+from truthloop.cdk._common import ConstructPropsError, unsupported_region  # noqa: E402
 
 
 def build_app(app: cdk.App | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
@@ -40,9 +41,12 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]
         region=config.value("region") or os.environ.get("CDK_DEFAULT_REGION"),
     )
     stacks: dict[str, cdk.Stack] = {}
-    if config.service_backend:
+    if config.service_backend:  # the service runs in any region; GT and A2I only in theirs
         stacks["TruthloopService"] = ServiceStack(app, "TruthloopService", config=config, env=env)
         return _finish(app, stacks)
+    region_error = unsupported_region(env.region) if env.region and not cdk.Token.is_unresolved(env.region) else None
+    if region_error:
+        raise ConstructPropsError("CDK app", [region_error])
     workteam_arn = config.value("workteamArn")
     if not workteam_arn:
         workforce = WorkforceStack(app, "TruthloopWorkforce", config=config, env=env)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constructs._common import ConstructPropsError
+from truthloop.cdk._common import ConstructPropsError
 
 __all__ = ["DEFAULTS", "AppConfig", "load_config"]
 
@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "workteamArn": None,  # an existing private work team; no TruthloopWorkforce stack then
     "oidcGroups": None,  # IdP groups of an OIDC work team (on the account's OIDC workforce)
     "createWorkforce": True,  # create the region's private workforce (one per account and region)
+    "existingUserPoolId": None,  # the existing Cognito workforce's user pool (with createWorkforce=false)
+    "existingUserPoolClientId": None,  # ... and its app client
     "workforceName": "truthloop",
     "cognitoDomainPrefix": None,  # default: truthloop-workers-<account id>
     "mfa": "required",  # required | optional
@@ -59,8 +61,6 @@ DEFAULTS: dict[str, Any] = {
     "review:labelAttribute": "review",
     "review:reservedConcurrency": 10,  # 0 = no reserved concurrency
     "review:functionUrl": True,
-    "service:userPoolId": None,  # an existing Cognito user pool for the service's workers (with the client id)
-    "service:userPoolClientId": None,
     "service:dataBuckets": [],  # buckets flows and labeling jobs read inputs from and write outputs to
     "service:dataKeyArns": [],  # customer-managed keys of those buckets
     "service:sweepRateMinutes": 1,
@@ -245,6 +245,23 @@ def load_config(get_context: Callable[[str], Any]) -> AppConfig:
         )
     if values["workteamArn"] and values["oidcGroups"]:
         problems.append("give truthloop:workteamArn or truthloop:oidcGroups, not both")
+    pool, client = values["existingUserPoolId"], values["existingUserPoolClientId"]
+    if bool(pool) != bool(client):
+        problems.append("give truthloop:existingUserPoolId and truthloop:existingUserPoolClientId together")
+    if pool and (values["workteamArn"] or values["oidcGroups"]):
+        problems.append("truthloop:existingUserPoolId is for a Cognito work team: not with workteamArn or oidcGroups")
+    if (
+        not values["createWorkforce"]
+        and not (pool and client)
+        and not values["workteamArn"]
+        and not values["oidcGroups"]
+    ):
+        problems.append(
+            "truthloop:createWorkforce=false joins the account's existing workforce: give its Cognito user pool "
+            "(truthloop:existingUserPoolId and truthloop:existingUserPoolClientId, shown by "
+            "`aws sagemaker describe-workforce --workforce-name default`), or truthloop:oidcGroups for an OIDC "
+            "workforce, or an existing team with truthloop:workteamArn"
+        )
     if values["labeling:template"] and values["labeling:humanTaskUiArn"]:
         problems.append("give truthloop:labeling:template or truthloop:labeling:humanTaskUiArn, not both")
     if values["review:reservedConcurrency"] < 0:
@@ -270,10 +287,8 @@ def _backend_problems(values: Mapping[str, Any], given: set[str]) -> list[str]:
                 f"truthloop:review:source={values['review:source']!r} needs A2I's built-in integration with "
                 "Textract/Rekognition; with truthloop:backend=service use 'custom' (send predictions to the router)"
             )
-        if bool(values["service:userPoolId"]) != bool(values["service:userPoolClientId"]):
-            problems.append("truthloop:service:userPoolId and truthloop:service:userPoolClientId go together")
-        if values["service:userPoolId"] and "cognitoDomainPrefix" in given:
-            problems.append("truthloop:cognitoDomainPrefix is for a new user pool, not truthloop:service:userPoolId")
+        if values["existingUserPoolId"] and "cognitoDomainPrefix" in given:
+            problems.append("truthloop:cognitoDomainPrefix is for a new user pool, not truthloop:existingUserPoolId")
         if not 1 <= values["service:sweepRateMinutes"] <= 1440:
             problems.append("truthloop:service:sweepRateMinutes must be 1–1440")
         for key in ("service:apiThrottleRate", "service:apiThrottleBurst"):

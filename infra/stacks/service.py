@@ -10,8 +10,8 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.constructs.service import TruthloopService
 from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key
+from truthloop.cdk.service import TruthloopService
 
 __all__ = ["API_ENDPOINT_OUTPUT", "ServiceStack"]
 
@@ -35,7 +35,7 @@ class ServiceStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, description="truthloop: the A2I and Ground Truth APIs as a service", **kwargs)
-        pool_id, client_id = config.value("service:userPoolId"), config.value("service:userPoolClientId")
+        pool_id, client_id = config.value("existingUserPoolId"), config.value("existingUserPoolClientId")
         existing_pool = existing_client = None
         if pool_id and client_id:
             existing_pool = cognito.UserPool.from_user_pool_id(self, "ExistingUserPool", pool_id)

@@ -49,9 +49,16 @@ def api_request(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(prefix), request
 
 
-def resource_name(prefix: str, request: dict[str, Any]) -> str:
-    """The deterministic resource name: a changed request gets a new name, so an update is a replacement."""
-    return deterministic_name(prefix, request, max_length=63, lower=True)
+def resource_name(prefix: str, request: dict[str, Any], *, deployment: str | None = None) -> str:
+    """The deterministic resource name: a changed request gets a new name, so an update is a replacement.
+
+    ``deployment`` (CloudFormation's ``StackId``, which holds a UUID unique to each creation of the stack) makes the
+    name unique to one stack: a retry within the stack gets the same name, a stack destroyed and deployed again
+    gets new ones, so it never meets the resources its predecessor left behind (labeling jobs cannot be deleted).
+    """
+    if deployment is None:
+        return deterministic_name(prefix, request, max_length=63, lower=True)
+    return deterministic_name(prefix, {"deployment": deployment, "request": request}, max_length=63, lower=True)
 
 
 def not_found(exc: Exception) -> bool:

@@ -11,9 +11,6 @@ import pytest
 
 from infra.app import build_app
 from infra.config import load_config
-from infra.constructs._common import ConstructPropsError
-from infra.constructs.review_pipeline import ReviewPipeline
-from infra.constructs.service import EVENT_SOURCE, ServiceTarget, TruthloopService, table_definition
 from infra.stacks.service import ServiceStack
 from tests.infra.support import (
     ENV,
@@ -28,6 +25,10 @@ from tests.infra.support import (
     template,
     unexplained_star_resources,
 )
+from truthloop.cdk._common import ConstructPropsError
+from truthloop.cdk.review_pipeline import ReviewPipeline
+from truthloop.cdk.service import EVENT_SOURCE, ServiceTarget, TruthloopService, table_definition
+from truthloop.contracts.events import A2I_DETAIL_TYPES
 from truthloop.local.storage.dynamodb_schema import TABLE_SCHEMA
 
 SERVICE_LAMBDAS = INFRA_FIXTURES / "lambdas"
@@ -68,8 +69,8 @@ def built(outdir: Path) -> dict[str, Any]:
         outdir / "existing",
         **SERVICE_CONTEXT,
         **{
-            "truthloop:service:userPoolId": "us-east-1_AbCdEf123",
-            "truthloop:service:userPoolClientId": "1example23456789",
+            "truthloop:existingUserPoolId": "us-east-1_AbCdEf123",
+            "truthloop:existingUserPoolClientId": "1example23456789",
             "truthloop:service:dataBuckets": "customer-inputs,customer-outputs",
             "truthloop:service:sweepRateMinutes": "5",
         },
@@ -321,21 +322,22 @@ def test_inconsistent_context_lists_every_problem_at_once(tmp_path: Path) -> Non
             "truthloop:workteamArn": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
             "truthloop:labeling:humanTaskUiArn": "arn:aws:sagemaker:us-east-1:394669845002:human-task-ui/NER",
             "truthloop:review:source": "textract:analyze_document",
-            "truthloop:service:userPoolId": "us-east-1_AbCdEf123",
+            "truthloop:existingUserPoolId": "us-east-1_AbCdEf123",
             "truthloop:service:sweepRateMinutes": "0",
         },
     )
     # WHEN the app is built
     with pytest.raises(ConstructPropsError) as caught:
         build_app(app)
-    # THEN one error lists all five
+    # THEN one error lists all six (the pool is also no Cognito team's beside a work team ARN)
     message = str(caught.value)
-    assert "5 problem(s)" in message
+    assert "6 problem(s)" in message
     for fragment in (
         "truthloop:workteamArn",
         "truthloop:labeling:humanTaskUiArn",
         "textract:analyze_document",
-        "userPoolClientId go together",
+        "give truthloop:existingUserPoolId and truthloop:existingUserPoolClientId together",
+        "truthloop:existingUserPoolId is for a Cognito work team: not with workteamArn or oidcGroups",
         "sweepRateMinutes",
     ):
         assert fragment in message
@@ -445,7 +447,8 @@ def test_a_review_pipeline_on_the_service_starts_loops_there_and_hears_both_sour
     # AND the status rule takes A2I's and the service's events
     rule = one(tpl, "AWS::Events::Rule")["Properties"]["EventPattern"]
     assert rule["source"] == ["aws.sagemaker", EVENT_SOURCE]
-    assert rule["detail-type"] == ["SageMaker A2I HumanLoop Status Change"]
+    assert rule["detail-type"] == list(A2I_DETAIL_TYPES)
+    assert rule["detail"] == {"flowDefinitionArn": [SERVICE_FLOW]}
     assert cfn_lint(tpl) == []
 
 
@@ -453,7 +456,7 @@ def test_a_review_pipeline_on_the_service_needs_a_flow_created_there(tmp_path: P
     # GIVEN a FlowDefinition construct (a flow on SageMaker) and the service as target
     from aws_cdk import aws_s3 as s3
 
-    from infra.constructs.flow_definition import FlowDefinition
+    from truthloop.cdk.flow_definition import FlowDefinition
 
     stack = cdk.Stack(new_app(tmp_path), "Mixed", env=ENV)
     flow = FlowDefinition(

@@ -1,10 +1,11 @@
-"""``LocalBackend``: the whole emulator in one process (API + portal on one port, S3 on another).
+"""``LocalBackend``: the whole emulator in one process, on one port: SageMaker, A2I runtime, S3 (durable), portal.
 
     >>> from truthloop.local import BackendConfig, LocalBackend
     >>> with LocalBackend(BackendConfig(port=0, data_dir=tmp_path)) as backend:   # doctest: +SKIP
     ...     sm = boto3.client("sagemaker", endpoint_url=backend.endpoint_url)
 
-``backend.client_env()`` gives the environment variables that point unchanged boto3 code at it.
+``backend.client_env()`` gives the environment variables that point unchanged boto3 code at it
+(``AWS_ENDPOINT_URL`` alone is enough, as with LocalStack; the per-service variables are set too).
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ from truthloop.local.handlers import environment
 from truthloop.local.lambdas import LambdaRegistry, handler_environment
 from truthloop.local.portal import PortalApp
 from truthloop.local.runtime import Runtime
-from truthloop.local.s3 import S3Server
+from truthloop.local.s3 import (
+    MOTO_SERVICES,
+    DurableS3,
+    S3Gateway,
+    is_loopback_host,
+    reset_moto,
+    s3_client,
+    signing_service,
+)
 from truthloop.local.sagemaker import SageMakerService
 from truthloop.local.storage import SQLiteStorage
 from truthloop.local.workforce import WorkerDirectory
@@ -48,8 +57,8 @@ log = logging.getLogger("truthloop.local")
 
 STATE_FILE = "backend.json"
 _REPO_LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
-#: services whose SDK calls go to moto's server too (handlers such as review_completed use DynamoDB)
-_MOTO_SERVICES = ("S3", "DYNAMODB", "SQS", "SNS")
+#: per-service endpoint variables (``AWS_ENDPOINT_URL`` covers them all; these keep older SDKs and tools working)
+_ENDPOINT_SERVICES = ("SAGEMAKER", "SAGEMAKER_A2I_RUNTIME", *(name.upper() for name in MOTO_SERVICES))
 
 
 def read_state(data_dir: str | Path) -> dict[str, Any]:
@@ -65,10 +74,12 @@ def read_state(data_dir: str | Path) -> dict[str, Any]:
 
 
 class _App:
-    """Top-level ASGI dispatcher: portal and admin through Starlette, the hot AWS path straight to the API."""
+    """Top-level ASGI dispatcher: loopback ``Host`` only; S3 (and handlers' moto services) by SigV4 scope; portal
+    and admin through Starlette; the hot AWS path straight to the API."""
 
-    def __init__(self, api: AwsApi, portal: PortalApp, admin: AdminApp) -> None:
+    def __init__(self, api: AwsApi, portal: PortalApp, admin: AdminApp, gateway: S3Gateway) -> None:
         self.api = api
+        self.gateway = gateway
         self.router = Router(routes=[Mount("/portal", app=portal.app), Mount("/_truthloop", app=admin.app)])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,15 +90,30 @@ class _App:
                 message = await receive()
             await send({"type": "lifespan.shutdown.complete"})
             return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not is_loopback_host(headers.get("host", "")):
+            # a page on another name resolving to 127.0.0.1 (DNS rebinding) must not reach the API, S3 or the portal
+            await _refuse(send, 400, "InvalidHost", "the local backend only answers requests for 127.0.0.1/localhost")
+            return
         path: str = scope.get("path", "")
-        if path.startswith(("/portal", "/_truthloop/")):
+        service = signing_service(headers, scope.get("query_string", b"").decode("latin-1"))
+        if service in MOTO_SERVICES and scope["type"] == "http":
+            await self.gateway(scope, receive, send, service=service)
+        elif path.startswith(("/portal", "/_truthloop/")):
             await self.router(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
 
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class LocalBackend:
-    """Starts and stops S3 (moto), storage, the engine, event delivery and the HTTP server."""
+    """Starts and stops S3 (moto, written through to disk), storage, the engine, event delivery and the HTTP server."""
 
     def __init__(self, config: BackendConfig | None = None, *, event_targets: Sequence[EventTarget] = ()) -> None:
         self.config = config or BackendConfig()
@@ -96,8 +122,6 @@ class LocalBackend:
         self.admin_token = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._snapshot_thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -120,27 +144,22 @@ class LocalBackend:
             sock.close()
             raise LocalBackendError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
         port = sock.getsockname()[1]
-        self.s3 = S3Server(
-            host=config.host,
-            port=config.s3_port,
-            region=config.region,
-            snapshot_dir=data_dir / "s3",
-            reset=config.reset_s3,
-        )
+        base_url = f"http://{config.host}:{port}"
+        self.endpoint_url = base_url
+        self.s3_store = DurableS3(data_dir / "s3")
         try:
-            self.s3.start()
+            if config.reset_s3:
+                reset_moto()
+            self.s3_store.restore()
             self.storage = SQLiteStorage(config.database_path)
         except BaseException:
             sock.close()
-            self.s3.stop()
             raise
         secret = self.storage.get_meta("secret")
         if secret is None:
             secret = secrets.token_hex(32)
             self.storage.set_meta("secret", secret)
         self.admin_token = secrets.token_urlsafe(32)
-        base_url = f"http://{config.host}:{port}"
-        self.endpoint_url = base_url
         handler_env = handler_environment(self.client_env())
         events = EventBus(
             self.storage,
@@ -159,15 +178,15 @@ class LocalBackend:
             events.subscribe(target)
         lambdas = LambdaRegistry(
             config.lambdas,
-            s3_client_factory=self.s3.client,
+            s3_client_factory=self.s3_client,
             search_paths=(_REPO_LAMBDAS,),
             base_environment=handler_env,
         )
         self.runtime = Runtime(
             config=config,
             storage=self.storage,
-            s3_url=self.s3.url,
-            s3_client_factory=self.s3.client,
+            s3_url=base_url,
+            s3_client_factory=self.s3_client,
             lambdas=lambdas,
             events=events,
             base_url=base_url,
@@ -196,14 +215,11 @@ class LocalBackend:
         events.start()
         self._serve(sock)
         self._write_state()
-        if config.snapshot_interval_seconds > 0:
-            self._snapshot_thread = threading.Thread(target=self._snapshots, name="truthloop-s3-snapshot", daemon=True)
-            self._snapshot_thread.start()
         self._started = True
         return self
 
     def _serve(self, sock: socket.socket) -> None:
-        app = _App(self.api, self.portal, self.admin)
+        app = _App(self.api, self.portal, self.admin, S3Gateway(self.s3_store))
         uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
         )
@@ -221,18 +237,11 @@ class LocalBackend:
                 raise LocalBackendError("the HTTP server did not start")
             time.sleep(0.01)
 
-    def _snapshots(self) -> None:
-        while not self._stopping.wait(self.config.snapshot_interval_seconds):
-            try:
-                self.s3.snapshot()
-            except Exception:
-                log.exception("periodic S3 snapshot failed")
-
     def _write_state(self) -> None:
         path = self.config.data_dir / STATE_FILE
         state = {
             "endpoint": self.endpoint_url,
-            "s3_endpoint": self.s3.url,
+            "s3_endpoint": self.endpoint_url,
             "portal": self.runtime.portal_url,
             "region": self.config.region,
             "admin_token": self.admin_token,
@@ -246,7 +255,6 @@ class LocalBackend:
         if not self._started:
             return
         self._started = False
-        self._stopping.set()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -254,7 +262,6 @@ class LocalBackend:
         self.engine.stop()
         self.runtime.events.stop()
         self.storage.close()
-        self.s3.stop()
         with contextlib.suppress(OSError):
             (self.config.data_dir / STATE_FILE).unlink()
 
@@ -273,20 +280,24 @@ class LocalBackend:
 
     @property
     def s3_url(self) -> str:
-        return self.s3.url
+        """S3 is served on the API's own port (the same endpoint after a restart)."""
+        return self.endpoint_url
+
+    def s3_client(self) -> Any:
+        """A boto3 S3 client for this backend (path-style addressing, dummy credentials)."""
+        return s3_client(self.endpoint_url, self.config.region)
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point unchanged boto3 code at this backend (with dummy credentials)."""
         env = {
-            "AWS_ENDPOINT_URL_SAGEMAKER": self.endpoint_url,
-            "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME": self.endpoint_url,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.config.region,
             "AWS_REGION": self.config.region,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "truthloop-local",
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "truthloop-local",
         }
-        for service in _MOTO_SERVICES:
-            env[f"AWS_ENDPOINT_URL_{service}"] = self.s3.url
+        for service in _ENDPOINT_SERVICES:
+            env[f"AWS_ENDPOINT_URL_{service}"] = self.endpoint_url
         return env
 
     @contextlib.contextmanager
@@ -334,7 +345,7 @@ class LocalBackend:
             jobs[status] = len(storage.resources_in_status("labeling-job", (status,)))
         return {
             "endpoint": self.endpoint_url,
-            "s3_endpoint": self.s3.url,
+            "s3_endpoint": self.endpoint_url,
             "portal": self.runtime.portal_url,
             "human_loops": loops,
             "labeling_jobs": jobs,

@@ -9,13 +9,16 @@ import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
 
-from infra.constructs._common import ARCHITECTURE, PYTHON_RUNTIME, ConstructPropsError
+from truthloop.cdk._common import ARCHITECTURE, PYTHON_RUNTIME, ConstructPropsError
 
-__all__ = ["LAYER_DIR_CONTEXT", "TruthloopLayer"]
+__all__ = ["LAYER_BUILD_ROOT_CONTEXT", "LAYER_CONSTRAINTS_CONTEXT", "LAYER_DIR_CONTEXT", "TruthloopLayer"]
 
 #: Context key naming a ready-made layer directory (it must contain ``python/``). Without it the layer is built
-#: by :func:`infra.layer.build_layer` (cached under ``infra/.layer-build``). Tests point it at a tiny stub.
+#: by :func:`truthloop.cdk.layer_build.build_layer`. Tests point it at a tiny stub.
 LAYER_DIR_CONTEXT = "truthloop:layerDir"
+#: Context keys for the build: its cache directory (default: the user cache) and a pip constraints file.
+LAYER_BUILD_ROOT_CONTEXT = "truthloop:layerBuildRoot"
+LAYER_CONSTRAINTS_CONTEXT = "truthloop:layerConstraints"
 
 
 class TruthloopLayer(Construct):
@@ -39,9 +42,18 @@ class TruthloopLayer(Construct):
             code = lambda_.Code.from_asset(str(directory))
             self.asset_hash: str | None = None
         else:
-            from infra.layer import build_layer
+            from truthloop.cdk.layer_build import LayerBuildError, build_layer
 
-            build = build_layer(extras=self.extras)
+            root = self.node.try_get_context(LAYER_BUILD_ROOT_CONTEXT)
+            constraints = self.node.try_get_context(LAYER_CONSTRAINTS_CONTEXT)
+            try:
+                build = build_layer(
+                    build_root=Path(str(root)) if root else None,
+                    constraints=Path(str(constraints)) if constraints else None,
+                    extras=self.extras,
+                )
+            except LayerBuildError as exc:
+                raise ConstructPropsError(self.node.path, [str(exc)]) from exc
             directory = build.directory
             self.asset_hash = build.asset_hash
             code = lambda_.Code.from_asset(

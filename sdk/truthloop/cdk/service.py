@@ -44,7 +44,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs._common import (
+from truthloop.cdk._common import (
     ConstructPropsError,
     Problems,
     access_logs_bucket,
@@ -59,8 +59,8 @@ from infra.constructs._common import (
     secure_queue,
     secure_topic,
 )
-from infra.constructs.layer import TruthloopLayer
-from infra.constructs.workforce import worker_user_pool
+from truthloop.cdk.layer import TruthloopLayer
+from truthloop.cdk.workforce import worker_user_pool
 
 __all__ = [
     "EVENT_SOURCE",

@@ -26,7 +26,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs._common import (
+from truthloop.cdk._common import (
     Problems,
     access_logs_bucket,
     acknowledge,
@@ -42,9 +42,10 @@ from infra.constructs._common import (
     secure_bucket,
     secure_queue,
 )
-from infra.constructs.flow_definition import FlowDefinition
-from infra.constructs.layer import TruthloopLayer
-from infra.constructs.service import EVENT_SOURCE, ServiceTarget
+from truthloop.cdk.flow_definition import FlowDefinition
+from truthloop.cdk.layer import TruthloopLayer
+from truthloop.cdk.service import EVENT_SOURCE, ServiceTarget
+from truthloop.contracts.events import A2I_DETAIL_TYPES
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import validate_label_attribute_name
 
@@ -81,7 +82,7 @@ class ReviewPipeline(Construct):
     Give ``flow_definition`` (a :class:`FlowDefinition`) or ``flow_definition_arn`` with ``a2i_output_bucket`` (and
     ``a2i_output_key`` when that bucket uses a customer-managed key).
 
-    ``service`` (a :class:`~infra.constructs.service.ServiceTarget`, e.g. ``TruthloopService.target``) runs the
+    ``service`` (a :class:`~truthloop.cdk.service.ServiceTarget`, e.g. ``TruthloopService.target``) runs the
     pipeline on the truthloop service instead of Amazon A2I: the router starts loops there (signed; permission
     ``execute-api:Invoke`` instead of ``sagemaker:StartHumanLoop``) and the status rule takes the service's events
     (source ``truthloop.service``) as well as A2I's. The flow must then be one created on the service
@@ -113,7 +114,7 @@ class ReviewPipeline(Construct):
         existing_results_table: dynamodb.ITable | None = None,
         results_table_props: Mapping[str, Any] | None = None,
         existing_reviewed_bucket: s3.IBucket | None = None,
-        reviewed_bucket_props: Mapping[str, Any] | None = None,
+        reviewed_bucket_props: s3.BucketProps | Mapping[str, Any] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         lambdas_root: Path | None = None,
@@ -173,13 +174,18 @@ class ReviewPipeline(Construct):
             self, "Key", description="truthloop review pipeline: queues, table, reviewed bucket"
         )
         allow_service_to_use_key(self.key, "events.amazonaws.com", sid="AllowEventBridgeToEncryptForTargets")
+        flow_match: list[Any]
         if flow_definition is not None:
             flow_arn = flow_definition.flow_definition_arn
+            # A changed flow is replaced under a new name; loops started under the old one finish later, and their
+            # status changes must still be stored: match every flow of the construct (its name prefix).
+            flow_match = [{"prefix": flow_definition.flow_definition_arn_prefix}]
             output_bucket, output_prefix = flow_definition.output_bucket, flow_definition.output_prefix
             output_key = flow_definition.encryption_key
         else:
             assert flow_definition_arn is not None and a2i_output_bucket is not None
             flow_arn, output_bucket, output_prefix = flow_definition_arn, a2i_output_bucket, a2i_output_prefix
+            flow_match = [flow_definition_arn]
             output_key = a2i_output_key
 
         # ------------------------------------------------------------------ storage
@@ -382,11 +388,12 @@ class ReviewPipeline(Construct):
         self.status_rule = events.Rule(
             self,
             "LoopStatus",
-            description="A2I human loops of this pipeline's flow definition that completed, failed or stopped",
+            description="A2I human loops of this pipeline's flow definitions (the current one and any it replaced) "
+            "that completed, failed or stopped",
             event_pattern=events.EventPattern(
                 source=list(STATUS_SOURCES if service is not None else STATUS_SOURCES[:1]),
-                detail_type=["SageMaker A2I HumanLoop Status Change"],
-                detail={"flowDefinitionArn": [flow_arn]},
+                detail_type=list(A2I_DETAIL_TYPES),
+                detail={"flowDefinitionArn": flow_match},
             ),
             targets=[
                 targets.LambdaFunction(

@@ -26,11 +26,12 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from infra.constructs._common import Problems, acknowledge, is_token
+from truthloop.cdk._common import Problems, acknowledge, is_token, region_problem, struct_values
 
 __all__ = ["OidcWorkforceSettings", "PrivateWorkforce", "worker_user_pool"]
 
@@ -67,15 +68,15 @@ def worker_user_pool(
     scope: Construct,
     id: str,
     *,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: cognito.UserPoolProps | Mapping[str, Any] | None = None,
     mfa: cognito.Mfa = cognito.Mfa.REQUIRED,
     plus_feature_plan: bool = True,
     removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
 ) -> cognito.UserPool:
     """A Cognito user pool for workers: no self sign-up, MFA, a strong password policy, threat protection (Plus).
 
-    ``overrides`` are extra ``cognito.UserPool`` keyword arguments; they cannot switch off the secure settings.
-    Used by :class:`PrivateWorkforce` and by the truthloop service's worker pool.
+    ``overrides`` are extra ``cognito.UserPool`` settings; they cannot switch off the secure settings. Used by
+    :class:`PrivateWorkforce` and by the truthloop service's worker pool.
     """
     props: dict[str, Any] = {
         "sign_in_aliases": cognito.SignInAliases(email=True, username=False),
@@ -89,7 +90,7 @@ def worker_user_pool(
             ),
         ),
     }
-    props.update(overrides or {})
+    props.update(struct_values(overrides))
     props.update(  # secure settings a caller cannot switch off through overrides
         self_sign_up_enabled=False,
         mfa=mfa,
@@ -143,7 +144,7 @@ class PrivateWorkforce(Construct):
         id: str,
         *,
         existing_workteam_arn: str | None = None,
-        user_pool_props: Mapping[str, Any] | None = None,
+        user_pool_props: cognito.UserPoolProps | Mapping[str, Any] | None = None,
         existing_user_pool: cognito.IUserPool | None = None,
         existing_user_pool_client: cognito.IUserPoolClient | None = None,
         oidc_groups: Sequence[str] | None = None,
@@ -158,8 +159,10 @@ class PrivateWorkforce(Construct):
         plus_feature_plan: bool = True,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         create_outputs: bool = True,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
+        self._log_retention = log_retention
         cognito_mode = not existing_workteam_arn and not oidc_groups
         self._validate(
             existing_workteam_arn=existing_workteam_arn,
@@ -250,6 +253,7 @@ class PrivateWorkforce(Construct):
         )
         if self.workforce is not None:
             self.workteam.node.add_dependency(self.workforce)
+            self._workforce_waits_for_domain()
             self.portal_url = f"https://{self.workforce.attr_sub_domain}"
             if cognito_mode and existing_user_pool_client is None:
                 self._point_client_at_portal()
@@ -262,6 +266,9 @@ class PrivateWorkforce(Construct):
 
     def _validate(self, **props: Any) -> None:
         problems = Problems(f"PrivateWorkforce {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         existing_arn = props["existing_workteam_arn"]
         oidc_groups = props["oidc_groups"]
         problems.exclusive(
@@ -286,6 +293,13 @@ class PrivateWorkforce(Construct):
                     "oidc_groups without oidc_workforce joins an existing OIDC workforce: pass create_workforce=False, "
                     "or give oidc_workforce to create one"
                 )
+        cognito_mode = not existing_arn and not oidc_groups
+        if cognito_mode and not props["create_workforce"] and props["existing_user_pool"] is None:
+            problems.add(
+                "create_workforce=False joins the account's existing Cognito workforce: give its user pool and app "
+                "client as existing_user_pool and existing_user_pool_client (aws sagemaker describe-workforce "
+                "--workforce-name default shows both); a new user pool cannot join it"
+            )
         if (props["existing_user_pool"] is None) != (props["existing_user_pool_client"] is None):
             problems.add("existing_user_pool and existing_user_pool_client go together (give both or neither)")
         if props["existing_user_pool_client"] is not None and oidc_groups:
@@ -315,7 +329,7 @@ class PrivateWorkforce(Construct):
     def _cognito_members(
         self,
         *,
-        user_pool_props: Mapping[str, Any] | None,
+        user_pool_props: cognito.UserPoolProps | Mapping[str, Any] | None,
         existing_user_pool: cognito.IUserPool | None,
         existing_user_pool_client: cognito.IUserPoolClient | None,
         worker_group_name: str,
@@ -362,15 +376,21 @@ class PrivateWorkforce(Construct):
         member = sagemaker.CfnWorkteam.MemberDefinitionProperty(
             cognito_member_definition=sagemaker.CfnWorkteam.CognitoMemberDefinitionProperty(
                 cognito_client_id=client.user_pool_client_id,
-                cognito_user_group=worker_group_name,
+                # The group's Ref (its name): the team waits for the group instead of naming it blindly.
+                cognito_user_group=self.worker_group.ref,
                 cognito_user_pool=pool.user_pool_id,
             )
         )
         return [member], pool, client
 
+    def _workforce_waits_for_domain(self) -> None:
+        """SageMaker validates the pool's hosted-UI domain when it creates a Cognito workforce: create it first."""
+        if self.workforce is not None and self.user_pool_domain is not None:
+            self.workforce.node.add_dependency(self.user_pool_domain)
+
     def _user_pool(
         self,
-        overrides: Mapping[str, Any] | None,
+        overrides: cognito.UserPoolProps | Mapping[str, Any] | None,
         mfa: cognito.Mfa,
         plus_feature_plan: bool,
         removal_policy: cdk.RemovalPolicy,
@@ -415,6 +435,9 @@ class PrivateWorkforce(Construct):
             physical_resource_id=cr.PhysicalResourceId.of(f"portal-callback-{digest}"),
             # The response holds the client secret: return only the client id to CloudFormation.
             output_paths=["UserPoolClient.ClientId"],
+            # The response holds the client secret too: the handler must not log the event or the response
+            # (CDK's default, Logging.all(), writes both to CloudWatch Logs).
+            logging=cr.Logging.with_data_hidden(),
         )
         cr.AwsCustomResource(
             self,
@@ -429,6 +452,7 @@ class PrivateWorkforce(Construct):
                 ]
             ),
             install_latest_aws_sdk=False,
+            log_group=self._custom_resource_logs(),
         )
         # The AwsCustomResource singleton function is created at stack level; acknowledge its findings there.
         singleton = cdk.Stack.of(self).node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
@@ -439,6 +463,19 @@ class PrivateWorkforce(Construct):
                 "CDK's AwsCustomResource provider function (one SDK call: UpdateUserPoolClient on this user pool) "
                 "writes its own logs with the basic execution policy; its permissions beyond that are exact.",
             )
+
+    def _custom_resource_logs(self) -> logs.ILogGroup:
+        """The log group of CDK's AwsCustomResource function (one per stack), with the construct's retention."""
+        stack = cdk.Stack.of(self)
+        existing = stack.node.try_find_child("TruthloopAwsCustomResourceLogs")
+        if isinstance(existing, logs.LogGroup):
+            return existing
+        return logs.LogGroup(
+            stack,
+            "TruthloopAwsCustomResourceLogs",
+            retention=self._log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
 
     # ----------------------------------------------------------------------------------------- outputs
 
