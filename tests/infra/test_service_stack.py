@@ -470,3 +470,14 @@ def test_a_review_pipeline_on_the_service_needs_a_flow_created_there(tmp_path: P
     # WHEN the pipeline is built THEN the mix is refused with the reason
     with pytest.raises(ConstructPropsError, match="give the flow_definition_arn of a flow created there"):
         ReviewPipeline(stack, "Review", flow_definition=flow, service=target)
+
+
+def test_the_service_deploys_where_ground_truth_and_a2i_do_not(tmp_path: Path) -> None:
+    # GIVEN a region without Ground Truth or A2I
+    context = {**SERVICE_CONTEXT, "truthloop:account": "111122223333", "truthloop:region": "eu-north-1"}
+    # WHEN the service-mode app is built THEN it has the service stack in that region (the GT/A2I check is skipped)
+    _, stacks = build_app(new_app(tmp_path, **context))
+    assert [(name, stack.region) for name, stack in stacks.items()] == [("TruthloopService", "eu-north-1")]
+    # AND the SageMaker backend there is refused
+    with pytest.raises(ConstructPropsError, match="eu-north-1"):
+        build_app(new_app(tmp_path / "sm", **{"truthloop:account": "111122223333", "truthloop:region": "eu-north-1"}))
