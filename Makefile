@@ -12,7 +12,7 @@ UV_INSTALL := $(UV) pip install --quiet --python $(PY) -c constraints.txt
 # `make demo` installs only what the demo runs (a small, fast first run); `make test` adds the rest.
 # One stamp per extra set: the full install also satisfies the demo's.
 DEMO_EXTRAS := local,lambda
-EXTRAS := dev,lambda,local,cdk,bench
+EXTRAS := dev,lambda,local,cdk,bench,plot
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed-all
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -18,6 +18,7 @@ __all__ = ["DEFAULTS", "AppConfig", "load_config"]
 
 #: Context key (without the ``truthloop:`` prefix) → default value.
 DEFAULTS: dict[str, Any] = {
+    "backend": "sagemaker",  # sagemaker (Ground Truth + A2I) | service (the truthloop service in this account)
     "account": None,  # default: the CLI's CDK_DEFAULT_ACCOUNT; unset = environment-agnostic stacks
     "region": None,  # default: the CLI's CDK_DEFAULT_REGION
     "workteamArn": None,  # an existing private work team; no TruthloopWorkforce stack then
@@ -60,7 +61,16 @@ DEFAULTS: dict[str, Any] = {
     "review:labelAttribute": "review",
     "review:reservedConcurrency": 10,  # 0 = no reserved concurrency
     "review:functionUrl": True,
+    "service:dataBuckets": [],  # buckets flows and labeling jobs read inputs from and write outputs to
+    "service:dataKeyArns": [],  # customer-managed keys of those buckets
+    "service:sweepRateMinutes": 1,
+    "service:apiThrottleRate": 50,  # requests per second, all callers together
+    "service:apiThrottleBurst": 100,
+    "service:alarmEmail": None,
 }
+
+#: Settings that only mean something with Ground Truth and A2I (truthloop:backend=sagemaker).
+SAGEMAKER_ONLY = ("workteamArn", "oidcGroups", "createWorkforce", "workforceName", "labeling:humanTaskUiArn")
 
 #: The A2I task template used for each review source unless ``truthloop:review:template`` says otherwise.
 REVIEW_TEMPLATES = {
@@ -138,6 +148,11 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "review:taskAvailabilitySeconds": _int,
     "review:reservedConcurrency": _int,
     "review:functionUrl": _bool,
+    "service:dataBuckets": _list,
+    "service:dataKeyArns": _list,
+    "service:sweepRateMinutes": _int,
+    "service:apiThrottleRate": _int,
+    "service:apiThrottleBurst": _int,
 }
 
 #: CloudWatch Logs accepts only these retention periods (days).
@@ -169,9 +184,18 @@ LOG_RETENTION_DAYS = (
 
 @dataclass(frozen=True)
 class AppConfig:
-    """The validated settings; ``value(key)`` reads one (``key`` without the ``truthloop:`` prefix)."""
+    """The validated settings; ``value(key)`` reads one (``key`` without the ``truthloop:`` prefix).
+
+    ``given`` holds the keys that were set explicitly (not left at their default).
+    """
 
     values: Mapping[str, Any]
+    given: frozenset[str] = frozenset()
+
+    @property
+    def service_backend(self) -> bool:
+        """True when the stacks deploy on the truthloop service instead of Ground Truth and A2I."""
+        return bool(self.values["backend"] == "service")
 
     def value(self, key: str) -> Any:
         return self.values[key]
@@ -192,12 +216,14 @@ class AppConfig:
 def load_config(get_context: Callable[[str], Any]) -> AppConfig:
     """Read every ``truthloop:*`` context value through ``get_context`` (e.g. ``app.node.try_get_context``)."""
     values: dict[str, Any] = {}
+    given: set[str] = set()
     problems: list[str] = []
     for key, default in DEFAULTS.items():
         raw = get_context(f"truthloop:{key}")
         if raw is None or raw == "":
             values[key] = default
             continue
+        given.add(key)
         try:
             convert = _CONVERTERS.get(key) or _text
             values[key] = convert(raw)
@@ -240,6 +266,36 @@ def load_config(get_context: Callable[[str], Any]) -> AppConfig:
         problems.append("give truthloop:labeling:template or truthloop:labeling:humanTaskUiArn, not both")
     if values["review:reservedConcurrency"] < 0:
         problems.append("truthloop:review:reservedConcurrency must be 0 (none) or more")
+    problems += _backend_problems(values, given)
     if problems:
         raise ConstructPropsError("CDK context", problems)
-    return AppConfig(values)
+    return AppConfig(values, frozenset(given))
+
+
+def _backend_problems(values: Mapping[str, Any], given: set[str]) -> list[str]:
+    """Settings that contradict ``truthloop:backend`` (every one of them, so that one synth shows them all)."""
+    backend = values["backend"]
+    if backend not in {"sagemaker", "service"}:
+        return [f"truthloop:backend must be 'sagemaker' or 'service', got {backend!r}"]
+    problems: list[str] = []
+    if backend == "service":
+        for key in SAGEMAKER_ONLY:
+            if key in given:
+                problems.append(f"truthloop:{key} is a Ground Truth/A2I setting; truthloop:backend=service ignores it")
+        if values["review:source"] != "custom":
+            problems.append(
+                f"truthloop:review:source={values['review:source']!r} needs A2I's built-in integration with "
+                "Textract/Rekognition; with truthloop:backend=service use 'custom' (send predictions to the router)"
+            )
+        if values["existingUserPoolId"] and "cognitoDomainPrefix" in given:
+            problems.append("truthloop:cognitoDomainPrefix is for a new user pool, not truthloop:existingUserPoolId")
+        if not 1 <= values["service:sweepRateMinutes"] <= 1440:
+            problems.append("truthloop:service:sweepRateMinutes must be 1–1440")
+        for key in ("service:apiThrottleRate", "service:apiThrottleBurst"):
+            if values[key] < 1:
+                problems.append(f"truthloop:{key} must be at least 1")
+    else:
+        for key in sorted(given):
+            if key.startswith("service:"):
+                problems.append(f"truthloop:{key} is a service setting; it needs truthloop:backend=service")
+    return problems

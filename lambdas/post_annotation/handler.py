@@ -2,7 +2,10 @@
 
 Configuration: ``TRUTHLOOP_TASK_TYPE`` (a truthloop task-type id) and, optional, ``TRUTHLOOP_CONSOLIDATION_METHOD``
 (``mv``, ``wawa``, ``ds``, ``ods``, ``glad``, ``mace`` or ``auto`` for classification jobs; unset means ``auto``,
-which is a majority vote on batches too small to estimate worker skills). Objects that cannot be
+which is a majority vote on batches too small to estimate worker skills) and ``TRUTHLOOP_CARRY_SKILLS``
+(default ``true``; with ``auto``, each batch is consolidated with the job so far, whose answers are kept in
+``<outputConfig>/truthloop/worker-skills.json`` and written with S3 conditional requests; ``false`` turns it
+off). Objects that cannot be
 consolidated are left out of the response, logged with their reason and counted in the ``FailedObjects`` metric
 (dropped answers in ``DroppedAnswers``); the rest of the batch is returned.
 """
@@ -18,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from truthloop.labeling import consolidate_report
+from truthloop.labeling.post import ENV_CARRY_SKILLS
 
 logger = Logger()
 tracer = Tracer()
@@ -35,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[s
         task_type=os.environ["TRUTHLOOP_TASK_TYPE"],
         method=os.environ.get("TRUTHLOOP_CONSOLIDATION_METHOD") or None,
         s3_client=s3,
+        carry_skills=os.environ.get(ENV_CARRY_SKILLS, "true").strip().lower() not in ("0", "false", "no"),
     )
     for failure in report.failures:
         logger.warning(

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "agreement": "truthloop.consolidation.cli:agreement",
     "manifest": "truthloop.manifest.cli:manifest",
     "export": "truthloop.export.cli:export",
+    "leaderboard": "truthloop.leaderboard.cli:leaderboard",
 }
 
 

@@ -217,6 +217,13 @@ def test_job_role_is_limited_to_prefixes_and_its_own_functions(built: dict[str, 
     assert "sqs:CreateQueue" not in granted  # only streaming pipelines need Ground Truth's queue
 
 
+def test_consolidation_lambda_writes_only_under_the_output_prefix(built: dict[str, Any]) -> None:
+    # THEN it may keep the worker-skill state next to the job's output, and nowhere else
+    granted = actions_on(built["tpl"], "PipelinePostAnnotation")
+    assert [literal(r).split("/", 1)[1] for r in granted["s3:PutObject"]] == ["output/*"]
+    assert [literal(r).split("/", 1)[1] for r in granted["s3:GetObject"]] == ["output/*"]
+
+
 def test_launcher_may_pass_only_the_job_role(built: dict[str, Any]) -> None:
     granted = actions_on(built["tpl"], "PipelineLauncherRole")
     (passed,) = granted["iam:PassRole"]

@@ -127,3 +127,22 @@ def test_real_build_targets_lambda_python312_arm64(tmp_path: Path) -> None:
     # AND a second build reuses it without pip
     again = build_layer(build_root=tmp_path / "build", constraints=ROOT / "constraints.txt")
     assert again.reused and again.directory == build.directory
+
+
+def test_extras_add_their_requirements_and_an_unknown_extra_is_named(tmp_path: Path) -> None:
+    # GIVEN a pyproject with a 'service' extra
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["numpy>=1.26", "boto3>=1.35"]\n'
+        '[project.optional-dependencies]\nlambda = ["aws-lambda-powertools>=3.0"]\n'
+        'service = ["aws-lambda-powertools>=3.0", "mangum>=0.22"]\n'
+    )
+    # WHEN the requirements of the default and of the service layer are read
+    default = layer_requirements(pyproject)
+    service = layer_requirements(pyproject, extras=("lambda", "service"))
+    # THEN the service layer adds its extra once, still without the runtime's SDK
+    assert default == ["aws-lambda-powertools>=3.0", "numpy>=1.26"]
+    assert service == ["aws-lambda-powertools>=3.0", "mangum>=0.22", "numpy>=1.26"]
+    # AND an extra the project does not define is named
+    with pytest.raises(layer.LayerBuildError, match="defines no extra\\(s\\) portal"):
+        layer_requirements(pyproject, extras=("lambda", "portal"))

@@ -10,7 +10,9 @@ clean) and exposes what it built as attributes:
 * :class:`FlowDefinition`: an A2I flow definition (a custom resource);
 * :class:`LabelingJob`: one Ground Truth labeling job (a custom resource);
 * :class:`LabelingPipeline`: uploads in, labeling jobs out, failed objects retried;
-* :class:`ReviewPipeline`: predictions routed to A2I, reviews stored as training data.
+* :class:`ReviewPipeline`: predictions routed to A2I, reviews stored as training data;
+* :class:`TruthloopService`: the A2I and Ground Truth APIs as a service in the account (``ServiceTarget`` is how
+  callers reach it).
 
 The Lambda handlers, the task templates and the Lambda layer build ship inside the package: nothing is read from a
 source checkout. docs/deploy.md shows an app of one's own built from these constructs.
@@ -24,6 +26,7 @@ from truthloop.cdk.labeling_job import LabelingJob
 from truthloop.cdk.labeling_pipeline import LabelingPipeline
 from truthloop.cdk.layer import TruthloopLayer
 from truthloop.cdk.review_pipeline import ReviewPipeline
+from truthloop.cdk.service import ServiceTarget, TruthloopService
 from truthloop.cdk.task_ui import HumanTaskUi
 from truthloop.cdk.workforce import OidcWorkforceSettings, PrivateWorkforce
 
@@ -36,5 +39,7 @@ __all__ = [
     "OidcWorkforceSettings",
     "PrivateWorkforce",
     "ReviewPipeline",
+    "ServiceTarget",
     "TruthloopLayer",
+    "TruthloopService",
 ]

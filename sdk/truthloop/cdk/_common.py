@@ -25,7 +25,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_events import IRuleRef
-from constructs import Construct, IConstruct
+from constructs import Construct, IConstruct, IValidation
 
 from truthloop.arns import supported_regions
 from truthloop.exceptions import ConfigurationError
@@ -186,7 +186,37 @@ def allow(
         raise ValueError(f"wildcard permission {findings} for {owner.node.path} needs a wildcard_reason")
     for finding in findings:
         acknowledge(owner, f"AwsSolutions-IAM5[{finding}]", wildcard_reason or "")
+    if wildcard_reason and any(cdk.Stack.of(r) is not stack for r in _referenced_constructs(stack, resources)):
+        # A resource of another stack reaches this template as Fn::ImportValue, which exists only after CDK has
+        # resolved the cross-stack references (just before validation): name those findings then.
+        owner.node.add_validation(_CrossStackAcknowledgment(owner, list(resources), wildcard_reason))
     return statement
+
+
+def _referenced_constructs(stack: cdk.Stack, values: Sequence[str]) -> list[IConstruct]:
+    """The constructs whose attributes ``values`` reference (cross-stack references included)."""
+    found: list[IConstruct] = []
+    for value in values:
+        for token in cdk.Tokenization.reverse_string(value).tokens:
+            if isinstance(token, cdk.Reference):
+                found.append(token.target)
+    return found
+
+
+@jsii.implements(IValidation)
+class _CrossStackAcknowledgment:
+    """Acknowledges the wildcard findings of resources imported from another stack, once their form is known."""
+
+    def __init__(self, owner: IConstruct, resources: list[str], reason: str) -> None:
+        self.owner, self.resources, self.reason = owner, resources, reason
+
+    def validate(self) -> list[str]:
+        stack = cdk.Stack.of(self.owner)
+        for resource in self.resources:
+            flat = flatten_reference(stack.resolve(resource))
+            if "*" in flat:
+                acknowledge(self.owner, f"AwsSolutions-IAM5[Resource::{flat}]", self.reason)
+        return []
 
 
 def depend_on_policy(dependent: IConstruct, role: iam.IRole) -> None:

@@ -245,8 +245,10 @@ class LabelingPipeline(Construct):
             self.post_annotation_function,
             self.output_bucket,
             read=[output_prefix],
+            write=[output_prefix],
             key=self.key,
-            purpose="the consolidation Lambda reads the consolidation request and answers Ground Truth wrote",
+            purpose="the consolidation Lambda reads the consolidation request and answers Ground Truth wrote, and"
+            " keeps each job's worker-skill state (and segmentation masks) next to the job's output",
         )
 
         # ------------------------------------------------------------------ the job role

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -21,15 +22,18 @@ LAYER_CONSTRAINTS_CONTEXT = "truthloop:layerConstraints"
 
 
 class TruthloopLayer(Construct):
-    """A ``LayerVersion`` holding ``truthloop`` and its runtime dependencies.
+    """A ``LayerVersion`` holding ``truthloop`` and its runtime dependencies (plus the ``extras`` of pyproject.toml).
 
     ``asset_dir`` (or the ``truthloop:layerDir`` context value) uses a prepared directory as-is; otherwise the
     layer is built locally with pip for the Lambda platform and cached by a hash of its inputs. Use
     :meth:`of` to share one layer between the functions of a stack.
     """
 
-    def __init__(self, scope: Construct, id: str, *, asset_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, asset_dir: str | Path | None = None, extras: Sequence[str] = ("lambda",)
+    ) -> None:
         super().__init__(scope, id)
+        self.extras = tuple(extras)
         configured = asset_dir or self.node.try_get_context(LAYER_DIR_CONTEXT)
         if configured:
             directory = Path(str(configured)).resolve()
@@ -46,6 +50,7 @@ class TruthloopLayer(Construct):
                 build = build_layer(
                     build_root=Path(str(root)) if root else None,
                     constraints=Path(str(constraints)) if constraints else None,
+                    extras=self.extras,
                 )
             except LayerBuildError as exc:
                 raise ConstructPropsError(self.node.path, [str(exc)]) from exc
@@ -67,10 +72,11 @@ class TruthloopLayer(Construct):
         )
 
     @staticmethod
-    def of(scope: IConstruct) -> lambda_.ILayerVersion:
-        """The stack-wide layer (created on first use)."""
+    def of(scope: IConstruct, *, extras: Sequence[str] = ("lambda",)) -> lambda_.ILayerVersion:
+        """The stack-wide layer with ``extras`` (created on first use; one per set of extras)."""
         stack = cdk.Stack.of(scope)
-        existing = stack.node.try_find_child("TruthloopLayer")
+        id = "TruthloopLayer" + "".join(e.capitalize() for e in extras if e != "lambda")
+        existing = stack.node.try_find_child(id)
         if isinstance(existing, TruthloopLayer):
             return existing.layer_version
-        return TruthloopLayer(stack, "TruthloopLayer").layer_version
+        return TruthloopLayer(stack, id, extras=extras).layer_version

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_EXTRAS",
     "LAMBDA_PLATFORMS",
     "LAMBDA_PYTHON_VERSION",
     "RUNTIME_PROVIDED",
@@ -90,6 +91,10 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+#: The extras of the default layer; the truthloop service's functions add ``service`` (its ASGI adapter).
+DEFAULT_EXTRAS = ("lambda",)
+
+
 def default_build_root() -> Path:
     """``$TRUTHLOOP_LAYER_BUILD_DIR``, else ``$XDG_CACHE_HOME/truthloop/layer-build`` (``~/.cache`` by default)."""
     configured = os.environ.get(BUILD_DIR_ENV)
@@ -99,37 +104,49 @@ def default_build_root() -> Path:
     return Path(cache) / "truthloop" / "layer-build"
 
 
-def _installed_requirements() -> list[str]:
-    """The installed distribution's requirements without extras, plus those of its ``lambda`` extra."""
+def _installed_requirements(extras: Sequence[str]) -> list[str]:
+    """The installed distribution's requirements without extras, plus those of ``extras``."""
     from importlib import metadata
 
     try:
         declared = metadata.requires("truthloop") or []
+        provided = set(metadata.metadata("truthloop").get_all("Provides-Extra") or [])
     except metadata.PackageNotFoundError as exc:
         raise LayerBuildError(
             "the truthloop distribution is not installed (pip install 'truthloop[cdk]'), so the layer's "
             "dependencies are unknown"
         ) from exc
+    unknown = [extra for extra in extras if extra not in provided]
+    if unknown:
+        raise LayerBuildError(f"the installed truthloop defines no extra(s) {', '.join(unknown)} for the layer")
+    wanted = {f'extra == "{extra}"' for extra in extras}
     kept = []
     for entry in declared:
         requirement, _, marker = entry.partition(";")
         marker = re.sub(r"\s+", " ", marker.replace("'", '"')).strip()
-        if not marker or marker == 'extra == "lambda"':
+        if not marker or marker in wanted:
             kept.append(requirement.strip())
     return kept
 
 
-def layer_requirements(pyproject: Path | None = None) -> list[str]:
-    """The requirement strings installed into the layer: runtime dependencies + the ``lambda`` extra.
+def layer_requirements(pyproject: Path | None = None, *, extras: Sequence[str] = DEFAULT_EXTRAS) -> list[str]:
+    """The requirement strings installed into the layer: runtime dependencies + the ``extras`` (default ``lambda``).
 
     Read from ``pyproject`` when given, else from the installed ``truthloop`` distribution's metadata. Requirements
-    on the runtime-provided SDK (boto3, botocore) are left out.
+    on the runtime-provided SDK (boto3, botocore) are left out. Raises :class:`LayerBuildError` naming an extra the
+    project does not define.
     """
     if pyproject is None:
-        requirements = _installed_requirements()
+        requirements = _installed_requirements(extras)
     else:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-        requirements = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("lambda", [])]
+        optional = project.get("optional-dependencies", {})
+        unknown = [extra for extra in extras if extra not in optional]
+        if unknown:
+            raise LayerBuildError(f"{pyproject} defines no extra(s) {', '.join(unknown)} for the layer")
+        requirements = [*project.get("dependencies", [])]
+        for extra in extras:
+            requirements += optional[extra]
     provided = {_canonical(n) for n in RUNTIME_PROVIDED}
     kept = []
     for requirement in requirements:
@@ -137,7 +154,7 @@ def layer_requirements(pyproject: Path | None = None) -> list[str]:
         if match and _canonical(match.group(1)) in provided:
             continue
         kept.append(requirement)
-    return sorted(kept)
+    return sorted(set(kept))
 
 
 def _digest(*parts: bytes) -> str:
@@ -268,13 +285,14 @@ def build_layer(
     package_dir: Path | None = None,
     constraints: Path | None = None,
     requirements: Sequence[str] | None = None,
+    extras: Sequence[str] = DEFAULT_EXTRAS,
 ) -> LayerBuild:
     """Build (or reuse) the layer asset directory and return where it is.
 
     ``package_dir`` defaults to the imported ``truthloop`` package, ``requirements`` to :func:`layer_requirements`
-    (installed metadata), ``build_root`` to :func:`default_build_root`; ``constraints`` is an optional pip
-    constraints file. The returned ``directory`` contains ``python/`` (the layout Lambda layers expect for Python),
-    and ``asset_hash`` is a stable content hash suitable for ``Code.from_asset(asset_hash=...)``.
+    (installed metadata, with ``extras``), ``build_root`` to :func:`default_build_root`; ``constraints`` is an
+    optional pip constraints file. The returned ``directory`` contains ``python/`` (the layout Lambda layers expect
+    for Python), and ``asset_hash`` is a stable content hash suitable for ``Code.from_asset(asset_hash=...)``.
     """
     started = time.perf_counter()
     build_root = build_root or default_build_root()
@@ -283,7 +301,7 @@ def build_layer(
         raise LayerBuildError(f"{package_dir} is not the truthloop package (no __init__.py)")
     if constraints is not None and not constraints.is_file():
         raise LayerBuildError(f"constraints file {constraints} does not exist")
-    requirements = list(requirements) if requirements is not None else layer_requirements()
+    requirements = list(requirements) if requirements is not None else layer_requirements(extras=extras)
     deps_key = _deps_key(requirements, constraints)
     layer_key = _digest(deps_key.encode(), _package_key(package_dir).encode())
     deps_dir = build_root / f"deps-{deps_key[:20]}"

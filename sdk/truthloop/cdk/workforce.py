@@ -33,7 +33,7 @@ from constructs import Construct
 
 from truthloop.cdk._common import Problems, acknowledge, is_token, region_problem, struct_values
 
-__all__ = ["OidcWorkforceSettings", "PrivateWorkforce"]
+__all__ = ["OidcWorkforceSettings", "PrivateWorkforce", "worker_user_pool"]
 
 _OAUTH_SCOPES = ("email", "openid", "profile")
 _NAME_PATTERN = "letters, digits and inner hyphens, at most 63 characters"
@@ -62,6 +62,72 @@ def _valid_name(value: str) -> bool:
     import re
 
     return bool(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", value))
+
+
+def worker_user_pool(
+    scope: Construct,
+    id: str,
+    *,
+    overrides: cognito.UserPoolProps | Mapping[str, Any] | None = None,
+    mfa: cognito.Mfa = cognito.Mfa.REQUIRED,
+    plus_feature_plan: bool = True,
+    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+) -> cognito.UserPool:
+    """A Cognito user pool for workers: no self sign-up, MFA, a strong password policy, threat protection (Plus).
+
+    ``overrides`` are extra ``cognito.UserPool`` settings; they cannot switch off the secure settings. Used by
+    :class:`PrivateWorkforce` and by the truthloop service's worker pool.
+    """
+    props: dict[str, Any] = {
+        "sign_in_aliases": cognito.SignInAliases(email=True, username=False),
+        "auto_verify": cognito.AutoVerifiedAttrs(email=True),
+        "account_recovery": cognito.AccountRecovery.EMAIL_ONLY,
+        "user_invitation": cognito.UserInvitationConfig(
+            email_subject="You are invited to label data with truthloop",
+            email_body=(
+                "Your user name is {username} and your temporary password is {####}. Your team lead will send "
+                "you the worker portal address."
+            ),
+        ),
+    }
+    props.update(struct_values(overrides))
+    props.update(  # secure settings a caller cannot switch off through overrides
+        self_sign_up_enabled=False,
+        mfa=mfa,
+        mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+        password_policy=cognito.PasswordPolicy(
+            min_length=12,
+            require_digits=True,
+            require_lowercase=True,
+            require_uppercase=True,
+            require_symbols=True,
+            temp_password_validity=cdk.Duration.days(7),
+        ),
+        removal_policy=removal_policy,
+        deletion_protection=removal_policy == cdk.RemovalPolicy.RETAIN,
+    )
+    if plus_feature_plan:
+        props.update(
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+        )
+    else:
+        props["feature_plan"] = cognito.FeaturePlan.ESSENTIALS
+    pool = cognito.UserPool(scope, id, **props)
+    if not plus_feature_plan:
+        acknowledge(
+            pool,
+            "AwsSolutions-COG8",
+            "The Plus feature plan (threat protection) was switched off explicitly with plus_feature_plan=False "
+            "(context truthloop:cognitoPlusPlan=false); MFA and the password policy still apply.",
+        )
+    if mfa != cognito.Mfa.REQUIRED:
+        acknowledge(
+            pool,
+            "AwsSolutions-COG2",
+            "MFA was made optional explicitly (context truthloop:mfa); the work team lead accepted the risk.",
+        )
+    return pool
 
 
 class PrivateWorkforce(Construct):
@@ -329,56 +395,14 @@ class PrivateWorkforce(Construct):
         plus_feature_plan: bool,
         removal_policy: cdk.RemovalPolicy,
     ) -> cognito.UserPool:
-        props: dict[str, Any] = {
-            "sign_in_aliases": cognito.SignInAliases(email=True, username=False),
-            "auto_verify": cognito.AutoVerifiedAttrs(email=True),
-            "account_recovery": cognito.AccountRecovery.EMAIL_ONLY,
-            "user_invitation": cognito.UserInvitationConfig(
-                email_subject="You are invited to label data with truthloop",
-                email_body=(
-                    "Your user name is {username} and your temporary password is {####}. Your team lead will send "
-                    "you the worker portal address."
-                ),
-            ),
-        }
-        props.update(struct_values(overrides))
-        props.update(  # secure settings a caller cannot switch off through overrides
-            self_sign_up_enabled=False,
+        return worker_user_pool(
+            self,
+            "UserPool",
+            overrides=overrides,
             mfa=mfa,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=12,
-                require_digits=True,
-                require_lowercase=True,
-                require_uppercase=True,
-                require_symbols=True,
-                temp_password_validity=cdk.Duration.days(7),
-            ),
+            plus_feature_plan=plus_feature_plan,
             removal_policy=removal_policy,
-            deletion_protection=removal_policy == cdk.RemovalPolicy.RETAIN,
         )
-        if plus_feature_plan:
-            props.update(
-                feature_plan=cognito.FeaturePlan.PLUS,
-                standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
-            )
-        else:
-            props["feature_plan"] = cognito.FeaturePlan.ESSENTIALS
-        pool = cognito.UserPool(self, "UserPool", **props)
-        if not plus_feature_plan:
-            acknowledge(
-                pool,
-                "AwsSolutions-COG8",
-                "The Plus feature plan (threat protection) was switched off explicitly with plus_feature_plan=False "
-                "(context truthloop:cognitoPlusPlan=false); MFA and the password policy still apply.",
-            )
-        if mfa != cognito.Mfa.REQUIRED:
-            acknowledge(
-                pool,
-                "AwsSolutions-COG2",
-                "MFA was made optional explicitly (context truthloop:mfa); the work team lead accepted the risk.",
-            )
-        return pool
 
     def _point_client_at_portal(self) -> None:
         """Set the app client's callback/sign-out URLs to the worker portal, which only exists after the workforce.

@@ -38,7 +38,8 @@ class AutoSelect(CategoricalAggregator):
     2. **Cross-validated agreement** — the answers are split into ``folds`` random folds (seeded
        ``np.random.default_rng(seed)``); each candidate is fitted without a fold and scored by the share of the
        held-out answers that equal the consensus label of their task. The best-scoring remaining candidate
-       (ties: the first in ``candidates``) is the result; when every candidate collapsed, the first one is.
+       (ties: the first in ``candidates``) is the result, except that a candidate other than the first healthy
+       one must beat it by more than ``margin``; when every candidate collapsed, the first one is.
 
     Fitted: ``chosen_`` (the candidate's index, ``-1`` for the fallback), ``reason_`` (why, in words),
     ``model_`` (the fitted winner), ``scores_`` (held-out agreement per candidate, ``nan`` when rejected or
@@ -68,17 +69,18 @@ class AutoSelect(CategoricalAggregator):
         self,
         candidates: tuple[Factory, ...] = (DawidSkene, OneCoinDawidSkene),
         folds: int = 5,
-        min_class_ratio: float = 0.2,
+        min_class_ratio: float = 0.3,
         min_tasks: int = 30,
-        min_worker_answers: float = 10.0,
+        min_worker_answers: float = 20.0,
         fallback: Factory = MajorityVote,
         seed: int | None = 0,
+        margin: float = 0.0,
     ) -> None:
         if not candidates:
             raise ConsolidationError("AutoSelect needs at least one candidate")
-        if folds < 2 or not 0 <= min_class_ratio < 1 or min_tasks < 0 or min_worker_answers < 0:
+        if folds < 2 or not 0 <= min_class_ratio < 1 or min_tasks < 0 or min_worker_answers < 0 or margin < 0:
             raise ConsolidationError(
-                "folds must be >= 2, min_class_ratio in [0, 1), min_tasks >= 0 and min_worker_answers >= 0"
+                "folds must be >= 2, min_class_ratio in [0, 1), min_tasks, min_worker_answers and margin >= 0"
             )
         self.candidates = tuple(candidates)
         self.folds = folds
@@ -87,6 +89,7 @@ class AutoSelect(CategoricalAggregator):
         self.min_worker_answers = min_worker_answers
         self.fallback = fallback
         self.seed = seed
+        self.margin = margin
 
     def _collapsed(self, design: Design, model: CategoricalAggregator) -> bool:
         k = design.k
@@ -147,7 +150,9 @@ class AutoSelect(CategoricalAggregator):
             for i in healthy:
                 self.scores_[i] = self._held_out_agreement(self.candidates[i], fold)
             if healthy:
-                choice = max(healthy, key=lambda i: (self.scores_[i], -i))
+                first = healthy[0]
+                best = max(healthy, key=lambda i: (self.scores_[i], -i))
+                choice = best if self.scores_[best] > self.scores_[first] + self.margin else first
                 self.reason_ = "best held-out agreement" if len(healthy) > 1 else "the other candidates collapsed"
             else:
                 self.reason_ = "every candidate collapsed: first candidate"

@@ -130,7 +130,8 @@ def _make_plan(
     A ``str`` content is a worker's answer as GT stores it (JSON text); ``bytes`` is the raw JSON of a
     ``workerRankings`` entry's ``rankings`` (the general path reads that entry as ``{"rankings": …}``).
     """
-    from truthloop.export.preferences import Judgement, PreferenceItem, _load_answer, _ranking, aggregate
+    from truthloop.export.preference_items import Judgement, PreferenceItem, _load_answer, _ranking
+    from truthloop.export.preferences import aggregate
 
     n = len(ids)
     dimension = exporter.dimension

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from truthloop.contracts._reader import Obj, as_int, as_list, as_mapping, as_number, as_str, child_path, type_name
+from truthloop.contracts._reader import Obj, as_list, as_mapping, as_number, as_str, child_path, type_name
 from truthloop.exceptions import ContractError
 from truthloop.labeling.task_types import TaskType, get_task_type
 
@@ -35,6 +35,8 @@ __all__ = [
     "SegmentationAnswer",
     "Span",
     "parse_answer",
+    "parse_pairwise",
+    "parse_ranking",
 ]
 
 
@@ -106,6 +108,8 @@ class RankingAnswer:
     """Per dimension, the rank of each response in input order (1 = best; equal numbers are ties)."""
 
     rankings: dict[str, tuple[int, ...]]
+    #: JSON path of the ``rankings`` object inside the answer (for error messages).
+    path: str = field(default="$.rankings", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -118,14 +122,21 @@ class PairwiseAnswer:
     display_order: Literal["ab", "ba"] | None = None
 
     def preferred(self, display_order: Literal["ab", "ba"] | None = None) -> Literal["responseA", "responseB"] | None:
-        """Which input response won, mapping the displayed position back with ``display_order``.
+        """Which input response won, mapping the displayed position back with the display order.
 
-        The order echoed in the answer wins over the argument (the argument is the fallback recomputed from
-        the data object); ``None`` means a tie.
+        The order echoed in the answer wins over ``display_order`` (the order recomputed from the data object,
+        :func:`truthloop.labeling.order.display_order_of`); ``None`` means a tie. With neither, raises
+        :class:`ContractError` rather than guess: a guessed ``"ab"`` inverts the winner of every ``"ba"`` item.
         """
         if self.preference == "Tie":
             return None
-        order = self.display_order or display_order or "ab"
+        order = self.display_order or display_order
+        if order not in ("ab", "ba"):
+            raise ContractError(
+                "the answer has no displayOrder and none was recomputed: cannot tell which response the displayed "
+                f"{self.preference} was",
+                "$.displayOrder",
+            )
         shows_a_first = order == "ab"
         if self.preference == "A":
             return "responseA" if shows_a_first else "responseB"
@@ -176,16 +187,16 @@ def _has(key: str) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, Mapping) and key in value
 
 
-def _load(answer_content: Any) -> dict[str, Any]:
+def _load(answer_content: Any, path: str = "$") -> dict[str, Any]:
     if isinstance(answer_content, (str, bytes, bytearray)):
         try:
             answer_content = json.loads(answer_content)
         except (ValueError, RecursionError) as exc:
-            raise ContractError(f"answer is not valid JSON: {exc}", "$") from None
+            raise ContractError(f"answer is not valid JSON: {exc}", path) from None
     # crowd-form answers are sometimes shown wrapped in a one-item array
     if isinstance(answer_content, list) and len(answer_content) == 1 and isinstance(answer_content[0], Mapping):
         answer_content = answer_content[0]
-    return as_mapping(answer_content, "$")
+    return as_mapping(answer_content, path)
 
 
 def _label(value: Any, path: str) -> str:
@@ -273,53 +284,123 @@ def _parse_free_text(content: dict[str, Any]) -> FreeTextAnswer:
     return FreeTextAnswer(text=as_str(value, path))
 
 
-def _parse_ranking(content: dict[str, Any]) -> RankingAnswer:
-    value, path = _find(content, "ranking", _has("rankings"), "rankings (crowd-text-ranking)")
-    o = Obj(value, path)
-    rankings_path = o.key_path("rankings")
+def _find_deep(content: Any, fits: Callable[[Any], bool], path: str, names: tuple[str, ...]) -> tuple[Any, str] | None:
+    """``content`` itself, else the first value nested at most two levels down that ``fits`` (documented names
+    first at each level)."""
+    if fits(content):
+        return content, path
+    if not isinstance(content, Mapping):
+        return None
+    keys = [k for k in names if k in content] + [k for k in content if k not in names]
+    for key in keys:
+        if fits(content[key]):
+            return content[key], child_path(path, key)
+    for key in keys:
+        value = content[key]
+        if isinstance(value, Mapping):
+            for inner, inner_value in value.items():
+                if fits(inner_value):
+                    return inner_value, child_path(child_path(path, key), inner)
+    return None
+
+
+def _rank(value: Any, path: str) -> int:
+    """A rank from 1 (best); digit strings and integral floats are accepted, as some forms send them."""
+    if type(value) is str and value.strip().isdigit():
+        value = int(value)
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int or value < 1:
+        raise ContractError(f"a rank is an integer from 1 (best), got {value!r}"[:120], path)
+    return value
+
+
+def parse_ranking(content: Any, path: str = "$") -> RankingAnswer:
+    """The one ranking parser (post-annotation Lambda, preference export, review results).
+
+    ``content`` is the answer object or its JSON text; the ``rankings`` holder may sit up to two levels down.
+    """
+    content = _load(content, path)
+    found = _find_deep(content, _has("rankings"), path, _PREFERRED["ranking"])
+    if found is None:
+        keys = ", ".join(sorted(map(str, content))) or "none"
+        raise ContractError(
+            f"no rankings in the answer (expected {{…: {{'rankings': {{dimension: [ranks]}}}}}}; keys: {keys})"[:300],
+            path,
+        )
+    value, holder_path = found
+    rankings_path = child_path(holder_path, "rankings")
+    raw = value["rankings"]
+    if not isinstance(raw, Mapping) or not raw:
+        raise ContractError("rankings must map each dimension to the ranks of the responses", rankings_path)
     rankings: dict[str, tuple[int, ...]] = {}
-    for dimension, ranks in o.mapping("rankings").items():
+    for dimension, ranks in raw.items():
         dpath = child_path(rankings_path, dimension)
-        values = tuple(as_int(r, child_path(dpath, i)) for i, r in enumerate(as_list(ranks, dpath)))
-        for i, rank in enumerate(values):
-            if rank < 1:
-                raise ContractError(f"ranks start at 1, got {rank}", child_path(dpath, i))
+        values = tuple(_rank(r, child_path(dpath, i)) for i, r in enumerate(as_list(ranks, dpath)))
         if not values:
             raise ContractError("no ranks given", dpath)
-        rankings[dimension] = values
-    if not rankings:
-        raise ContractError("rankings has no dimension", rankings_path)
-    return RankingAnswer(rankings=rankings)
+        rankings[str(dimension)] = values
+    return RankingAnswer(rankings=rankings, path=rankings_path)
 
 
 _PREFERENCES: dict[str, Literal["A", "B", "Tie"]] = {"a": "A", "b": "B", "tie": "Tie"}
+#: The strength scale of the bundled template's slider (templates/gt/pairwise-preference.liquid.html).
+STRENGTH_RANGE = (1.0, 5.0)
+
+
+def _is_preference(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("label"), str)
+        and value["label"].strip().lower() in _PREFERENCES
+    )
+
+
+def parse_pairwise(content: Any, path: str = "$") -> PairwiseAnswer:
+    """The one pairwise-preference parser (post-annotation Lambda, preference export, review results).
+
+    The preference is ``{"label": "A" | "B" | "Tie"}`` (the *displayed* position) found up to two levels down;
+    ``strength`` (1–5), ``rationale`` and ``displayOrder`` sit beside it at the top of the answer.
+    """
+    content = _load(content, path)
+    found = _find_deep(content, _is_preference, path, _PREFERRED["pairwise"])
+    if found is None:
+        keys = ", ".join(sorted(map(str, content))) or "none"
+        raise ContractError(f"no preference with label A, B or Tie in the answer (keys: {keys})"[:300], path)
+    value = found[0]
+    siblings: Mapping[str, Any] = content
+    preference = _PREFERENCES[value["label"].strip().lower()]
+    strength = None
+    if "strength" in siblings:
+        if siblings["strength"] is not None and siblings["strength"] != "":
+            strength = as_number(siblings["strength"], child_path(path, "strength"))
+    else:
+        numbers = [(k, v) for k, v in siblings.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numbers:
+            strength = as_number(numbers[0][1], child_path(path, numbers[0][0]))
+    low, high = STRENGTH_RANGE
+    if strength is not None and not low <= strength <= high:
+        raise ContractError(
+            f"strength must be between {low:g} and {high:g}, got {strength:g}", child_path(path, "strength")
+        )
+    rationale = siblings.get("rationale")
+    if rationale is not None and not isinstance(rationale, str):
+        raise ContractError(f"rationale must be text, got {type_name(rationale)}", child_path(path, "rationale"))
+    order = siblings.get("displayOrder")
+    if order is not None and order not in ("ab", "ba"):
+        raise ContractError(
+            f"displayOrder must be 'ab' or 'ba', got {order!r}: cannot tell which response the displayed A/B was"[:200],
+            child_path(path, "displayOrder"),
+        )
+    return PairwiseAnswer(preference=preference, strength=strength, rationale=rationale or None, display_order=order)
+
+
+def _parse_ranking(content: dict[str, Any]) -> RankingAnswer:
+    return parse_ranking(content)
 
 
 def _parse_pairwise(content: dict[str, Any]) -> PairwiseAnswer:
-    def is_preference(v: Any) -> bool:
-        return _has("label")(v) and isinstance(v.get("label"), str) and v["label"].strip().lower() in _PREFERENCES
-
-    value, path = _find(content, "pairwise", is_preference, "preference with label A, B or Tie (crowd-classifier)")
-    if path == "$":
-        # the whole answer is {"label": ...}: no strength/rationale/displayOrder siblings
-        content = {}
-    preference = _PREFERENCES[as_str(value["label"], child_path(path, "label")).strip().lower()]
-    strength = None
-    if "strength" in content:
-        strength = as_number(content["strength"], "$.strength")
-    else:
-        numbers = [(k, v) for k, v in content.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if numbers:
-            strength = as_number(numbers[0][1], child_path("$", numbers[0][0]))
-    if strength is not None and not 1 <= strength <= 5:
-        raise ContractError(f"strength must be between 1 and 5, got {strength:g}", "$.strength")
-    rationale = content.get("rationale")
-    if rationale is not None and not isinstance(rationale, str):
-        raise ContractError(f"rationale must be text, got {type_name(rationale)}", "$.rationale")
-    order = content.get("displayOrder")
-    if order is not None and order not in ("ab", "ba"):
-        raise ContractError(f"displayOrder must be 'ab' or 'ba', got {order!r}"[:200], "$.displayOrder")
-    return PairwiseAnswer(preference=preference, strength=strength, rationale=rationale or None, display_order=order)
+    return parse_pairwise(content)
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any]], Answer]] = {

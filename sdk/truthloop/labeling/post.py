@@ -19,8 +19,10 @@ from typing import Any
 
 from truthloop.aws import map_client_errors
 from truthloop.consolidation import Answers
+from truthloop.consolidation._base import CategoricalAggregator
 from truthloop.consolidation.boxes import BoxAggregator, WorkerBox
-from truthloop.consolidation.methods import make_aggregator
+from truthloop.consolidation.carried import S3SkillStore, SkillState, consolidate_with_skills, skill_state_uri
+from truthloop.consolidation.methods import DEFAULT_METHOD, make_aggregator
 from truthloop.consolidation.multilabel import MultiLabelAggregator
 from truthloop.consolidation.ranking import RankingAggregator
 from truthloop.consolidation.spans import SpanAggregator, WorkerSpan
@@ -41,9 +43,21 @@ from truthloop.labeling.answers import (
     SegmentationAnswer,
     parse_answer,
 )
+from truthloop.labeling.order import display_order_of
 from truthloop.labeling.task_types import TaskType, get_task_type
 
-__all__ = ["BatchReport", "ObjectFailure", "consolidate_batch", "consolidate_report", "split_s3_uri"]
+__all__ = [
+    "ENV_CARRY_SKILLS",
+    "BatchReport",
+    "ObjectFailure",
+    "consolidate_batch",
+    "consolidate_report",
+    "split_s3_uri",
+]
+
+#: Environment variable of the post-annotation Lambda: ``false`` stops carrying the job's state between batches
+#: (the Lambda carries it by default; the library function only when asked).
+ENV_CARRY_SKILLS = "TRUTHLOOP_CARRY_SKILLS"
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +118,15 @@ def _now_iso(now: datetime | None) -> str:
 
 
 class _Context:
-    def __init__(self, event: ConsolidationEvent, task: TaskType, method: str | None, s3: Any, now: str) -> None:
+    def __init__(
+        self, event: ConsolidationEvent, task: TaskType, method: str | None, s3: Any, now: str, carry_skills: bool
+    ) -> None:
         self.event = event
         self.task = task
         self.method = method
         self.s3 = s3
         self.now = now
+        self.carry_skills = carry_skills
         self.attr = event.label_attribute_name
         self.report = BatchReport()
 
@@ -183,7 +200,7 @@ def _classes(ctx: _Context, items: list[_Item]) -> None:
             ctx.fail(it.object_id, "no usable answers")
     if not usable:
         return
-    model = make_aggregator(ctx.method).fit(Answers.from_records(records))
+    model = _fit_classes(ctx, records, categories)
     labels, confidences = model.labels_, dict(zip(model.tasks_, model.confidences_.tolist(), strict=True))
     for it in usable:
         label = str(labels[it.object_id])
@@ -195,6 +212,30 @@ def _classes(ctx: _Context, items: list[_Item]) -> None:
             ctx.emit(it.object_id, str(index), meta)
         else:
             ctx.emit(it.object_id, index, ctx.metadata(class_name=label, confidence=confidence))
+
+
+def _fit_classes(ctx: _Context, records: list[tuple[str, str, str]], categories: list[str]) -> CategoricalAggregator:
+    """The batch's categorical model: fitted on the job so far (the carried state and this batch) when the
+    default method runs with ``carry_skills`` and the event says where the job's output goes; otherwise the
+    method on this batch alone."""
+    batch = Answers.from_records(records)
+    if not ctx.carry_skills or (ctx.method or DEFAULT_METHOD) != "auto" or not ctx.event.output_config:
+        return make_aggregator(ctx.method).fit(batch)
+    store = S3SkillStore(ctx.s3, skill_state_uri(ctx.event.output_config))
+    fitted: list[CategoricalAggregator] = []
+
+    def apply(state: SkillState) -> SkillState:
+        model, new_state = consolidate_with_skills(batch, state, batch_id=ctx.event.payload_s3_uri)
+        fitted[:] = [model]
+        return new_state
+
+    try:
+        store.update(apply)
+    except (AwsError, ContractError, ConsolidationError) as exc:
+        # the state is an optimisation: without it the batch is consolidated on its own, never lost
+        log.warning("worker-skill state unavailable; consolidating the batch alone", extra={"reason": str(exc)})
+        return make_aggregator(ctx.method).fit(batch)
+    return fitted[0]
 
 
 def _multilabel(ctx: _Context, items: list[_Item]) -> None:
@@ -397,26 +438,29 @@ def _ranking(ctx: _Context, items: list[_Item]) -> None:
 
 def _pairwise(ctx: _Context, items: list[_Item]) -> None:
     for it in items:
+        # the pre-annotation Lambda chose the order from the data object alone, so it is recomputed here exactly
+        recomputed = display_order_of(it.data.data_object.to_dict())
         preferences = []
         for worker, answer in it.answers:
             assert isinstance(answer, PairwiseAnswer)
-            known = answer.display_order is not None
-            if not known:
-                log.warning(
-                    "pairwise answer without displayOrder; assuming 'ab'",
-                    extra={"datasetObjectId": it.object_id, "workerId": worker},
-                )
-            preferred = answer.preferred("ab") or "tie"
+            try:
+                preferred = answer.preferred(recomputed) or "tie"
+            except ContractError as exc:
+                ctx.drop(it.object_id, worker, str(exc))
+                continue
             preferences.append(
                 {
                     "workerId": worker,
                     "preferred": preferred,
                     "strength": answer.strength,
                     "rationale": answer.rationale,
-                    "displayOrder": answer.display_order or "ab",
-                    "displayOrderKnown": known,
+                    "displayOrder": answer.display_order or recomputed,
+                    "displayOrderKnown": True,
                 }
             )
+        if not preferences:
+            ctx.fail(it.object_id, "no usable answers: the display order of every answer is unknown")
+            continue
         votes = Counter(p["preferred"] for p in preferences)
         a, b = votes.get("responseA", 0), votes.get("responseB", 0)
         winner = "responseA" if a > b else "responseB" if b > a else "tie"
@@ -486,8 +530,14 @@ def consolidate_report(
     method: str | None = None,
     s3_client: Any = None,
     now: datetime | None = None,
+    carry_skills: bool = False,
 ) -> BatchReport:
     """Consolidate one GT post-annotation event; returns the response and every left-out object/answer.
+
+    With the default method (``auto``) and ``carry_skills``, classification and verification batches are
+    consolidated with the default fitted on the job so far (:mod:`truthloop.consolidation.carried`): the job's
+    answers are kept in ``<outputConfig>/truthloop/worker-skills.json``, written with S3 conditional requests;
+    when that state cannot be read or written, the batch is consolidated on its own (logged).
 
     Raises only when the batch as a whole cannot be processed: a malformed event (:class:`ContractError`), a
     payload that cannot be read (:class:`~truthloop.exceptions.AwsError`) or is not a JSON array, or an
@@ -500,7 +550,7 @@ def consolidate_report(
         import boto3
 
         s3_client = boto3.client("s3")
-    ctx = _Context(parsed, task, method, s3_client, _now_iso(now))
+    ctx = _Context(parsed, task, method, s3_client, _now_iso(now), carry_skills)
     payload = _read_json(s3_client, parsed.payload_s3_uri, "the consolidation payload")
     items = _load_items(ctx, payload)
     if items:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from truthloop.contracts import PreAnnotationEvent, PreAnnotationResponse, canonical_json
+from truthloop.contracts import PreAnnotationEvent, PreAnnotationResponse
 from truthloop.contracts._reader import Obj, as_list, as_mapping, as_number, as_str, child_path
 from truthloop.exceptions import ContractError
+from truthloop.labeling.order import display_order, display_order_of
 from truthloop.labeling.task_types import TaskType, get_task_type
 
 __all__ = ["MODEL_LABEL_KEY", "display_order", "find_prior_attribute", "pre_annotate"]
@@ -18,16 +18,6 @@ MODEL_LABEL_KEY = "model-label"
 DEFAULT_VERIFICATION_LABELS = ("good", "bad")
 DEFAULT_DIMENSION = {"name": "overall", "allowTie": True}
 _BOX_TYPES = {"groundtruth/object-detection"}
-
-
-def display_order(prompt: str, response_a: str, response_b: str) -> Literal["ab", "ba"]:
-    """The deterministic left/right order for a pairwise task: ``"ba"`` shows responseB first.
-
-    Derived from a SHA-256 of the three texts, so the pre-annotation Lambda, the template and any consumer that
-    recomputes it agree, and about half the tasks are flipped to cancel position bias.
-    """
-    digest = hashlib.sha256(canonical_json([prompt, response_a, response_b]).encode("utf-8")).digest()
-    return "ba" if digest[0] & 1 else "ab"
 
 
 def find_prior_attribute(
@@ -179,7 +169,8 @@ def _build(task: TaskType, line: Mapping[str, Any], labels: Sequence[Any] | None
         for key in ("modelA", "modelB"):
             if line.get(key) is not None:
                 out[key] = as_str(line[key], child_path(path, key))
-        out["displayOrder"] = display_order(prompt, a, b)
+        # a function of the data object alone, so the post-annotation Lambda can recompute it (labeling/order.py)
+        out["displayOrder"] = display_order_of(line) or display_order(prompt)
         return out
     task_input: dict[str, Any] = {"taskObject": task_object}
     if kind == "verification":

@@ -34,9 +34,12 @@ from truthloop.local.protocol import (
 )
 from truthloop.local.runtime import Runtime
 from truthloop.local.sagemaker import SageMakerService
-from truthloop.local.storage import StorageError, SupportsFutureStart
+from truthloop.local.storage import StorageError, StorageThrottled, SupportsFutureStart
 
 __all__ = ["AwsApi"]
+
+#: The SigV4 service scopes a request may be signed for (boto3's own, and API Gateway's for the service).
+_SIGNING_SCOPES = frozenset({"sagemaker", "execute-api"})
 
 log = logging.getLogger("truthloop.local.api")
 
@@ -108,6 +111,12 @@ class AwsApi:
             }
         except ApiError as error:
             status, response_headers, payload = encode_error(error, protocol)
+        except StorageThrottled as exc:  # the store's throughput, after its own retries: the caller backs off
+            log.warning("store throttled %s %s: %s", method, path, exc)
+            refusal = throttled(
+                f"Rate exceeded: the store is throttling ({exc.operation}).", a2i=protocol == "rest-json"
+            )
+            status, response_headers, payload = encode_error(refusal, protocol)
         except Exception:
             log.exception("internal error serving %s %s", method, path)
             code = "InternalServerException" if protocol == "rest-json" else "InternalFailure"
@@ -136,9 +145,13 @@ class AwsApi:
 
     @staticmethod
     def _check_scope(headers: dict[str, str]) -> None:
-        """Both APIs sign as ``sagemaker``; another service's signature means a client aimed at the wrong port."""
+        """Both APIs sign as ``sagemaker``; another service's signature means a client aimed at the wrong port.
+
+        ``execute-api`` is the scope of ``truthloop.service.client``: behind the service's API Gateway (or a
+        verifying proxy), the gateway has checked that signature before the request gets here.
+        """
         auth = parse_authorization(headers)
-        if auth.service != "sagemaker":
+        if auth.service not in _SIGNING_SCOPES:
             raise ApiError(
                 "InvalidSignatureException",
                 f"Credential should be scoped to correct service: 'sagemaker'. (This port serves SageMaker and the "

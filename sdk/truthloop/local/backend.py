@@ -31,10 +31,10 @@ from truthloop.exceptions import LocalBackendError
 from truthloop.local.a2i import A2IService
 from truthloop.local.admin import AdminApp
 from truthloop.local.api import AwsApi
-from truthloop.local.config import BackendConfig
+from truthloop.local.config import LOCAL_DOCUMENTS_BUCKET, LOCAL_TABLE, BackendConfig
 from truthloop.local.engine import Engine
 from truthloop.local.events import EventBus, EventTarget
-from truthloop.local.handlers import environment
+from truthloop.local.handlers import environment, forget_file_handlers
 from truthloop.local.lambdas import LambdaRegistry, handler_environment
 from truthloop.local.portal import PortalApp
 from truthloop.local.runtime import Runtime
@@ -43,15 +43,18 @@ from truthloop.local.s3 import (
     DurableS3,
     S3Gateway,
     is_loopback_host,
+    moto_client,
     reset_moto,
     s3_client,
     signing_service,
 )
 from truthloop.local.sagemaker import SageMakerService
-from truthloop.local.storage import SQLiteStorage
+from truthloop.local.storage import SQLiteStorage, Storage
+from truthloop.local.storage.dynamodb import DynamoDBStorage
+from truthloop.local.storage.dynamodb_schema import create_table
 from truthloop.local.workforce import WorkerDirectory
 
-__all__ = ["STATE_FILE", "LocalBackend", "read_state"]
+__all__ = ["STATE_FILE", "LocalBackend", "open_storage", "read_state"]
 
 log = logging.getLogger("truthloop.local")
 
@@ -59,6 +62,28 @@ STATE_FILE = "backend.json"
 _REPO_LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
 #: per-service endpoint variables (``AWS_ENDPOINT_URL`` covers them all; these keep older SDKs and tools working)
 _ENDPOINT_SERVICES = ("SAGEMAKER", "SAGEMAKER_A2I_RUNTIME", *(name.upper() for name in MOTO_SERVICES))
+
+
+def open_storage(config: BackendConfig, endpoint_url: str) -> Storage:
+    """The store ``config.storage`` names: SQLite in the data directory, or DynamoDB + S3 in moto, reached through
+    the backend's own port at ``endpoint_url`` (which must already be serving)."""
+    if config.storage == "sqlite":
+        return SQLiteStorage(config.database_path)
+    dynamodb = moto_client("dynamodb", endpoint_url, config.region)
+    documents = s3_client(endpoint_url, config.region)
+    with contextlib.suppress(documents.exceptions.BucketAlreadyOwnedByYou):
+        if config.region == "us-east-1":
+            documents.create_bucket(Bucket=LOCAL_DOCUMENTS_BUCKET)
+        else:
+            documents.create_bucket(
+                Bucket=LOCAL_DOCUMENTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": config.region}
+            )
+    if LOCAL_TABLE not in dynamodb.list_tables()["TableNames"]:
+        create_table(dynamodb, LOCAL_TABLE)
+    # moto applies a request non-atomically (DynamoDB does not), hence one request at a time
+    return DynamoDBStorage(
+        LOCAL_TABLE, bucket=LOCAL_DOCUMENTS_BUCKET, dynamodb=dynamodb, s3=documents, serialize_requests=True
+    )
 
 
 def read_state(data_dir: str | Path) -> dict[str, Any]:
@@ -77,10 +102,15 @@ class _App:
     """Top-level ASGI dispatcher: loopback ``Host`` only; S3 (and handlers' moto services) by SigV4 scope; portal
     and admin through Starlette; the hot AWS path straight to the API."""
 
-    def __init__(self, api: AwsApi, portal: PortalApp, admin: AdminApp, gateway: S3Gateway) -> None:
-        self.api = api
+    def __init__(self, gateway: S3Gateway) -> None:
         self.gateway = gateway
+        self.api: AwsApi | None = None
+        self.router: Router | None = None
+
+    def attach(self, api: AwsApi, portal: PortalApp, admin: AdminApp) -> None:
+        """Serve the AWS APIs, the portal and the admin routes (moto's services are served from the start)."""
         self.router = Router(routes=[Mount("/portal", app=portal.app), Mount("/_truthloop", app=admin.app)])
+        self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -99,6 +129,8 @@ class _App:
         service = signing_service(headers, scope.get("query_string", b"").decode("latin-1"))
         if service in MOTO_SERVICES and scope["type"] == "http":
             await self.gateway(scope, receive, send, service=service)
+        elif self.api is None or self.router is None:
+            await _refuse(send, 503, "ServiceUnavailable", "the local backend is starting; retry in a moment")
         elif path.startswith(("/portal", "/_truthloop/")):
             await self.router(scope, receive, send)
         else:
@@ -120,8 +152,9 @@ class LocalBackend:
         self._extra_targets = list(event_targets)
         self.worker_tokens: dict[str, str] = {}
         self.admin_token = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        #: (server, thread) of the port clients use, and of the internal moto port a DynamoDB store talks to
+        self._main: tuple[uvicorn.Server, threading.Thread] | None = None
+        self._internal: tuple[uvicorn.Server, threading.Thread] | None = None
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -151,9 +184,24 @@ class LocalBackend:
             if config.reset_s3:
                 reset_moto()
             self.s3_store.restore()
-            self.storage = SQLiteStorage(config.database_path)
         except BaseException:
             sock.close()
+            raise
+        gateway = S3Gateway(self.s3_store)
+        self._app = _App(gateway)
+        try:
+            if config.storage == "sqlite":
+                self.storage = open_storage(config, base_url)
+            else:
+                # the store's own requests must not wait on the event loop that serves the API calls making them,
+                # so moto's services get a second, internal loopback server (same gateway: no admin routes)
+                internal = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                internal.bind((config.host, 0))
+                self._internal = self._serve(internal, _App(gateway), "truthloop-store-http")
+                self.storage = open_storage(config, f"http://{config.host}:{internal.getsockname()[1]}")
+        except BaseException:
+            sock.close()
+            self._stop_servers()
             raise
         secret = self.storage.get_meta("secret")
         if secret is None:
@@ -171,6 +219,7 @@ class LocalBackend:
             max_attempts=config.event_max_attempts,
             base_environment=handler_env,
         )
+        forget_file_handlers()  # this backend's handlers start cold, with clients for its own endpoints
         for handler in config.event_handlers:
             with environment({**handler_env, **handler.environment}):
                 events.subscribe(EventTarget.from_config(handler, search_paths=(_REPO_LAMBDAS,)))
@@ -218,29 +267,39 @@ class LocalBackend:
             self.worker_tokens[f"worker-{index}"] = token
         self.engine.start()
         events.start()
-        self._serve(sock)
+        self._app.attach(self.api, self.portal, self.admin)
+        self._main = self._serve(sock, self._app, "truthloop-http")
         self._write_state()
         self._started = True
         return self
 
-    def _serve(self, sock: socket.socket) -> None:
-        app = _App(self.api, self.portal, self.admin, S3Gateway(self.s3_store))
+    @staticmethod
+    def _serve(sock: socket.socket, app: _App, name: str) -> tuple[uvicorn.Server, threading.Thread]:
         uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
         )
-        self._server = uvicorn.Server(uv_config)
-        server = self._server
+        server = uvicorn.Server(uv_config)
 
         def run() -> None:
             server.run(sockets=[sock])  # uvloop + httptools when installed (the ``local`` extra), else asyncio + h11
 
-        self._thread = threading.Thread(target=run, name="truthloop-http", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
         deadline = time.monotonic() + 15
         while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not thread.is_alive() or time.monotonic() > deadline:
                 raise LocalBackendError("the HTTP server did not start")
             time.sleep(0.01)
+        return server, thread
+
+    def _stop_servers(self) -> None:
+        for running in (self._main, self._internal):
+            if running is not None:
+                running[0].should_exit = True
+        for running in (self._main, self._internal):
+            if running is not None:
+                running[1].join(timeout=15)
+        self._main = self._internal = None
 
     def _write_state(self) -> None:
         path = self.config.data_dir / STATE_FILE
@@ -260,10 +319,7 @@ class LocalBackend:
         if not self._started:
             return
         self._started = False
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
+        self._stop_servers()
         self.engine.stop()
         self.runtime.events.stop()
         self.storage.close()

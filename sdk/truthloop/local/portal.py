@@ -37,7 +37,7 @@ from starlette.staticfiles import StaticFiles
 from truthloop.exceptions import TruthloopError
 from truthloop.local import templating
 from truthloop.local.runtime import Runtime
-from truthloop.local.storage import AssignmentError, Task, Worker
+from truthloop.local.storage import Assignment, AssignmentError, SupportsClaimLeases, Task, Worker
 from truthloop.local.workforce import WorkerDirectory
 
 __all__ = ["PortalApp", "TaskView", "answer_from_body"]
@@ -262,7 +262,7 @@ class PortalApp:
             rows.append(
                 f"<tr><td><strong>{html.escape(name)}</strong></td>"
                 f'<td data-team="{html.escape(name)}" class="available">{available} task(s) available</td>'
-                f'<td class="done">{done.get(arn, 0)} done by you</td>'
+                f'<td class="done">{"" if done is None else f"{done.get(arn, 0)} done by you"}</td>'
                 f"<td>{button}</td></tr>"
             )
         message = request.query_params.get("message", "")
@@ -281,9 +281,36 @@ class PortalApp:
 <button type="submit">Sign out</button></form>"""
         return _page("Queues", body)
 
-    def _counts(self, arns: list[str], worker_id: str) -> tuple[dict[str, int], dict[str, int]]:
+    def _counts(self, arns: list[str], worker_id: str) -> tuple[dict[str, int], dict[str, int] | None]:
         """Per workteam: tasks this worker could take now, and tasks they answered."""
-        return self.rt.storage.queue_counts(arns, worker_id), self.rt.storage.queue_done_counts(arns, worker_id)
+        leases = self._leases()
+        done = leases.queue_done_counts(arns, worker_id) if leases is not None else None
+        return self.rt.storage.queue_counts(arns, worker_id), done
+
+    def _leases(self) -> SupportsClaimLeases | None:
+        """The store's short claims and declines, when it has them (SQLite does; otherwise claims last until the
+        time limit and Decline is a plain hand-back)."""
+        storage = self.rt.storage
+        return storage if isinstance(storage, SupportsClaimLeases) else None
+
+    def _claim(self, arns: list[str], worker_id: str) -> tuple[Task, Assignment] | None:
+        leases = self._leases()
+        if leases is None:
+            return self.rt.storage.claim_task(arns, worker_id, self.rt.now())
+        return leases.claim_task(arns, worker_id, self.rt.now(), lease_seconds=self.rt.config.claim_lease_seconds)
+
+    def _renew(self, task_id: str, worker_id: str) -> bool:
+        """Renew the worker's claim (or, without leases, check they still hold it)."""
+        leases = self._leases()
+        if leases is None:
+            return self._held(task_id, worker_id) is not None
+        return leases.renew_lease(task_id, worker_id, self.rt.now(), self.rt.config.claim_lease_seconds) is not None
+
+    def _release(self, task_id: str, worker_id: str, *, decline: bool) -> bool:
+        leases = self._leases()
+        if leases is None:
+            return self.rt.storage.release_assignment(task_id, worker_id, self.rt.now())
+        return leases.release_assignment(task_id, worker_id, self.rt.now(), decline=decline)
 
     def _login_page(self, request: Request, *, error: str = "", status: int = 200) -> Response:
         login_csrf = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
@@ -336,10 +363,7 @@ class PortalApp:
         arn = self._team_arn(team)
         if arn is None:
             return _page("Not found", f'<p class="error">No workteam named {html.escape(team)}.</p>', status=404)
-        lease = self.rt.config.claim_lease_seconds
-        claimed = await anyio.to_thread.run_sync(
-            lambda: self.rt.storage.claim_task([arn], session.worker_id, self.rt.now(), lease_seconds=lease)
-        )
+        claimed = await anyio.to_thread.run_sync(self._claim, [arn], session.worker_id)
         if claimed is None:
             message = quote(f"{before}No more tasks in {team} for you right now.")
             return RedirectResponse(f"/portal/?message={message}", status_code=303)
@@ -409,10 +433,8 @@ class PortalApp:
             )
             return _page("Template error", body, status=500)
         lease = self.rt.config.claim_lease_seconds
-        renewed = await anyio.to_thread.run_sync(
-            lambda: self.rt.storage.renew_lease(task.id, session.worker_id, self.rt.now(), lease)
-        )
-        if renewed is None:  # the claim lapsed between the check and now
+        renewed = await anyio.to_thread.run_sync(self._renew, task.id, session.worker_id)
+        if not renewed:  # the claim lapsed between the check and now
             return _page(
                 "Not available", '<p class="error">This task is not assigned to you (any more).</p>', status=404
             )
@@ -425,7 +447,7 @@ class PortalApp:
             csrf=session.csrf,
             seconds_left=max(0.0, deadline - self.rt.now()),
             left=counts.get(task.workteam_arn, 0),
-            done=done.get(task.workteam_arn, 0),
+            done=None if done is None else done.get(task.workteam_arn, 0),
             heartbeat_seconds=max(1.0, lease / 3),
             nonce=_script_nonce(page),
         )
@@ -485,9 +507,7 @@ class PortalApp:
         if not self._csrf_ok(request, session, form):
             return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
         task_id = request.path_params["task_id"]
-        await anyio.to_thread.run_sync(
-            lambda: self.rt.storage.release_assignment(task_id, session.worker_id, self.rt.now(), decline=decline)
-        )
+        await anyio.to_thread.run_sync(lambda: self._release(task_id, session.worker_id, decline=decline))
         self.rt.wake_engine()
         return session, await anyio.to_thread.run_sync(self.rt.storage.get_task, task_id)
 
@@ -517,13 +537,10 @@ class PortalApp:
         if not self._csrf_ok(request, session):
             return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
         task_id = request.path_params["task_id"]
-        lease = self.rt.config.claim_lease_seconds
-        renewed = await anyio.to_thread.run_sync(
-            lambda: self.rt.storage.renew_lease(task_id, session.worker_id, self.rt.now(), lease)
-        )
-        if renewed is None:
+        renewed = await anyio.to_thread.run_sync(self._renew, task_id, session.worker_id)
+        if not renewed:
             return JSONResponse({"error": f"task {task_id} is not assigned to you any more"}, status_code=409)
-        return JSONResponse({"leaseUntil": renewed.lease_until, "deadline": renewed.deadline})
+        return JSONResponse({"taskId": task_id, "held": True})
 
     # ------------------------------------------------------------------ JSON API (simulated workers)
     def _api_view(self, task: Task, deadline: float) -> dict[str, Any]:
@@ -615,7 +632,7 @@ def _task_bar(
     csrf: str,
     seconds_left: float,
     left: int,
-    done: int,
+    done: int | None,
     heartbeat_seconds: float,
     nonce: str | None,
 ) -> str:
@@ -645,7 +662,7 @@ def _task_bar(
 #truthloop-task-bar .lost {{ background: #fde8e8; color: #8c0016; padding: 2px 8px; border-radius: 4px; }}
 </style>
 <span>{html.escape(team)} · {html.escape(title)}</span>
-<span class="progress">{left} left in this queue · {done} done by you</span>
+<span class="progress">{left} left in this queue{"" if done is None else f" · {done} done by you"}</span>
 <span>time left <span class="timer" role="timer" aria-live="off">{clock}</span></span>
 <span class="lost" role="alert" hidden></span>
 <form method="post" action="/portal/tasks/{quote(task_id)}/decline">{hidden}

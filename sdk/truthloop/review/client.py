@@ -1,6 +1,7 @@
 """``ReviewClient``: adapt a prediction, decide, and start an A2I human loop, safely under retries.
 
     client = ReviewClient()                      # boto3 sagemaker-a2i-runtime client created on first use
+    client = ReviewClient(backend="service")     # ... or one for the truthloop service (truthloop.service.client)
     outcome = client.review("comprehend:detect_sentiment", response,
                             flow_definition_arn=FLOW, input={"text": text}, policy=policy)
     outcome.status   # "not_routed" | "started" | "already_started" | "deferred"
@@ -117,6 +118,10 @@ class ReviewOutcome:
         return out
 
 
+#: Where human loops go: Amazon A2I, or the truthloop service deployed in the account.
+Backend = Literal["a2i", "service"]
+
+
 def _retry_config(max_attempts: int) -> Any:
     from botocore.config import Config
 
@@ -124,7 +129,16 @@ def _retry_config(max_attempts: int) -> Any:
     return Config(retries={"mode": "standard", "total_max_attempts": max_attempts})
 
 
-def _default_a2i_client(max_attempts: int) -> Any:
+def default_a2i_client(backend: Backend = "a2i", *, max_attempts: int = 5, endpoint_url: str | None = None) -> Any:
+    """The ``sagemaker-a2i-runtime`` client a :class:`ReviewClient` makes (``max_attempts`` calls per operation).
+
+    ``backend="service"`` gives :func:`truthloop.service.client`'s client for the truthloop service (endpoint:
+    ``endpoint_url``, else ``TRUTHLOOP_SERVICE_ENDPOINT``, else the stack's output).
+    """
+    if backend == "service":
+        from truthloop.service import client
+
+        return client("sagemaker-a2i-runtime", endpoint_url=endpoint_url, config=_retry_config(max_attempts))
     import boto3
 
     return boto3.client("sagemaker-a2i-runtime", config=_retry_config(max_attempts))
@@ -161,6 +175,9 @@ class ReviewClient:
     a2i_client, s3_client:
         boto3 clients (``sagemaker-a2i-runtime``, ``s3``); created on first use when omitted. S3 is needed only
         for offloading large inputs and for checking a conflicting loop's finished input.
+    backend:
+        ``"a2i"`` (default): the omitted A2I client is boto3's, for Amazon A2I. ``"service"``: it is
+        :func:`truthloop.service.client`'s, signed for the truthloop service deployed in the account.
     policy:
         The default :class:`ReviewPolicy` (``review`` may pass another).
     content_classifiers:
@@ -198,13 +215,17 @@ class ReviewClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        backend: Backend = "a2i",
     ) -> None:
+        if backend not in ("a2i", "service"):
+            raise ConfigurationError(f"backend must be 'a2i' or 'service', got {backend!r}")
         if max_attempts < 1:
             raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
         if on_budget_exceeded not in ("defer", "raise"):
             raise ConfigurationError(f"on_budget_exceeded must be 'defer' or 'raise', got {on_budget_exceeded!r}")
         self._a2i = a2i_client
         self._s3 = s3_client
+        self.backend: Backend = backend
         self.policy = policy
         self.content_classifiers = _classifiers(content_classifiers)
         self.offload_bucket = offload_bucket
@@ -225,7 +246,7 @@ class ReviewClient:
     @property
     def a2i(self) -> Any:
         if self._a2i is None:
-            self._a2i = _default_a2i_client(self.max_attempts)
+            self._a2i = default_a2i_client(self.backend, max_attempts=self.max_attempts)
         return self._a2i
 
     @property

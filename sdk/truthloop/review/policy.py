@@ -15,8 +15,9 @@ Rules:
 * :class:`NoPredictions` — the model returned nothing to judge.
 * :class:`AnyOf` / :class:`AllOf` — combinators. Like A2I, every child is evaluated and every finding reported.
 
-A :class:`Budget` caps the loops started per time window; the :class:`~truthloop.review.client.ReviewClient`
-enforces it and records the excess as deferred. :meth:`ReviewPolicy.decide` itself is pure and fast.
+A :class:`Budget` (:mod:`truthloop.review.budget`) caps the loops started per time window; the
+:class:`~truthloop.review.client.ReviewClient` enforces it and records the excess as deferred.
+:meth:`ReviewPolicy.decide` itself is pure and fast.
 
 :meth:`ReviewPolicy.to_activation_conditions` emits the A2I activation-conditions JSON for the built-in sources
 (aws-contracts.md §8) where the policy is expressible, and raises :class:`~truthloop.exceptions.PolicyError`
@@ -28,16 +29,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from truthloop.contracts._reader import child_path
 from truthloop.contracts.a2i import ActivationConditions
 from truthloop.exceptions import ContractError, PolicyError
+from truthloop.review._policy_errors import _error
+from truthloop.review.budget import Budget, BudgetStore, InMemoryBudgetStore, budget_from_dict
 from truthloop.review.types import KINDS, Prediction, ReviewDecision, normalise_key
 
 __all__ = [
@@ -77,15 +77,6 @@ CONDITION_TYPES = {
 _KEY_KINDS = frozenset({"form_field", "query_answer", "missing_key"})
 _SCORED_KINDS = ("label", "entity", "form_field", "query_answer")
 _TWO64 = float(1 << 64)
-
-
-def _error(message: str, path: str = "$", *, absolute: bool = False) -> PolicyError:
-    """A :class:`PolicyError` carrying ``path`` (``absolute``: the path is already from the policy's root)."""
-    error = PolicyError(f"{path}: {message}")
-    error.path = path  # type: ignore[attr-defined]
-    error.reason = message  # type: ignore[attr-defined]
-    error.absolute = absolute  # type: ignore[attr-defined]
-    return error
 
 
 def sample_fraction(key: bytes, salt: bytes = b"") -> float:
@@ -531,90 +522,6 @@ class AllOf(_Combinator):
         return parts if len(parts) == 1 else [{"And": parts}]
 
 
-# ============================================================================================ budget
-
-
-class BudgetStore(Protocol):
-    """Where budget counters live: in memory for one process, or a shared store (e.g. DynamoDB) for a fleet."""
-
-    def acquire(self, counter: str, limit: int, expires_at: float) -> bool:
-        """Add one to ``counter`` if it is below ``limit``; True when added."""
-
-    def release(self, counter: str) -> None:
-        """Give back one unit taken by :meth:`acquire` (the loop was not started after all)."""
-
-
-class InMemoryBudgetStore:
-    """A thread-safe in-process :class:`BudgetStore`; counters are forgotten once ``clock()`` passes their expiry."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._counts: dict[str, int] = {}
-        self._expiry: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def acquire(self, counter: str, limit: int, expires_at: float) -> bool:
-        with self._lock:
-            now = self._clock()
-            for name in [n for n, at in self._expiry.items() if at < now]:
-                self._counts.pop(name, None)
-                self._expiry.pop(name, None)
-            count = self._counts.get(counter, 0)
-            if count >= limit:
-                return False
-            self._counts[counter] = count + 1
-            self._expiry[counter] = expires_at
-            return True
-
-    def release(self, counter: str) -> None:
-        with self._lock:
-            if self._counts.get(counter, 0) > 0:
-                self._counts[counter] -= 1
-
-    def count(self, counter: str) -> int:
-        with self._lock:
-            return self._counts.get(counter, 0)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """At most ``max_loops`` human loops per fixed window of ``window_seconds`` (per ``scope``).
-
-    The client asks the budget before starting a loop; a refused loop is *deferred*: its outcome says so and why,
-    and carries the InputContent so it can be started later. ``scope`` defaults to the flow definition name.
-    """
-
-    max_loops: int
-    window_seconds: int = 3600
-    scope: str | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_loops, bool) or not isinstance(self.max_loops, int) or self.max_loops < 0:
-            raise _error(f"max_loops must be a non-negative integer, got {self.max_loops!r}", "$.budget.max_loops")
-        if isinstance(self.window_seconds, bool) or not isinstance(self.window_seconds, int) or self.window_seconds < 1:
-            raise _error(
-                f"window_seconds must be a positive integer, got {self.window_seconds!r}", "$.budget.window_seconds"
-            )
-
-    def window(self, now: float) -> tuple[int, float]:
-        """The window index containing ``now`` and the time it ends."""
-        index = int(now // self.window_seconds)
-        return index, float((index + 1) * self.window_seconds)
-
-    def counter(self, scope: str, now: float) -> tuple[str, float]:
-        index, ends = self.window(now)
-        return f"{self.scope or scope}#{self.window_seconds}#{index}", ends
-
-    def describe(self) -> str:
-        return f"{self.max_loops} loops per {self.window_seconds} s window"
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"max_loops": self.max_loops, "window_seconds": self.window_seconds}
-        if self.scope is not None:
-            out["scope"] = self.scope
-        return out
-
-
 # ============================================================================================ policy
 
 
@@ -712,7 +619,7 @@ class ReviewPolicy:
         rule = _rule_from_dict(data["rule"], "$.rule")
         budget = None
         if data.get("budget") is not None:
-            budget = _budget_from_dict(data["budget"], "$.budget")
+            budget = budget_from_dict(data["budget"], "$.budget")
         return cls(rule, budget=budget)
 
     @classmethod
@@ -975,19 +882,3 @@ _RULES: dict[str, tuple[frozenset[str], Any]] = {
     "any": (frozenset({"rules"}), lambda d, p, n: AnyOf(*_children(d, p), name=n)),
     "all": (frozenset({"rules"}), lambda d, p, n: AllOf(*_children(d, p), name=n)),
 }
-
-
-def _budget_from_dict(data: Any, path: str) -> Budget:
-    if not isinstance(data, Mapping):
-        raise _error("budget must be an object", path)
-    unknown = sorted(set(data) - {"max_loops", "window_seconds", "scope"})
-    if unknown:
-        raise _error(f"unknown budget keys {unknown}; expected max_loops, window_seconds, scope", path)
-    scope = data.get("scope")
-    if scope is not None and not isinstance(scope, str):
-        raise _error("scope must be a string", f"{path}.scope")
-    return Budget(
-        max_loops=data.get("max_loops"),  # type: ignore[arg-type]
-        window_seconds=data.get("window_seconds", 3600),
-        scope=scope,
-    )

@@ -22,7 +22,7 @@ from typing import Any
 from truthloop.contracts._base import arn_resource_name, canonical_json
 from truthloop.contracts.a2i import HumanLoopOutput
 from truthloop.contracts.gt import LabelMetadata, WorkerAnswer
-from truthloop.exceptions import AdapterError, ReviewError
+from truthloop.exceptions import AdapterError, ContractError, ReviewError
 from truthloop.review.adapters.rekognition import detect_moderation_labels
 from truthloop.review.adapters.textract import analyze_document
 from truthloop.review.content import s3_object
@@ -365,12 +365,32 @@ def _same_predictions(a: Sequence[Prediction], b: Sequence[Prediction]) -> bool:
     return norm(a) == norm(b)
 
 
+def _preference(content: Mapping[str, Any], display_order: Any) -> tuple[bool, str | None]:
+    """``(is a pairwise answer, preferred response)`` read by the shared parser (labeling/answers.py).
+
+    The preferred response is ``responseA``, ``responseB`` or ``tie``, mapped back from the displayed position with
+    the answer's ``displayOrder``, else the loop input's; with neither it is ``None`` (never a guessed ``"ab"``).
+    """
+    from truthloop.labeling.answers import parse_pairwise  # the shared parser; imported when a loop is pairwise
+
+    try:
+        parsed = parse_pairwise(content)
+    except ContractError:
+        return False, None
+    order = display_order if display_order in ("ab", "ba") else None
+    try:
+        return True, parsed.preferred(order) or "tie"
+    except ContractError:
+        return True, None
+
+
 def _interpret(
     answer: WorkerAnswer,
     predictions: Sequence[Prediction],
     model_label: str | None,
     model_labels: Sequence[str],
     mode: str,
+    pair_input: Mapping[str, Any] | None = None,
 ) -> HumanAnswer:
     content = answer.answer_content
     base: dict[str, Any] = {
@@ -426,6 +446,9 @@ def _interpret(
         return HumanAnswer(
             **base, verdict=verdict, label=label, agrees=False if label is None else label == model_label
         )
+    pairwise, preferred = (False, None) if pair_input is None else _preference(content, pair_input.get("displayOrder"))
+    if pairwise:
+        return HumanAnswer(**base, label=preferred, agrees=None if model_label is None else preferred == model_label)
     corrections = _find(content, "corrections")
     if corrections is not None:
         human = _corrections(corrections, predictions)
@@ -577,7 +600,12 @@ def review_result_from_output(
     mode = _mode(source, predictions)
     model_label = draft.model_label if mode == "single" else None
     model_labels = draft.model_labels
-    answers = tuple(_interpret(a, predictions, model_label, model_labels, mode) for a in output.human_answers)
+    pair_input = (
+        input_value if isinstance(input_value, Mapping) and {"responseA", "responseB"} <= input_value.keys() else None
+    )
+    answers = tuple(
+        _interpret(a, predictions, model_label, model_labels, mode, pair_input) for a in output.human_answers
+    )
     human_label, share_label = _consensus([a.label for a in answers])
     label_sets = [None if a.labels is None else tuple(sorted(a.labels)) for a in answers]
     human_set, share_set = _consensus(label_sets)

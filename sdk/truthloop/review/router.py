@@ -30,13 +30,15 @@ from typing import Any
 
 from truthloop.contracts._base import canonical_json
 from truthloop.exceptions import AdapterError, BudgetExceededError, ConfigurationError, PolicyError
-from truthloop.review.client import ReviewClient, ReviewOutcome, check_flow_arn
+from truthloop.review.client import ReviewClient, ReviewOutcome, check_flow_arn, default_a2i_client
 from truthloop.review.policy import ReviewPolicy
+from truthloop.service.signing import ENV_ENDPOINT as ENV_SERVICE_ENDPOINT  # loops go to the truthloop service
 
 __all__ = [
     "ENV_BUDGET_TABLE",
     "ENV_FLOW_DEFINITION_ARN",
     "ENV_REVIEW_POLICY",
+    "ENV_SERVICE_ENDPOINT",
     "PredictionRecord",
     "Router",
     "RouterStats",
@@ -257,7 +259,8 @@ def router_from_env(
     env: Mapping[str, str] | None = None, *, a2i_client: Any = None, s3_client: Any = None, sqs_client: Any = None
 ) -> Router:
     """A :class:`Router` configured from ``TRUTHLOOP_FLOW_DEFINITION_ARN``, ``TRUTHLOOP_REVIEW_POLICY`` (JSON of
-    ``ReviewPolicy.to_dict()``) and, optionally, ``TRUTHLOOP_BUDGET_TABLE``."""
+    ``ReviewPolicy.to_dict()``) and, optionally, ``TRUTHLOOP_BUDGET_TABLE``; with ``TRUTHLOOP_SERVICE_ENDPOINT``
+    its loops go to the truthloop service at that endpoint instead of Amazon A2I."""
     env = os.environ if env is None else env
     policy = None
     if env.get(ENV_REVIEW_POLICY):
@@ -270,6 +273,8 @@ def router_from_env(
         from truthloop.review.stores import DynamoDBBudgetStore
 
         store = DynamoDBBudgetStore(env[ENV_BUDGET_TABLE])
+    if a2i_client is None and env.get(ENV_SERVICE_ENDPOINT):
+        a2i_client = default_a2i_client("service", endpoint_url=env[ENV_SERVICE_ENDPOINT])
     client = ReviewClient(a2i_client, s3_client, policy=policy, budget_store=store)
     return Router(
         client, flow_definition_arn=env.get(ENV_FLOW_DEFINITION_ARN) or None, policy=policy, sqs_client=sqs_client

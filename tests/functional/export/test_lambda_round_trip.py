@@ -36,7 +36,8 @@ def _consolidate(s3: Any, task_type: str, objects: list[tuple[dict[str, Any], li
     payload = [
         {
             "datasetObjectId": str(index),
-            "dataObject": {"content": json.dumps(line)},
+            # what GT puts in the payload for an inline-text object (aws-contracts.md §2): the source alone
+            "dataObject": {"content": line["source"]},
             "annotations": [
                 {"workerId": worker, "annotationData": {"content": json.dumps(answer)}} for worker, answer in answers
             ],

@@ -11,7 +11,7 @@ import pytest
 
 from truthloop.contracts import ConsolidationResponse, OutputManifestLine
 from truthloop.exceptions import AwsError, ContractError
-from truthloop.labeling import consolidate_batch, consolidate_report
+from truthloop.labeling import consolidate_batch, consolidate_report, pre_annotate
 
 from .conftest import BUCKET, LambdaContext, annotation, emf, put_event
 
@@ -214,6 +214,30 @@ def test_pairwise_custom_output_maps_display_order(post: Any, s3: Any, monkeypat
     assert value["preferred"] == "responseB"
     assert value["votes"] == {"responseA": 0, "responseB": 3, "tie": 0}
     assert value["agreement"] == 1.0 and value["meanStrength"] == pytest.approx(11 / 3, abs=1e-4)
+
+
+@pytest.mark.parametrize("data_object", [{"source": "Which summary?"}, {"source-ref": "s3://in/which-summary.txt"}])
+def test_pairwise_answer_without_echoed_order_gets_the_right_winner(
+    post: Any, s3: Any, monkeypatch: pytest.MonkeyPatch, data_object: dict[str, str]
+) -> None:
+    # GIVEN a task the pre-annotation Lambda showed as "ba" (responseB on the left, labelled A) ...
+    monkeypatch.setenv("TRUTHLOOP_TASK_TYPE", "pairwise-preference")
+    line = {**data_object, "responseA": "long summary", "responseB": "short"}
+    event = {"version": "2018-10-16", "labelingJobArn": "arn:aws:sagemaker:us-east-1:1:labeling-job/x"}
+    task = pre_annotate({**event, "dataObject": line}, task_type="pairwise-preference")["taskInput"]
+    assert task["displayOrder"] == "ba"
+    # ... and two workers who picked the left one (A = responseB) with answers that do not echo the order;
+    # the payload holds only the data object, as GT sends it
+    payload_object = {"content": line["source"]} if "source" in line else {"s3Uri": line["source-ref"]}
+    payload = [{"datasetObjectId": "0", "dataObject": payload_object, "annotations": [
+        annotation("a", {"preference": {"label": "A"}, "strength": 4}),
+        annotation("b", {"preference": {"label": "A"}})]}]  # fmt: skip
+    # WHEN
+    response = post.lambda_handler(put_event(s3, payload, attribute="pref"), LambdaContext())
+    # THEN the winner is the response that was on the left: responseB, not responseA
+    value = _content(response, "0")["pref"]
+    assert (value["preferred"], value["votes"]) == ("responseB", {"responseA": 0, "responseB": 2, "tie": 0})
+    assert [p["displayOrder"] for p in value["workerPreferences"]] == ["ba", "ba"]
 
 
 def test_free_text_medoid(post: Any, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,21 +1,35 @@
-"""The SQLite storage: named migrations, group commit, isolation of failing writes, concurrency, claims."""
+"""One storage suite, two stores: every test without ``sqlite_only`` in its name runs on SQLite and on DynamoDB.
+
+SQLite-only tests (named ``test_sqlite_only_*``) cover what only that store has: named migrations and group commit.
+The DynamoDB-only parts (S3 offload, TTL, request counts, error mapping) are in ``test_storage_dynamodb.py``.
+"""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from tests.functional.local.stores import STORES, open_store
 from truthloop.local.storage import (
     AssignmentError,
     HumanLoop,
+    JobObject,
+    ListQuery,
     LoopConflict,
     LoopQuotaExceeded,
+    Resource,
     SQLiteStorage,
+    Storage,
     Task,
+    Worker,
 )
 from truthloop.local.storage.migrations import MIGRATIONS, Migrations
 
@@ -49,14 +63,20 @@ def _task(task_id: str, *, required: int = 1, team: str = "team-a", expires: flo
     )
 
 
+@pytest.fixture(params=STORES)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    with open_store(request.param, tmp_path) as store:
+        yield store
+
+
 @pytest.fixture
-def storage(tmp_path: Path) -> SQLiteStorage:
+def sqlite_storage(tmp_path: Path) -> Iterator[SQLiteStorage]:
     store = SQLiteStorage(tmp_path / "db" / "truthloop.db")
-    yield store  # type: ignore[misc]
+    yield store
     store.close()
 
 
-def test_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
+def test_sqlite_only_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
     # GIVEN a database opened twice
     path = tmp_path / "m.db"
     SQLiteStorage(path).close()
@@ -73,7 +93,8 @@ def test_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
         registry("0001")(lambda conn: None)
 
 
-def test_concurrent_starts_are_group_committed_and_all_stored(storage: SQLiteStorage) -> None:
+def test_sqlite_only_concurrent_starts_are_group_committed_and_all_stored(sqlite_storage: SQLiteStorage) -> None:
+    storage = sqlite_storage
     # WHEN 32 threads start 50 loops each at the same time
     errors: list[BaseException] = []
 
@@ -96,7 +117,7 @@ def test_concurrent_starts_are_group_committed_and_all_stored(storage: SQLiteSto
     assert storage.stats["commits"] < storage.stats["writes"]
 
 
-def test_a_failing_write_rolls_back_alone(storage: SQLiteStorage) -> None:
+def test_a_failing_write_rolls_back_alone(storage: Storage) -> None:
     # GIVEN an existing loop
     storage.start_human_loop(_loop("same", '{"a": 1}'), _task("same"), max_active=None)
     # WHEN a conflicting start and a good one are written in the same batch
@@ -125,7 +146,7 @@ def test_a_failing_write_rolls_back_alone(storage: SQLiteStorage) -> None:
     assert (loop.name, created) == ("same", False)
 
 
-def test_quota_counts_active_loops(storage: SQLiteStorage) -> None:
+def test_quota_counts_active_loops(storage: Storage) -> None:
     storage.start_human_loop(_loop("a"), _task("a"), max_active=1)
     with pytest.raises(LoopQuotaExceeded):
         storage.start_human_loop(_loop("b"), _task("b"), max_active=1)
@@ -133,7 +154,7 @@ def test_quota_counts_active_loops(storage: SQLiteStorage) -> None:
     storage.start_human_loop(_loop("b"), _task("b"), max_active=1)
 
 
-def test_claims_give_each_worker_a_task_at_most_once(storage: SQLiteStorage) -> None:
+def test_claims_give_each_worker_a_task_at_most_once(storage: Storage) -> None:
     # GIVEN one task needing two answers
     storage.put_tasks([_task("t1", required=2)])
     # WHEN three workers claim
@@ -155,7 +176,7 @@ def test_claims_give_each_worker_a_task_at_most_once(storage: SQLiteStorage) -> 
     assert [t.id for t in storage.tasks_to_settle(10)] == ["t1"]
 
 
-def test_sweep_times_out_assignments_and_expires_tasks(storage: SQLiteStorage) -> None:
+def test_sweep_times_out_assignments_and_expires_tasks(storage: Storage) -> None:
     storage.put_tasks([_task("slow", expires=5000.0)])
     storage.claim_task(["team-a"], "w1", 1000.0)
     # the 60 s time limit passes: the slot is free again, the late answer is refused
@@ -169,7 +190,10 @@ def test_sweep_times_out_assignments_and_expires_tasks(storage: SQLiteStorage) -
     assert task is not None and task.status == "expired" and task.active == 0
 
 
-def test_a_declined_task_goes_to_others_and_the_decliner_gets_another(storage: SQLiteStorage) -> None:
+def test_sqlite_only_a_declined_task_goes_to_others_and_the_decliner_gets_another(
+    sqlite_storage: SQLiteStorage,
+) -> None:
+    storage = sqlite_storage
     # GIVEN two open tasks, the first claimed by w1
     storage.put_tasks([_task("t1"), _task("t2")])
     first = storage.claim_task(["team-a"], "w1", 1000.0)
@@ -184,7 +208,10 @@ def test_a_declined_task_goes_to_others_and_the_decliner_gets_another(storage: S
     assert storage.queue_counts(["team-a"], "w1") == {"team-a": 1}  # only the one w1 holds
 
 
-def test_a_plain_release_lets_the_same_worker_claim_the_task_again(storage: SQLiteStorage) -> None:
+def test_sqlite_only_a_plain_release_lets_the_same_worker_claim_the_task_again(
+    sqlite_storage: SQLiteStorage,
+) -> None:
+    storage = sqlite_storage
     # GIVEN a claimed task released without declining
     storage.put_tasks([_task("t1")])
     storage.claim_task(["team-a"], "w1", 1000.0)
@@ -204,9 +231,10 @@ def test_a_plain_release_lets_the_same_worker_claim_the_task_again(storage: SQLi
         (1020.0, 1050.0, True),
     ],
 )
-def test_an_unrenewed_lease_returns_the_task_to_the_queue(
-    storage: SQLiteStorage, renew_at: float | None, sweep_at: float, released: bool
+def test_sqlite_only_an_unrenewed_lease_returns_the_task_to_the_queue(
+    sqlite_storage: SQLiteStorage, renew_at: float | None, sweep_at: float, released: bool
 ) -> None:
+    storage = sqlite_storage
     # GIVEN a claim with a 30 s lease (time limit 60 s)
     storage.put_tasks([_task("t1")])
     claimed = storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30)
@@ -225,7 +253,8 @@ def test_an_unrenewed_lease_returns_the_task_to_the_queue(
         assert storage.renew_lease("t1", "w1", sweep_at, 30) is None
 
 
-def test_a_lease_never_outlives_the_time_limit(storage: SQLiteStorage) -> None:
+def test_sqlite_only_a_lease_never_outlives_the_time_limit(sqlite_storage: SQLiteStorage) -> None:
+    storage = sqlite_storage
     # GIVEN a claim with a lease longer than the 60 s time limit
     storage.put_tasks([_task("t1")])
     claimed = storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=600)
@@ -236,7 +265,8 @@ def test_a_lease_never_outlives_the_time_limit(storage: SQLiteStorage) -> None:
     assert renewed is not None and renewed.lease_until == 1060.0
 
 
-def test_done_counts_count_the_workers_submitted_answers(storage: SQLiteStorage) -> None:
+def test_sqlite_only_done_counts_count_the_workers_submitted_answers(sqlite_storage: SQLiteStorage) -> None:
+    storage = sqlite_storage
     # GIVEN three tasks of which w1 answered two
     storage.put_tasks([_task("t1"), _task("t2"), _task("t3", team="team-b")])
     for _ in range(2):
@@ -250,18 +280,275 @@ def test_done_counts_count_the_workers_submitted_answers(storage: SQLiteStorage)
     assert storage.queue_done_counts(["team-a"], "w2") == {"team-a": 0}
 
 
-def test_readers_never_block_on_the_writer(storage: SQLiteStorage) -> None:
-    for i in range(200):
+def test_readers_never_block_on_the_writer(storage: Storage) -> None:
+    # GIVEN 80 loops (moto copies its whole table for every transaction, so DynamoDB's run stays small)
+    for i in range(80):
         storage.start_human_loop(_loop(f"r{i}", created=float(i)), _task(f"r{i}"), max_active=None)
+    # WHEN they are listed 25 at a time
     started = time.perf_counter()
     pages = []
     cursor = None
     while True:
         page, cursor = storage.list_human_loops(
-            "arn:flow", created_after=None, created_before=None, ascending=True, cursor=cursor, limit=50
+            "arn:flow", created_after=None, created_before=None, ascending=True, cursor=cursor, limit=25
         )
         pages.append(page)
         if cursor is None:
             break
-    assert [loop.name for page in pages for loop in page] == [f"r{i}" for i in range(200)]
+    # THEN every loop comes once, in order, on 4 pages, quickly
+    assert [loop.name for page in pages for loop in page] == [f"r{i}" for i in range(80)]
+    assert [len(page) for page in pages] == [25, 25, 25, 5]
     assert time.perf_counter() - started < 2
+
+
+def _race(count: int, fn: Callable[[int], object]) -> list[object]:
+    """Run ``fn(0..count-1)`` on ``count`` threads released together; results (or exceptions) in order."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = fn(index)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_racing_workers_never_claim_a_task_beyond_its_required_answers(storage: Storage) -> None:
+    # GIVEN one task that needs two answers
+    storage.put_tasks([_task("contended", required=2)])
+    # WHEN eight workers claim at the same moment
+    results = _race(8, lambda n: storage.claim_task(["team-a"], f"w{n}", 1100.0))
+    # THEN exactly two got it, nobody failed, and the task counts two active assignments
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert sum(r is not None for r in results) == 2
+    task = storage.get_task("contended")
+    assert task is not None and task.active == 2
+    assert sorted(a.status for a in storage.assignments("contended")) == ["active", "active"]
+
+
+def test_racing_claims_of_one_worker_give_one_assignment(storage: Storage) -> None:
+    # GIVEN three open tasks
+    storage.put_tasks([_task(f"q{n}") for n in range(3)])
+    # WHEN one worker claims from six browser tabs at once
+    results = _race(6, lambda n: storage.claim_task(["team-a"], "w1", 1100.0 + n / 100))
+    # THEN every tab shows the same task and the worker holds exactly one assignment
+    claimed = {r[0].id for r in results if isinstance(r, tuple)}
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert len(claimed) == 1
+    held = [a for n in range(3) for a in storage.assignments(f"q{n}") if a.status == "active"]
+    assert len(held) == 1
+
+
+def test_racing_starts_never_exceed_the_quota(storage: Storage) -> None:
+    # WHEN twelve loops start at once with room for five
+    results = _race(12, lambda n: storage.start_human_loop(_loop(f"quota-{n}"), _task(f"quota-{n}"), max_active=5))
+    # THEN five started, seven were refused with the quota's numbers, and five are active
+    refused = [r for r in results if isinstance(r, LoopQuotaExceeded)]
+    assert sum(isinstance(r, tuple) and r[1] for r in results) == 5
+    assert len(refused) == 7
+    assert all(r.active == 5 and r.limit == 5 for r in refused)
+    assert storage.count_human_loops("InProgress") == 5
+
+
+def test_racing_identical_starts_create_one_loop(storage: Storage) -> None:
+    # WHEN the same StartHumanLoop is retried six times at once (each with its own new task id)
+    results = _race(6, lambda n: storage.start_human_loop(_loop("same"), _task(f"try-{n}"), max_active=10))
+    # THEN one call created it, the others got the existing loop, and only one task exists
+    assert sorted(r[1] for r in results if isinstance(r, tuple)) == [False] * 5 + [True]
+    assert sum(storage.get_task(f"try-{n}") is not None for n in range(6)) == 1
+    assert storage.count_human_loops() == 1
+
+
+def _team(n: int) -> Resource:
+    name = f"team-{n:02d}" + ("-x" if n % 3 == 0 else "")
+    status = "Active" if n % 2 else "Updating"
+    return Resource("workteam", name, status, float(1000 + n), float(2000 + n), {"n": n})
+
+
+@pytest.mark.parametrize("sort_by", ["CreationTime", "Name", "Status"])
+@pytest.mark.parametrize("ascending", [True, False])
+def test_resource_lists_page_through_filters_in_every_order(
+    storage: Storage, sort_by: Literal["CreationTime", "Name", "Status"], ascending: bool
+) -> None:
+    # GIVEN 14 workteams, every third named "...-x", half Active
+    teams = [_team(n) for n in range(14)]
+    for team in teams:
+        assert storage.create_resource(team)
+    # WHEN the ones named like "X" created after t=1001 are listed 2 at a time
+    query = ListQuery(name_contains="X", created_after=1001.0, sort_by=sort_by, ascending=ascending, limit=2)
+    names: list[str] = []
+    pages = 0
+    cursor = None
+    while True:
+        page, cursor = storage.list_resources("workteam", replace(query, cursor=cursor))
+        names.extend(r.name for r in page)
+        pages += 1
+        if cursor is None:
+            break
+    # THEN every match comes once, in the requested order, on full pages but the last
+    matches = [t for t in teams if "x" in t.name and t.created > 1001.0]
+    key = {
+        "CreationTime": lambda r: (r.created, r.name),
+        "Name": lambda r: r.name,
+        "Status": lambda r: (r.status, r.name),
+    }
+    assert names == [t.name for t in sorted(matches, key=key[sort_by], reverse=not ascending)]
+    assert pages == math.ceil(len(matches) / 2)
+    # AND a status filter narrows the same list
+    active, _ = storage.list_resources("workteam", ListQuery(status_equals="Active", sort_by=sort_by, limit=100))
+    assert sorted(r.name for r in active) == sorted(t.name for t in teams if t.status == "Active")
+
+
+def test_resource_writes_are_conditional(storage: Storage) -> None:
+    # GIVEN a resource
+    assert storage.create_resource(Resource("labeling-job", "Job-A", "InProgress", 1.0, 1.0, {"a": 1}))
+    # THEN a second create (names of jobs ignore case) changes nothing
+    assert not storage.create_resource(Resource("labeling-job", "job-a", "Completed", 2.0, 2.0, {}))
+    found = storage.get_resource("labeling-job", "JOB-A")
+    assert found is not None and (found.name, found.status, found.doc) == ("Job-A", "InProgress", {"a": 1})
+    # AND an update expecting another status is refused, a matching one applies
+    assert storage.update_resource("labeling-job", "job-a", now=5.0, status="Stopped", expect_status=["Failed"]) is None
+    updated = storage.update_resource("labeling-job", "job-a", now=5.0, status="Stopping", doc={"b": 2})
+    assert updated is not None and (updated.status, updated.modified, updated.doc) == ("Stopping", 5.0, {"b": 2})
+    assert [r.name for r in storage.resources_in_status("labeling-job", ["Stopping", "Failed"])] == ["Job-A"]
+    assert storage.resources_in_status("labeling-job", ["InProgress"]) == []
+    # AND a delete happens once
+    assert storage.delete_resource("labeling-job", "Job-A")
+    assert not storage.delete_resource("labeling-job", "Job-A")
+    assert storage.update_resource("labeling-job", "Job-A", now=6.0, status="Failed") is None
+
+
+def test_transitions_deletes_and_the_quota_counter(storage: Storage) -> None:
+    # GIVEN a quota of one and an active loop
+    storage.start_human_loop(_loop("a"), _task("task-a"), max_active=1)
+    with pytest.raises(ValueError, match="cannot update human loop fields"):
+        storage.transition_human_loop("a", ("InProgress",), "Completed", now=2.0, task_id="x")
+    # WHEN it is stopped (still active), then stopped for good with an output
+    assert storage.transition_human_loop("a", ("Completed",), "Stopped", now=2.0) is None
+    stopping = storage.transition_human_loop("a", ("InProgress",), "Stopping", now=2.0)
+    assert stopping is not None and stopping.status == "Stopping"
+    assert storage.close_tasks("human-loop:task-a", 2.0) == 1
+    with pytest.raises(LoopQuotaExceeded):
+        storage.start_human_loop(_loop("b"), _task("task-b"), max_active=1)
+    stopped = storage.transition_human_loop("a", ("Stopping",), "Stopped", now=3.0, output_s3_uri="s3://b/k")
+    assert stopped is not None and (stopped.status, stopped.modified, stopped.output_s3_uri) == (
+        "Stopped",
+        3.0,
+        "s3://b/k",
+    )
+    # THEN the slot is free again, and deleting a loop removes its task and assignments
+    storage.start_human_loop(_loop("b"), _task("task-b"), max_active=1)
+    claimed = storage.claim_task(["team-a"], "w1", 1100.0)
+    assert claimed is not None and claimed[0].id == "task-b"
+    assert storage.delete_human_loop("b", ["Completed"]) is not None
+    assert storage.get_human_loop("b") is not None
+    deleted = storage.delete_human_loop("b", ["InProgress"])
+    assert deleted is not None and deleted.status == "InProgress"
+    assert storage.get_human_loop("b") is None and storage.get_task("task-b") is None
+    assert storage.assignments("task-b") == []
+    assert storage.claim_task(["team-a"], "w1", 1101.0) is None
+    # AND deleting an active loop gave its quota slot back
+    storage.start_human_loop(_loop("c"), _task("task-c"), max_active=1)
+    assert storage.delete_human_loop("missing", ["Stopped"]) is None
+    assert [loop.name for loop in storage.human_loops_in_status("Stopped", 10)] == ["a"]
+    assert storage.count_human_loops() == 2
+
+
+def test_closing_releasing_and_counting_tasks(storage: Storage) -> None:
+    # GIVEN two open tasks of one owner; w1 holds the first
+    tasks = [replace(_task(f"c{n}"), owner="job:j") for n in range(2)]
+    storage.put_tasks(tasks)
+    held = storage.claim_task(["team-a"], "w1", 1100.0)
+    assert held is not None and held[0].id == "c0"
+    assert storage.queue_counts(["team-a", "team-b"], "w1") == {"team-a": 2, "team-b": 0}
+    assert storage.queue_counts(["team-a"], "w2") == {"team-a": 1}  # c0 has no free slot
+    assert storage.open_task_count("job:j") == 2
+    # WHEN the owner closes its tasks
+    assert storage.close_tasks("job:j", 1200.0) == 2
+    # THEN the held one waits for its worker, the other is cancelled at once; no new claims
+    statuses = {t: storage.get_task(t).status for t in ("c0", "c1")}  # type: ignore[union-attr]
+    assert statuses == {"c0": "closing", "c1": "cancelled"}
+    assert storage.claim_task(["team-a"], "w2", 1201.0) is None
+    assert storage.open_task_count("job:j") == 1
+    # AND releasing the held one cancels it (a second release does nothing)
+    assert storage.release_assignment("c0", "w1", 1202.0)
+    assert not storage.release_assignment("c0", "w1", 1203.0)
+    task = storage.get_task("c0")
+    assert task is not None and (task.status, task.active) == ("cancelled", 0)
+    assert sorted(t.id for t in storage.tasks_to_settle(10)) == ["c0", "c1"]
+    storage.mark_settled("c0")
+    assert [t.id for t in storage.tasks_to_settle(10)] == ["c1"]
+
+
+def test_a_released_task_can_be_claimed_again_by_anyone(storage: Storage) -> None:
+    storage.put_tasks([_task("r")])
+    assert storage.claim_task(["team-a"], "w1", 1100.0) is not None
+    assert storage.claim_task(["team-a"], "w2", 1101.0) is None
+    assert storage.release_assignment("r", "w1", 1102.0)
+    again = storage.claim_task(["team-a"], "w1", 1103.0)
+    assert again is not None and again[1].accepted_at == 1103.0
+    with pytest.raises(AssignmentError, match="does not exist"):
+        storage.submit_answer("missing", "w1", {}, 1104.0)
+
+
+def test_job_objects_filter_order_and_update(storage: Storage) -> None:
+    # GIVEN five objects of a job, put out of order
+    storage.put_job_objects([JobObject("job", f"o{n}", n, "pending", {"source": n}) for n in (3, 1, 4, 0, 2)])
+    # WHEN some are queued with a task input and one fails
+    storage.update_job_objects("job", ["o1", "o3"], status="queued", task_input={"x": 1}, iteration=1)
+    storage.update_job_objects("job", ["o4", "missing"], status="failed", failure="bad", human=False)
+    with pytest.raises(ValueError, match="cannot update job object fields"):
+        storage.update_job_objects("job", ["o0"], seq=9)
+    # THEN filters and order by position hold, and updates read back
+    assert [o.object_id for o in storage.job_objects("job")] == ["o0", "o1", "o2", "o3", "o4"]
+    queued = storage.job_objects("job", ["queued", "failed"])
+    assert [(o.object_id, o.status) for o in queued] == [("o1", "queued"), ("o3", "queued"), ("o4", "failed")]
+    assert (queued[0].task_input, queued[0].iteration, queued[2].failure, queued[2].human) == (
+        {"x": 1},
+        1,
+        "bad",
+        False,
+    )
+    assert storage.job_objects("job", []) == [] and storage.job_objects("other") == []
+
+
+def test_workers_and_their_tokens(storage: Storage) -> None:
+    storage.put_worker(Worker("w2", "bob", "hash-b", "sub-b", 2.0))
+    storage.put_worker(Worker("w1", "alice", "hash-a", "sub-a", 1.0, simulated=True))
+    # WHEN alice's token is rotated
+    storage.put_worker(Worker("w1", "alice", "hash-a2", "ignored", 9.0))
+    # THEN only the new token signs her in, and her first registration is kept
+    assert storage.worker_by_token_hash("hash-a") is None
+    alice = storage.worker_by_token_hash("hash-a2")
+    assert alice is not None and (alice.id, alice.sub, alice.created, alice.simulated) == ("w1", "sub-a", 1.0, True)
+    assert storage.get_worker("w2") is not None and storage.get_worker("nobody") is None
+    assert [w.name for w in storage.list_workers()] == ["alice", "bob"]
+
+
+def test_the_event_outbox(storage: Storage) -> None:
+    # GIVEN three events
+    ids = [storage.add_event("T", {"n": n}, copies=1, now=100.0 + n) for n in range(3)]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    # WHEN the first is delivered and the second failed and waits until t=200
+    storage.record_delivery(ids[0], delivered=True, attempts=1, next_attempt=100.0, error=None)
+    storage.record_delivery(ids[1], delivered=False, attempts=1, next_attempt=200.0, error="boom")
+    # THEN only the third is due now, both undelivered ones later; all are listed in order
+    assert [e.id for e in storage.due_events(150.0, 10)] == [ids[2]]
+    assert [e.id for e in storage.due_events(250.0, 10)] == [ids[1], ids[2]]
+    listed = storage.list_events(after_id=ids[0], limit=10)
+    assert [(e.id, e.body, e.delivered, e.last_error) for e in listed] == [
+        (ids[1], {"n": 1}, False, "boom"),
+        (ids[2], {"n": 2}, False, None),
+    ]
+    assert [e.id for e in storage.list_events(limit=2)] == ids[:2]
+    assert storage.get_meta("secret") is None
+    storage.set_meta("secret", "s")
+    assert storage.get_meta("secret") == "s"

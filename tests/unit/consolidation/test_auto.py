@@ -60,6 +60,19 @@ def test_the_candidate_whose_consensus_predicts_held_out_answers_wins() -> None:
     assert np.array_equal(model.proba_matrix_, MajorityVote().fit(_answers()).proba_matrix_)
 
 
+@pytest.mark.parametrize("above", [True, False], ids=["gain-above-margin", "gain-within-margin"])
+def test_a_challenger_must_beat_the_first_candidate_by_the_margin(above: bool) -> None:
+    # GIVEN the held-out agreement of LeastVoted (first) and MajorityVote (challenger)
+    probe = AutoSelect(candidates=(LeastVoted, MajorityVote), min_worker_answers=0).fit(_answers())
+    gain = probe.scores_[1] - probe.scores_[0]
+    assert gain > 0
+    # WHEN the margin is just below, or exactly, that gain
+    margin = gain - 1e-9 if above else gain
+    model = AutoSelect(candidates=(LeastVoted, MajorityVote), min_worker_answers=0, margin=margin).fit(_answers())
+    # THEN the challenger wins only when its gain exceeds the margin
+    assert model.chosen_ == (1 if above else 0)
+
+
 def test_small_batches_fall_back_to_majority_vote_without_fitting_candidates() -> None:
     # GIVEN 20 tasks, fewer than min_tasks
     answers = _answers(n_tasks=20)
@@ -80,7 +93,7 @@ def test_workers_with_few_answers_fall_back_to_majority_vote() -> None:
     # THEN
     assert AutoSelect.typical_worker_answers(Design(answers, answers.n_classes)) == 1.0
     assert model.chosen_ == -1
-    assert model.reason_ == "majority vote: too few answers per worker (1 < min_worker_answers=10)"
+    assert model.reason_ == "majority vote: too few answers per worker (1 < min_worker_answers=20)"
     assert model.labels_ == MajorityVote().fit(answers).labels_
 
 
@@ -112,6 +125,8 @@ def test_enough_data_fits_and_scores_the_candidates() -> None:
 def test_rejects_bad_parameters() -> None:
     with pytest.raises(ConsolidationError, match="min_worker_answers"):
         AutoSelect(min_worker_answers=-1)
+    with pytest.raises(ConsolidationError, match="margin"):
+        AutoSelect(margin=-0.1)
     with pytest.raises(ConsolidationError, match="at least one candidate"):
         AutoSelect(candidates=())
 

@@ -9,7 +9,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from truthloop.consolidation import Answers, Wawa
+from truthloop.consolidation import Answers, AutoSelect, Wawa
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -59,3 +59,23 @@ def test_wawa_random_ties_equals_wawa_without_ties_and_is_seeded(bench: ModuleTy
     first = bench.wawa_random_ties(tied, np.array([0, 1]), np.array([1, 0]))
     assert first == bench.wawa_random_ties(tied, np.array([0, 1]), np.array([1, 0]))
     assert 0.5 <= first <= 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_lodo_replay_of_a_setting_makes_autoselects_choice(bench: ModuleType, seed: int) -> None:
+    # GIVEN answers where one-coin and full Dawid-Skene both fit, and gold for every task
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 3, 120)
+    rows = [(t, w, int(truth[t] if rng.random() < 0.55 + 0.08 * w else rng.integers(0, 3)))
+            for t in range(120) for w in range(5)]  # fmt: skip
+    answers = Answers.from_records(rows)
+    scored = np.array([[t, answers.classes.index(int(truth[t]))] for t in range(120)])
+    # WHEN the bench replays AutoSelect's default setting from the precomputed figures
+    stats = bench.candidate_stats(answers, scored)
+    model = AutoSelect().fit(answers)
+    setting = {"candidates": ("ds", "ods"), "min_class_ratio": model.min_class_ratio,
+               "min_worker_answers": model.min_worker_answers, "margin": model.margin}  # fmt: skip
+    # THEN it names the method AutoSelect chose, with the same held-out agreement
+    expected = "mv" if model.chosen_ < 0 else ("ds", "ods")[model.chosen_]
+    assert bench.auto_choice(stats, setting) == expected
+    assert [stats["ds"]["held_out"], stats["ods"]["held_out"]] == pytest.approx(model.scores_, nan_ok=True)

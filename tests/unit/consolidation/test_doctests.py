@@ -1,4 +1,4 @@
-"""The ``>>>`` examples in the consolidation and labeling docstrings run and print what they show."""
+"""The ``>>>`` examples in the consolidation, labeling and leaderboard docstrings run and print what they show."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import pytest
 
 import truthloop.consolidation
 import truthloop.labeling
+import truthloop.leaderboard
 
 SUBMODULES = sorted(
     name
-    for package in (truthloop.consolidation, truthloop.labeling)
+    for package in (truthloop.consolidation, truthloop.labeling, truthloop.leaderboard)
     for _, name, _ in pkgutil.iter_modules(package.__path__, package.__name__ + ".")
 )
-MODULES = ["truthloop.consolidation", "truthloop.labeling", *SUBMODULES]
+MODULES = ["truthloop.consolidation", "truthloop.labeling", "truthloop.leaderboard", *SUBMODULES]
 
 
 @pytest.mark.parametrize("name", MODULES)

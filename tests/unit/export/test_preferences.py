@@ -112,7 +112,7 @@ def test_pairwise_display_order_is_mapped_back(write_manifest, tmp_path: Path, a
 
 
 # data objects whose pre-annotation display orders differ (checked below, so both mappings are exercised)
-PROMPTS = ["Which summary?", "Pick the clearer answer.", "Which reply is kinder?", "Best fix?"]
+PROMPTS = ["Which summary?", "Pick the clearer answer.", "Which is politer?", "Q"]
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
@@ -138,7 +138,7 @@ def test_missing_display_order_is_recomputed_as_the_pre_annotation_lambda_chose_
 
 
 def test_the_display_order_examples_cover_both_orders() -> None:
-    assert {display_order(p, "long summary", "short") for p in PROMPTS} == {"ab", "ba"}
+    assert {display_order(p) for p in PROMPTS} == {"ab", "ba"}
 
 
 def test_an_invalid_display_order_on_the_line_is_reported_not_replaced(write_manifest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

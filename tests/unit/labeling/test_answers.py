@@ -93,7 +93,7 @@ def test_documented_names_win_when_several_values_fit() -> None:
         ),
         ("bounding-box", {"b": {"boundingBoxes": [{**BOX, "height": -1}]}}, "$.b.boundingBoxes[0]", "negative"),
         ("ner", {"e": {"entities": [{"label": "X", "startOffset": 5, "endOffset": 5}]}}, "$.e.entities[0]", "empty"),
-        ("text-ranking", {"r": {"rankings": {"h": [1, 0]}}}, "$.r.rankings.h[1]", "start at 1"),
+        ("text-ranking", {"r": {"rankings": {"h": [1, 0]}}}, "$.r.rankings.h[1]", "integer from 1"),
         ("pairwise-preference", {"p": {"label": "C"}}, "$", "preference"),
         ("pairwise-preference", {"p": {"label": "A"}, "strength": 9}, "$.strength", "between 1 and 5"),
         ("pairwise-preference", {"p": {"label": "A"}, "displayOrder": "xy"}, "$.displayOrder", "displayOrder"),

@@ -8,7 +8,7 @@ import pytest
 
 from truthloop.contracts import PreAnnotationResponse
 from truthloop.exceptions import ContractError
-from truthloop.labeling import display_order, pre_annotate
+from truthloop.labeling import display_order, display_order_of, pre_annotate
 
 ARN = "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/demo"
 PRIOR = {
@@ -85,10 +85,15 @@ def test_task_input_per_task_type(task_type: str, line: dict[str, Any], expected
 def test_pairwise_display_order_is_deterministic() -> None:
     line = {"source": "Q", "responseA": "one", "responseB": "two", "modelA": "m1"}
     first = pre_annotate(_event(line), task_type="pairwise-preference")["taskInput"]
-    assert first["displayOrder"] == display_order("Q", "one", "two")
+    # THEN the order is a function of the data object alone (what the post-annotation Lambda sees) ...
+    assert first["displayOrder"] == display_order("Q") == display_order_of({"content": "Q"})
     assert first == pre_annotate(_event(line), task_type="pairwise-preference")["taskInput"]
-    orders = {display_order("Q", f"a{i}", "b") for i in range(20)}
-    assert orders == {"ab", "ba"}
+    # ... and about half the objects are flipped
+    orders = [display_order(f"Q{i}") for i in range(200)]
+    assert 60 < orders.count("ba") < 140
+    by_ref = {**{k: v for k, v in line.items() if k != "source"}, "source-ref": "s3://b/q.txt"}
+    ref = pre_annotate(_event(by_ref), task_type="pairwise-preference")
+    assert ref["taskInput"]["displayOrder"] == display_order_of({"s3Uri": "s3://b/q.txt"})
 
 
 @pytest.mark.parametrize(("confidence", "required"), [(0.95, False), (0.89, True)])

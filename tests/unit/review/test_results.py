@@ -114,6 +114,31 @@ def test_a_generic_classifier_answer_is_read_by_shape() -> None:
     assert (result.human_label, result.agreement) == ("NEGATIVE", False)
 
 
+@pytest.mark.parametrize(
+    ("input_order", "answers", "expected"),
+    [
+        ("ba", [{"preference": {"label": "A"}}, {"p": {"label": "A"}, "strength": 3}], "responseB"),
+        ("ab", [{"preference": {"label": "A"}}, {"p": {"label": "A"}}], "responseA"),
+        (None, [{"preference": {"label": "B"}, "displayOrder": "ba"}], "responseA"),
+        (None, [{"preference": {"label": "A"}}], None),  # no order anywhere: not guessed
+    ],
+    ids=["input-ba", "input-ab", "echoed", "unknown"],
+)
+def test_a_pairwise_review_maps_the_displayed_position_back(
+    input_order: str | None, answers: list[dict[str, Any]], expected: str | None
+) -> None:
+    # GIVEN a pairwise loop whose input says (or does not say) which response was shown first
+    pair: dict[str, Any] = {"prompt": "Which?", "responseA": "long", "responseB": "short"}
+    if input_order is not None:
+        pair["displayOrder"] = input_order
+    content = {"source": "pairwise", "input": pair, "predictions": []}
+    # WHEN
+    result = review_result_from_output(output(content, *answers))
+    # THEN the human label names the input response, read by the shared parser
+    assert result.human_label == expected
+    assert [a.label for a in result.answers] == [expected] * len(answers)
+
+
 def test_the_builtin_rekognition_output_becomes_a_multilabel_image_line() -> None:
     # GIVEN A2I's own output.json of a built-in moderation loop
     data = json.loads((CONTRACT_FIXTURES / "a2i.output" / "builtin_rekognition.json").read_text())

@@ -26,14 +26,25 @@ __all__ = [
     "Resource",
     "Storage",
     "StorageError",
+    "StorageThrottled",
+    "StorageUnavailable",
+    "SupportsClaimLeases",
     "SupportsFutureStart",
     "Task",
     "Worker",
+    "resource_key",
 ]
 
 TaskStatus = Literal["open", "closing", "done", "expired", "cancelled"]
 #: task statuses in which a worker may still submit an answer to an assignment they hold
 ANSWERABLE: frozenset[str] = frozenset({"open", "closing"})
+#: resource kinds whose names are case-insensitive (stored under the lower-cased name)
+_CASE_INSENSITIVE_KINDS = frozenset({"labeling-job"})
+
+
+def resource_key(kind: str, name: str) -> str:
+    """The key a resource is stored under: its name, lower-cased for kinds whose names ignore case."""
+    return name.lower() if kind in _CASE_INSENSITIVE_KINDS else name
 
 
 class StorageError(Exception):
@@ -59,6 +70,22 @@ class LoopQuotaExceeded(StorageError):
 
 class AssignmentError(StorageError):
     """Raised when a worker submits to a task they do not hold (expired, released, already submitted)."""
+
+
+class StorageThrottled(StorageError):
+    """Raised when the store still throttles after its retries (DynamoDB throughput or transaction conflicts)."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        self.operation = operation
+        super().__init__(f"the store throttled {operation} after retries: {detail}")
+
+
+class StorageUnavailable(StorageError):
+    """Raised when the store fails a request for a reason other than a condition or throttling (cause chained)."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        self.operation = operation
+        super().__init__(f"the store failed {operation}: {detail}")
 
 
 @dataclass
@@ -272,32 +299,16 @@ class Storage(Protocol):
     def get_task(self, task_id: str) -> Task | None: ...
 
     def claim_task(
-        self,
-        workteam_arns: Sequence[str],
-        worker_id: str,
-        now: float,
-        *,
-        task_id: str | None = None,
-        lease_seconds: float | None = None,
+        self, workteam_arns: Sequence[str], worker_id: str, now: float, *, task_id: str | None = None
     ) -> tuple[Task, Assignment] | None:
-        """Give ``worker_id`` their active assignment in those teams, or a new one on the oldest open task.
-
-        With ``lease_seconds`` the claim lapses at ``now + lease_seconds`` (never after its deadline) unless
-        :meth:`renew_lease` extends it; a returned held assignment has its lease renewed the same way.
-        """
-        ...
-
-    def renew_lease(self, task_id: str, worker_id: str, now: float, lease_seconds: float) -> Assignment | None:
-        """Extend the worker's active claim to ``now + lease_seconds`` (capped at its deadline); None if not held."""
+        """Give ``worker_id`` their active assignment in those teams, or a new one on the oldest open task."""
         ...
 
     def submit_answer(self, task_id: str, worker_id: str, answer: dict[str, Any], now: float) -> Task:
         """Record the answer of the worker's active assignment; the task is ``done`` once ``required`` answered."""
         ...
 
-    def release_assignment(self, task_id: str, worker_id: str, now: float, *, decline: bool = False) -> bool:
-        """Hand the worker's active claim back to the queue; ``decline`` also keeps it from that worker later."""
-        ...
+    def release_assignment(self, task_id: str, worker_id: str, now: float) -> bool: ...
 
     def assignments(self, task_id: str) -> list[Assignment]: ...
 
@@ -317,10 +328,6 @@ class Storage(Protocol):
 
     def queue_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
         """Per workteam, how many tasks ``worker_id`` could claim now."""
-        ...
-
-    def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
-        """Per workteam, how many tasks ``worker_id`` has submitted answers to."""
         ...
 
     def open_task_count(self, owner: str) -> int: ...
@@ -351,6 +358,41 @@ class Storage(Protocol):
     ) -> None: ...
 
     def list_events(self, *, after_id: int = 0, limit: int = 1000) -> list[EventRecord]: ...
+
+
+@runtime_checkable
+class SupportsClaimLeases(Protocol):
+    """Optional: short claims for the portal's browser pages, declines, and per-worker done counts.
+
+    A store with these (SQLite) lets the portal hand an idle claim back quickly (``lease_seconds``, renewed by the
+    open task page with :meth:`renew_lease`; :meth:`Storage.sweep_tasks` releases lapsed ones), keep a declined task
+    from the worker who declined it (``decline=True``), and count each worker's answers per queue.
+    """
+
+    def claim_task(
+        self,
+        workteam_arns: Sequence[str],
+        worker_id: str,
+        now: float,
+        *,
+        task_id: str | None = None,
+        lease_seconds: float | None = None,
+    ) -> tuple[Task, Assignment] | None:
+        """As :meth:`Storage.claim_task`; with ``lease_seconds`` the claim lapses at ``now + lease_seconds`` (never
+        after its deadline) unless renewed, and a returned held assignment has its lease renewed the same way."""
+        ...
+
+    def renew_lease(self, task_id: str, worker_id: str, now: float, lease_seconds: float) -> Assignment | None:
+        """Extend the worker's active claim to ``now + lease_seconds`` (capped at its deadline); None if not held."""
+        ...
+
+    def release_assignment(self, task_id: str, worker_id: str, now: float, *, decline: bool = False) -> bool:
+        """Hand the worker's active claim back to the queue; ``decline`` also keeps it from that worker later."""
+        ...
+
+    def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
+        """Per workteam, how many tasks ``worker_id`` has submitted answers to."""
+        ...
 
 
 @runtime_checkable
