@@ -140,7 +140,7 @@ class AdminApp:
         if advance < 0:
             return JSONResponse({"error": "the clock only moves forward"}, status_code=400)
         self.rt.clock_offset += advance
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("sweep")
         return JSONResponse({"clock_offset": self.rt.clock_offset, "now": self.rt.now()})
 
     async def create_worker(self, request: Request) -> Response:

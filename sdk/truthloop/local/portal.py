@@ -433,7 +433,8 @@ class PortalApp:
             )
         except AssignmentError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
-        self.rt.wake_engine()
+        if task.status != "open":  # answered, or the last holder of a stopped loop's task submitted
+            self.rt.steps.enqueue("settle_task", task_id)
         return task
 
     async def release(self, request: Request) -> Response:
@@ -447,7 +448,7 @@ class PortalApp:
         await anyio.to_thread.run_sync(
             lambda: self.rt.storage.release_assignment(task_id, session.worker_id, self.rt.now())
         )
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task is cancelled when its last holder leaves
         return RedirectResponse(f"/portal/?message={quote('Task declined.')}", status_code=303)
 
     # ------------------------------------------------------------------ JSON API (simulated workers)
@@ -528,7 +529,8 @@ class PortalApp:
         released = await anyio.to_thread.run_sync(
             lambda: self.rt.storage.release_assignment(task_id, worker.id, self.rt.now())
         )
-        self.rt.wake_engine()
+        if released:
+            self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task ends when its last holder leaves
         return JSONResponse({"released": released}, status_code=200 if released else 404)
 
 

@@ -359,7 +359,7 @@ class SageMakerService:
         doc["FlowDefinitionArn"] = arn
         doc["ActivateAt"] = self.rt.now() + self.rt.config.flow_activation_seconds
         self._create(FLOW, name, "Initializing", doc, "Flow definition")
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("activate_flow", name, delay_seconds=self.rt.config.flow_activation_seconds)
         return {"FlowDefinitionArn": arn}
 
     def describe_flow_definition(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -451,7 +451,7 @@ class SageMakerService:
             }
         )
         self._create(JOB, name, "Initializing", doc, "Labeling job")
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("advance_job", name)
         return {"LabelingJobArn": arn}
 
     def _job_view(self, resource: Resource) -> dict[str, Any]:
@@ -520,7 +520,7 @@ class SageMakerService:
         self.rt.storage.update_resource(
             JOB, name, now=self.rt.now(), status="Stopping", expect_status=("Initializing", "InProgress")
         )
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("advance_job", name)
         return {}
 
     # ------------------------------------------------------------------ RenderUiTemplate
