@@ -37,6 +37,7 @@ __all__ = [
     "PolicyError",
     "QuotaExceededError",
     "ReviewError",
+    "ServiceConfigurationError",
     "TemplateError",
     "TemplateLintError",
     "TemplateRenderError",
@@ -263,3 +264,7 @@ class ExportError(ManifestError):
 
 class LocalBackendError(TruthloopError):
     """Raised when the local emulator cannot start or is misconfigured."""
+
+
+class ServiceConfigurationError(ConfigurationError):
+    """Raised when the truthloop service's environment (table, bucket, queue, region) is incomplete or wrong."""
