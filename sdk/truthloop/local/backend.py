@@ -30,19 +30,21 @@ from truthloop.exceptions import LocalBackendError
 from truthloop.local.a2i import A2IService
 from truthloop.local.admin import AdminApp
 from truthloop.local.api import AwsApi
-from truthloop.local.config import BackendConfig
+from truthloop.local.config import LOCAL_DOCUMENTS_BUCKET, LOCAL_TABLE, BackendConfig
 from truthloop.local.engine import Engine
 from truthloop.local.events import EventBus, EventTarget
 from truthloop.local.handlers import environment
 from truthloop.local.lambdas import LambdaRegistry, handler_environment
 from truthloop.local.portal import PortalApp
 from truthloop.local.runtime import Runtime
-from truthloop.local.s3 import S3Server
+from truthloop.local.s3 import S3Server, moto_client
 from truthloop.local.sagemaker import SageMakerService
-from truthloop.local.storage import SQLiteStorage
+from truthloop.local.storage import SQLiteStorage, Storage
+from truthloop.local.storage.dynamodb import DynamoDBStorage
+from truthloop.local.storage.dynamodb_schema import create_table
 from truthloop.local.workforce import WorkerDirectory
 
-__all__ = ["STATE_FILE", "LocalBackend", "read_state"]
+__all__ = ["STATE_FILE", "LocalBackend", "open_storage", "read_state"]
 
 log = logging.getLogger("truthloop.local")
 
@@ -50,6 +52,27 @@ STATE_FILE = "backend.json"
 _REPO_LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
 #: services whose SDK calls go to moto's server too (handlers such as review_completed use DynamoDB)
 _MOTO_SERVICES = ("S3", "DYNAMODB", "SQS", "SNS")
+
+
+def open_storage(config: BackendConfig, s3: S3Server) -> Storage:
+    """The store ``config.storage`` names: SQLite in the data directory, or DynamoDB + S3 in the moto server."""
+    if config.storage == "sqlite":
+        return SQLiteStorage(config.database_path)
+    dynamodb = moto_client("dynamodb", s3.url, config.region)
+    documents = s3.client()
+    with contextlib.suppress(documents.exceptions.BucketAlreadyOwnedByYou):
+        if config.region == "us-east-1":
+            documents.create_bucket(Bucket=LOCAL_DOCUMENTS_BUCKET)
+        else:
+            documents.create_bucket(
+                Bucket=LOCAL_DOCUMENTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": config.region}
+            )
+    if LOCAL_TABLE not in dynamodb.list_tables()["TableNames"]:
+        create_table(dynamodb, LOCAL_TABLE)
+    # moto applies a request non-atomically (DynamoDB does not), hence one request at a time
+    return DynamoDBStorage(
+        LOCAL_TABLE, bucket=LOCAL_DOCUMENTS_BUCKET, dynamodb=dynamodb, s3=documents, serialize_requests=True
+    )
 
 
 def read_state(data_dir: str | Path) -> dict[str, Any]:
@@ -129,7 +152,7 @@ class LocalBackend:
         )
         try:
             self.s3.start()
-            self.storage = SQLiteStorage(config.database_path)
+            self.storage = open_storage(config, self.s3)
         except BaseException:
             sock.close()
             self.s3.stop()

@@ -21,13 +21,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from truthloop.exceptions import LocalBackendError
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
     "DEFAULT_PORT",
+    "LOCAL_DOCUMENTS_BUCKET",
+    "LOCAL_TABLE",
+    "STORAGE_KINDS",
     "BackendConfig",
     "EventHandlerConfig",
     "FaultConfig",
@@ -37,6 +40,11 @@ __all__ = [
 DEFAULT_PORT = 4566
 #: the account id in every ARN the emulator makes (moto uses the same one)
 DEFAULT_ACCOUNT_ID = "123456789012"
+#: the stores the backend can keep its state in
+STORAGE_KINDS = ("sqlite", "dynamodb")
+#: with ``storage="dynamodb"``: the table and the bucket for large documents, in the backend's moto server
+LOCAL_TABLE = "truthloop-local"
+LOCAL_DOCUMENTS_BUCKET = "truthloop-local-documents"
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,9 @@ class BackendConfig:
     snapshot_interval_seconds: float = 30.0
     #: start moto from empty (its state is per process); False shares it with other in-process moto users
     reset_s3: bool = True
+    #: where state lives: SQLite under the data directory, or DynamoDB + S3 in the backend's moto server (the
+    #: service's store; moto keeps that table in memory, so it does not survive a restart)
+    storage: Literal["sqlite", "dynamodb"] = "sqlite"
 
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
@@ -117,6 +128,8 @@ class BackendConfig:
             raise LocalBackendError(f"engine_max_attempts must be >= 1, got {self.engine_max_attempts}")
         if self.max_active_human_loops is not None and self.max_active_human_loops < 0:
             raise LocalBackendError("max_active_human_loops must be >= 0")
+        if self.storage not in STORAGE_KINDS:
+            raise LocalBackendError(f"storage must be one of {', '.join(STORAGE_KINDS)}, got {self.storage!r}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], **overrides: Any) -> BackendConfig:

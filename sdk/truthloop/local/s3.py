@@ -14,13 +14,13 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import httpx
 from botocore.config import Config
 
-__all__ = ["S3Server", "parse_s3_uri", "s3_client"]
+__all__ = ["S3Server", "moto_client", "parse_s3_uri", "s3_client"]
 
 log = logging.getLogger("truthloop.local.s3")
 
@@ -41,18 +41,22 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def s3_client(endpoint_url: str, region: str) -> Any:
-    """A boto3 S3 client for the local endpoint (path-style addressing, dummy credentials)."""
+def moto_client(
+    service: Literal["s3", "dynamodb"], endpoint_url: str, region: str, config: Config | None = None
+) -> Any:
+    """A boto3 client of ``service`` for the local moto endpoint (dummy credentials, standard retries)."""
     session = boto3.session.Session(
         region_name=region,
         aws_access_key_id=_DUMMY["aws_access_key_id"],
         aws_secret_access_key=_DUMMY["aws_secret_access_key"],
     )
-    return session.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}),
-    )
+    base = Config(retries={"max_attempts": 3, "mode": "standard"})
+    return session.client(service, endpoint_url=endpoint_url, config=base if config is None else base.merge(config))
+
+
+def s3_client(endpoint_url: str, region: str) -> Any:
+    """A boto3 S3 client for the local endpoint (path-style addressing, dummy credentials)."""
+    return moto_client("s3", endpoint_url, region, Config(s3={"addressing_style": "path"}))
 
 
 class S3Server:

@@ -1,4 +1,8 @@
-"""Fixtures for the local backend's functional tests: one running backend per module, plain boto3 clients."""
+"""Fixtures for the local backend's functional tests: one running backend per module and store, plain boto3 clients.
+
+The ``backend`` fixture runs every test that uses it twice: on the SQLite store and on the DynamoDB store (the
+service's store, in the backend's moto server). Tests that need the other store's absence say why in their module.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,20 @@ import boto3
 import pytest
 
 from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, Worker, unique, wait_for
+from tests.functional.local.stores import STORES, scan_free
 from truthloop.local import BackendConfig, LocalBackend
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
-    config = BackendConfig(port=0, data_dir=tmp_path_factory.mktemp("truthloop-local"), workers=2, **FAST)  # type: ignore[arg-type]
-    with LocalBackend(config) as running:
+@pytest.fixture(scope="module", params=STORES)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+    config = BackendConfig(
+        port=0,
+        data_dir=tmp_path_factory.mktemp("truthloop-local"),
+        workers=2,
+        storage=request.param,
+        **FAST,  # type: ignore[arg-type]
+    )
+    with LocalBackend(config) as running, scan_free(running.storage):
         yield running
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.functional.local.helpers import FAST, ROLE, Worker, events, s3_keys, unique, wait_for
+from tests.functional.local.stores import STORES, scan_free
 from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn
 from truthloop.contracts import (
     ConsolidationEvent,
@@ -37,13 +38,14 @@ REVIEWS = {
 }
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+@pytest.fixture(scope="module", params=STORES)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
     """This module's backend maps two user Lambda ARNs to truthloop's own handlers (lambdas/…)."""
     env = {"TRUTHLOOP_TASK_TYPE": "free-text"}
     config = BackendConfig(
         port=0,
         data_dir=tmp_path_factory.mktemp("truthloop-gt"),
+        storage=request.param,
         workers=0,
         lambdas={
             CUSTOM_PRE: LambdaConfig("lambdas/pre_annotation/handler.py:lambda_handler", environment=env),
@@ -52,7 +54,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
         # one consolidation batch per job when workers are quick: Dawid-Skene on 1-object batches is unstable
         **{**FAST, "consolidation_wait_seconds": 5.0},  # type: ignore[arg-type]
     )
-    with LocalBackend(config) as running:
+    with LocalBackend(config) as running, scan_free(running.storage):
         yield running
 
 

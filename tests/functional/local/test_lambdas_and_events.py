@@ -12,6 +12,7 @@ import pytest
 
 from tests.functional.local import recording
 from tests.functional.local.helpers import FAST, REVIEW_TEMPLATE, ROLE, Worker, events, unique, wait_for
+from tests.functional.local.stores import STORES, scan_free
 from truthloop.contracts import ConsolidationEvent, ConsolidationPayload, PreAnnotationEvent, load
 from truthloop.local import BackendConfig, EventHandlerConfig, LambdaConfig, LocalBackend
 
@@ -20,11 +21,12 @@ POST = "arn:aws:lambda:us-east-1:123456789012:function:record-post"
 A2I = "SageMaker A2I HumanLoop Status Change"
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+@pytest.fixture(scope="module", params=STORES)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
     config = BackendConfig(
         port=0,
         data_dir=tmp_path_factory.mktemp("truthloop-events"),
+        storage=request.param,
         workers=0,
         lambdas={
             PRE: LambdaConfig("tests.functional.local.recording:pre"),
@@ -46,7 +48,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
         duplicate_events=True,
         **FAST,  # type: ignore[arg-type]
     )
-    with LocalBackend(config) as running, running.environment():
+    with LocalBackend(config) as running, running.environment(), scan_free(running.storage):
         boto3.client("dynamodb").create_table(
             TableName="review-results",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -1,20 +1,27 @@
-"""The SQLite storage: named migrations, group commit, isolation of failing writes, concurrency, claims."""
+"""One storage suite, two stores: every test without ``sqlite_only`` in its name runs on SQLite and on DynamoDB.
+
+SQLite-only tests (named ``test_sqlite_only_*``) cover what only that store has: named migrations and group commit.
+The DynamoDB-only parts (S3 offload, TTL, request counts, error mapping) are in ``test_storage_dynamodb.py``.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.functional.local.stores import STORES, open_store
 from truthloop.local.storage import (
     AssignmentError,
     HumanLoop,
     LoopConflict,
     LoopQuotaExceeded,
     SQLiteStorage,
+    Storage,
     Task,
 )
 from truthloop.local.storage.migrations import MIGRATIONS, Migrations
@@ -49,14 +56,20 @@ def _task(task_id: str, *, required: int = 1, team: str = "team-a", expires: flo
     )
 
 
+@pytest.fixture(params=STORES)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    with open_store(request.param, tmp_path) as store:
+        yield store
+
+
 @pytest.fixture
-def storage(tmp_path: Path) -> SQLiteStorage:
+def sqlite_storage(tmp_path: Path) -> Iterator[SQLiteStorage]:
     store = SQLiteStorage(tmp_path / "db" / "truthloop.db")
-    yield store  # type: ignore[misc]
+    yield store
     store.close()
 
 
-def test_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
+def test_sqlite_only_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
     # GIVEN a database opened twice
     path = tmp_path / "m.db"
     SQLiteStorage(path).close()
@@ -73,7 +86,8 @@ def test_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
         registry("0001")(lambda conn: None)
 
 
-def test_concurrent_starts_are_group_committed_and_all_stored(storage: SQLiteStorage) -> None:
+def test_sqlite_only_concurrent_starts_are_group_committed_and_all_stored(sqlite_storage: SQLiteStorage) -> None:
+    storage = sqlite_storage
     # WHEN 32 threads start 50 loops each at the same time
     errors: list[BaseException] = []
 
@@ -96,7 +110,7 @@ def test_concurrent_starts_are_group_committed_and_all_stored(storage: SQLiteSto
     assert storage.stats["commits"] < storage.stats["writes"]
 
 
-def test_a_failing_write_rolls_back_alone(storage: SQLiteStorage) -> None:
+def test_a_failing_write_rolls_back_alone(storage: Storage) -> None:
     # GIVEN an existing loop
     storage.start_human_loop(_loop("same", '{"a": 1}'), _task("same"), max_active=None)
     # WHEN a conflicting start and a good one are written in the same batch
@@ -125,7 +139,7 @@ def test_a_failing_write_rolls_back_alone(storage: SQLiteStorage) -> None:
     assert (loop.name, created) == ("same", False)
 
 
-def test_quota_counts_active_loops(storage: SQLiteStorage) -> None:
+def test_quota_counts_active_loops(storage: Storage) -> None:
     storage.start_human_loop(_loop("a"), _task("a"), max_active=1)
     with pytest.raises(LoopQuotaExceeded):
         storage.start_human_loop(_loop("b"), _task("b"), max_active=1)
@@ -133,7 +147,7 @@ def test_quota_counts_active_loops(storage: SQLiteStorage) -> None:
     storage.start_human_loop(_loop("b"), _task("b"), max_active=1)
 
 
-def test_claims_give_each_worker_a_task_at_most_once(storage: SQLiteStorage) -> None:
+def test_claims_give_each_worker_a_task_at_most_once(storage: Storage) -> None:
     # GIVEN one task needing two answers
     storage.put_tasks([_task("t1", required=2)])
     # WHEN three workers claim
@@ -155,7 +169,7 @@ def test_claims_give_each_worker_a_task_at_most_once(storage: SQLiteStorage) -> 
     assert [t.id for t in storage.tasks_to_settle(10)] == ["t1"]
 
 
-def test_sweep_times_out_assignments_and_expires_tasks(storage: SQLiteStorage) -> None:
+def test_sweep_times_out_assignments_and_expires_tasks(storage: Storage) -> None:
     storage.put_tasks([_task("slow", expires=5000.0)])
     storage.claim_task(["team-a"], "w1", 1000.0)
     # the 60 s time limit passes: the slot is free again, the late answer is refused
@@ -169,18 +183,88 @@ def test_sweep_times_out_assignments_and_expires_tasks(storage: SQLiteStorage) -
     assert task is not None and task.status == "expired" and task.active == 0
 
 
-def test_readers_never_block_on_the_writer(storage: SQLiteStorage) -> None:
-    for i in range(200):
+def test_readers_never_block_on_the_writer(storage: Storage) -> None:
+    # GIVEN 80 loops (moto copies its whole table for every transaction, so DynamoDB's run stays small)
+    for i in range(80):
         storage.start_human_loop(_loop(f"r{i}", created=float(i)), _task(f"r{i}"), max_active=None)
+    # WHEN they are listed 25 at a time
     started = time.perf_counter()
     pages = []
     cursor = None
     while True:
         page, cursor = storage.list_human_loops(
-            "arn:flow", created_after=None, created_before=None, ascending=True, cursor=cursor, limit=50
+            "arn:flow", created_after=None, created_before=None, ascending=True, cursor=cursor, limit=25
         )
         pages.append(page)
         if cursor is None:
             break
-    assert [loop.name for page in pages for loop in page] == [f"r{i}" for i in range(200)]
+    # THEN every loop comes once, in order, on 4 pages, quickly
+    assert [loop.name for page in pages for loop in page] == [f"r{i}" for i in range(80)]
+    assert [len(page) for page in pages] == [25, 25, 25, 5]
     assert time.perf_counter() - started < 2
+
+
+def _race(count: int, fn: Callable[[int], object]) -> list[object]:
+    """Run ``fn(0..count-1)`` on ``count`` threads released together; results (or exceptions) in order."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = fn(index)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_racing_workers_never_claim_a_task_beyond_its_required_answers(storage: Storage) -> None:
+    # GIVEN one task that needs two answers
+    storage.put_tasks([_task("contended", required=2)])
+    # WHEN eight workers claim at the same moment
+    results = _race(8, lambda n: storage.claim_task(["team-a"], f"w{n}", 1100.0))
+    # THEN exactly two got it, nobody failed, and the task counts two active assignments
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert sum(r is not None for r in results) == 2
+    task = storage.get_task("contended")
+    assert task is not None and task.active == 2
+    assert sorted(a.status for a in storage.assignments("contended")) == ["active", "active"]
+
+
+def test_racing_claims_of_one_worker_give_one_assignment(storage: Storage) -> None:
+    # GIVEN three open tasks
+    storage.put_tasks([_task(f"q{n}") for n in range(3)])
+    # WHEN one worker claims from six browser tabs at once
+    results = _race(6, lambda n: storage.claim_task(["team-a"], "w1", 1100.0 + n / 100))
+    # THEN every tab shows the same task and the worker holds exactly one assignment
+    claimed = {r[0].id for r in results if isinstance(r, tuple)}
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert len(claimed) == 1
+    held = [a for n in range(3) for a in storage.assignments(f"q{n}") if a.status == "active"]
+    assert len(held) == 1
+
+
+def test_racing_starts_never_exceed_the_quota(storage: Storage) -> None:
+    # WHEN twelve loops start at once with room for five
+    results = _race(12, lambda n: storage.start_human_loop(_loop(f"quota-{n}"), _task(f"quota-{n}"), max_active=5))
+    # THEN five started, seven were refused with the quota's numbers, and five are active
+    refused = [r for r in results if isinstance(r, LoopQuotaExceeded)]
+    assert sum(isinstance(r, tuple) and r[1] for r in results) == 5
+    assert len(refused) == 7
+    assert all(r.active == 5 and r.limit == 5 for r in refused)
+    assert storage.count_human_loops("InProgress") == 5
+
+
+def test_racing_identical_starts_create_one_loop(storage: Storage) -> None:
+    # WHEN the same StartHumanLoop is retried six times at once (each with its own new task id)
+    results = _race(6, lambda n: storage.start_human_loop(_loop("same"), _task(f"try-{n}"), max_active=10))
+    # THEN one call created it, the others got the existing loop, and only one task exists
+    assert sorted(r[1] for r in results if isinstance(r, tuple)) == [False] * 5 + [True]
+    assert sum(storage.get_task(f"try-{n}") is not None for n in range(6)) == 1
+    assert storage.count_human_loops() == 1

@@ -26,14 +26,24 @@ __all__ = [
     "Resource",
     "Storage",
     "StorageError",
+    "StorageThrottled",
+    "StorageUnavailable",
     "SupportsFutureStart",
     "Task",
     "Worker",
+    "resource_key",
 ]
 
 TaskStatus = Literal["open", "closing", "done", "expired", "cancelled"]
 #: task statuses in which a worker may still submit an answer to an assignment they hold
 ANSWERABLE: frozenset[str] = frozenset({"open", "closing"})
+#: resource kinds whose names are case-insensitive (stored under the lower-cased name)
+_CASE_INSENSITIVE_KINDS = frozenset({"labeling-job"})
+
+
+def resource_key(kind: str, name: str) -> str:
+    """The key a resource is stored under: its name, lower-cased for kinds whose names ignore case."""
+    return name.lower() if kind in _CASE_INSENSITIVE_KINDS else name
 
 
 class StorageError(Exception):
@@ -59,6 +69,22 @@ class LoopQuotaExceeded(StorageError):
 
 class AssignmentError(StorageError):
     """Raised when a worker submits to a task they do not hold (expired, released, already submitted)."""
+
+
+class StorageThrottled(StorageError):
+    """Raised when the store still throttles after its retries (DynamoDB throughput or transaction conflicts)."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        self.operation = operation
+        super().__init__(f"the store throttled {operation} after retries: {detail}")
+
+
+class StorageUnavailable(StorageError):
+    """Raised when the store fails a request for a reason other than a condition or throttling (cause chained)."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        self.operation = operation
+        super().__init__(f"the store failed {operation}: {detail}")
 
 
 @dataclass

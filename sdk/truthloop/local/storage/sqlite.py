@@ -30,6 +30,7 @@ from truthloop.local.storage.base import (
     Resource,
     Task,
     Worker,
+    resource_key,
 )
 from truthloop.local.storage.migrations import MIGRATIONS
 
@@ -49,11 +50,6 @@ _TASK_COLUMNS = (
     "created, expires_at, status, answers, active, settled, settle_attempts, settle_after, settle_error"
 )
 _TASK_WIDTH = len(_TASK_COLUMNS.split(","))
-_RESOURCE_KEY_LOWER = frozenset({"labeling-job"})
-
-
-def _key(kind: str, name: str) -> str:
-    return name.lower() if kind in _RESOURCE_KEY_LOWER else name
 
 
 def _dumps(value: Any) -> str:
@@ -333,7 +329,7 @@ class SQLiteStorage:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     resource.kind,
-                    _key(resource.kind, resource.name),
+                    resource_key(resource.kind, resource.name),
                     resource.name,
                     resource.status,
                     resource.created,
@@ -348,7 +344,7 @@ class SQLiteStorage:
     def get_resource(self, kind: str, name: str) -> Resource | None:
         rows = self._read(
             "SELECT kind, name, status, created, modified, doc FROM resources WHERE kind = ? AND key = ?",
-            (kind, _key(kind, name)),
+            (kind, resource_key(kind, name)),
         )
         return _resource(rows[0]) if rows else None
 
@@ -362,7 +358,7 @@ class SQLiteStorage:
         doc: dict[str, Any] | None = None,
         expect_status: Sequence[str] | None = None,
     ) -> Resource | None:
-        key = _key(kind, name)
+        key = resource_key(kind, name)
 
         def fn(c: sqlite3.Connection) -> Resource | None:
             row = c.execute(
@@ -388,7 +384,7 @@ class SQLiteStorage:
         return self._write(fn)
 
     def delete_resource(self, kind: str, name: str) -> bool:
-        key = _key(kind, name)
+        key = resource_key(kind, name)
         return self._write(
             lambda c: c.execute("DELETE FROM resources WHERE kind = ? AND key = ?", (kind, key)).rowcount == 1
         )

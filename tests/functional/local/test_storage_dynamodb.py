@@ -1,0 +1,284 @@
+"""What only the DynamoDB store has: documents in S3, TTL, error mapping, no Scan, and what each call costs.
+
+The behaviour both stores share is tested once, for both, in ``test_storage.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.functional.local.stores import BUCKET, TABLE, ScanGuard, dynamodb_storage
+from truthloop.local.storage import (
+    HumanLoop,
+    JobObject,
+    LoopConflict,
+    Resource,
+    StorageThrottled,
+    StorageUnavailable,
+    Task,
+)
+from truthloop.local.storage.dynamodb import DynamoDBStorage
+from truthloop.local.storage.dynamodb_items import OFFLOAD_BYTES, loop_key, task_key
+from truthloop.local.storage.dynamodb_schema import INDEXES
+
+
+def _loop(name: str, content: str = "{}") -> HumanLoop:
+    return HumanLoop(
+        name=name,
+        arn=f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{name}",
+        flow_arn="arn:aws:sagemaker:us-east-1:123456789012:flow-definition/reviews",
+        status="InProgress",
+        created=1000.0,
+        input_content=content,
+        task_id=f"task-{name}",
+    )
+
+
+def _task(task_id: str, task_input: dict[str, Any] | None = None, *, required: int = 1) -> Task:
+    return Task(
+        id=task_id,
+        kind="a2i",
+        workteam_arn="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/reviewers",
+        owner=f"human-loop:{task_id}",
+        ui="human-task-ui:review",
+        task_input=task_input or {},
+        title="Review a prediction",
+        description="Is the model right?",
+        required=required,
+        time_limit=3600,
+        created=1000.0,
+        expires_at=1000.0 + 86400,
+    )
+
+
+def _raw(dynamodb: Any, key: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
+    return item
+
+
+def _objects(s3: Any) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+@pytest.fixture
+def store() -> Iterator[tuple[DynamoDBStorage, Any, Any]]:
+    with dynamodb_storage() as made:
+        yield made
+
+
+def test_large_documents_go_to_s3_and_read_back_unchanged(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, s3 = store
+    # GIVEN a loop whose input (350 KB) is close to DynamoDB's 400 KB item limit
+    task_input = {"text": "é" * 175_000, "taskObject": "s3://bucket/image.png"}
+    content = json.dumps(task_input, ensure_ascii=False)
+    # WHEN it starts, is claimed and answered with a 100 KB answer
+    storage.start_human_loop(_loop("big", content), _task("task-big", task_input), max_active=None)
+    claimed = storage.claim_task([_task("x").workteam_arn], "w1", 1100.0)
+    assert claimed is not None
+    answer = {"notes": "n" * 100_000}
+    storage.submit_answer("task-big", "w1", answer, 1200.0)
+    # THEN the items hold pointers under the key prefix, not the documents
+    loop_item = _raw(dynamodb, loop_key("big"))
+    task_item = _raw(dynamodb, task_key("task-big"))
+    assert "input_content" not in loop_item and loop_item["input_content_s3"]["S"].startswith("store/documents/")
+    assert "task_input" not in task_item and "task_input_s3" in task_item
+    assert all(key.startswith("store/documents/") for key in _objects(s3))
+    # AND reads follow the pointers transparently
+    loop = storage.get_human_loop("big")
+    task = storage.get_task("task-big")
+    assert loop is not None and loop.input_content == content
+    assert task is not None and task.task_input == task_input
+    assert storage.assignments("task-big")[0].answer == answer
+    assert storage.tasks_to_settle(10)[0].task_input == task_input
+    # AND an identical retry still compares the full input (read from S3): no conflict
+    assert storage.start_human_loop(_loop("big", content), _task("retry"), max_active=None)[1] is False
+    with pytest.raises(LoopConflict):
+        storage.start_human_loop(_loop("big", content + " "), _task("retry"), max_active=None)
+
+
+@pytest.mark.parametrize(("size", "offloaded"), [(1000, False), (1001, True)])
+def test_a_document_moves_to_s3_exactly_above_the_threshold(size: int, offloaded: bool) -> None:
+    with dynamodb_storage(offload_bytes=1000) as (storage, dynamodb, s3):
+        # GIVEN a resource document of exactly ``size`` bytes (UTF-8)
+        doc = {"k": "x" * (size - len('{"k":""}'))}
+        assert len(json.dumps(doc, separators=(",", ":")).encode()) == size
+        # WHEN it is stored
+        storage.create_resource(Resource("workteam", "team", "Active", 1.0, 1.0, doc))
+        # THEN it is inline up to the threshold and in S3 above it, and reads the same either way
+        item = _raw(dynamodb, {"pk": {"S": "RES#workteam"}, "sk": {"S": "team"}})
+        assert ("doc_s3" in item) is offloaded and ("doc" in item) is not offloaded
+        assert len(_objects(s3)) == int(offloaded)
+        found = storage.get_resource("workteam", "team")
+        assert found is not None and found.doc == doc
+
+
+def test_job_objects_share_the_document_budget_and_updates_move_documents() -> None:
+    with dynamodb_storage(offload_bytes=3000) as (storage, dynamodb, _):
+        # GIVEN a job object whose data object (1.5 KB) is over its third of a 3 KB budget
+        data = {"source": "d" * 1500}
+        storage.put_job_objects([JobObject("job", "0", 0, "pending", data)])
+        # WHEN a large result and then a small one are written
+        storage.update_job_objects("job", ["0"], status="done", result={"label": "r" * 2000})
+        big = storage.job_objects("job", ["done"])[0]
+        item_big = _raw(dynamodb, {"pk": {"S": "JOB#job"}, "sk": {"S": "OBJ#0"}})
+        storage.update_job_objects("job", ["0"], result={"label": "small"})
+        item_small = _raw(dynamodb, {"pk": {"S": "JOB#job"}, "sk": {"S": "OBJ#0"}})
+        # THEN the large ones live in S3, the small one inline, and each reads back as written
+        assert "data_object_s3" in item_big and "result_s3" in item_big and "result" not in item_big
+        assert big.data_object == data and big.result == {"label": "r" * 2000}
+        assert "result" in item_small and "result_s3" not in item_small
+        assert storage.job_objects("job")[0].result == {"label": "small"}
+
+
+def test_finished_loops_get_a_ttl_and_are_gone_for_reads_once_past_it() -> None:
+    with dynamodb_storage(retention_seconds=3600) as (storage, dynamodb, _):
+        # GIVEN a loop that completes
+        storage.start_human_loop(_loop("kept"), _task("task-kept"), max_active=None)
+        before = time.time()
+        storage.transition_human_loop("kept", ("InProgress",), "Completed", now=2000.0)
+        # THEN its item carries purge_at = now + retention (an in-progress loop has none)
+        purge_at = float(_raw(dynamodb, loop_key("kept"))["purge_at"]["N"])
+        assert before + 3600 - 1 <= purge_at <= time.time() + 3600
+    with dynamodb_storage(retention_seconds=-1) as (storage, dynamodb, _):
+        # GIVEN a retention already over: DynamoDB has not deleted the item yet (it may take days)
+        storage.start_human_loop(_loop("old", '{"a": 1}'), _task("task-old"), max_active=1)
+        storage.transition_human_loop("old", ("InProgress",), "Completed", now=2000.0)
+        assert "purge_at" in _raw(dynamodb, loop_key("old"))
+        # THEN reads, lists and counts treat it as gone, and the name can be used again with other input
+        assert storage.get_human_loop("old") is None
+        assert storage.list_human_loops(
+            _loop("x").flow_arn, created_after=None, created_before=None, ascending=True, cursor=None, limit=10
+        ) == ([], None)
+        assert storage.count_human_loops() == 0
+        loop, created = storage.start_human_loop(_loop("old", '{"a": 2}'), _task("task-new"), max_active=1)
+        assert created and loop.input_content == '{"a": 2}'
+
+
+def _refuse(code: str, message: str = "slow down", **extra: Any) -> Any:
+    """A ``before-call`` handler answering every call with an error response (botocore raises it as ClientError)."""
+
+    class _Http:
+        status_code = 400
+
+    def handler(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        return _Http(), {"Error": {"Code": code, "Message": message}, **extra}
+
+    return handler
+
+
+def test_persistent_throttling_is_a_storage_throttled_error(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, _ = store
+    # GIVEN DynamoDB throttles every PutItem
+    dynamodb.meta.events.register("before-call.dynamodb.PutItem", _refuse("ProvisionedThroughputExceededException"))
+    # WHEN the store writes
+    with pytest.raises(StorageThrottled, match="put_item after retries") as raised:
+        storage.set_meta("k", "v")
+    # THEN the error says so and chains botocore's error
+    assert isinstance(raised.value.__cause__, ClientError)
+
+
+def test_other_service_errors_are_storage_unavailable_naming_the_table(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, _ = store
+    dynamodb.meta.events.register("before-call.dynamodb.GetItem", _refuse("ResourceNotFoundException", "no table"))
+    with pytest.raises(StorageUnavailable, match=f"ResourceNotFoundException: no table \\(table {TABLE}\\)"):
+        storage.get_human_loop("any")
+
+
+def test_transaction_conflicts_are_retried_until_the_write_goes_through(
+    store: tuple[DynamoDBStorage, Any, Any],
+) -> None:
+    storage, dynamodb, _ = store
+    # GIVEN the first two transactions are cancelled by conflicting transactions (no condition failed)
+    calls: list[int] = []
+    conflict = _refuse(
+        "TransactionCanceledException",
+        "Transaction cancelled",
+        CancellationReasons=[{"Code": "None"}, {"Code": "TransactionConflict"}, {"Code": "None"}],
+    )
+
+    def flaky(**kwargs: Any) -> Any:
+        calls.append(1)
+        return conflict(**kwargs) if len(calls) <= 2 else None
+
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", flaky)
+    # WHEN a loop starts
+    _, created = storage.start_human_loop(_loop("l"), _task("task-l"), max_active=3)
+    # THEN the third attempt wrote it
+    assert created and len(calls) == 3
+    assert storage.get_human_loop("l") is not None
+
+
+def test_the_scan_guard_refuses_a_scan(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    # GIVEN another client (on the same moto) watched by the guard the storage suite uses
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    guard = ScanGuard()
+    guard.watch(dynamodb)
+    # THEN a Scan fails the test that sent it
+    with pytest.raises(AssertionError, match="every list must be a Query"):
+        dynamodb.scan(TableName=TABLE)
+    assert guard.scans == ["before-call.dynamodb.Scan"]
+
+
+def _size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it (names + values; numbers approximately)."""
+    total = 0
+    for name, value in item.items():
+        total += len(name.encode())
+        kind, raw = next(iter(value.items()))
+        total += 1 if kind == "BOOL" else (len(raw) // 2 + 1 if kind == "N" else len(str(raw).encode()))
+    return total
+
+
+def _write_units(item: dict[str, Any], *, transactional: bool) -> int:
+    """Write units of writing ``item``: the table (x2 in a transaction) plus each index the item is in."""
+    units = math.ceil(_size(item) / 1024)
+    indexes = sum(1 for hash_key, _ in INDEXES.values() if hash_key in item)
+    return units * (2 if transactional else 1) + units * indexes
+
+
+def test_what_start_claim_and_submit_cost(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, _ = store
+    content = json.dumps({"text": "The service was great", "label": "POSITIVE", "confidence": 0.42})
+    measured: dict[str, Any] = {}
+    # WHEN a loop starts, its task is claimed and answered
+    for step, call in (
+        (
+            "StartHumanLoop",
+            lambda: storage.start_human_loop(_loop("cost", content), _task("t", json.loads(content)), max_active=1000),
+        ),
+        ("claim", lambda: storage.claim_task([_task("x").workteam_arn], "w1", 1100.0)),
+        ("submit", lambda: storage.submit_answer("t", "w1", {"sentiment": {"label": "POSITIVE"}}, 1200.0)),
+    ):
+        storage.reset_stats()
+        call()
+        stats = storage.stats
+        measured[step] = {
+            "writes": sum(v["requests"] for op, v in stats.items() if op in _WRITES),
+            "reads": sum(v["requests"] for op, v in stats.items() if op in _READS),
+            "requests": {op: int(v["requests"]) for op, v in stats.items() if op != "S3"},
+        }
+    loop_item, task_item = _raw(dynamodb, loop_key("cost")), _raw(dynamodb, task_key("t"))
+    measured["StartHumanLoop"]["write_units_estimate"] = (
+        _write_units(loop_item, transactional=True) + _write_units(task_item, transactional=True) + 2 * 1
+    )
+    print(json.dumps(measured, indent=1, sort_keys=True))
+    # THEN StartHumanLoop is one transaction and no read (issue target: <= 3 writes, <= 2 reads)
+    assert measured["StartHumanLoop"]["writes"] == 1 and measured["StartHumanLoop"]["reads"] == 0
+    assert measured["StartHumanLoop"]["requests"] == {"transact_write_items": 1}
+    # AND a claim is one transaction after three reads (holds, queue, the worker's earlier assignments)
+    assert measured["claim"]["requests"] == {"query": 2, "batch_get_item": 1, "transact_write_items": 1}
+    # AND a submission is one transaction after one read (the task with its assignments)
+    assert measured["submit"]["requests"] == {"query": 1, "transact_write_items": 1}
+    assert _size(loop_item) < OFFLOAD_BYTES
+
+
+_WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"})
+_READS = frozenset({"get_item", "query", "batch_get_item"})
