@@ -16,6 +16,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -118,7 +119,14 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ text-align: left; 
 class PortalApp:
     """Builds the portal's Starlette app over the backend runtime."""
 
-    def __init__(self, runtime: Runtime, workers: WorkerDirectory, sagemaker: Any) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        workers: WorkerDirectory,
+        sagemaker: Any,
+        *,
+        allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "[::1]"),
+    ) -> None:
         self.rt = runtime
         self.workers = workers
         self.sagemaker = sagemaker
@@ -143,7 +151,7 @@ class PortalApp:
             routes.append(Mount("/static", app=StaticFiles(directory=str(templating.STATIC_DIR)), name="static"))
         self.app = Starlette(
             routes=routes,
-            middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])],
+            middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
         )
 
     # ------------------------------------------------------------------ sessions

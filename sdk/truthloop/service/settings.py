@@ -52,6 +52,8 @@ class ServiceSettings:
     event_source: str = DEFAULT_EVENT_SOURCE
     account_id: str = DEFAULT_ACCOUNT_ID
     base_url: str = "http://127.0.0.1"
+    #: whether ``base_url`` was configured (then the portal answers only that host name)
+    base_url_set: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -76,4 +78,5 @@ class ServiceSettings:
             event_source=env.get(ENV_EVENT_SOURCE) or DEFAULT_EVENT_SOURCE,
             account_id=account,
             base_url=(env.get(ENV_BASE_URL) or "http://127.0.0.1").rstrip("/"),
+            base_url_set=bool(env.get(ENV_BASE_URL)),
         )

@@ -1,0 +1,142 @@
+"""Fixtures for the service's Lambda handlers on moto: table, buckets, engine queue (with DLQ), event capture.
+
+``boto3`` clients built inside the ``deployment`` fixture (the handlers' included) talk to moto in-process. The
+``through_api`` fixture sends a boto3 client's requests through the API Lambda handler as HTTP API events, so
+unchanged A2I and SageMaker code runs against the handler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from moto import mock_aws
+
+from truthloop.local.handlers import LambdaContext
+from truthloop.local.storage.dynamodb_schema import create_table
+from truthloop.service.driver import QueueDriver
+from truthloop.service.entry import current_service
+from truthloop.service.http_api import from_http_api_response, to_http_api_event
+from truthloop.service.settings import ENV_BUCKET, ENV_EVENT_BUS, ENV_QUEUE_URL, ENV_TABLE
+
+REGION = "us-east-1"
+API_URL = "https://truthloop.execute-api.us-east-1.amazonaws.com"
+
+
+def handler(name: str) -> Callable[[Any, Any], Any]:
+    """``lambdas/<name>/handler.py:handler`` (``lambdas`` is on the test path, as in a Lambda bundle)."""
+    function: Callable[[Any, Any], Any] = importlib.import_module(f"{name}.handler").handler
+    return function
+
+
+@dataclass
+class Deployment:
+    queue_url: str
+    dlq_url: str
+    capture_url: str
+    output_bucket: str
+    driver: QueueDriver
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event EventBridge routed to the capture queue so far (consumed)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        found: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.capture_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_SERVICE_NAME": "truthloop-test",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        create_table(boto3.client("dynamodb", region_name=REGION), "truthloop", wait=False)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="truthloop-documents")
+        s3.create_bucket(Bucket="review-output")
+        sqs = boto3.client("sqs", region_name=REGION)
+        dlq = sqs.create_queue(QueueName="engine-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue = sqs.create_queue(
+            QueueName="engine",
+            Attributes={
+                "VisibilityTimeout": "0",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+            },
+        )["QueueUrl"]
+        capture = sqs.create_queue(QueueName="capture")["QueueUrl"]
+        capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events", region_name=REGION)
+        events.put_rule(Name="truthloop-status", EventPattern=json.dumps({"source": ["truthloop.service"]}))
+        events.put_targets(Rule="truthloop-status", Targets=[{"Id": "capture", "Arn": capture_arn}])
+        monkeypatch.setenv(ENV_TABLE, "truthloop")
+        monkeypatch.setenv(ENV_BUCKET, "truthloop-documents")
+        monkeypatch.setenv(ENV_QUEUE_URL, queue)
+        monkeypatch.delenv(ENV_EVENT_BUS, raising=False)
+        driver = QueueDriver(
+            sqs, queue, engine=handler("service_engine"), sweep=handler("service_sweep"), region=REGION
+        )
+        yield Deployment(queue, dlq, capture, "review-output", driver)
+
+
+def _send_through(api: Callable[[Any, Any], Any]) -> Callable[..., AWSResponse]:
+    def send(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        split = request.url.split("://", 1)[1]
+        path_query = "/" + split.split("/", 1)[1] if "/" in split else "/"
+        path, _, query = path_query.partition("?")
+        body = request.body if isinstance(request.body, bytes) else (request.body or "").encode("utf-8")
+        headers = {k: v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        headers.setdefault("host", split.split("/", 1)[0])
+        event = to_http_api_event(request.method, path, query, headers, body)
+        context = LambdaContext(function_name="truthloop-service-api", invoked_function_arn="arn:local")
+        status, headers, content = from_http_api_response(api(event, context))
+        return AWSResponse(request.url, status, headers, _Raw(content))
+
+    return send
+
+
+class _Raw:
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.content
+
+
+@pytest.fixture
+def through_api(deployment: Deployment) -> Callable[[str], Any]:
+    """A boto3 client whose requests go to the API Lambda handler as HTTP API (payload 2.0) events."""
+    api = handler("service_api")
+
+    def make(service: str) -> Any:
+        client = boto3.client(service, region_name=REGION, endpoint_url=API_URL)
+        client.meta.events.register_first("before-send.*.*", _send_through(api))
+        return client
+
+    return make
+
+
+@pytest.fixture
+def worker_token(deployment: Deployment) -> str:
+    """A worker of the deployment (the service keeps workers as the local backend does)."""
+    _, token = current_service().workers.issue("reviewer-1")
+    return token
