@@ -14,9 +14,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.service.conftest import REGION, Deployment, handler
+from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn
 from truthloop.local.handlers import LambdaContext
 from truthloop.service.entry import current_service
 from truthloop.service.http_api import from_http_api_response, to_http_api_event
+from truthloop.templates import catalogue
 
 TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
 COGNITO = {"UserPool": "us-east-1_TestPool", "UserGroup": "labelers", "ClientId": "client-id"}
@@ -212,3 +214,56 @@ def test_a_failing_output_bucket_is_retried_then_failed_while_other_loops_comple
     assert [e["detail"]["humanLoopStatus"] for e in deployment.events()] == ["Failed"]
     with pytest.raises(ClientError):
         boto3.client("s3", region_name=REGION).head_bucket(Bucket="no-such-bucket")
+
+
+def test_a_labeling_job_with_three_workers_completes_through_the_engine_queue(
+    deployment: Deployment, through_api: Callable[[str], Any]
+) -> None:
+    # GIVEN a job on AWS's built-in PRE-/ACS-TextMultiClass functions, three workers per object
+    sm = through_api("sagemaker")
+    s3 = boto3.client("s3", region_name=REGION)
+    team = sm.create_workteam(
+        WorkteamName="labelers", Description="l", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
+    )["WorkteamArn"]
+    bucket = deployment.output_bucket
+    s3.put_object(Bucket=bucket, Key="in.manifest", Body='{"source": "great"}\n{"source": "awful"}\n')
+    s3.put_object(Bucket=bucket, Key="labels.json", Body=json.dumps({"labels": [{"label": "pos"}, {"label": "neg"}]}))
+    s3.put_object(Bucket=bucket, Key="ui.html", Body=catalogue.load("gt/text-classification").text())
+    sm.create_labeling_job(
+        LabelingJobName="reviews",
+        LabelAttributeName="sentiment",
+        InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": f"s3://{bucket}/in.manifest"}}},
+        OutputConfig={"S3OutputPath": f"s3://{bucket}/out/"},
+        RoleArn=ROLE,
+        LabelCategoryConfigS3Uri=f"s3://{bucket}/labels.json",
+        HumanTaskConfig={
+            "WorkteamArn": team,
+            "UiConfig": {"UiTemplateS3Uri": f"s3://{bucket}/ui.html"},
+            "PreHumanTaskLambdaArn": pre_annotation_lambda_arn("TextMultiClass", REGION),
+            "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": consolidation_lambda_arn("TextMultiClass", REGION)
+            },
+            "TaskTitle": "Sentiment",
+            "TaskDescription": "Positive or negative?",
+            "NumberOfHumanWorkersPerDataObject": 3,
+            "TaskTimeLimitInSeconds": 300,
+        },
+    )
+    deployment.driver.drain()
+    assert sm.describe_labeling_job(LabelingJobName="reviews")["LabelingJobStatus"] == "InProgress"
+    # WHEN three workers answer both objects through the portal API and the queue is drained
+    for index in range(3):
+        _, token = current_service().workers.issue(f"labeler-{index}")
+        for _ in range(2):
+            _, claimed = _portal("POST", "/portal/api/tasks/claim", token, {})
+            label = "pos" if claimed["task"]["taskInput"]["taskObject"] == "great" else "neg"
+            answer = {"answer": {"crowd-classifier": {"label": label}}}
+            assert _portal("POST", f"/portal/api/tasks/{claimed['task']['id']}/answer", token, answer)[0] == 200
+    deployment.driver.drain()
+    # THEN the job completed with both objects labeled by humans and its event was put on EventBridge
+    job = sm.describe_labeling_job(LabelingJobName="reviews")
+    assert job["LabelingJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["LabelCounters"]["HumanLabeled"] == 2
+    manifest = s3.get_object(Bucket=bucket, Key="out/reviews/manifests/output/output.manifest")["Body"].read()
+    assert [json.loads(line)["sentiment"] for line in manifest.splitlines()] == [0, 1]
+    assert [e["detail"] for e in deployment.events()] == [{"LabelingJobStatus": "Completed"}]
