@@ -19,11 +19,10 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto import mock_aws
 
 from truthloop.local.handlers import LambdaContext
-from truthloop.local.storage.dynamodb_schema import create_table
 from truthloop.service.driver import QueueDriver
+from truthloop.service.emulated import create_deployment
 from truthloop.service.entry import current_service
 from truthloop.service.http_api import from_http_api_response, to_http_api_event
-from truthloop.service.settings import ENV_BUCKET, ENV_EVENT_BUS, ENV_QUEUE_URL, ENV_TABLE
 
 REGION = "us-east-1"
 API_URL = "https://truthloop.execute-api.us-east-1.amazonaws.com"
@@ -69,29 +68,12 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        create_table(boto3.client("dynamodb", region_name=REGION), "truthloop", wait=False)
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="truthloop-documents")
-        s3.create_bucket(Bucket="review-output")
+        made = create_deployment(lambda name: boto3.client(name, region_name=REGION), visibility_timeout=0)
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket="review-output")
+        for name, value in made.env.items():
+            monkeypatch.setenv(name, value)
         sqs = boto3.client("sqs", region_name=REGION)
-        dlq = sqs.create_queue(QueueName="engine-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue = sqs.create_queue(
-            QueueName="engine",
-            Attributes={
-                "VisibilityTimeout": "0",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
-            },
-        )["QueueUrl"]
-        capture = sqs.create_queue(QueueName="capture")["QueueUrl"]
-        capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events", region_name=REGION)
-        events.put_rule(Name="truthloop-status", EventPattern=json.dumps({"source": ["truthloop.service"]}))
-        events.put_targets(Rule="truthloop-status", Targets=[{"Id": "capture", "Arn": capture_arn}])
-        monkeypatch.setenv(ENV_TABLE, "truthloop")
-        monkeypatch.setenv(ENV_BUCKET, "truthloop-documents")
-        monkeypatch.setenv(ENV_QUEUE_URL, queue)
-        monkeypatch.delenv(ENV_EVENT_BUS, raising=False)
+        queue, dlq, capture = made.queue_url, made.dlq_url, made.capture_url
         driver = QueueDriver(
             sqs, queue, engine=handler("service_engine"), sweep=handler("service_sweep"), region=REGION
         )
