@@ -9,10 +9,14 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["from_http_api_response", "to_http_api_event"]
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+
+from truthloop.local.handlers import LambdaContext
+
+__all__ = ["from_http_api_response", "through_handler", "to_http_api_event"]
 
 _TEXT_TYPES = ("application/json", "application/x-amz-json-1.1", "text/", "application/x-www-form-urlencoded")
 
@@ -72,3 +76,33 @@ def from_http_api_response(response: Mapping[str, Any]) -> tuple[int, dict[str, 
     if cookies:
         headers["set-cookie"] = ", ".join(cookies)
     return int(response.get("statusCode", 200)), headers, body
+
+
+class _Raw:
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.content
+
+
+def through_handler(client: Any, handler: Callable[[Any, Any], Any]) -> Any:
+    """Send ``client``'s requests to ``handler`` as HTTP API events instead of the network (tests, benchmarks).
+
+    The request is signed and serialised by botocore as for AWS; only the transport is replaced.
+    """
+
+    def send(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        split = request.url.split("://", 1)[1]
+        path_query = "/" + split.split("/", 1)[1] if "/" in split else "/"
+        path, _, query = path_query.partition("?")
+        body = request.body if isinstance(request.body, bytes) else (request.body or "").encode("utf-8")
+        headers = {k: v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        headers.setdefault("host", split.split("/", 1)[0])
+        event = to_http_api_event(request.method, path, query, headers, body)
+        context = LambdaContext(function_name="truthloop-service-api", invoked_function_arn="arn:local")
+        status, response_headers, content = from_http_api_response(handler(event, context))
+        return AWSResponse(request.url, status, response_headers, _Raw(content))
+
+    client.meta.events.register_first(f"before-send.{client.meta.service_model.service_id.hyphenize()}", send)
+    return client

@@ -15,14 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto import mock_aws
 
-from truthloop.local.handlers import LambdaContext
 from truthloop.service.driver import QueueDriver
 from truthloop.service.emulated import create_deployment
 from truthloop.service.entry import current_service
-from truthloop.service.http_api import from_http_api_response, to_http_api_event
+from truthloop.service.http_api import through_handler
 
 REGION = "us-east-1"
 API_URL = "https://truthloop.execute-api.us-east-1.amazonaws.com"
@@ -80,39 +78,13 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
         yield Deployment(queue, dlq, capture, "review-output", driver)
 
 
-def _send_through(api: Callable[[Any, Any], Any]) -> Callable[..., AWSResponse]:
-    def send(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-        split = request.url.split("://", 1)[1]
-        path_query = "/" + split.split("/", 1)[1] if "/" in split else "/"
-        path, _, query = path_query.partition("?")
-        body = request.body if isinstance(request.body, bytes) else (request.body or "").encode("utf-8")
-        headers = {k: v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
-        headers.setdefault("host", split.split("/", 1)[0])
-        event = to_http_api_event(request.method, path, query, headers, body)
-        context = LambdaContext(function_name="truthloop-service-api", invoked_function_arn="arn:local")
-        status, headers, content = from_http_api_response(api(event, context))
-        return AWSResponse(request.url, status, headers, _Raw(content))
-
-    return send
-
-
-class _Raw:
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.content
-
-
 @pytest.fixture
 def through_api(deployment: Deployment) -> Callable[[str], Any]:
     """A boto3 client whose requests go to the API Lambda handler as HTTP API (payload 2.0) events."""
     api = handler("service_api")
 
     def make(service: str) -> Any:
-        client = boto3.client(service, region_name=REGION, endpoint_url=API_URL)
-        client.meta.events.register_first("before-send.*.*", _send_through(api))
-        return client
+        return through_handler(boto3.client(service, region_name=REGION, endpoint_url=API_URL), api)
 
     return make
 
