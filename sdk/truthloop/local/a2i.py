@@ -14,9 +14,9 @@ import uuid
 from typing import Any
 
 from truthloop.contracts import arn_resource_name
-from truthloop.local.errors import ApiError, conflict, not_found, quota_exceeded, validation
+from truthloop.local.errors import ApiError, conflict, not_found, quota_exceeded, throttled, validation
 from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerprint, to_datetime
-from truthloop.local.storage import HumanLoop, LoopQuotaExceeded, StorageError, Task
+from truthloop.local.storage import HumanLoop, LoopConflict, LoopQuotaExceeded, StorageError, StorageThrottled, Task
 
 __all__ = ["A2IService", "loop_owner"]
 
@@ -71,9 +71,13 @@ class A2IService:
                 f"You have {exc.active} active human loops; the quota of this backend is {exc.limit}. Wait for loops "
                 "to finish or raise max_active_human_loops."
             )
-        return conflict(
-            f"A human loop named {name} already exists with different input; human loop names must be unique."
-        )
+        if isinstance(exc, LoopConflict):
+            return conflict(
+                f"A human loop named {name} already exists with different input; human loop names must be unique."
+            )
+        if isinstance(exc, StorageThrottled):
+            return throttled(f"Rate exceeded: the store is throttling ({exc.operation}); retry with backoff.", a2i=True)
+        return ApiError("InternalServerException", f"The store failed to start human loop {name}: {exc}", 500)
 
     def prepare_start(self, params: dict[str, Any]) -> tuple[HumanLoop, Task]:
         """Validate a StartHumanLoop request and build the loop and its task (no writes)."""

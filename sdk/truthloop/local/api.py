@@ -34,7 +34,7 @@ from truthloop.local.protocol import (
 )
 from truthloop.local.runtime import Runtime
 from truthloop.local.sagemaker import SageMakerService
-from truthloop.local.storage import StorageError, SupportsFutureStart
+from truthloop.local.storage import StorageError, StorageThrottled, SupportsFutureStart
 
 __all__ = ["AwsApi"]
 
@@ -108,6 +108,12 @@ class AwsApi:
             }
         except ApiError as error:
             status, response_headers, payload = encode_error(error, protocol)
+        except StorageThrottled as exc:  # the store's throughput, after its own retries: the caller backs off
+            log.warning("store throttled %s %s: %s", method, path, exc)
+            refusal = throttled(
+                f"Rate exceeded: the store is throttling ({exc.operation}).", a2i=protocol == "rest-json"
+            )
+            status, response_headers, payload = encode_error(refusal, protocol)
         except Exception:
             log.exception("internal error serving %s %s", method, path)
             code = "InternalServerException" if protocol == "rest-json" else "InternalFailure"

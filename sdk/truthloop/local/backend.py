@@ -33,7 +33,7 @@ from truthloop.local.api import AwsApi
 from truthloop.local.config import LOCAL_DOCUMENTS_BUCKET, LOCAL_TABLE, BackendConfig
 from truthloop.local.engine import Engine
 from truthloop.local.events import EventBus, EventTarget
-from truthloop.local.handlers import environment
+from truthloop.local.handlers import environment, forget_file_handlers
 from truthloop.local.lambdas import LambdaRegistry, handler_environment
 from truthloop.local.portal import PortalApp
 from truthloop.local.runtime import Runtime
@@ -175,6 +175,7 @@ class LocalBackend:
             max_attempts=config.event_max_attempts,
             base_environment=handler_env,
         )
+        forget_file_handlers()  # this backend's handlers start cold, with clients for its own endpoints
         for handler in config.event_handlers:
             with environment({**handler_env, **handler.environment}):
                 events.subscribe(EventTarget.from_config(handler, search_paths=(_REPO_LAMBDAS,)))

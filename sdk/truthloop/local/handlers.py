@@ -24,7 +24,7 @@ from typing import Any
 
 from truthloop.exceptions import LocalBackendError
 
-__all__ = ["Handler", "LambdaContext", "environment", "load_handler"]
+__all__ = ["Handler", "LambdaContext", "environment", "forget_file_handlers", "load_handler"]
 
 Handler = Callable[[Any, Any], Any]
 _ENV_LOCK = threading.RLock()
@@ -52,6 +52,21 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
+_FILE_MODULE_PREFIX = "truthloop_local_handler_"
+
+
+def forget_file_handlers() -> int:
+    """Drop the handler modules loaded from files, so the next load runs their module code again (a cold start).
+
+    A handler creates its boto3 clients at import, from the endpoint variables of the backend that loaded it; a
+    backend started later in the same process must not reuse those clients. Handlers already loaded keep working.
+    """
+    names = [name for name in sys.modules if name.startswith(_FILE_MODULE_PREFIX)]
+    for name in names:
+        sys.modules.pop(name, None)
+    return len(names)
+
+
 def load_handler(spec: str, *, search_paths: tuple[Path, ...] = ()) -> Handler:
     """Import ``module:function`` (or ``file.py:function``) and return the callable; raise naming what is missing."""
     target, sep, attr = spec.rpartition(":")
@@ -66,7 +81,7 @@ def load_handler(spec: str, *, search_paths: tuple[Path, ...] = ()) -> Handler:
                     break
         if not path.is_file():
             raise LocalBackendError(f"handler file {target!r} does not exist")
-        name = "truthloop_local_handler_" + "_".join(path.resolve().with_suffix("").parts[-3:]).replace("-", "_")
+        name = _FILE_MODULE_PREFIX + "_".join(path.resolve().with_suffix("").parts[-3:]).replace("-", "_")
         module = sys.modules.get(name)
         if module is None:
             spec_obj = importlib.util.spec_from_file_location(name, path)

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from tests.functional.local.helpers import NO_RETRIES, Worker, admin, events, s3_json, unique, wait_for
 from truthloop.contracts import A2ILoopStatusEvent, DescribeHumanLoopResponse, HumanLoopOutput, load
 from truthloop.local import LocalBackend
+from truthloop.local.storage import StorageThrottled
 
 ABSENT_FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/absent"
 
@@ -96,7 +97,8 @@ def test_retry_with_identical_input_is_idempotent_and_different_input_conflicts(
 def test_invalid_requests_get_validation_exception_with_aws_message(
     a2i: Any, flow: Callable[..., str], kwargs: dict[str, Any], fragment: str
 ) -> None:
-    # GIVEN a valid request with one part broken
+    # GIVEN a valid request with one part broken (a copy: the parameters are shared by both stores' runs)
+    kwargs = dict(kwargs)
     request: dict[str, Any] = {
         "HumanLoopName": unique("loop"),
         "FlowDefinitionArn": flow(),
@@ -308,6 +310,23 @@ def test_quota_gives_402_and_fault_injection_gives_429(
         a2i.list_human_loops(FlowDefinitionArn=flow_arn)
     finally:
         admin(backend, "POST", "/config", {"max_active_human_loops": None, "faults": {}})
+
+
+def test_a_throttling_store_gives_429_not_a_conflict_or_a_500(
+    backend: LocalBackend, a2i: Any, flow: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow_arn = flow()
+    name = _start(a2i, flow_arn)
+
+    def throttle(*args: Any, **kwargs: Any) -> Any:
+        raise StorageThrottled("TransactWriteItems", "ProvisionedThroughputExceededException: slow down")
+
+    # GIVEN a store that still throttles after its own retries (StartHumanLoop's both paths, and reads)
+    for method in ("start_human_loop", "start_human_loop_future", "get_human_loop"):
+        monkeypatch.setattr(backend.storage, method, throttle, raising=False)
+    # WHEN / THEN StartHumanLoop and DescribeHumanLoop answer ThrottlingException with HTTP 429 (botocore retries it)
+    assert _error(lambda: _start(a2i, flow_arn))[:2] == ("ThrottlingException", 429)
+    assert _error(lambda: a2i.describe_human_loop(HumanLoopName=name))[:2] == ("ThrottlingException", 429)
 
 
 def test_botocore_model_routes_are_all_served(a2i: Any) -> None:

@@ -6,11 +6,14 @@ The DynamoDB-only parts (S3 offload, TTL, request counts, error mapping) are in 
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -18,11 +21,15 @@ from tests.functional.local.stores import STORES, open_store
 from truthloop.local.storage import (
     AssignmentError,
     HumanLoop,
+    JobObject,
+    ListQuery,
     LoopConflict,
     LoopQuotaExceeded,
+    Resource,
     SQLiteStorage,
     Storage,
     Task,
+    Worker,
 )
 from truthloop.local.storage.migrations import MIGRATIONS, Migrations
 
@@ -287,3 +294,190 @@ def test_racing_identical_starts_create_one_loop(storage: Storage) -> None:
     assert sorted(r[1] for r in results if isinstance(r, tuple)) == [False] * 5 + [True]
     assert sum(storage.get_task(f"try-{n}") is not None for n in range(6)) == 1
     assert storage.count_human_loops() == 1
+
+
+def _team(n: int) -> Resource:
+    name = f"team-{n:02d}" + ("-x" if n % 3 == 0 else "")
+    status = "Active" if n % 2 else "Updating"
+    return Resource("workteam", name, status, float(1000 + n), float(2000 + n), {"n": n})
+
+
+@pytest.mark.parametrize("sort_by", ["CreationTime", "Name", "Status"])
+@pytest.mark.parametrize("ascending", [True, False])
+def test_resource_lists_page_through_filters_in_every_order(
+    storage: Storage, sort_by: Literal["CreationTime", "Name", "Status"], ascending: bool
+) -> None:
+    # GIVEN 14 workteams, every third named "...-x", half Active
+    teams = [_team(n) for n in range(14)]
+    for team in teams:
+        assert storage.create_resource(team)
+    # WHEN the ones named like "X" created after t=1001 are listed 2 at a time
+    query = ListQuery(name_contains="X", created_after=1001.0, sort_by=sort_by, ascending=ascending, limit=2)
+    names: list[str] = []
+    pages = 0
+    cursor = None
+    while True:
+        page, cursor = storage.list_resources("workteam", replace(query, cursor=cursor))
+        names.extend(r.name for r in page)
+        pages += 1
+        if cursor is None:
+            break
+    # THEN every match comes once, in the requested order, on full pages but the last
+    matches = [t for t in teams if "x" in t.name and t.created > 1001.0]
+    key = {
+        "CreationTime": lambda r: (r.created, r.name),
+        "Name": lambda r: r.name,
+        "Status": lambda r: (r.status, r.name),
+    }
+    assert names == [t.name for t in sorted(matches, key=key[sort_by], reverse=not ascending)]
+    assert pages == math.ceil(len(matches) / 2)
+    # AND a status filter narrows the same list
+    active, _ = storage.list_resources("workteam", ListQuery(status_equals="Active", sort_by=sort_by, limit=100))
+    assert sorted(r.name for r in active) == sorted(t.name for t in teams if t.status == "Active")
+
+
+def test_resource_writes_are_conditional(storage: Storage) -> None:
+    # GIVEN a resource
+    assert storage.create_resource(Resource("labeling-job", "Job-A", "InProgress", 1.0, 1.0, {"a": 1}))
+    # THEN a second create (names of jobs ignore case) changes nothing
+    assert not storage.create_resource(Resource("labeling-job", "job-a", "Completed", 2.0, 2.0, {}))
+    found = storage.get_resource("labeling-job", "JOB-A")
+    assert found is not None and (found.name, found.status, found.doc) == ("Job-A", "InProgress", {"a": 1})
+    # AND an update expecting another status is refused, a matching one applies
+    assert storage.update_resource("labeling-job", "job-a", now=5.0, status="Stopped", expect_status=["Failed"]) is None
+    updated = storage.update_resource("labeling-job", "job-a", now=5.0, status="Stopping", doc={"b": 2})
+    assert updated is not None and (updated.status, updated.modified, updated.doc) == ("Stopping", 5.0, {"b": 2})
+    assert [r.name for r in storage.resources_in_status("labeling-job", ["Stopping", "Failed"])] == ["Job-A"]
+    assert storage.resources_in_status("labeling-job", ["InProgress"]) == []
+    # AND a delete happens once
+    assert storage.delete_resource("labeling-job", "Job-A")
+    assert not storage.delete_resource("labeling-job", "Job-A")
+    assert storage.update_resource("labeling-job", "Job-A", now=6.0, status="Failed") is None
+
+
+def test_transitions_deletes_and_the_quota_counter(storage: Storage) -> None:
+    # GIVEN a quota of one and an active loop
+    storage.start_human_loop(_loop("a"), _task("task-a"), max_active=1)
+    with pytest.raises(ValueError, match="cannot update human loop fields"):
+        storage.transition_human_loop("a", ("InProgress",), "Completed", now=2.0, task_id="x")
+    # WHEN it is stopped (still active), then stopped for good with an output
+    assert storage.transition_human_loop("a", ("Completed",), "Stopped", now=2.0) is None
+    stopping = storage.transition_human_loop("a", ("InProgress",), "Stopping", now=2.0)
+    assert stopping is not None and stopping.status == "Stopping"
+    assert storage.close_tasks("human-loop:task-a", 2.0) == 1
+    with pytest.raises(LoopQuotaExceeded):
+        storage.start_human_loop(_loop("b"), _task("task-b"), max_active=1)
+    stopped = storage.transition_human_loop("a", ("Stopping",), "Stopped", now=3.0, output_s3_uri="s3://b/k")
+    assert stopped is not None and (stopped.status, stopped.modified, stopped.output_s3_uri) == (
+        "Stopped",
+        3.0,
+        "s3://b/k",
+    )
+    # THEN the slot is free again, and deleting a loop removes its task and assignments
+    storage.start_human_loop(_loop("b"), _task("task-b"), max_active=1)
+    claimed = storage.claim_task(["team-a"], "w1", 1100.0)
+    assert claimed is not None and claimed[0].id == "task-b"
+    assert storage.delete_human_loop("b", ["Completed"]) is not None
+    assert storage.get_human_loop("b") is not None
+    deleted = storage.delete_human_loop("b", ["InProgress"])
+    assert deleted is not None and deleted.status == "InProgress"
+    assert storage.get_human_loop("b") is None and storage.get_task("task-b") is None
+    assert storage.assignments("task-b") == []
+    assert storage.claim_task(["team-a"], "w1", 1101.0) is None
+    # AND deleting an active loop gave its quota slot back
+    storage.start_human_loop(_loop("c"), _task("task-c"), max_active=1)
+    assert storage.delete_human_loop("missing", ["Stopped"]) is None
+    assert [loop.name for loop in storage.human_loops_in_status("Stopped", 10)] == ["a"]
+    assert storage.count_human_loops() == 2
+
+
+def test_closing_releasing_and_counting_tasks(storage: Storage) -> None:
+    # GIVEN two open tasks of one owner; w1 holds the first
+    tasks = [replace(_task(f"c{n}"), owner="job:j") for n in range(2)]
+    storage.put_tasks(tasks)
+    held = storage.claim_task(["team-a"], "w1", 1100.0)
+    assert held is not None and held[0].id == "c0"
+    assert storage.queue_counts(["team-a", "team-b"], "w1") == {"team-a": 2, "team-b": 0}
+    assert storage.queue_counts(["team-a"], "w2") == {"team-a": 1}  # c0 has no free slot
+    assert storage.open_task_count("job:j") == 2
+    # WHEN the owner closes its tasks
+    assert storage.close_tasks("job:j", 1200.0) == 2
+    # THEN the held one waits for its worker, the other is cancelled at once; no new claims
+    statuses = {t: storage.get_task(t).status for t in ("c0", "c1")}  # type: ignore[union-attr]
+    assert statuses == {"c0": "closing", "c1": "cancelled"}
+    assert storage.claim_task(["team-a"], "w2", 1201.0) is None
+    assert storage.open_task_count("job:j") == 1
+    # AND releasing the held one cancels it (a second release does nothing)
+    assert storage.release_assignment("c0", "w1", 1202.0)
+    assert not storage.release_assignment("c0", "w1", 1203.0)
+    task = storage.get_task("c0")
+    assert task is not None and (task.status, task.active) == ("cancelled", 0)
+    assert sorted(t.id for t in storage.tasks_to_settle(10)) == ["c0", "c1"]
+    storage.mark_settled("c0")
+    assert [t.id for t in storage.tasks_to_settle(10)] == ["c1"]
+
+
+def test_a_released_task_can_be_claimed_again_by_anyone(storage: Storage) -> None:
+    storage.put_tasks([_task("r")])
+    assert storage.claim_task(["team-a"], "w1", 1100.0) is not None
+    assert storage.claim_task(["team-a"], "w2", 1101.0) is None
+    assert storage.release_assignment("r", "w1", 1102.0)
+    again = storage.claim_task(["team-a"], "w1", 1103.0)
+    assert again is not None and again[1].accepted_at == 1103.0
+    with pytest.raises(AssignmentError, match="does not exist"):
+        storage.submit_answer("missing", "w1", {}, 1104.0)
+
+
+def test_job_objects_filter_order_and_update(storage: Storage) -> None:
+    # GIVEN five objects of a job, put out of order
+    storage.put_job_objects([JobObject("job", f"o{n}", n, "pending", {"source": n}) for n in (3, 1, 4, 0, 2)])
+    # WHEN some are queued with a task input and one fails
+    storage.update_job_objects("job", ["o1", "o3"], status="queued", task_input={"x": 1}, iteration=1)
+    storage.update_job_objects("job", ["o4", "missing"], status="failed", failure="bad", human=False)
+    with pytest.raises(ValueError, match="cannot update job object fields"):
+        storage.update_job_objects("job", ["o0"], seq=9)
+    # THEN filters and order by position hold, and updates read back
+    assert [o.object_id for o in storage.job_objects("job")] == ["o0", "o1", "o2", "o3", "o4"]
+    queued = storage.job_objects("job", ["queued", "failed"])
+    assert [(o.object_id, o.status) for o in queued] == [("o1", "queued"), ("o3", "queued"), ("o4", "failed")]
+    assert (queued[0].task_input, queued[0].iteration, queued[2].failure, queued[2].human) == (
+        {"x": 1},
+        1,
+        "bad",
+        False,
+    )
+    assert storage.job_objects("job", []) == [] and storage.job_objects("other") == []
+
+
+def test_workers_and_their_tokens(storage: Storage) -> None:
+    storage.put_worker(Worker("w2", "bob", "hash-b", "sub-b", 2.0))
+    storage.put_worker(Worker("w1", "alice", "hash-a", "sub-a", 1.0, simulated=True))
+    # WHEN alice's token is rotated
+    storage.put_worker(Worker("w1", "alice", "hash-a2", "ignored", 9.0))
+    # THEN only the new token signs her in, and her first registration is kept
+    assert storage.worker_by_token_hash("hash-a") is None
+    alice = storage.worker_by_token_hash("hash-a2")
+    assert alice is not None and (alice.id, alice.sub, alice.created, alice.simulated) == ("w1", "sub-a", 1.0, True)
+    assert storage.get_worker("w2") is not None and storage.get_worker("nobody") is None
+    assert [w.name for w in storage.list_workers()] == ["alice", "bob"]
+
+
+def test_the_event_outbox(storage: Storage) -> None:
+    # GIVEN three events
+    ids = [storage.add_event("T", {"n": n}, copies=1, now=100.0 + n) for n in range(3)]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    # WHEN the first is delivered and the second failed and waits until t=200
+    storage.record_delivery(ids[0], delivered=True, attempts=1, next_attempt=100.0, error=None)
+    storage.record_delivery(ids[1], delivered=False, attempts=1, next_attempt=200.0, error="boom")
+    # THEN only the third is due now, both undelivered ones later; all are listed in order
+    assert [e.id for e in storage.due_events(150.0, 10)] == [ids[2]]
+    assert [e.id for e in storage.due_events(250.0, 10)] == [ids[1], ids[2]]
+    listed = storage.list_events(after_id=ids[0], limit=10)
+    assert [(e.id, e.body, e.delivered, e.last_error) for e in listed] == [
+        (ids[1], {"n": 1}, False, "boom"),
+        (ids[2], {"n": 2}, False, None),
+    ]
+    assert [e.id for e in storage.list_events(limit=2)] == ids[:2]
+    assert storage.get_meta("secret") is None
+    storage.set_meta("secret", "s")
+    assert storage.get_meta("secret") == "s"

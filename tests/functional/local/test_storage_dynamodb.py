@@ -192,6 +192,22 @@ def test_other_service_errors_are_storage_unavailable_naming_the_table(store: tu
         storage.get_human_loop("any")
 
 
+def test_s3_failures_of_documents_are_storage_errors_naming_the_object(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, _, s3 = store
+    # GIVEN a large document in S3 whose object is then lost
+    storage.start_human_loop(_loop("big", json.dumps({"t": "x" * OFFLOAD_BYTES})), _task("task-big"), max_active=None)
+    (key,) = _objects(s3)
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    # WHEN the loop is read THEN the error names the object and chains botocore's
+    with pytest.raises(StorageUnavailable, match=f"NoSuchKey: .*s3://{BUCKET}/{key}") as raised:
+        storage.get_human_loop("big")
+    assert isinstance(raised.value.__cause__, ClientError)
+    # AND S3 throttling that persists is reported as throttling
+    s3.meta.events.register("before-call.s3.PutObject", _refuse("SlowDown", "Please reduce your request rate."))
+    with pytest.raises(StorageThrottled, match="PutObject"):
+        storage.create_resource(Resource("workteam", "t", "Active", 1.0, 1.0, {"x": "y" * OFFLOAD_BYTES}))
+
+
 def test_transaction_conflicts_are_retried_until_the_write_goes_through(
     store: tuple[DynamoDBStorage, Any, Any],
 ) -> None:
@@ -244,11 +260,11 @@ def _write_units(item: dict[str, Any], *, transactional: bool) -> int:
     return units * (2 if transactional else 1) + units * indexes
 
 
-def test_what_start_claim_and_submit_cost(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+def test_what_start_claim_submit_and_settle_cost(store: tuple[DynamoDBStorage, Any, Any]) -> None:
     storage, dynamodb, _ = store
     content = json.dumps({"text": "The service was great", "label": "POSITIVE", "confidence": 0.42})
     measured: dict[str, Any] = {}
-    # WHEN a loop starts, its task is claimed and answered
+    # WHEN a loop starts, its task is claimed and answered, and the engine settles it
     for step, call in (
         (
             "StartHumanLoop",
@@ -256,6 +272,7 @@ def test_what_start_claim_and_submit_cost(store: tuple[DynamoDBStorage, Any, Any
         ),
         ("claim", lambda: storage.claim_task([_task("x").workteam_arn], "w1", 1100.0)),
         ("submit", lambda: storage.submit_answer("t", "w1", {"sentiment": {"label": "POSITIVE"}}, 1200.0)),
+        ("settle", lambda: _settle(storage, "cost")),
     ):
         storage.reset_stats()
         call()
@@ -265,7 +282,8 @@ def test_what_start_claim_and_submit_cost(store: tuple[DynamoDBStorage, Any, Any
             "reads": sum(v["requests"] for op, v in stats.items() if op in _READS),
             "requests": {op: int(v["requests"]) for op, v in stats.items() if op != "S3"},
         }
-    loop_item, task_item = _raw(dynamodb, loop_key("cost")), _raw(dynamodb, task_key("t"))
+        if step == "StartHumanLoop":  # the items as the start wrote them
+            loop_item, task_item = _raw(dynamodb, loop_key("cost")), _raw(dynamodb, task_key("t"))
     measured["StartHumanLoop"]["write_units_estimate"] = (
         _write_units(loop_item, transactional=True) + _write_units(task_item, transactional=True) + 2 * 1
     )
@@ -277,7 +295,23 @@ def test_what_start_claim_and_submit_cost(store: tuple[DynamoDBStorage, Any, Any
     assert measured["claim"]["requests"] == {"query": 2, "batch_get_item": 1, "transact_write_items": 1}
     # AND a submission is one transaction after one read (the task with its assignments)
     assert measured["submit"]["requests"] == {"query": 1, "transact_write_items": 1}
+    # AND what the engine's storage calls add to settle it leaves a one-worker review at 8 writes (target <= 12)
+    assert sum(measured[step]["writes"] for step in ("StartHumanLoop", "claim", "submit", "settle")) == 8
     assert _size(loop_item) < OFFLOAD_BYTES
+
+
+def _settle(storage: DynamoDBStorage, name: str) -> None:
+    """The storage calls the engine makes to settle an answered loop and deliver its event."""
+    (task,) = storage.tasks_to_settle(10)
+    storage.assignments(task.id)
+    loop = storage.get_human_loop(name)
+    assert loop is not None
+    storage.transition_human_loop(name, (loop.status,), "Completed", now=1300.0, output_s3_uri="s3://b/output.json")
+    storage.mark_settled(task.id)
+    event_id = storage.add_event("SageMaker A2I HumanLoop Status Change", {"humanLoopName": name}, copies=1, now=1300.0)
+    (due,) = storage.due_events(1300.0, 10)
+    storage.record_delivery(due.id, delivered=True, attempts=1, next_attempt=1300.0, error=None)
+    assert due.id == event_id
 
 
 _WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"})

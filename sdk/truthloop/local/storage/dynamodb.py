@@ -155,7 +155,7 @@ class DynamoDBStorage:
 
     @property
     def stats(self) -> dict[str, dict[str, float]]:
-        """Requests and consumed capacity units per DynamoDB operation since the last :meth:`reset_stats`."""
+        """Requests (refused ones too) and consumed capacity units per DynamoDB operation since :meth:`reset_stats`."""
         with self._stats_lock:
             stats = {op: dict(values) for op, values in self._stats.items()}
         stats["S3"] = {"puts": float(self.docs.puts), "gets": float(self.docs.gets)}
@@ -185,6 +185,7 @@ class DynamoDBStorage:
             with self._lock:
                 response: dict[str, Any] = getattr(self._db, operation)(**params)
         except ClientError as exc:
+            self._record(operation, {})  # a refused request still costs: count it
             body: dict[str, Any] = dict(exc.response)
             error = body.get("Error", {})
             code, message = str(error.get("Code", "")), str(error.get("Message", ""))
@@ -492,13 +493,13 @@ class DynamoDBStorage:
                     existing = it.loop_from(existing_item, self.docs)
                     if existing.input_content == loop.input_content and existing.flow_arn == loop.flow_arn:
                         return existing, False
-                    raise LoopConflict(existing) from None
+                    raise LoopConflict(existing) from exc
                 if counted and max_active is not None and exc.failed(len(items) - 1):
                     counter = exc.item(len(items) - 1) or self._get(dict(_COUNTER)) or {}
                     active = it.i(counter, "active") if "active" in counter else 0
-                    raise LoopQuotaExceeded(active, max_active) from None
+                    raise LoopQuotaExceeded(active, max_active) from exc
                 if task is not None and exc.failed(1):
-                    raise StorageError(f"task {task.id} of human loop {loop.name} already exists") from None
+                    raise StorageError(f"task {task.id} of human loop {loop.name} already exists") from exc
                 raise StorageUnavailable("StartHumanLoop", str(exc)) from exc
             return loop, True
         raise StorageThrottled("StartHumanLoop", f"human loop {loop.name} kept changing")
@@ -671,7 +672,7 @@ class DynamoDBStorage:
             self._transact(puts)
         except _Cancelled as exc:
             taken = [it.s(p["Put"]["Item"], "id") for n, p in enumerate(puts) if exc.failed(n)]
-            raise StorageError(f"tasks already exist: {', '.join(taken)}") from None
+            raise StorageError(f"tasks already exist: {', '.join(taken)}") from exc
 
     def get_task(self, task_id: str) -> Task | None:
         item = self._get(it.task_key(task_id))

@@ -8,14 +8,27 @@ computed in one place per type so that every write keeps them consistent with th
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from truthloop.local.storage.base import Assignment, EventRecord, HumanLoop, JobObject, Resource, Task, Worker
+from botocore.exceptions import BotoCoreError, ClientError
+
+from truthloop.local.storage.base import (
+    Assignment,
+    EventRecord,
+    HumanLoop,
+    JobObject,
+    Resource,
+    StorageThrottled,
+    StorageUnavailable,
+    Task,
+    Worker,
+)
 from truthloop.local.storage.dynamodb_schema import INDEXES, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -224,7 +237,8 @@ class Documents:
         if len(data) <= self.limit // share:
             return {attr: text, f"{attr}_s3": None}
         key = self.key(data)
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
+        with self._mapped("PutObject", key):
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
         self.puts += 1
         return {attr: None, f"{attr}_s3": key}
 
@@ -234,8 +248,25 @@ class Documents:
             value = item.get(attr)
             return None if value is None else str(value["S"])
         self.gets += 1
-        body = self.s3.get_object(Bucket=self.bucket, Key=str(pointer["S"]))["Body"].read()
+        key = str(pointer["S"])
+        with self._mapped("GetObject", key):
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return bytes(body).decode("utf-8")
+
+    @contextlib.contextmanager
+    def _mapped(self, operation: str, key: str) -> Iterator[None]:
+        """botocore errors of S3 as the store's errors (cause chained), naming the object."""
+        try:
+            yield
+        except ClientError as exc:
+            response: dict[str, Any] = dict(exc.response)
+            code, message = response.get("Error", {}).get("Code", ""), response.get("Error", {}).get("Message", "")
+            detail = f"{code}: {message} ({self.uri(key)})"
+            if code in ("SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"):
+                raise StorageThrottled(operation, detail) from exc
+            raise StorageUnavailable(operation, detail) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(operation, f"{exc} ({self.uri(key)})") from exc
 
     def json(self, item: Item, attr: str) -> Any:
         text = self.text(item, attr)
