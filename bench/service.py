@@ -12,9 +12,11 @@ invocations and their in-process duration. Scenarios:
 * ``gt_object_3_workers``: a labeling job with one object and three workers, from CreateLabelingJob to Completed.
 
 Prices: public us-east-1 on-demand list prices (stated in the output). Request units: moto reports no consumed
-capacity, so units are computed as DynamoDB bills them for items up to 1 KB (1 per write, 2 per transactional
-write item, 0.5 per eventually consistent read, 1 per consistent read); a larger item costs one more unit per KB
-(write) or 4 KB (read). Targets (issue 13): StartHumanLoop <= 3 write and <= 2 read requests; a completed one-worker
+capacity, so units are computed as DynamoDB bills the base table for items up to 1 KB (1 per write, 2 per
+transactional write item, 0.5 per eventually consistent read, 1 per consistent read); a larger item costs one more
+unit per KB (write) or 4 KB (read), and every global secondary index an item is in adds its own write units
+(docs/service.md, "What a call costs", counts them per call), so ``write_request_units_base_table`` is a floor.
+Targets (issue 13): StartHumanLoop <= 3 write and <= 2 read requests; a completed one-worker
 review <= 12 write requests; no Scan; no always-on compute.
 """
 
@@ -147,7 +149,7 @@ class Meter:
             "dynamodb": {
                 "write_requests": writes,
                 "read_requests": reads,
-                "write_request_units": self.write_units,
+                "write_request_units_base_table": self.write_units,
                 "read_request_units": round(self.read_units, 1),
                 "scans": ddb.get("Scan", 0),
                 "by_operation": dict(sorted(ddb.items())),
@@ -309,7 +311,8 @@ def main() -> None:
             minutes
             * (
                 idle_sweep["dynamodb"]["read_request_units"] * PRICES["dynamodb_read_request_unit_per_million"]
-                + idle_sweep["dynamodb"]["write_request_units"] * PRICES["dynamodb_write_request_unit_per_million"]
+                + idle_sweep["dynamodb"]["write_request_units_base_table"]
+                * PRICES["dynamodb_write_request_unit_per_million"]
                 + PRICES["lambda_request_per_million"]
                 + sweep_seconds * LAMBDA_MEMORY_GB * PRICES["lambda_gb_second_x86"] * 1_000_000
             )
