@@ -92,17 +92,20 @@ def through_handler(client: Any, handler: Callable[[Any, Any], Any]) -> Any:
     The request is signed and serialised by botocore as for AWS; only the transport is replaced.
     """
 
-    def send(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+    def send(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse:
         split = request.url.split("://", 1)[1]
         path_query = "/" + split.split("/", 1)[1] if "/" in split else "/"
         path, _, query = path_query.partition("?")
-        body = request.body if isinstance(request.body, bytes) else (request.body or "").encode("utf-8")
-        headers = {k: v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        raw: Any = request.body
+        body = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw or "").encode("utf-8")
+        items: Any = request.headers.items()
+        headers = {str(k): v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in items}
         headers.setdefault("host", split.split("/", 1)[0])
         event = to_http_api_event(request.method, path, query, headers, body)
         context = LambdaContext(function_name="truthloop-service-api", invoked_function_arn="arn:local")
         status, response_headers, content = from_http_api_response(handler(event, context))
-        return AWSResponse(request.url, status, response_headers, _Raw(content))
+        fields: Any = response_headers  # AWSResponse wraps any mapping in a case-insensitive HeadersDict
+        return AWSResponse(request.url, status, fields, _Raw(content))
 
     client.meta.events.register_first(f"before-send.{client.meta.service_model.service_id.hyphenize()}", send)
     return client
