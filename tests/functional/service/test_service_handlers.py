@@ -226,6 +226,47 @@ def test_a_labeling_job_with_three_workers_completes_through_the_engine_queue(
         WorkteamName="labelers", Description="l", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
     )["WorkteamArn"]
     bucket = deployment.output_bucket
+    _create_job(sm, s3, team, bucket, output=f"s3://{bucket}/out/", workers=3)
+    deployment.driver.drain()
+    assert sm.describe_labeling_job(LabelingJobName="reviews")["LabelingJobStatus"] == "InProgress"
+    # WHEN three workers answer both objects through the portal API and the queue is drained
+    _label_all(3)
+    deployment.driver.drain()
+    # THEN the job completed with both objects labeled by humans and its event was put on EventBridge
+    job = sm.describe_labeling_job(LabelingJobName="reviews")
+    assert job["LabelingJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["LabelCounters"]["HumanLabeled"] == 2
+    manifest = s3.get_object(Bucket=bucket, Key="out/reviews/manifests/output/output.manifest")["Body"].read()
+    assert [json.loads(line)["sentiment"] for line in manifest.splitlines()] == [0, 1]
+    assert [e["detail"] for e in deployment.events()] == [{"LabelingJobStatus": "Completed"}]
+
+
+def test_a_job_whose_output_bucket_is_missing_is_retried_then_failed_with_the_reason(
+    deployment: Deployment, through_api: Callable[[str], Any]
+) -> None:
+    # GIVEN a job whose output path names a bucket that does not exist, and quick retries
+    sm = through_api("sagemaker")
+    s3 = boto3.client("s3", region_name=REGION)
+    team = sm.create_workteam(
+        WorkteamName="labelers", Description="l", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
+    )["WorkteamArn"]
+    _create_job(sm, s3, team, deployment.output_bucket, output="s3://no-such-output-bucket/out/", workers=1)
+    service = current_service()
+    service.steps.retry = type(service.steps.retry)(base_seconds=0.0, cap_seconds=0.0, max_attempts=3)
+    deployment.driver.drain()
+    # WHEN its one worker answers both objects (the consolidation files cannot be written)
+    _label_all(1)
+    deployment.driver.drain()
+    # THEN the job is Failed after three attempts, naming the error, with its event; no message went to the DLQ
+    job = sm.describe_labeling_job(LabelingJobName="reviews")
+    assert job["LabelingJobStatus"] == "Failed"
+    assert "gave up after 3 attempts" in job["FailureReason"] and "NoSuchBucket" in job["FailureReason"]
+    assert [e["detail"] for e in deployment.events()] == [{"LabelingJobStatus": "Failed"}]
+    sqs = boto3.client("sqs", region_name=REGION)
+    assert sqs.receive_message(QueueUrl=deployment.dlq_url).get("Messages", []) == []
+
+
+def _create_job(sm: Any, s3: Any, team: str, bucket: str, *, output: str, workers: int) -> None:
     s3.put_object(Bucket=bucket, Key="in.manifest", Body='{"source": "great"}\n{"source": "awful"}\n')
     s3.put_object(Bucket=bucket, Key="labels.json", Body=json.dumps({"labels": [{"label": "pos"}, {"label": "neg"}]}))
     s3.put_object(Bucket=bucket, Key="ui.html", Body=catalogue.load("gt/text-classification").text())
@@ -233,7 +274,7 @@ def test_a_labeling_job_with_three_workers_completes_through_the_engine_queue(
         LabelingJobName="reviews",
         LabelAttributeName="sentiment",
         InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": f"s3://{bucket}/in.manifest"}}},
-        OutputConfig={"S3OutputPath": f"s3://{bucket}/out/"},
+        OutputConfig={"S3OutputPath": output},
         RoleArn=ROLE,
         LabelCategoryConfigS3Uri=f"s3://{bucket}/labels.json",
         HumanTaskConfig={
@@ -245,25 +286,18 @@ def test_a_labeling_job_with_three_workers_completes_through_the_engine_queue(
             },
             "TaskTitle": "Sentiment",
             "TaskDescription": "Positive or negative?",
-            "NumberOfHumanWorkersPerDataObject": 3,
+            "NumberOfHumanWorkersPerDataObject": workers,
             "TaskTimeLimitInSeconds": 300,
         },
     )
-    deployment.driver.drain()
-    assert sm.describe_labeling_job(LabelingJobName="reviews")["LabelingJobStatus"] == "InProgress"
-    # WHEN three workers answer both objects through the portal API and the queue is drained
-    for index in range(3):
+
+
+def _label_all(workers: int) -> None:
+    """Each of ``workers`` new workers answers both objects of the job (positive for "great")."""
+    for index in range(workers):
         _, token = current_service().workers.issue(f"labeler-{index}")
         for _ in range(2):
             _, claimed = _portal("POST", "/portal/api/tasks/claim", token, {})
             label = "pos" if claimed["task"]["taskInput"]["taskObject"] == "great" else "neg"
             answer = {"answer": {"crowd-classifier": {"label": label}}}
             assert _portal("POST", f"/portal/api/tasks/{claimed['task']['id']}/answer", token, answer)[0] == 200
-    deployment.driver.drain()
-    # THEN the job completed with both objects labeled by humans and its event was put on EventBridge
-    job = sm.describe_labeling_job(LabelingJobName="reviews")
-    assert job["LabelingJobStatus"] == "Completed", job.get("FailureReason")
-    assert job["LabelCounters"]["HumanLabeled"] == 2
-    manifest = s3.get_object(Bucket=bucket, Key="out/reviews/manifests/output/output.manifest")["Body"].read()
-    assert [json.loads(line)["sentiment"] for line in manifest.splitlines()] == [0, 1]
-    assert [e["detail"] for e in deployment.events()] == [{"LabelingJobStatus": "Completed"}]
