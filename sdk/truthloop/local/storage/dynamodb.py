@@ -1,7 +1,8 @@
 """DynamoDB + S3 implementation of :class:`~truthloop.local.storage.base.Storage` (the service's store).
 
 * One table (:mod:`~truthloop.local.storage.dynamodb_schema`), items and index keys in
-  :mod:`~truthloop.local.storage.dynamodb_items`. ``docs/service.md`` ("Storage: table layout") is the reference.
+  :mod:`~truthloop.local.storage.dynamodb_items`, requests (error mapping, retries, paging, counters) in
+  :mod:`~truthloop.local.storage.dynamodb_requests`. ``docs/service.md`` ("Storage: table layout") is the reference.
 * Every decision that two writers could race on is a condition in the write itself: a loop name
   (``attribute_not_exists``), the active-loop quota (a counter item updated in the same transaction, ``active <
   max``), a claim (the task's ``free > 0``, one assignment per worker and task, one active hold per worker and
@@ -24,15 +25,11 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import random
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from truthloop.local.storage import dynamodb_items as it
 from truthloop.local.storage.base import (
@@ -54,6 +51,15 @@ from truthloop.local.storage.base import (
     resource_key,
 )
 from truthloop.local.storage.dynamodb_items import HIGH, Expr, Item
+from truthloop.local.storage.dynamodb_requests import (
+    ATTEMPTS,
+    CLIENT_CONFIG,
+    Cancelled,
+    ConditionFailed,
+    TableRequests,
+    backoff,
+    unwrap,
+)
 from truthloop.local.storage.dynamodb_schema import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -64,14 +70,6 @@ __all__ = ["DEFAULT_RETENTION_SECONDS", "DynamoDBStorage"]
 
 #: how long finished work stays readable before DynamoDB's TTL deletes it (30 days)
 DEFAULT_RETENTION_SECONDS = 30 * 86400
-#: botocore's standard retry mode on the clients this store creates (throttling is retried with backoff)
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
-_THROTTLING = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
-)
-_CONFLICT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-#: rounds of read-then-conditional-write before a contended item is reported as throttled
-_ATTEMPTS = 12
 _TRANSACTION_MAX_ITEMS = 100
 _TRANSACTION_MAX_BYTES = 3_500_000  # TransactWriteItems takes 4 MB; the estimate below is JSON, not the wire size
 _COUNTER = {"pk": {"S": "COUNTER"}, "sk": {"S": "active-loops"}}
@@ -79,41 +77,7 @@ _EVENT_IDS = {"pk": {"S": "COUNTER"}, "sk": {"S": "event-id"}}
 _CLAIM_BATCH = 25
 
 
-class _ConditionFailed(Exception):
-    def __init__(self, item: Item | None) -> None:
-        self.item = item
-        super().__init__("the conditional request failed")
-
-
-class _Cancelled(Exception):
-    def __init__(self, reasons: list[dict[str, Any]]) -> None:
-        self.reasons = reasons
-        super().__init__(f"transaction cancelled: {[r.get('Code') for r in reasons]}")
-
-    def failed(self, index: int) -> bool:
-        return index < len(self.reasons) and self.reasons[index].get("Code") == "ConditionalCheckFailed"
-
-    def item(self, index: int) -> Item | None:
-        found: Item | None = self.reasons[index].get("Item") if index < len(self.reasons) else None
-        return found
-
-    @property
-    def condition_failed(self) -> bool:
-        return any(r.get("Code") == "ConditionalCheckFailed" for r in self.reasons)
-
-    @property
-    def retryable(self) -> bool:
-        codes = {r.get("Code") for r in self.reasons} - {"None", None}
-        return bool(codes) and codes <= _CONFLICT_REASONS
-
-
-def _unwrap(given: Any) -> Any:
-    """A boto3 client from a client or a resource (``resource.meta.client``)."""
-    client = getattr(getattr(given, "meta", None), "client", None)
-    return client if client is not None else given
-
-
-class DynamoDBStorage:
+class DynamoDBStorage(TableRequests):
     """The store of the service: one DynamoDB table plus an S3 bucket for large documents.
 
     ``dynamodb`` and ``s3`` are boto3 clients (or resources) so moto and AWS both work; without them, clients are
@@ -134,196 +98,37 @@ class DynamoDBStorage:
         offload_bytes: int = it.OFFLOAD_BYTES,
         serialize_requests: bool = False,
     ) -> None:
-        self.table = table_name
-        self._db: DynamoDBClient = (
-            _unwrap(dynamodb) if dynamodb is not None else boto3.client("dynamodb", config=CLIENT_CONFIG)
+        client: DynamoDBClient = (
+            unwrap(dynamodb) if dynamodb is not None else boto3.client("dynamodb", config=CLIENT_CONFIG)
         )
-        s3_client: S3Client = _unwrap(s3) if s3 is not None else boto3.client("s3", config=CLIENT_CONFIG)
+        super().__init__(table_name, client, serialize_requests=serialize_requests)
+        s3_client: S3Client = unwrap(s3) if s3 is not None else boto3.client("s3", config=CLIENT_CONFIG)
         self.docs = it.Documents(s3_client, bucket, key_prefix, offload_bytes)
         self.retention_seconds = retention_seconds
-        self._lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if serialize_requests else contextlib.nullcontext()
-        )
-        self._stats_lock = threading.Lock()
-        self._stats: dict[str, dict[str, float]] = {}
-
-    # ------------------------------------------------------------------ plumbing
-    @property
-    def client(self) -> DynamoDBClient:
-        """The DynamoDB client the store sends its requests through (tests watch it for Scans)."""
-        return self._db
 
     @property
     def stats(self) -> dict[str, dict[str, float]]:
-        """Requests (refused ones too) and consumed capacity units per DynamoDB operation since :meth:`reset_stats`."""
-        with self._stats_lock:
-            stats = {op: dict(values) for op, values in self._stats.items()}
+        """DynamoDB requests and capacity per operation (see the base), plus S3 document puts and gets."""
+        stats = super().stats
         stats["S3"] = {"puts": float(self.docs.puts), "gets": float(self.docs.gets)}
         return stats
 
     def reset_stats(self) -> None:
-        with self._stats_lock:
-            self._stats.clear()
+        super().reset_stats()
         self.docs.puts = self.docs.gets = 0
 
-    def _record(self, operation: str, response: dict[str, Any]) -> None:
-        consumed = response.get("ConsumedCapacity") or []
-        if isinstance(consumed, dict):
-            consumed = [consumed]
-        units = sum(float(c.get("CapacityUnits", 0.0)) for c in consumed)
-        with self._stats_lock:
-            entry = self._stats.setdefault(operation, {"requests": 0.0, "capacity_units": 0.0})
-            entry["requests"] += 1
-            entry["capacity_units"] += units
-
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """One DynamoDB request; botocore errors become this module's or the protocol's errors."""
-        params.setdefault("ReturnConsumedCapacity", "TOTAL")
-        if operation not in ("transact_write_items", "batch_get_item", "batch_write_item"):
-            params.setdefault("TableName", self.table)
-        try:
-            with self._lock:
-                response: dict[str, Any] = getattr(self._db, operation)(**params)
-        except ClientError as exc:
-            self._record(operation, {})  # a refused request still costs: count it
-            body: dict[str, Any] = dict(exc.response)
-            error = body.get("Error", {})
-            code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-            if code == "ConditionalCheckFailedException":
-                raise _ConditionFailed(body.get("Item")) from exc
-            if code == "TransactionCanceledException":
-                raise _Cancelled(list(body.get("CancellationReasons", []))) from exc
-            if code in _THROTTLING:
-                raise StorageThrottled(operation, f"{code}: {message}") from exc
-            raise StorageUnavailable(operation, f"{code}: {message} (table {self.table})") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(operation, str(exc)) from exc
-        self._record(operation, response)
-        return response
-
-    def _transact(self, items: list[dict[str, Any]]) -> None:
-        """TransactWriteItems, retried on transaction conflicts and throttling (never on a failed condition)."""
-        if len(items) == 1:  # one item: the plain conditional write is atomic too and costs half
-            ((kind, request),) = items[0].items()
-            operation = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}[kind]
-            request = {k: v for k, v in request.items() if k != "TableName"}
-            try:
-                self._call(operation, **request)
-            except _ConditionFailed as exc:
-                raise _Cancelled(
-                    [{"Code": "ConditionalCheckFailed", **({"Item": exc.item} if exc.item else {})}]
-                ) from exc
-            return
-        for attempt in range(_ATTEMPTS):
-            try:
-                self._call("transact_write_items", TransactItems=items)
-                return
-            except _Cancelled as exc:
-                if exc.condition_failed or not exc.retryable:
-                    raise
-                time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
-        raise StorageThrottled("TransactWriteItems", "transaction conflicts persisted after retries")
-
+    # ------------------------------------------------------------------ plumbing
     def _transact_releasing_holds(self, items: list[dict[str, Any]], holds: list[dict[str, Any]]) -> None:
         """Run ``items`` plus the deletes of workers' holds; a hold that points elsewhere by now is left alone."""
         while True:
             try:
                 self._transact(items + holds)
                 return
-            except _Cancelled as exc:
+            except Cancelled as exc:
                 failed_holds = [h for n, h in enumerate(holds) if exc.failed(len(items) + n)]
                 if not failed_holds or any(exc.failed(n) for n in range(len(items))):
                     raise
                 holds = [h for h in holds if h not in failed_holds]
-
-    def _put(self, item: Item, condition: str | None = None, expr: Expr | None = None) -> dict[str, Any]:
-        request: dict[str, Any] = {"TableName": self.table, "Item": item}
-        if condition:
-            request.update((expr or Expr()).params(condition=condition))
-        return {"Put": request}
-
-    def _update(self, key: Item, expr: Expr, condition: str | None = None) -> dict[str, Any]:
-        return {"Update": {"TableName": self.table, "Key": key, **expr.params(condition=condition, update=True)}}
-
-    def _delete(self, key: Item, condition: str | None = None, expr: Expr | None = None) -> dict[str, Any]:
-        request: dict[str, Any] = {"TableName": self.table, "Key": key}
-        if condition:
-            request.update((expr or Expr()).params(condition=condition))
-        return {"Delete": request}
-
-    def _get(self, key: Item) -> Item | None:
-        found: Item | None = self._call("get_item", Key=key, ConsistentRead=True).get("Item")
-        return found
-
-    def _query(
-        self,
-        key_condition: str,
-        expr: Expr,
-        *,
-        index: str | None = None,
-        filter_expression: str | None = None,
-        ascending: bool = True,
-        page: int | None = None,
-        start: Item | None = None,
-        count: bool = False,
-    ) -> Iterator[Item]:
-        """Items of one Query, page after page (stop iterating to stop reading). Table queries read consistently."""
-        params: dict[str, Any] = {"KeyConditionExpression": key_condition, "ScanIndexForward": ascending}
-        params.update(expr.params())
-        if index is not None:
-            params["IndexName"] = index
-        else:
-            params["ConsistentRead"] = True
-        if filter_expression:
-            params["FilterExpression"] = filter_expression
-        if page is not None:
-            params["Limit"] = page
-        if start is not None:
-            params["ExclusiveStartKey"] = start
-        if count:
-            params["Select"] = "COUNT"
-        while True:
-            response = self._call("query", **params)
-            if count:
-                yield from ({} for _ in range(int(response.get("Count", 0))))
-            else:
-                yield from response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            params["ExclusiveStartKey"] = last
-
-    def _page(
-        self,
-        key_condition: str,
-        expr: Expr,
-        *,
-        index: str | None,
-        filter_expression: str | None,
-        ascending: bool,
-        cursor: str | None,
-        limit: int,
-    ) -> tuple[list[Item], str | None]:
-        """One page of ``limit`` items and the cursor of the next page (``None`` when no item follows)."""
-        limit = max(1, limit)
-        start = it.decode_cursor(cursor) if cursor else None
-        found = list(
-            itertools.islice(
-                self._query(
-                    key_condition,
-                    expr,
-                    index=index,
-                    filter_expression=filter_expression,
-                    ascending=ascending,
-                    page=limit + 1,
-                    start=start,
-                ),
-                limit + 1,
-            )
-        )
-        if len(found) > limit:
-            return found[:limit], it.encode_cursor(it.key_of(found[limit - 1], index))
-        return found, None
 
     @staticmethod
     def _visible_filter(e: Expr) -> str:
@@ -349,7 +154,7 @@ class DynamoDBStorage:
         item = it.resource_item(resource, resource_key(resource.kind, resource.name), self.docs)
         try:
             self._call("put_item", Item=item, **e.params(condition=f"attribute_not_exists({e.n('pk')})"))
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -385,7 +190,7 @@ class DynamoDBStorage:
                 ReturnValues="ALL_NEW",
                 **e.params(condition=condition, update=True),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return None
         return it.resource_from(response["Attributes"], self.docs)
 
@@ -397,7 +202,7 @@ class DynamoDBStorage:
                 Key={"pk": {"S": it.resource_pk(kind)}, "sk": {"S": resource_key(kind, name)}},
                 **e.params(condition=f"attribute_exists({e.n('pk')})"),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -482,10 +287,10 @@ class DynamoDBStorage:
         counted = loop.status in it.ACTIVE_LOOP
         if counted:
             items.append(self._counter_update(1, max_active))
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             try:
                 self._transact(items)
-            except _Cancelled as exc:
+            except Cancelled as exc:
                 if exc.failed(0):
                     existing_item = exc.item(0) or self._get(it.loop_key(loop.name))
                     if existing_item is None or not it.visible(existing_item):
@@ -551,7 +356,7 @@ class DynamoDBStorage:
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update human loop fields {sorted(unknown)}")
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             item = self._get(it.loop_key(name))
             if item is None or not it.visible(item):
                 return None
@@ -566,7 +371,7 @@ class DynamoDBStorage:
                 items.append(self._counter_update(delta))
             try:
                 self._transact(items)
-            except _Cancelled as exc:
+            except Cancelled as exc:
                 if exc.failed(0):
                     continue  # the status changed since the read: look again
                 raise StorageUnavailable("TransitionHumanLoop", str(exc)) from exc
@@ -578,7 +383,7 @@ class DynamoDBStorage:
         raise StorageThrottled("TransitionHumanLoop", f"human loop {name} kept changing")
 
     def delete_human_loop(self, name: str, allowed: Sequence[str]) -> HumanLoop | None:
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             item = self._get(it.loop_key(name))
             if item is None or not it.visible(item):
                 return None
@@ -601,7 +406,7 @@ class DynamoDBStorage:
                 raise StorageUnavailable("DeleteHumanLoop", f"human loop {name} has too many assignments to delete")
             try:
                 self._transact_releasing_holds(items, holds)
-            except _Cancelled as exc:
+            except Cancelled as exc:
                 if exc.condition_failed:
                     continue
                 raise StorageUnavailable("DeleteHumanLoop", str(exc)) from exc
@@ -670,7 +475,7 @@ class DynamoDBStorage:
     def _put_tasks_atomically(self, puts: list[dict[str, Any]]) -> None:
         try:
             self._transact(puts)
-        except _Cancelled as exc:
+        except Cancelled as exc:
             taken = [it.s(p["Put"]["Item"], "id") for n, p in enumerate(puts) if exc.failed(n)]
             raise StorageError(f"tasks already exist: {', '.join(taken)}") from exc
 
@@ -684,7 +489,7 @@ class DynamoDBStorage:
         if not workteam_arns:
             return None
         teams = list(dict.fromkeys(workteam_arns))
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             held = self._held(teams, worker_id, now, task_id)
             if held is not None:
                 return held
@@ -740,13 +545,13 @@ class DynamoDBStorage:
                     "ProjectionExpression": "task_id",
                 }
             }
-            for attempt in range(_ATTEMPTS):
+            for attempt in range(ATTEMPTS):
                 response = self._call("batch_get_item", RequestItems=request)
                 found.update(it.s(item, "task_id") for item in response.get("Responses", {}).get(self.table, []))
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
+                backoff(attempt)
             else:
                 raise StorageThrottled("BatchGetItem", "keys stayed unprocessed after retries")
         return found
@@ -803,7 +608,7 @@ class DynamoDBStorage:
         ]
         try:
             self._transact(items)
-        except _Cancelled as exc:
+        except Cancelled as exc:
             if exc.failed(1):
                 return "hold-taken"
             if exc.condition_failed:
@@ -814,7 +619,7 @@ class DynamoDBStorage:
         return task, assignment
 
     def submit_answer(self, task_id: str, worker_id: str, answer: dict[str, Any], now: float) -> Task:
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             members = {it.s(m, "sk"): m for m in self._partition(task_id)}
             task_item = members.get("TASK")
             if task_item is None:
@@ -847,7 +652,7 @@ class DynamoDBStorage:
             ]
             try:
                 self._transact_releasing_holds(items, [self._hold_delete(assignment, task.workteam_arn)])
-            except _Cancelled as exc:
+            except Cancelled as exc:
                 if exc.condition_failed:
                     continue  # a claim, a sweep or another answer wrote the task: read it again
                 raise StorageUnavailable("SubmitAnswer", str(exc)) from exc
@@ -855,7 +660,7 @@ class DynamoDBStorage:
         raise StorageThrottled("SubmitAnswer", f"task {task_id} kept changing")
 
     def release_assignment(self, task_id: str, worker_id: str, now: float) -> bool:
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             members = {it.s(m, "sk"): m for m in self._partition(task_id)}
             task_item, held = members.get("TASK"), members.get("ASG#" + worker_id)
             if task_item is None or held is None or it.s(held, "status") != "active":
@@ -872,7 +677,7 @@ class DynamoDBStorage:
             assignment = it.assignment_from(held, None)
             try:
                 self._transact_releasing_holds(items, [self._hold_delete(assignment, task.workteam_arn)])
-            except _Cancelled as exc:
+            except Cancelled as exc:
                 if exc.condition_failed:
                     continue
                 raise StorageUnavailable("ReleaseAssignment", str(exc)) from exc
@@ -889,14 +694,14 @@ class DynamoDBStorage:
         changed = 0
         for found in list(self._query(condition, e, index="gsi1")):
             item: Item | None = found
-            for _ in range(_ATTEMPTS):
+            for _ in range(ATTEMPTS):
                 if item is None or it.s(item, "status") != "open":
                     break
                 task = it.task_from(item, None)
                 task.status = "cancelled" if task.active == 0 else "closing"
                 try:
                     self._transact([self._task_write(item, task)])
-                except _Cancelled:
+                except Cancelled:
                     item = self._get(it.task_key(task.id))
                     continue
                 changed += 1
@@ -930,7 +735,7 @@ class DynamoDBStorage:
 
     def _finish_assignments(self, task_id: str, now: float, *, expire: bool) -> int:
         """Time out the task's overdue active assignments, or (``expire``) expire the task with all of them."""
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             members = self._partition(task_id)
             task_item = next((m for m in members if it.s(m, "sk") == "TASK"), None)
             if task_item is None:
@@ -966,7 +771,7 @@ class DynamoDBStorage:
             holds = [self._hold_delete(a, task.workteam_arn) for a in ending]
             try:
                 self._transact_releasing_holds(items, holds)
-            except _Cancelled as exc:
+            except Cancelled as exc:
                 if exc.condition_failed:
                     continue
                 raise StorageUnavailable("SweepTasks", str(exc)) from exc
@@ -1004,9 +809,9 @@ class DynamoDBStorage:
                 Key=it.task_key(task_id),
                 **e.params(condition=f"{e.in_('status', sorted(it.FINAL_TASK))}", update=True),
             )
-        except _ConditionFailed:  # not final (or gone): only the flag, as the SQLite store does
+        except ConditionFailed:  # not final (or gone): only the flag, as the SQLite store does
             flag = Expr().set("settled", True).add("ver", 1)
-            with contextlib.suppress(_ConditionFailed):
+            with contextlib.suppress(ConditionFailed):
                 self._call(
                     "update_item",
                     Key=it.task_key(task_id),
@@ -1040,11 +845,11 @@ class DynamoDBStorage:
         requests = [{"PutRequest": {"Item": it.job_object_item(o, self.docs)}} for o in latest.values()]
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self.table: requests[start : start + 25]}
-            for attempt in range(_ATTEMPTS):
+            for attempt in range(ATTEMPTS):
                 pending = self._call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
                 if not pending:
                     break
-                time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
+                backoff(attempt)
             else:
                 raise StorageThrottled("BatchWriteItem", "job objects stayed unprocessed after retries")
 
@@ -1080,7 +885,7 @@ class DynamoDBStorage:
                 values[name] = value
         for object_id in object_ids:
             e = Expr().set_all(values)
-            with contextlib.suppress(_ConditionFailed):  # an unknown object: nothing to update, as in SQL
+            with contextlib.suppress(ConditionFailed):  # an unknown object: nothing to update, as in SQL
                 self._call(
                     "update_item",
                     Key={"pk": {"S": f"JOB#{job}"}, "sk": {"S": f"OBJ#{object_id}"}},
@@ -1103,7 +908,7 @@ class DynamoDBStorage:
         items.append(self._put(it.worker_item(stored, f"TOKEN#{stored.token_hash}", "TOKEN")))
         try:
             self._transact(items)
-        except _Cancelled as exc:
+        except Cancelled as exc:
             raise StorageUnavailable("PutWorker", str(exc)) from exc
 
     def worker_by_token_hash(self, token_hash: str) -> Worker | None:
@@ -1144,7 +949,7 @@ class DynamoDBStorage:
     ) -> None:
         e = Expr().set_all(it.event_due_fields(event_id, delivered, next_attempt, self._purge_at()))
         e.set("attempts", attempts).set("last_error", error)
-        with contextlib.suppress(_ConditionFailed):
+        with contextlib.suppress(ConditionFailed):
             self._call(
                 "update_item",
                 Key={"pk": {"S": "EVENTS"}, "sk": {"S": it.event_sk(event_id)}},
