@@ -794,7 +794,7 @@ class DynamoDBStorage(TableRequests):
 
     def defer_settlement(self, task_id: str, *, attempts: int, next_attempt: float, error: str) -> None:
         e = Expr().set_all({"settle_attempts": attempts, "settle_after": next_attempt, "settle_error": error})
-        with contextlib.suppress(_ConditionFailed):  # settled meanwhile (or deleted): nothing to defer
+        with contextlib.suppress(ConditionFailed):  # settled meanwhile (or deleted): nothing to defer
             self._call(
                 "update_item",
                 Key=it.task_key(task_id),
