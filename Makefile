@@ -47,7 +47,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy --strict sdk/
+	$(VENV)/bin/mypy --strict sdk/ lambdas/ infra/
 
 # The SageMaker Python SDK V3 (sagemaker-core) and V2 cannot share the project venv (see
 # tests/functional/review/make_sagemaker_venvs.sh); the endpoint wrappers are tested against both in their own venvs.
@@ -73,7 +73,7 @@ synth: install node_modules/.bin/cdk
 # Build (or reuse) the truthloop Lambda layer for python3.12/arm64 and print its directory.
 .PHONY: layer
 layer: install
-	$(PY) -m infra.layer
+	$(PY) -m truthloop.cdk.layer_build --build-root infra/.layer-build --constraints constraints.txt
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b" >&2; $(PY) $$b || exit 1; done

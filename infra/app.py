@@ -1,7 +1,9 @@
 """The truthloop CDK app: ``cdk synth`` / ``cdk deploy`` run ``python infra/app.py`` (see cdk.json).
 
 Stacks: ``TruthloopWorkforce`` (skipped when ``truthloop:workteamArn`` names an existing work team),
-``TruthloopLabeling`` and ``TruthloopReview``. Settings are CDK context values (``-c truthloop:<key>=<value>``);
+``TruthloopLabeling`` and ``TruthloopReview`` on Ground Truth and A2I; with ``-c truthloop:backend=service`` the
+``TruthloopService`` stack instead (the same APIs in the account, for accounts that cannot onboard to GT/A2I).
+Settings are CDK context values (``-c truthloop:<key>=<value>``);
 ``infra/config.py`` lists them with their defaults and docs/deploy.md explains them. Every stack is checked with
 cdk-nag's AwsSolutions rules during synth; a finding without a written acknowledgment fails the synth.
 """
@@ -13,8 +15,8 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# `python infra/app.py` puts infra/ first on sys.path, where infra/constructs would shadow the `constructs`
-# package that aws-cdk-lib needs; import everything from the repository root instead.
+# `python infra/app.py` puts infra/ first on sys.path; import everything from the repository root instead, and
+# truthloop (with its CDK constructs, truthloop.cdk) from this checkout's sdk/.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT / "infra"]
 for path in (REPO_ROOT / "sdk", REPO_ROOT):
     if str(path) not in sys.path:
@@ -26,11 +28,12 @@ import aws_cdk as cdk  # noqa: E402
 import cdk_nag  # noqa: E402
 
 from infra.config import AppConfig, load_config  # noqa: E402
-from infra.stacks import LabelingStack, ReviewStack, WorkforceStack  # noqa: E402
+from infra.stacks import LabelingStack, ReviewStack, ServiceStack, WorkforceStack  # noqa: E402
+from truthloop.cdk._common import ConstructPropsError, unsupported_region  # noqa: E402
 
 
 def build_app(app: cdk.App | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
-    """Create the three stacks (with cdk-nag) in ``app``; return the app and the stacks by name."""
+    """Create the stacks of the configured backend (with cdk-nag) in ``app``; return the app and the stacks by name."""
     app = app or cdk.App()
     config: AppConfig = load_config(app.node.try_get_context)
     env = cdk.Environment(
@@ -38,6 +41,12 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]
         region=config.value("region") or os.environ.get("CDK_DEFAULT_REGION"),
     )
     stacks: dict[str, cdk.Stack] = {}
+    if config.service_backend:  # the service runs in any region; GT and A2I only in theirs
+        stacks["TruthloopService"] = ServiceStack(app, "TruthloopService", config=config, env=env)
+        return _finish(app, stacks)
+    region_error = unsupported_region(env.region) if env.region and not cdk.Token.is_unresolved(env.region) else None
+    if region_error:
+        raise ConstructPropsError("CDK app", [region_error])
     workteam_arn = config.value("workteamArn")
     if not workteam_arn:
         workforce = WorkforceStack(app, "TruthloopWorkforce", config=config, env=env)
@@ -47,6 +56,11 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]
         app, "TruthloopLabeling", config=config, workteam_arn=workteam_arn, env=env
     )
     stacks["TruthloopReview"] = ReviewStack(app, "TruthloopReview", config=config, workteam_arn=workteam_arn, env=env)
+    return _finish(app, stacks)
+
+
+def _finish(app: cdk.App, stacks: dict[str, cdk.Stack]) -> tuple[cdk.App, dict[str, cdk.Stack]]:
+    """Tag every stack and check them all with cdk-nag's AwsSolutions rules."""
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "truthloop")
     cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))

@@ -12,17 +12,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constructs._common import ConstructPropsError
+from truthloop.cdk._common import ConstructPropsError
 
 __all__ = ["DEFAULTS", "AppConfig", "load_config"]
 
 #: Context key (without the ``truthloop:`` prefix) → default value.
 DEFAULTS: dict[str, Any] = {
+    "backend": "sagemaker",  # sagemaker (Ground Truth + A2I) | service (the truthloop service in this account)
     "account": None,  # default: the CLI's CDK_DEFAULT_ACCOUNT; unset = environment-agnostic stacks
     "region": None,  # default: the CLI's CDK_DEFAULT_REGION
     "workteamArn": None,  # an existing private work team; no TruthloopWorkforce stack then
     "oidcGroups": None,  # IdP groups of an OIDC work team (on the account's OIDC workforce)
     "createWorkforce": True,  # create the region's private workforce (one per account and region)
+    "existingUserPoolId": None,  # the existing Cognito workforce's user pool (with createWorkforce=false)
+    "existingUserPoolClientId": None,  # ... and its app client
     "workforceName": "truthloop",
     "cognitoDomainPrefix": None,  # default: truthloop-workers-<account id>
     "mfa": "required",  # required | optional
@@ -58,7 +61,16 @@ DEFAULTS: dict[str, Any] = {
     "review:labelAttribute": "review",
     "review:reservedConcurrency": 10,  # 0 = no reserved concurrency
     "review:functionUrl": True,
+    "service:dataBuckets": [],  # buckets flows and labeling jobs read inputs from and write outputs to
+    "service:dataKeyArns": [],  # customer-managed keys of those buckets
+    "service:sweepRateMinutes": 1,
+    "service:apiThrottleRate": 50,  # requests per second, all callers together
+    "service:apiThrottleBurst": 100,
+    "service:alarmEmail": None,
 }
+
+#: Settings that only mean something with Ground Truth and A2I (truthloop:backend=sagemaker).
+SAGEMAKER_ONLY = ("workteamArn", "oidcGroups", "createWorkforce", "workforceName", "labeling:humanTaskUiArn")
 
 #: The A2I task template used for each review source unless ``truthloop:review:template`` says otherwise.
 REVIEW_TEMPLATES = {
@@ -136,6 +148,11 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "review:taskAvailabilitySeconds": _int,
     "review:reservedConcurrency": _int,
     "review:functionUrl": _bool,
+    "service:dataBuckets": _list,
+    "service:dataKeyArns": _list,
+    "service:sweepRateMinutes": _int,
+    "service:apiThrottleRate": _int,
+    "service:apiThrottleBurst": _int,
 }
 
 #: CloudWatch Logs accepts only these retention periods (days).
@@ -167,9 +184,18 @@ LOG_RETENTION_DAYS = (
 
 @dataclass(frozen=True)
 class AppConfig:
-    """The validated settings; ``value(key)`` reads one (``key`` without the ``truthloop:`` prefix)."""
+    """The validated settings; ``value(key)`` reads one (``key`` without the ``truthloop:`` prefix).
+
+    ``given`` holds the keys that were set explicitly (not left at their default).
+    """
 
     values: Mapping[str, Any]
+    given: frozenset[str] = frozenset()
+
+    @property
+    def service_backend(self) -> bool:
+        """True when the stacks deploy on the truthloop service instead of Ground Truth and A2I."""
+        return bool(self.values["backend"] == "service")
 
     def value(self, key: str) -> Any:
         return self.values[key]
@@ -190,12 +216,14 @@ class AppConfig:
 def load_config(get_context: Callable[[str], Any]) -> AppConfig:
     """Read every ``truthloop:*`` context value through ``get_context`` (e.g. ``app.node.try_get_context``)."""
     values: dict[str, Any] = {}
+    given: set[str] = set()
     problems: list[str] = []
     for key, default in DEFAULTS.items():
         raw = get_context(f"truthloop:{key}")
         if raw is None or raw == "":
             values[key] = default
             continue
+        given.add(key)
         try:
             convert = _CONVERTERS.get(key) or _text
             values[key] = convert(raw)
@@ -217,10 +245,57 @@ def load_config(get_context: Callable[[str], Any]) -> AppConfig:
         )
     if values["workteamArn"] and values["oidcGroups"]:
         problems.append("give truthloop:workteamArn or truthloop:oidcGroups, not both")
+    pool, client = values["existingUserPoolId"], values["existingUserPoolClientId"]
+    if bool(pool) != bool(client):
+        problems.append("give truthloop:existingUserPoolId and truthloop:existingUserPoolClientId together")
+    if pool and (values["workteamArn"] or values["oidcGroups"]):
+        problems.append("truthloop:existingUserPoolId is for a Cognito work team: not with workteamArn or oidcGroups")
+    if (
+        not values["createWorkforce"]
+        and not (pool and client)
+        and not values["workteamArn"]
+        and not values["oidcGroups"]
+    ):
+        problems.append(
+            "truthloop:createWorkforce=false joins the account's existing workforce: give its Cognito user pool "
+            "(truthloop:existingUserPoolId and truthloop:existingUserPoolClientId, shown by "
+            "`aws sagemaker describe-workforce --workforce-name default`), or truthloop:oidcGroups for an OIDC "
+            "workforce, or an existing team with truthloop:workteamArn"
+        )
     if values["labeling:template"] and values["labeling:humanTaskUiArn"]:
         problems.append("give truthloop:labeling:template or truthloop:labeling:humanTaskUiArn, not both")
     if values["review:reservedConcurrency"] < 0:
         problems.append("truthloop:review:reservedConcurrency must be 0 (none) or more")
+    problems += _backend_problems(values, given)
     if problems:
         raise ConstructPropsError("CDK context", problems)
-    return AppConfig(values)
+    return AppConfig(values, frozenset(given))
+
+
+def _backend_problems(values: Mapping[str, Any], given: set[str]) -> list[str]:
+    """Settings that contradict ``truthloop:backend`` (every one of them, so that one synth shows them all)."""
+    backend = values["backend"]
+    if backend not in {"sagemaker", "service"}:
+        return [f"truthloop:backend must be 'sagemaker' or 'service', got {backend!r}"]
+    problems: list[str] = []
+    if backend == "service":
+        for key in SAGEMAKER_ONLY:
+            if key in given:
+                problems.append(f"truthloop:{key} is a Ground Truth/A2I setting; truthloop:backend=service ignores it")
+        if values["review:source"] != "custom":
+            problems.append(
+                f"truthloop:review:source={values['review:source']!r} needs A2I's built-in integration with "
+                "Textract/Rekognition; with truthloop:backend=service use 'custom' (send predictions to the router)"
+            )
+        if values["existingUserPoolId"] and "cognitoDomainPrefix" in given:
+            problems.append("truthloop:cognitoDomainPrefix is for a new user pool, not truthloop:existingUserPoolId")
+        if not 1 <= values["service:sweepRateMinutes"] <= 1440:
+            problems.append("truthloop:service:sweepRateMinutes must be 1–1440")
+        for key in ("service:apiThrottleRate", "service:apiThrottleBurst"):
+            if values[key] < 1:
+                problems.append(f"truthloop:{key} must be at least 1")
+    else:
+        for key in sorted(given):
+            if key.startswith("service:"):
+                problems.append(f"truthloop:{key} is a service setting; it needs truthloop:backend=service")
+    return problems

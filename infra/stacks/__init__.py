@@ -1,7 +1,8 @@
-"""The truthloop CDK stacks: TruthloopWorkforce, TruthloopLabeling and TruthloopReview."""
+"""The truthloop CDK stacks: TruthloopWorkforce, TruthloopLabeling, TruthloopReview and TruthloopService."""
 
 from infra.stacks.labeling import LabelingStack
 from infra.stacks.review import ReviewStack
+from infra.stacks.service import ServiceStack
 from infra.stacks.workforce import WorkforceStack
 
-__all__ = ["LabelingStack", "ReviewStack", "WorkforceStack"]
+__all__ = ["LabelingStack", "ReviewStack", "ServiceStack", "WorkforceStack"]

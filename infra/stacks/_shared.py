@@ -10,7 +10,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.constructs._common import REPO_ROOT, encryption_key
+from truthloop.cdk._common import encryption_key
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def removal_policy(config: AppConfig) -> cdk.RemovalPolicy:

@@ -8,8 +8,8 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.constructs.labeling_pipeline import LabelingPipeline
 from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key
+from truthloop.cdk.labeling_pipeline import LabelingPipeline
 
 
 class LabelingStack(cdk.Stack):

@@ -8,11 +8,11 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.constructs._common import access_logs_bucket, secure_bucket
-from infra.constructs.flow_definition import FlowDefinition
-from infra.constructs.review_pipeline import ReviewPipeline
-from infra.constructs.task_ui import HumanTaskUi
 from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key
+from truthloop.cdk._common import access_logs_bucket, secure_bucket
+from truthloop.cdk.flow_definition import FlowDefinition
+from truthloop.cdk.review_pipeline import ReviewPipeline
+from truthloop.cdk.task_ui import HumanTaskUi
 
 
 class ReviewStack(cdk.Stack):
@@ -43,6 +43,7 @@ class ReviewStack(cdk.Stack):
             source=source,
             review_policy=config.value("review:policy") if source != "custom" else None,
             name_prefix=prefix,
+            log_retention=log_retention(config),
         )
         reserved = config.value("review:reservedConcurrency")
         self.pipeline = ReviewPipeline(

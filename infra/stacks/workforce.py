@@ -9,8 +9,8 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.constructs.workforce import PrivateWorkforce
-from infra.stacks._shared import removal_policy
+from infra.stacks._shared import log_retention, removal_policy
+from truthloop.cdk.workforce import PrivateWorkforce
 
 
 class WorkforceStack(cdk.Stack):
@@ -19,10 +19,19 @@ class WorkforceStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, description="truthloop: private workforce for labeling and review", **kwargs)
         oidc_groups = config.value("oidcGroups")
+        pool_id, client_id = config.value("existingUserPoolId"), config.value("existingUserPoolClientId")
+        existing_pool = cognito.UserPool.from_user_pool_id(self, "ExistingUserPool", pool_id) if pool_id else None
+        existing_client = (
+            cognito.UserPoolClient.from_user_pool_client_id(self, "ExistingUserPoolClient", client_id)
+            if client_id
+            else None
+        )
         self.workforce = PrivateWorkforce(
             self,
             "Workforce",
             oidc_groups=oidc_groups,
+            existing_user_pool=existing_pool,
+            existing_user_pool_client=existing_client,
             create_workforce=bool(config.value("createWorkforce")) and not oidc_groups,
             workforce_name=config.value("workforceName"),
             workteam_name=f"{config.value('workforceName')}-team",
@@ -30,5 +39,6 @@ class WorkforceStack(cdk.Stack):
             mfa=cognito.Mfa.REQUIRED if config.value("mfa") == "required" else cognito.Mfa.OPTIONAL,
             plus_feature_plan=bool(config.value("cognitoPlusPlan")),
             removal_policy=removal_policy(config),
+            log_retention=log_retention(config),
         )
         self.workteam_arn = self.workforce.workteam_arn

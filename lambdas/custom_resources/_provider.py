@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ import boto3
 from truthloop.aws import map_client_errors
 from truthloop.exceptions import AwsError, NotFoundError
 from truthloop.naming import deterministic_name
+from truthloop.service.signing import ENV_ENDPOINT as ENV_SERVICE_ENDPOINT
+from truthloop.service.signing import client as service_client
 
 CREATE, UPDATE, DELETE = "Create", "Update", "Delete"
 _client: Any = None
@@ -46,9 +49,16 @@ def api_request(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(prefix), request
 
 
-def resource_name(prefix: str, request: dict[str, Any]) -> str:
-    """The deterministic resource name: a changed request gets a new name, so an update is a replacement."""
-    return deterministic_name(prefix, request, max_length=63, lower=True)
+def resource_name(prefix: str, request: dict[str, Any], *, deployment: str | None = None) -> str:
+    """The deterministic resource name: a changed request gets a new name, so an update is a replacement.
+
+    ``deployment`` (CloudFormation's ``StackId``, which holds a UUID unique to each creation of the stack) makes the
+    name unique to one stack: a retry within the stack gets the same name, a stack destroyed and deployed again
+    gets new ones, so it never meets the resources its predecessor left behind (labeling jobs cannot be deleted).
+    """
+    if deployment is None:
+        return deterministic_name(prefix, request, max_length=63, lower=True)
+    return deterministic_name(prefix, {"deployment": deployment, "request": request}, max_length=63, lower=True)
 
 
 def not_found(exc: Exception) -> bool:
@@ -65,12 +75,20 @@ def flag(event: dict[str, Any], key: str) -> bool:
 
 
 def sagemaker(client: Any = None) -> Any:
-    """``client`` when given (tests pass a stubbed one), else this process's SageMaker client, made on first use."""
+    """``client`` when given (tests pass a stubbed one), else this process's SageMaker client, made on first use.
+
+    With ``TRUTHLOOP_SERVICE_ENDPOINT`` in the environment the client is the truthloop service's
+    (``truthloop.service.client("sagemaker")``, signed for its API), so the same providers create the resources on
+    the service instead of on SageMaker.
+    """
     global _client
     if client is not None:
         return client
     if _client is None:
-        _client = boto3.client("sagemaker")
+        if os.environ.get(ENV_SERVICE_ENDPOINT):
+            _client = service_client("sagemaker", endpoint_url=os.environ[ENV_SERVICE_ENDPOINT])
+        else:
+            _client = boto3.client("sagemaker")
     return _client
 
 

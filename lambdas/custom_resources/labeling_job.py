@@ -1,8 +1,11 @@
 """Custom resource: a one-shot (or streaming) Ground Truth labeling job (no ``AWS::SageMaker::LabelingJob``).
 
-* Create: ``CreateLabelingJob`` under a name derived from the request (``<prefix>-<hash>``). With
-  ``Wait=true`` the deployment waits (up to the provider's timeout) until the job is ``Completed``, and fails
-  with the job's ``FailureReason`` when it ends ``Failed`` or ``Stopped``; otherwise it completes at once.
+* Create: ``CreateLabelingJob`` under a name derived from the request and the stack's id
+  (``<prefix>-<hash>``: a retry reuses it, a stack deployed again after a destroy gets a new one). With
+  ``Wait=true`` the deployment waits (up to the provider's timeout, under CloudFormation's one hour) until the job
+  is ``Completed``, and fails with the job's ``FailureReason`` when it ends ``Failed`` or ``Stopped``; otherwise
+  it completes at once. An existing job of that name is adopted only while it runs or after it completed: a
+  stopped or failed one is reported as an error, never as a job that runs.
 * Update: a changed request starts a new job under a new name; CloudFormation then deletes (stops) the old one.
 * Delete: ``StopLabelingJob`` when the job is still running, then wait until it has stopped. Labeling jobs
   cannot be deleted from SageMaker; a finished job and its output stay where they are.
@@ -40,6 +43,10 @@ def _describe(sm: Any, name: str) -> dict[str, Any] | None:
     )
 
 
+#: An existing job in one of these states cannot be adopted: no job would run.
+DEAD = frozenset({"Stopping", "Stopped", "Failed"})
+
+
 def _create(sm: Any, name: str, request: dict[str, Any]) -> str:
     created = create(
         "CreateLabelingJob",
@@ -47,6 +54,12 @@ def _create(sm: Any, name: str, request: dict[str, Any]) -> str:
         lambda: sm.create_labeling_job(LabelingJobName=name, **request),
         lambda: _describe(sm, name),
     )
+    status = created.get("LabelingJobStatus")  # only a description (an existing job) has a status
+    if status in DEAD:
+        raise ProvisioningError(
+            f"labeling job {name} already exists and is {status}; job names cannot be reused, so change the job "
+            "(any setting) or its name_prefix to start a new one"
+        )
     return str(created["LabelingJobArn"])
 
 
@@ -69,7 +82,8 @@ def on_event(event: dict[str, Any], context: Any = None, *, client: Any = None) 
         return {"PhysicalResourceId": name}
 
     prefix, request = api_request(event)
-    name = resource_name(prefix, request)
+    stack_id = event.get("StackId")
+    name = resource_name(prefix, request, deployment=str(stack_id) if stack_id else None)
     if kind != CREATE and event.get("PhysicalResourceId") == name:
         return {"PhysicalResourceId": name, "Data": {"LabelingJobName": name}}
     arn = _create(sm, name, request)

@@ -1,6 +1,6 @@
 """Labeling launcher Lambda (SQS → this function): register uploads, launch jobs, re-queue failed items.
 
-Configuration: ``TRUTHLOOP_JOB_CONFIG`` (JSON, see :class:`labeling_launcher.launcher.JobConfig`) and
+Configuration: ``TRUTHLOOP_JOB_CONFIG`` (JSON, see :class:`truthloop.labeling.launcher.JobConfig`) and
 ``TRUTHLOOP_PENDING_TABLE`` (the DynamoDB table of items). Messages that cannot be handled are reported as
 partial batch failures (and reach the DLQ after the queue's maxReceiveCount); if launching jobs fails, the whole
 batch is retried, which is safe because registration is idempotent and job names are deterministic.
@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from labeling_launcher.launcher import JobConfig, Launcher
+from truthloop.labeling.launcher import JobConfig, Launcher
 
 logger = Logger()
 tracer = Tracer()

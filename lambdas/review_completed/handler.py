@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from truthloop.contracts import A2ILoopStatusEvent
 from truthloop.review.completed import (
@@ -55,9 +56,9 @@ _ENV_KEYS = (
 )
 
 
-def _duplicate(response: Any, data_record: Any) -> Any:
+def _duplicate(response: Any, idempotent_data: DataRecord) -> Any:
     metrics.add_metric(name="DuplicateEvents", unit="Count", value=1)
-    logger.info("duplicate status event: already stored", extra={"idempotencyKey": data_record.idempotency_key})
+    logger.info("duplicate status event: already stored", extra={"idempotencyKey": idempotent_data.idempotency_key})
     if isinstance(response, dict):
         response = {**response, "duplicate": True}
     return response
@@ -79,9 +80,14 @@ def _processor(environment: tuple[str | None, ...]) -> tuple[Callable[..., Any],
         response_hook=_duplicate,
     )
 
-    @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)
-    def process(event: dict[str, Any]) -> dict[str, Any]:
+    def store(event: dict[str, Any]) -> dict[str, Any]:
         return process_status_event(event, config=config, s3_client=s3, dynamodb_client=dynamodb)
+
+    # powertools' decorator is untyped: keep the wrapped function's signature.
+    process = cast(
+        Callable[..., dict[str, Any]],
+        idempotent_function(store, data_keyword_argument="event", persistence_store=persistence, config=idempotency),
+    )
 
     return process, idempotency
 

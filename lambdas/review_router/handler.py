@@ -1,7 +1,8 @@
 """Review router Lambda: SQS batches (or direct invocations) of prediction records → A2I human loops.
 
 Configuration (docs/interfaces.md): ``TRUTHLOOP_FLOW_DEFINITION_ARN``, ``TRUTHLOOP_REVIEW_POLICY`` (JSON of
-``ReviewPolicy.to_dict()``), optionally ``TRUTHLOOP_BUDGET_TABLE`` (shared budget counters). The work is done by
+``ReviewPolicy.to_dict()``), optionally ``TRUTHLOOP_BUDGET_TABLE`` (shared budget counters) and
+``TRUTHLOOP_SERVICE_ENDPOINT`` (start the loops on the truthloop service instead of Amazon A2I). The work is done by
 :func:`truthloop.review.router.handle_event`; failed records are returned as ``batchItemFailures`` so SQS redrives
 them and finally moves them to the DLQ.
 """
@@ -20,6 +21,7 @@ from truthloop.review.router import (
     ENV_BUDGET_TABLE,
     ENV_FLOW_DEFINITION_ARN,
     ENV_REVIEW_POLICY,
+    ENV_SERVICE_ENDPOINT,
     Router,
     handle_event,
     router_from_env,
@@ -36,12 +38,14 @@ _ENV_KEYS = (
     ENV_FLOW_DEFINITION_ARN,
     ENV_REVIEW_POLICY,
     ENV_BUDGET_TABLE,
+    ENV_SERVICE_ENDPOINT,
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME",
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
 )
 
 

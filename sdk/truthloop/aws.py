@@ -100,12 +100,20 @@ def is_retryable(exc: BaseException) -> bool:
 
 @contextmanager
 def map_client_errors(operation: str = "") -> Iterator[None]:
-    """Re-raise botocore ``ClientError`` inside the block as the matching :class:`AwsError` leaf."""
+    """Re-raise botocore ``ClientError`` (and boto3's transfer errors such as ``S3UploadFailedError``) inside the
+    block as the matching :class:`AwsError` leaf, with the original error chained as ``__cause__``."""
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
     except ClientError as exc:
-        raise error_from_client_error(exc, operation) from None
+        raise error_from_client_error(exc, operation) from exc
     except BotoCoreError as exc:
-        raise AwsServiceError(str(exc), code=type(exc).__name__, operation=operation) from None
+        raise AwsServiceError(str(exc), code=type(exc).__name__, operation=operation) from exc
+    except Boto3Error as exc:
+        # boto3's managed transfers wrap the ClientError that failed them (NoSuchBucket, AccessDenied, …)
+        inner = exc.__cause__ or exc.__context__
+        if isinstance(inner, ClientError):
+            raise error_from_client_error(inner, operation) from exc
+        raise AwsServiceError(str(exc), code=type(exc).__name__, operation=operation) from exc

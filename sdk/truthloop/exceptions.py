@@ -38,6 +38,8 @@ __all__ = [
     "QuotaExceededError",
     "ReviewError",
     "ServiceConfigurationError",
+    "ServiceEndpointError",
+    "SignatureRejectedError",
     "TemplateError",
     "TemplateLintError",
     "TemplateRenderError",
@@ -104,6 +106,10 @@ class UnsupportedTaskTypeError(ConfigurationError):
         super().__init__(f"task type {task_type!r} is not supported; supported task types: {', '.join(self.supported)}")
 
 
+class ServiceEndpointError(ConfigurationError):
+    """Raised when the truthloop service's endpoint cannot be found (no variable, no stack, no output)."""
+
+
 # --------------------------------------------------------------------------------------------- AWS boundary
 
 
@@ -155,6 +161,13 @@ class AccessDeniedError(AwsError):
 
 class AwsServiceError(AwsError):
     """Raised for any other AWS service failure (5xx or an unmapped error code)."""
+
+
+class SignatureRejectedError(AccessDeniedError):
+    """Raised when a request's SigV4 signature is missing, malformed, stale, for another scope, or does not match."""
+
+    def __init__(self, message: str, *, code: str = "InvalidSignatureException") -> None:
+        super().__init__(message, code=code, status_code=403)
 
 
 # --------------------------------------------------------------------------------------------- review (A2I)

@@ -29,7 +29,6 @@ def backend(tmp_path: Path) -> Iterator[LocalBackend]:
         reset_s3=False,
         flow_activation_seconds=0.05,
         engine_interval_seconds=0.05,
-        snapshot_interval_seconds=0,
     )
     with LocalBackend(config) as running:
         yield running

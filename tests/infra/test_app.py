@@ -11,7 +11,6 @@ import aws_cdk as cdk
 import pytest
 
 from infra.app import build_app
-from infra.constructs._common import ConstructPropsError
 from tests.infra.support import (
     WORKTEAM_ARN,
     acknowledged,
@@ -23,6 +22,7 @@ from tests.infra.support import (
     template,
     unexplained_star_resources,
 )
+from truthloop.cdk._common import ConstructPropsError
 
 STACKS = ("TruthloopWorkforce", "TruthloopLabeling", "TruthloopReview")
 
@@ -251,3 +251,85 @@ def test_bad_context_values_are_all_reported_at_once(tmp_path: Path) -> None:
 def _flow_logical_id(tpl: dict[str, Any]) -> str:
     (logical_id,) = resources(tpl, "Custom::TruthloopFlowDefinition")
     return logical_id
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_grants_to_aws_services_are_limited_to_this_account(
+    templates: dict[str, dict[str, Any]], stack: str
+) -> None:
+    # GIVEN every key policy statement that lets an AWS service (EventBridge, ...) use a stack's key
+    for logical_id, key in resources(templates[stack], "AWS::KMS::Key").items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            if "Service" not in statement["Principal"]:
+                continue
+            # THEN it only holds for calls on behalf of this account (the confused-deputy guard)
+            conditions = json.dumps(statement.get("Condition", {}))
+            assert "aws:SourceAccount" in conditions or "kms:CallerAccount" in conditions, (logical_id, statement)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_function_logs_to_a_group_that_expires(templates: dict[str, dict[str, Any]], stack: str) -> None:
+    tpl = templates[stack]
+    groups = resources(tpl, "AWS::Logs::LogGroup")
+    for logical_id, function in resources(tpl, "AWS::Lambda::Function").items():
+        target = function["Properties"].get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        assert target in groups, f"{logical_id} logs to a log group that never expires"
+        assert groups[target]["Properties"]["RetentionInDays"] == 30, logical_id
+
+
+def test_an_existing_cognito_workforce_gets_a_team_and_no_user_pool(tmp_path: Path) -> None:
+    # GIVEN the account's existing Cognito workforce, named by its pool and app client
+    app = new_app(
+        tmp_path,
+        **{
+            "truthloop:createWorkforce": "false",
+            "truthloop:existingUserPoolId": "us-east-1_AbCdEf123",
+            "truthloop:existingUserPoolClientId": "1example23456789",
+        },
+    )
+    # WHEN the app is synthesized
+    _, stacks = build_app(app)
+    tpl = template(stacks["TruthloopWorkforce"])
+    # THEN the team joins that pool through a new group, and nothing else is created
+    assert sorted({r["Type"] for r in tpl["Resources"].values()}) == [
+        "AWS::Cognito::UserPoolGroup",
+        "AWS::SageMaker::Workteam",
+    ]
+    team = next(iter(resources(tpl, "AWS::SageMaker::Workteam").values()))["Properties"]
+    member = team["MemberDefinitions"][0]["CognitoMemberDefinition"]
+    assert (member["CognitoUserPool"], member["CognitoClientId"]) == ("us-east-1_AbCdEf123", "1example23456789")
+    assert "WorkforceName" not in team
+
+
+@pytest.mark.parametrize(
+    ("context", "fragment"),
+    [
+        ({"truthloop:createWorkforce": "false"}, "truthloop:existingUserPoolId and truthloop:existingUserPoolClientId"),
+        ({"truthloop:existingUserPoolId": "us-east-1_AbCdEf123"}, "give truthloop:existingUserPoolId and"),
+        (
+            {"truthloop:region": "eu-north-1", "truthloop:account": "111122223333"},
+            "region 'eu-north-1' offers no SageMaker Ground Truth / Amazon A2I",
+        ),
+    ],
+)
+def test_settings_that_cannot_deploy_fail_the_synth(tmp_path: Path, context: dict[str, str], fragment: str) -> None:
+    # GIVEN a context that would create a second user pool for an existing workforce, half a pool, or a bad region
+    app = new_app(tmp_path, **context)
+    # WHEN / THEN the synth stops with an error that says what to give
+    with pytest.raises(ConstructPropsError) as caught:
+        build_app(app)
+    assert fragment in str(caught.value)
+
+
+def test_the_configured_log_retention_reaches_every_log_group(tmp_path: Path) -> None:
+    # GIVEN a retention other than the default
+    app = new_app(tmp_path, **{"truthloop:logRetentionDays": "90"})
+    # WHEN the app is synthesized
+    _, stacks = build_app(app)
+    # THEN every log group of every stack (custom-resource and provider-framework ones too) keeps logs 90 days
+    retention = {
+        (name, logical_id): group["Properties"].get("RetentionInDays")
+        for name, stack in stacks.items()
+        for logical_id, group in resources(template(stack), "AWS::Logs::LogGroup").items()
+    }
+    assert retention and set(retention.values()) == {90}, retention

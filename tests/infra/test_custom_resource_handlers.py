@@ -350,3 +350,48 @@ def test_deleting_a_job_that_never_existed_is_fine(sagemaker: tuple[Any, Stubber
     assert labeling_job.on_event(event("Delete", JOB_REQUEST, physical=name), client=client) == {
         "PhysicalResourceId": name
     }
+
+
+def test_a_stack_deployed_again_names_its_job_anew(sagemaker: tuple[Any, Stubber]) -> None:
+    client, stubber = sagemaker
+    # GIVEN the same job request in a stack, then in the same stack deployed again after a destroy (a new StackId)
+    names = []
+    for stack_id in ("stack/truthloop/1111", "stack/truthloop/2222", "stack/truthloop/1111"):
+        creating = {
+            **event("Create", JOB_REQUEST, prefix="truthloop-job"),
+            "StackId": f"arn:aws:cloudformation:{stack_id}",
+        }
+        expected = resource_name("truthloop-job", JOB_REQUEST, deployment=creating["StackId"])
+        stubber.add_response(
+            "create_labeling_job",
+            {"LabelingJobArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:labeling-job/{expected}"},
+            {"LabelingJobName": expected, **JOB_REQUEST},
+        )
+        # WHEN the job is created
+        names.append(labeling_job.on_event(creating, client=client)["PhysicalResourceId"])
+    # THEN the redeployed stack's job has a new name, and a retry in the same stack the same name
+    assert names[0] != names[1]
+    assert names[0] == names[2]
+    assert all(name.startswith("truthloop-job-") and len(name) <= 63 for name in names)
+
+
+@pytest.mark.parametrize("status", ["Stopped", "Stopping", "Failed"])
+def test_an_existing_stopped_or_failed_job_is_never_adopted(sagemaker: tuple[Any, Stubber], status: str) -> None:
+    client, stubber = sagemaker
+    # GIVEN a job of the same name exists already and no longer runs
+    name = resource_name("truthloop-job", JOB_REQUEST)
+    stubber.add_client_error("create_labeling_job", "ResourceInUse", "Job already exists", http_status_code=400)
+    stubber.add_response("describe_labeling_job", job_description(name, status), {"LabelingJobName": name})
+    # WHEN the resource is created, THEN the deployment fails and says why (instead of reporting a job that runs)
+    with pytest.raises(ProvisioningError, match=f"already exists and is {status}"):
+        labeling_job.on_event(event("Create", JOB_REQUEST, prefix="truthloop-job"), client=client)
+
+
+@pytest.mark.parametrize("status", ["InProgress", "Completed"])
+def test_a_retried_create_adopts_its_running_or_completed_job(sagemaker: tuple[Any, Stubber], status: str) -> None:
+    client, stubber = sagemaker
+    name = resource_name("truthloop-job", JOB_REQUEST)
+    stubber.add_client_error("create_labeling_job", "ResourceInUse", "Job already exists", http_status_code=400)
+    stubber.add_response("describe_labeling_job", job_description(name, status), {"LabelingJobName": name})
+    result = labeling_job.on_event(event("Create", JOB_REQUEST, prefix="truthloop-job"), client=client)
+    assert result["PhysicalResourceId"] == name

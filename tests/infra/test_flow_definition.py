@@ -10,10 +10,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 
-from infra.constructs._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
-from infra.constructs.flow_definition import FlowDefinition
-from infra.constructs.task_ui import HumanTaskUi
 from tests.infra.support import ENV, REVIEW_TEMPLATE, WORKTEAM_ARN, actions_on, cfn_lint, new_app, resources, template
+from truthloop.cdk._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
+from truthloop.cdk.flow_definition import FlowDefinition
+from truthloop.cdk.task_ui import HumanTaskUi
 from truthloop.review import ReviewPolicy
 
 POLICY = ReviewPolicy.threshold(0.7)

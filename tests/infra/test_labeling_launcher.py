@@ -7,6 +7,7 @@ validates every request against the SageMaker model.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -17,10 +18,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from labeling_launcher.launcher import JobConfig, Launcher, LauncherError, item_id, job_name
 from moto import mock_aws
 
 from truthloop.exceptions import AwsError, ConfigurationError
+from truthloop.labeling.launcher import JobConfig, Launcher, LauncherError, item_id, job_name
 
 ACCOUNT = "123456789012"
 IN, OUT = "labeling-input", "labeling-output"
@@ -63,7 +64,8 @@ class World:
     stubber: Stubber
     clock: list[float]
 
-    def launcher(self, **overrides: Any) -> Launcher:
+    def launcher(self, *, launch_ids: Iterator[str] | None = None, **overrides: Any) -> Launcher:
+        ids = launch_ids if launch_ids is not None else (f"launch-{n}" for n in itertools.count())
         return Launcher(
             config(**overrides),
             table=self.table,
@@ -71,6 +73,7 @@ class World:
             sagemaker=self.sagemaker,
             sns=self.sns,
             clock=lambda: self.clock[0],
+            new_launch_id=lambda: next(ids),
         )
 
     def put(self, key: str, lines: list[Any]) -> None:
@@ -227,18 +230,18 @@ def test_objects_are_labelled_by_reference_and_other_keys_ignored(world: World) 
 def test_pending_items_are_batched_into_deterministic_jobs(world: World) -> None:
     # GIVEN three pending items and at most two per job
     world.put("manifests/m.jsonl", LINES)
-    launcher = world.launcher()
+    launcher = world.launcher(launch_ids=iter(["first", "second"]))
     launcher.handle_message(object_created("manifests/m.jsonl"))
     world.expect_create()
     world.expect_create()
     # WHEN the launcher launches
     started = launcher.launch_pending()
-    # THEN two jobs exist, named from their items, with a manifest carrying each item's id
+    # THEN two jobs exist, named from their items and launch ids, with a manifest carrying each item's id
     items = world.items()
     assert len(started) == 2
-    for name in started:
+    for name, launch in zip(started, ["first", "second"], strict=True):
         members = [i for i in items.values() if i.get("job") == name]
-        assert name == job_name("truthloop-label", [(i["item"], 0) for i in members])
+        assert name == job_name("truthloop-label", [(i["item"], 0) for i in members], launch)
         assert {i["status"] for i in members} == {"launched"}
         body = world.s3.get_object(Bucket=IN, Key=f"jobs/{name}/input.manifest")["Body"].read().decode()
         lines = [json.loads(line) for line in body.splitlines()]
@@ -246,6 +249,27 @@ def test_pending_items_are_batched_into_deterministic_jobs(world: World) -> None
         labels = json.loads(world.s3.get_object(Bucket=IN, Key=f"jobs/{name}/labels.json")["Body"].read())
         assert labels == {"document-version": "2018-11-28", "labels": [{"label": "positive"}, {"label": "negative"}]}
     assert all(len(n) <= 63 and n == n.lower() for n in started)
+
+
+def test_items_registered_again_after_a_redeploy_never_get_an_old_job_name(world: World) -> None:
+    # GIVEN a deployment that launched a job for two items (the job was later stopped when the stack was destroyed)
+    world.put("manifests/m.jsonl", LINES[:2])
+    first = world.launcher(launch_ids=None)
+    first.handle_message(object_created("manifests/m.jsonl"))
+    world.expect_create()
+    (old_name,) = first.launch_pending()
+    # WHEN the stack is deployed again with a new, empty table and the same data is uploaded again
+    for key in list(world.items()):
+        world.table.delete_item(Key={"item": key})
+    redeployed = Launcher(
+        config(), table=world.table, s3=world.s3, sagemaker=world.sagemaker, sns=world.sns, clock=lambda: world.clock[0]
+    )
+    redeployed.handle_message(object_created("manifests/m.jsonl"))
+    world.expect_create()
+    (new_name,) = redeployed.launch_pending()
+    # THEN the new job has a new name (an old one would be ResourceInUse: adopted, its items stuck in `launched`)
+    assert new_name != old_name
+    assert {i["job"] for i in world.items().values()} == {new_name}
 
 
 def test_the_create_request_follows_the_configuration(world: World) -> None:
@@ -340,7 +364,7 @@ def test_a_failed_job_requeues_and_finally_reports_items(world: World) -> None:
 
 def test_a_scheduled_run_launches_the_rest_of_a_backlog(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN more pending items than one run launches (one item per job, two jobs per run here)
-    monkeypatch.setattr("labeling_launcher.launcher.MAX_JOBS_PER_INVOCATION", 2)
+    monkeypatch.setattr("truthloop.labeling.launcher.MAX_JOBS_PER_INVOCATION", 2)
     world.put("manifests/m.jsonl", LINES)
     launcher = world.launcher(maxItemsPerJob=1)
     launcher.handle_message(object_created("manifests/m.jsonl"))

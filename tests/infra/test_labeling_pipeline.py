@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,13 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
-from labeling_launcher.launcher import JobConfig
 
-from infra.constructs._common import ConstructPropsError
-from infra.constructs.labeling_job import LabelingJob
-from infra.constructs.labeling_pipeline import LabelingPipeline
 from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, as_list, cfn_lint, new_app, one, resources, template
+from truthloop.cdk._common import ConstructPropsError
+from truthloop.cdk._provider import SageMakerResourceProvider
+from truthloop.cdk.labeling_job import WAIT_MINUTES, LabelingJob
+from truthloop.cdk.labeling_pipeline import LabelingPipeline
+from truthloop.labeling.launcher import JobConfig
 
 GT_TEMPLATE = "gt/text-classification"
 
@@ -89,6 +91,53 @@ def test_input_bucket_sends_events_to_eventbridge_without_a_custom_resource(buil
         "EventBridgeConfiguration": {"EventBridgeEnabled": True}
     }
     assert "Custom::S3BucketNotifications" not in {r["Type"] for r in tpl["Resources"].values()}
+
+
+def test_input_bucket_allows_the_cross_origin_reads_ground_truth_needs(built: dict[str, Any]) -> None:
+    # THEN the input bucket has the CORS rule GT documents for input data (the task page reads objects by GET)
+    buckets = resources(built["tpl"], "AWS::S3::Bucket")
+    (input_id,) = [k for k in buckets if k.startswith("PipelineInput")]
+    assert buckets[input_id]["Properties"]["CorsConfiguration"] == {
+        "CorsRules": [
+            {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "ExposedHeaders": ["Access-Control-Allow-Origin"]}
+        ]
+    }
+    assert all("CorsConfiguration" not in b["Properties"] for k, b in buckets.items() if k != input_id)
+
+
+@pytest.mark.parametrize("name", ["tpl", "stream_tpl"])
+def test_eventbridge_may_use_the_key_only_for_this_account(built: dict[str, Any], name: str) -> None:
+    (key,) = resources(built[name], "AWS::KMS::Key").values()
+    service_statements = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert service_statements
+    for statement in service_statements:
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def test_rule_targets_admit_only_their_own_rules(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    policies = [*resources(tpl, "AWS::SQS::QueuePolicy").values(), *resources(tpl, "AWS::SNS::TopicPolicy").values()]
+    allowed = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    # THEN uploads, job states and the schedule may send to the queue, job states may publish to the topic
+    sources = []
+    for statement in allowed:
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        sources.append(statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0])
+    assert sorted(re.sub(r"[0-9A-F]{8}$", "", s) for s in sources) == [
+        "PipelineJobStates",
+        "PipelineJobStates",
+        "PipelineLauncherSchedule",
+        "PipelineUploads",
+    ]
+
+
+def test_a_custom_resource_cannot_wait_an_hour() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    with pytest.raises(ConstructPropsError, match="CloudFormation fails a custom resource"):
+        SageMakerResourceProvider(
+            stack, "P", module="labeling_job", description="d", total_timeout=cdk.Duration.hours(2)
+        )
 
 
 def test_event_rules_route_uploads_and_job_states(built: dict[str, Any]) -> None:
@@ -217,7 +266,9 @@ def test_labeling_job_standalone(outdir: Path) -> None:
     assert resource["Properties"]["Wait"] == "true"
     assert job.output_dataset_s3_uri is not None
     definition = literal(one(tpl, "AWS::StepFunctions::StateMachine")["Properties"]["DefinitionString"])
-    assert '"IntervalSeconds":30,"MaxAttempts":240' in definition  # polls every 30 s for at most two hours
+    # polls every 30 s, and gives up before CloudFormation's one-hour limit for a custom resource
+    interval, attempts = map(int, re.search(r'"IntervalSeconds":(\d+),"MaxAttempts":(\d+)', definition).groups())
+    assert interval == 30 and interval * attempts == WAIT_MINUTES * 60 < 3600
     granted = actions_on(tpl, "TruthloopLabelingJobProviderOnEventRole")
     assert {literal(r) for r in granted["sagemaker:CreateLabelingJob"]} == {
         "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/intent-job-*"

@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import boto3
 import pytest
 from aws_cdk import aws_s3 as s3
+from custom_resources._provider import resource_name
+from moto import mock_aws
 
-from infra.constructs._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
-from infra.constructs.flow_definition import FlowDefinition
-from infra.constructs.review_pipeline import DEFAULT_REVIEW_POLICY, ReviewPipeline
 from tests.infra.support import ENV, WORKTEAM_ARN, actions_on, cfn_lint, new_app, one, resources, template
+from truthloop.cdk._common import ConstructPropsError, access_logs_bucket, encryption_key, secure_bucket
+from truthloop.cdk.flow_definition import FlowDefinition
+from truthloop.cdk.review_pipeline import DEFAULT_REVIEW_POLICY, ReviewPipeline
 
 UI_ARN = "arn:aws:sagemaker:us-east-1:111122223333:human-task-ui/review"
 
@@ -103,8 +106,13 @@ def test_status_rule_targets_completion_for_this_flow(built: dict[str, Any]) -> 
     rule = one(built["tpl"], "AWS::Events::Rule")["Properties"]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.sagemaker"]
-    assert pattern["detail-type"] == ["SageMaker A2I HumanLoop Status Change"]
-    assert pattern["detail"]["flowDefinitionArn"][0]["Fn::GetAtt"][1] == "FlowDefinitionArn"
+    assert pattern["detail-type"] == [
+        "SageMaker A2I HumanLoop Status Change",
+        "Amazon Augmented AI HumanLoop Status Change",
+    ]
+    assert pattern["detail"]["flowDefinitionArn"] == [
+        {"prefix": "arn:aws:sagemaker:us-east-1:111122223333:flow-definition/truthloop-review-"}
+    ]
     (target,) = rule["Targets"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
     assert "DeadLetterConfig" in target
@@ -181,3 +189,70 @@ def test_props_are_checked_together() -> None:
 @pytest.mark.parametrize("name", ["tpl", "existing_tpl"])
 def test_cfn_lint_finds_nothing(built: dict[str, Any], name: str) -> None:
     assert cfn_lint(built[name]) == []
+
+
+def _resolve(value: Any) -> Any:
+    """A synthesized value as the deployment would see it (pseudo parameters of ENV; other references as names)."""
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "111122223333"}
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            delimiter, parts = value["Fn::Join"]
+            return delimiter.join(str(_resolve(p)) for p in parts)
+        if "Ref" in value:
+            return pseudo.get(value["Ref"], f"ref-{value['Ref']}")
+        if "Fn::GetAtt" in value:
+            return "-".join(value["Fn::GetAtt"])
+        return {k: _resolve(v) for k, v in value.items()}
+    return value
+
+
+def test_loops_of_a_replaced_flow_still_reach_review_completed(outdir: Path) -> None:
+    # GIVEN the stack as first deployed, and the same stack after a change of the flow's task title
+    app = new_app(outdir / "replaced")
+    stacks: dict[str, cdk.Stack] = {}
+    for version, title in (("Before", "Review a model prediction"), ("After", "Check this prediction")):
+        stack = cdk.Stack(app, version, env=ENV)
+        key = encryption_key(stack, "Key", description="test")
+        output = secure_bucket(stack, "A2iOutput", key=key, access_logs=access_logs_bucket(stack, "Logs"))
+        flow = FlowDefinition(
+            stack, "Flow", workteam_arn=WORKTEAM_ARN, output_bucket=output, human_task_ui_arn=UI_ARN, task_title=title
+        )
+        ReviewPipeline(stack, "Pipeline", flow_definition=flow, existing_key=key)
+        stacks[version] = stack
+    deployed = {version: template(stack) for version, stack in stacks.items()}
+    # the flow's name is what the custom resource computes from the deployed request: the change replaces the flow
+    names = {}
+    for version, tpl in deployed.items():
+        (props,) = [r["Properties"] for r in resources(tpl, "Custom::TruthloopFlowDefinition").values()]
+        names[version] = resource_name(props["NamePrefix"], json.loads(_resolve(props["Request"])))
+    assert names["Before"] != names["After"]
+    rule = next(r["Properties"] for r in resources(deployed["After"], "AWS::Events::Rule").values())
+    with mock_aws():
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue = sqs.create_queue(QueueName="review-completed")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="loop-status", EventPattern=json.dumps(_resolve(rule["EventPattern"])))
+        events.put_targets(Rule="loop-status", Targets=[{"Id": "review-completed", "Arn": queue_arn}])
+        # WHEN loops of the old flow, the new flow and a flow of someone else finish
+        flows = [names["Before"], names["After"], "someone-elses-flow-0123456789"]
+        for name in flows:
+            detail = {
+                "flowDefinitionArn": f"arn:aws:sagemaker:us-east-1:111122223333:flow-definition/{name}",
+                "humanLoopStatus": "Completed",
+            }
+            events.put_events(
+                Entries=[
+                    {
+                        "Source": "aws.sagemaker",
+                        "DetailType": "SageMaker A2I HumanLoop Status Change",
+                        "Detail": json.dumps(detail),
+                    }
+                ]
+            )
+        received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    # THEN the status rule (whose target is review_completed) takes both of the stack's flows, and only those
+    arns = sorted(json.loads(m["Body"])["detail"]["flowDefinitionArn"].rsplit("/", 1)[1] for m in received)
+    assert arns == sorted(flows[:2])

@@ -8,9 +8,9 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from infra.constructs._common import ConstructPropsError
-from infra.constructs.task_ui import MAX_TEMPLATE_CHARS, HumanTaskUi, resolve_template
 from tests.infra.support import ENV, REVIEW_TEMPLATE, cfn_lint, new_app, one, template
+from truthloop.cdk._common import ConstructPropsError
+from truthloop.cdk.task_ui import MAX_TEMPLATE_CHARS, HumanTaskUi, resolve_template
 from truthloop.exceptions import TemplateLintError
 from truthloop.naming import deterministic_name
 

@@ -10,9 +10,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_cognito as cognito
 
-from infra.constructs._common import ConstructPropsError
-from infra.constructs.workforce import OidcWorkforceSettings, PrivateWorkforce
 from tests.infra.support import ENV, WORKTEAM_ARN, cfn_lint, new_app, one, resources, template
+from truthloop.cdk._common import ConstructPropsError
+from truthloop.cdk.workforce import OidcWorkforceSettings, PrivateWorkforce
 
 OIDC = OidcWorkforceSettings(
     client_id="labelers",
@@ -71,10 +71,31 @@ def test_cognito_workforce_has_pool_domain_client_group_workforce_and_team(built
     assert client["GenerateSecret"] is True
     assert sorted(client["AllowedOAuthFlows"]) == ["code", "implicit"]
     team = one(tpl, "AWS::SageMaker::Workteam")["Properties"]
-    member = team["MemberDefinitions"][0]["CognitoMemberDefinition"]
-    assert member["CognitoUserGroup"] == "truthloop-workers"
     assert team["WorkforceName"] == "truthloop"
     assert workforce.portal_url is not None and workforce.workteam is not None
+
+
+def test_the_team_and_the_workforce_wait_for_the_group_and_the_domain(built: dict[str, Any]) -> None:
+    _, tpl = built["Cognito"]
+    # THEN the team refers to the group resource (not a literal name it could reach before the group exists)
+    (group_id,) = resources(tpl, "AWS::Cognito::UserPoolGroup")
+    assert one(tpl, "AWS::Cognito::UserPoolGroup")["Properties"]["GroupName"] == "truthloop-workers"
+    member = one(tpl, "AWS::SageMaker::Workteam")["Properties"]["MemberDefinitions"][0]["CognitoMemberDefinition"]
+    assert member["CognitoUserGroup"] == {"Ref": group_id}
+    # AND the workforce is created after the pool's hosted-UI domain
+    (domain_id,) = resources(tpl, "AWS::Cognito::UserPoolDomain")
+    assert domain_id in one(tpl, "AWS::SageMaker::Workforce").get("DependsOn", [])
+
+
+def test_the_client_secret_is_never_logged_and_the_logs_expire(built: dict[str, Any]) -> None:
+    _, tpl = built["Cognito"]
+    # THEN the SDK call that returns the client secret runs with its data hidden from the logs
+    assert '\\"logApiResponseData\\":false' in json.dumps(one(tpl, "Custom::AWS")["Properties"]["Create"])
+    # AND every function (CDK's custom-resource function too) logs to a log group that expires
+    groups = resources(tpl, "AWS::Logs::LogGroup")
+    for logical_id, function in resources(tpl, "AWS::Lambda::Function").items():
+        target = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[target]["Properties"]["RetentionInDays"] == 30, logical_id
 
 
 def test_cognito_client_is_pointed_at_the_worker_portal(built: dict[str, Any]) -> None:
@@ -118,6 +139,7 @@ def test_existing_pool_adds_only_group_and_team(built: dict[str, Any]) -> None:
     kinds = sorted({r["Type"] for r in tpl["Resources"].values()})
     assert kinds == ["AWS::Cognito::UserPoolGroup", "AWS::SageMaker::Workteam"]
     member = one(tpl, "AWS::SageMaker::Workteam")["Properties"]["MemberDefinitions"][0]["CognitoMemberDefinition"]
+    assert member["CognitoUserGroup"] == {"Ref": next(iter(resources(tpl, "AWS::Cognito::UserPoolGroup")))}
     assert member["CognitoUserPool"] == "us-east-1_AbCdEf123"
     assert member["CognitoClientId"] == "1example23456789"
 
@@ -132,6 +154,28 @@ def test_existing_workteam_creates_nothing() -> None:
     assert workforce.workteam_name == "truthloop-team"
     assert workforce.workteam is None and workforce.user_pool is None
     assert stack.node.find_all() == [stack, workforce]
+
+
+def test_joining_an_existing_cognito_workforce_needs_its_pool() -> None:
+    # GIVEN a Cognito team that joins the account's workforce (create_workforce=False) without naming its pool
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    # WHEN / THEN the construct refuses (a new user pool cannot join an existing workforce) and says what to give
+    with pytest.raises(ConstructPropsError, match="existing_user_pool and existing_user_pool_client"):
+        PrivateWorkforce(stack, "Workforce", create_workforce=False)
+    assert not [c for c in stack.node.find_all() if isinstance(c, cognito.CfnUserPool)]
+
+
+@pytest.mark.parametrize(("region", "fails"), [("eu-north-1", True), ("sa-east-1", True), ("eu-west-2", False)])
+def test_a_region_without_ground_truth_fails_the_synth(region: str, fails: bool) -> None:
+    # GIVEN a stack bound to a region
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111122223333", region=region))
+    if not fails:
+        PrivateWorkforce(stack, "Workforce", existing_workteam_arn=WORKTEAM_ARN)
+        return
+    # WHEN / THEN a region without Ground Truth and A2I is an error that lists the supported regions
+    with pytest.raises(ConstructPropsError, match=rf"region '{region}' offers no SageMaker Ground Truth") as caught:
+        PrivateWorkforce(stack, "Workforce", existing_workteam_arn=WORKTEAM_ARN)
+    assert "us-east-1, us-east-2, us-west-2" in str(caught.value)
 
 
 def test_conflicting_props_are_reported_in_one_error() -> None:

@@ -33,3 +33,16 @@ def test_identify_exits_1_on_unrecognised_payload(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["contracts", "identify", str(bad)])
     assert result.exit_code == 1
     assert "$.dataObject" in result.output
+
+
+def test_identify_reports_an_unmodelled_label_as_opaque() -> None:
+    # GIVEN a 3D point cloud object tracking output manifest line (a task type truthloop does not model)
+    line = FIXTURES / "gt.output_manifest_line" / "point-cloud-object-tracking.json"
+    # WHEN identified
+    result = CliRunner().invoke(main, ["contracts", "identify", str(line)], catch_exceptions=False)
+    # THEN it is an output manifest line, not an error, and the label is reported as opaque with its type
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{line}: gt.output_manifest_line (opaque label, task type not modelled: "
+        "tracks-ref [groundtruth/point_cloud_object_tracking])"
+    ]

@@ -21,7 +21,6 @@ from truthloop.consolidation.agreement import (
     worker_accuracy,
 )
 from truthloop.consolidation.methods import DEFAULT_METHOD, METHODS, make_aggregator
-from truthloop.exceptions import ConsolidationError
 
 __all__ = ["agreement", "consolidate"]
 
@@ -37,10 +36,7 @@ def _read_gold(path: str | None) -> dict[str, str] | None:
 
 
 def _load(path: str) -> Answers:
-    try:
-        return Answers.from_csv(path)
-    except ConsolidationError as exc:
-        raise click.ClickException(str(exc)) from None
+    return Answers.from_csv(path)
 
 
 @click.command("consolidate")
@@ -109,10 +105,7 @@ def agreement(answers_csv: str, gold: str | None, method: str, interval: bool, m
         "krippendorff_alpha_nominal": krippendorff_alpha(answers, "nominal"),
     }
     if interval:
-        try:
-            report["krippendorff_alpha_interval"] = krippendorff_alpha(answers, "interval")
-        except ConsolidationError as exc:
-            raise click.ClickException(str(exc)) from None
+        report["krippendorff_alpha_interval"] = krippendorff_alpha(answers, "interval")
     vs_consensus = {w.worker: w for w in worker_accuracy(answers, consensus)}
     vs_gold = {w.worker: w for w in worker_accuracy(answers, gold_labels)} if gold_labels else {}
     workers = []

@@ -24,7 +24,13 @@ from truthloop.contracts.a2i import (
     HumanLoopOutput,
     StartHumanLoopRequest,
 )
-from truthloop.contracts.events import A2I_DETAIL_TYPE, GT_DETAIL_TYPE, A2ILoopStatusEvent, GTJobStateEvent
+from truthloop.contracts.events import (
+    A2I_DETAIL_TYPE,
+    GT_DETAIL_TYPE,
+    A2ILoopStatusEvent,
+    GTJobStateEvent,
+    canonical_detail_type,
+)
 from truthloop.contracts.gt import (
     ConsolidationEvent,
     ConsolidationPayload,
@@ -130,6 +136,7 @@ def _detect_dict(obj: Mapping[str, Any]) -> type[Contract] | None:
     pascal = _pascal_keys(obj)
     if "detail-type" in keys:
         detail_type = obj.get("detail-type")
+        detail_type = canonical_detail_type(detail_type) if isinstance(detail_type, str) else detail_type
         if detail_type == A2I_DETAIL_TYPE:
             return A2ILoopStatusEvent
         if detail_type == GT_DETAIL_TYPE:

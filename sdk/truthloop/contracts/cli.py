@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from truthloop.contracts import identify_file
+from truthloop.contracts import Contract, OutputManifestLine, identify_file
 from truthloop.exceptions import ContractError
 
 __all__ = ["contracts"]
@@ -44,6 +44,16 @@ def identify(files: tuple[str, ...]) -> None:
                 failed = True
                 click.echo(f"{label}: error: {result}")
             else:
-                click.echo(f"{label}: {result.kind}")
+                click.echo(f"{label}: {result.kind}{_opaque_note(result)}")
     if failed:
         raise SystemExit(1)
+
+
+def _opaque_note(contract: Contract) -> str:
+    """`` (opaque label: NAME [TYPE], …)`` for an output manifest line with labels truthloop does not model."""
+    if not isinstance(contract, OutputManifestLine) or not contract.opaque_labels:
+        return ""
+    names = ", ".join(
+        f"{label.name} [{label.metadata.type if label.metadata else 'no type'}]" for label in contract.opaque_labels
+    )
+    return f" (opaque label, task type not modelled: {names})"

@@ -12,10 +12,24 @@ from truthloop.contracts.a2i import HUMAN_LOOP_STATUSES
 from truthloop.contracts.gt import job_name_from_arn
 from truthloop.exceptions import ContractError
 
-__all__ = ["A2I_DETAIL_TYPE", "GT_DETAIL_TYPE", "LABELING_JOB_STATUSES", "A2ILoopStatusEvent", "GTJobStateEvent"]
+__all__ = [
+    "A2I_DETAIL_TYPE",
+    "A2I_DETAIL_TYPES",
+    "GT_DETAIL_TYPE",
+    "GT_DETAIL_TYPES",
+    "LABELING_JOB_STATUSES",
+    "A2ILoopStatusEvent",
+    "GTJobStateEvent",
+    "canonical_detail_type",
+]
 
+#: the detail-type truthloop emits (the A2I developer guide's current spelling)
 A2I_DETAIL_TYPE = "SageMaker A2I HumanLoop Status Change"
+#: every documented spelling of the A2I loop status event; match on all of them (EventBridge rules, handlers)
+A2I_DETAIL_TYPES = (A2I_DETAIL_TYPE, "Amazon Augmented AI HumanLoop Status Change")
 GT_DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
+GT_DETAIL_TYPES = (GT_DETAIL_TYPE,)
+_CANONICAL = {spelling: spellings[0] for spellings in (A2I_DETAIL_TYPES, GT_DETAIL_TYPES) for spelling in spellings}
 LABELING_JOB_STATUSES = ("Initializing", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
 
 
@@ -52,8 +66,13 @@ class _Envelope:
         }
 
 
+def canonical_detail_type(detail_type: str) -> str:
+    """The spelling truthloop emits for any documented spelling of a detail-type; other values unchanged."""
+    return _CANONICAL.get(detail_type, detail_type)
+
+
 def _check_source(o: Obj, detail_type: str) -> None:
-    if o.opt_str("detail-type") != detail_type:
+    if canonical_detail_type(o.opt_str("detail-type") or "") != detail_type:
         raise ContractError(f"expected detail-type {detail_type!r}", o.key_path("detail-type"))
 
 

@@ -14,6 +14,7 @@ from truthloop.exceptions import ContractError
 __all__ = [
     "BUILTIN_TYPES",
     "CUSTOM_TYPE",
+    "MODELLED_TYPES",
     "ConsolidatedObject",
     "ConsolidationEvent",
     "ConsolidationPayload",
@@ -50,6 +51,10 @@ BUILTIN_TYPES = frozenset(
     }
 )
 CUSTOM_TYPE = "groundTruth/custom"
+#: metadata ``type`` values whose label and metadata truthloop interprets; a label of any other type (3D point
+#: cloud, video, keypoint, adjustment jobs, …) is kept as opaque data (:attr:`LabelAttribute.opaque`). The empty
+#: type is a failed object's metadata (``failure-reason`` and no ``type``).
+MODELLED_TYPES = frozenset({f"groundtruth/{t}" for t in BUILTIN_TYPES} | {CUSTOM_TYPE, ""})
 
 
 def job_name_from_arn(arn: str) -> str:
@@ -538,6 +543,32 @@ class LabelMetadata:
             extra={k: v for k, v in data.items() if k not in _KNOWN_META},
         )
 
+    @classmethod
+    def parse_opaque(cls, o: Obj) -> LabelMetadata:
+        """The metadata of a type truthloop does not model: the common keys when they have their usual types,
+        every other key (or a common key of another type) kept as it came in :attr:`extra`."""
+        data = o.data
+        raw_type = data.get("type")
+        job = data.get("job-name", data.get("job_name"))
+        human = data.get("human-annotated", data.get("human_annotated"))
+        created = data.get("creation-date", data.get("creation_date"))
+        common = {
+            "type": isinstance(raw_type, str),
+            "job-name": isinstance(job, str),
+            "job_name": isinstance(job, str),
+            "human-annotated": human in ("yes", "no"),
+            "human_annotated": human in ("yes", "no"),
+            "creation-date": isinstance(created, str),
+            "creation_date": isinstance(created, str),
+        }
+        return cls(
+            type=_normalise_type(raw_type) if isinstance(raw_type, str) else "",
+            job_name=_strip_job_prefix(job) if isinstance(job, str) else None,
+            human_annotated=None if human not in ("yes", "no") else human == "yes",
+            creation_date=created if isinstance(created, str) else None,
+            extra={k: v for k, v in data.items() if not common.get(k, False)},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         keys = _META_KEYS_CUSTOM if self.is_custom else _META_KEYS_BUILTIN
         out: dict[str, Any] = {}
@@ -584,10 +615,16 @@ class LabelAttribute:
     name: str
     value: Any
     metadata: LabelMetadata | None
+    #: the label is of a task type truthloop does not model: value and metadata are kept as they came, unchecked
+    opaque: bool = False
 
     @classmethod
     def parse(cls, name: str, value: Any, meta: Any, path: str) -> LabelAttribute:
-        metadata = None if meta is None else LabelMetadata.parse(Obj(meta, child_path(path, f"{name}-metadata")))
+        meta_obj = None if meta is None else Obj(meta, child_path(path, f"{name}-metadata"))
+        raw_type = None if meta_obj is None else meta_obj.data.get("type", "")
+        if meta_obj is not None and (not isinstance(raw_type, str) or _normalise_type(raw_type) not in MODELLED_TYPES):
+            return cls(name=name, value=value, metadata=LabelMetadata.parse_opaque(meta_obj), opaque=True)
+        metadata = None if meta_obj is None else LabelMetadata.parse(meta_obj)
         value_path = child_path(path, name)
         if metadata is not None and metadata.type in _SINGLE_CLASS and value is not None:
             value = as_int(value, value_path)
@@ -660,6 +697,11 @@ class OutputManifestLine(Contract):
             if label.metadata is not None:
                 out[f"{label.name}-metadata"] = label.metadata.to_dict()
         return out
+
+    @property
+    def opaque_labels(self) -> tuple[LabelAttribute, ...]:
+        """The labels of task types truthloop does not model (kept as opaque data: :attr:`LabelAttribute.opaque`)."""
+        return tuple(label for label in self.labels if label.opaque)
 
     def label(self, name: str) -> LabelAttribute:
         for label in self.labels:

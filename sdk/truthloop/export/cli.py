@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from truthloop.exceptions import ManifestLineError, TruthloopError
+from truthloop.exceptions import ManifestLineError
 from truthloop.export.base import FORMATS, ExportReport, OnProgress
 from truthloop.export.base import export as run_export
 from truthloop.export.formats import __all__ as _registered  # noqa: F401 - registers the formats
@@ -153,21 +153,18 @@ def export(
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise click.UsageError(f"{flags} only appl{'ies' if len(given) == 1 else 'y'} to --format trl, kto or hf")
     options.update(given)
-    try:
-        with progress_bar(f"export {format_}", enabled=not quiet) as on_progress:
-            report = run_export(
-                input,
-                format_,
-                out,
-                attribute=attribute,
-                strict=strict,
-                on_skip=echo_skip,
-                on_progress=on_progress,
-                options=options,
-                jobs=jobs,
-            )
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from None
+    with progress_bar(f"export {format_}", enabled=not quiet) as on_progress:
+        report = run_export(
+            input,
+            format_,
+            out,
+            attribute=attribute,
+            strict=strict,
+            on_skip=echo_skip,
+            on_progress=on_progress,
+            options=options,
+            jobs=jobs,
+        )
     echo_report(report)
     if sys.stdout.isatty() and report.lines_skipped:
         click.echo("(use --strict to fail on skipped lines)", err=True)

@@ -53,7 +53,7 @@ from typing import IO, Any, ClassVar, Literal
 
 from truthloop.contracts import WorkerResponse
 from truthloop.contracts._reader import child_path, type_name
-from truthloop.exceptions import ContractError, ExportError
+from truthloop.exceptions import ConfigurationError, ContractError, ExportError
 from truthloop.export._files import AtomicFile
 from truthloop.export.base import Exporter, OnSkip, register
 from truthloop.manifest._json import DecodeError, decode, dumps_line, encode
@@ -89,7 +89,7 @@ def expand_ranking(ranks: Sequence[int], *, ties: Ties = "drop") -> list[tuple[i
     tied pairs only with ``ties="keep"``, as ``(i, j, True)`` with ``i < j``. Pairs are listed by ``i < j``.
     """
     if ties not in ("drop", "keep"):
-        raise ValueError(f"ties must be 'drop' or 'keep', got {ties!r}")
+        raise ConfigurationError(f"ties must be 'drop' or 'keep', got {ties!r}")
     out: list[tuple[int, int, bool]] = []
     n = len(ranks)
     for i in range(n):

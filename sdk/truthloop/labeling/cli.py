@@ -7,17 +7,14 @@ from pathlib import Path
 
 import click
 
-from truthloop.exceptions import ConfigurationError, LabelingSpecError
+from truthloop.exceptions import LabelingSpecError
 from truthloop.labeling.spec import LabelingJobSpec
 
 __all__ = ["labeling"]
 
 
 def _load(path: str) -> LabelingJobSpec:
-    try:
-        return LabelingJobSpec.from_file(path)
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from None
+    return LabelingJobSpec.from_file(path)
 
 
 @click.group("labeling")
@@ -65,10 +62,7 @@ def spec(spec_file: str, categories_out: str | None) -> None:
       truthloop labeling spec job.yaml --label-categories labels.json
     """
     job = _load(spec_file)
-    try:
-        request = job.to_request()
-    except LabelingSpecError as exc:
-        raise click.ClickException(str(exc)) from None
+    request = job.to_request()
     if categories_out:
         Path(categories_out).write_text(json.dumps(job.label_category_config(), indent=2) + "\n", encoding="utf-8")
     click.echo(json.dumps(request, indent=2))

@@ -15,10 +15,21 @@ from typing import Any
 
 from truthloop.contracts import arn_resource_name
 from truthloop.local.errors import ApiError, conflict, not_found, quota_exceeded, throttled, validation
+from truthloop.local.resources import LIST_DEFAULT_ORDER
 from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerprint, to_datetime
 from truthloop.local.storage import HumanLoop, LoopConflict, LoopQuotaExceeded, StorageError, StorageThrottled, Task
 
-__all__ = ["A2IService", "loop_owner"]
+__all__ = ["A2I_OPERATIONS", "A2IService", "loop_owner"]
+
+#: the A2I runtime operations served, and the method serving each
+_HANDLERS = {
+    "StartHumanLoop": "start_human_loop",
+    "DescribeHumanLoop": "describe_human_loop",
+    "ListHumanLoops": "list_human_loops",
+    "StopHumanLoop": "stop_human_loop",
+    "DeleteHumanLoop": "delete_human_loop",
+}
+A2I_OPERATIONS = frozenset(_HANDLERS)
 
 _STOPPABLE = ("InProgress",)
 _DELETABLE = ("Completed", "Failed", "Stopped")
@@ -156,7 +167,7 @@ class A2IService:
             raise not_found(f"Flow definition {flow_arn} does not exist.", a2i=True)
         after = params.get("CreationTimeAfter")
         before = params.get("CreationTimeBefore")
-        ascending = params.get("SortOrder", "Descending") == "Ascending"
+        ascending = params.get("SortOrder", LIST_DEFAULT_ORDER["ListHumanLoops"]) == "Ascending"
         limit = int(params.get("MaxResults") or 100)
         key = fingerprint("ListHumanLoops", flow_arn, after, before, ascending)
         cursor = decode_token(params.get("NextToken"), key)
@@ -216,13 +227,9 @@ class A2IService:
         return {}
 
     def dispatch(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        handler = {
-            "StartHumanLoop": self.start_human_loop,
-            "DescribeHumanLoop": self.describe_human_loop,
-            "ListHumanLoops": self.list_human_loops,
-            "StopHumanLoop": self.stop_human_loop,
-            "DeleteHumanLoop": self.delete_human_loop,
-        }.get(operation)
-        if handler is None:
+        method = _HANDLERS.get(operation)
+        if method is None:
             raise ApiError("UnknownOperationException", f"Operation {operation} is not supported locally.", 404)
-        return handler(params)
+        handler: Any = getattr(self, method)
+        result: dict[str, Any] = handler(params)
+        return result

@@ -6,6 +6,8 @@ token is written to ``<data-dir>/backend.json`` (mode 0600) and printed by ``tru
 
 from __future__ import annotations
 
+import json
+import math
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -18,11 +20,41 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from truthloop.exceptions import LocalBackendError
 from truthloop.local.config import FaultConfig
 from truthloop.local.runtime import Runtime
 from truthloop.local.workforce import WorkerDirectory
 
 __all__ = ["AdminApp"]
+
+
+class BadRequest(Exception):
+    """A malformed admin request: answered 400 with ``{"error": message}``."""
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or :class:`BadRequest` saying what is wrong with it."""
+    body = await request.body()
+    try:
+        value = json.loads(body or b"{}")
+    except (ValueError, RecursionError):
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest("expected a JSON object")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadRequest(f"{name} must be a number, got {json.dumps(value)[:80]}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise BadRequest(f"{name} must be finite")
+    return number
 
 
 class AdminApp:
@@ -53,6 +85,7 @@ class AdminApp:
                 Route("/ui-templates/{name}", self.ui_template, methods=["GET"]),
             ],
             middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])],
+            exception_handlers={BadRequest: _bad_request},
         )
 
     def _authorised(self, request: Request) -> bool:
@@ -74,7 +107,12 @@ class AdminApp:
     async def events(self, request: Request) -> Response:
         if not self._authorised(request):
             return self._denied()
-        after = int(request.query_params.get("after", "0"))
+        try:
+            after = int(request.query_params.get("after", "0"))
+        except ValueError:
+            raise BadRequest("after must be an integer event id") from None
+        if not 0 <= after < 2**63:
+            raise BadRequest("after must be an event id between 0 and 2^63-1")
         records = await anyio.to_thread.run_sync(lambda: self.rt.storage.list_events(after_id=after))
         return JSONResponse(
             {
@@ -109,36 +147,50 @@ class AdminApp:
         if not self._authorised(request):
             return self._denied()
         if request.method == "POST":
-            body = await request.json()
-            if not isinstance(body, dict):
-                return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+            body = await _json_object(request)
             unknown = set(body) - {"max_active_human_loops", "duplicate_events", "faults"}
             if unknown:
-                return JSONResponse({"error": f"unknown keys: {sorted(unknown)}"}, status_code=400)
-            try:
-                if "faults" in body:
-                    faults = body["faults"] or {}
-                    self.rt.faults = FaultConfig(
-                        throttle_rate=float(faults.get("throttle_rate", 0.0)),
-                        operations=tuple(faults.get("operations", ())),
-                        seed=faults.get("seed"),
+                raise BadRequest(f"unknown keys: {sorted(unknown)}")
+            faults = self.rt.faults
+            if "faults" in body:
+                spec = body["faults"] or {}
+                if not isinstance(spec, dict):
+                    raise BadRequest("faults must be a JSON object")
+                operations = spec.get("operations", ())
+                seed = spec.get("seed")
+                if not isinstance(operations, list | tuple) or not all(isinstance(o, str) for o in operations):
+                    raise BadRequest("faults.operations must be a list of operation names")
+                if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                    raise BadRequest("faults.seed must be an integer")
+                try:
+                    faults = FaultConfig(
+                        throttle_rate=_number(spec.get("throttle_rate", 0.0), "faults.throttle_rate"),
+                        operations=tuple(operations),
+                        seed=seed,
                     )
-                if "max_active_human_loops" in body:
-                    value = body["max_active_human_loops"]
-                    self.rt.max_active_human_loops = None if value is None else int(value)
-                if "duplicate_events" in body:
-                    self.rt.events.duplicates = bool(body["duplicate_events"])
-            except (ValueError, TypeError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
+                except LocalBackendError as exc:
+                    raise BadRequest(str(exc)) from exc
+            limit = self.rt.max_active_human_loops
+            if "max_active_human_loops" in body:
+                value = body["max_active_human_loops"]
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                    raise BadRequest("max_active_human_loops must be null or an integer >= 0")
+                limit = value
+            duplicates = self.rt.events.duplicates
+            if "duplicate_events" in body:
+                if not isinstance(body["duplicate_events"], bool):
+                    raise BadRequest("duplicate_events must be true or false")
+                duplicates = body["duplicate_events"]
+            self.rt.faults, self.rt.max_active_human_loops, self.rt.events.duplicates = faults, limit, duplicates
         return JSONResponse(self._config_view())
 
     async def clock(self, request: Request) -> Response:
         if not self._authorised(request):
             return self._denied()
-        body = await request.json()
-        advance = float(body.get("advance_seconds", 0)) if isinstance(body, dict) else 0.0
+        body = await _json_object(request)
+        advance = _number(body.get("advance_seconds", 0), "advance_seconds")
         if advance < 0:
-            return JSONResponse({"error": "the clock only moves forward"}, status_code=400)
+            raise BadRequest("the clock only moves forward")
         self.rt.clock_offset += advance
         self.rt.steps.enqueue("sweep")
         return JSONResponse({"clock_offset": self.rt.clock_offset, "now": self.rt.now()})
@@ -146,11 +198,13 @@ class AdminApp:
     async def create_worker(self, request: Request) -> Response:
         if not self._authorised(request):
             return self._denied()
-        body = await request.json()
-        name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            return JSONResponse({"error": 'expected {"name": "…"}'}, status_code=400)
-        simulated = bool(body.get("simulated", False))
+        body = await _json_object(request)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 256 or not name.isprintable():
+            raise BadRequest('expected {"name": "…"} with a printable name of at most 256 characters')
+        simulated = body.get("simulated", False)
+        if not isinstance(simulated, bool):
+            raise BadRequest("simulated must be true or false")
         worker, token = await anyio.to_thread.run_sync(lambda: self.workers.issue(name.strip(), simulated=simulated))
         return JSONResponse({"workerId": worker.id, "name": worker.name, "token": token})
 

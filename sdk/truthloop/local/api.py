@@ -38,6 +38,9 @@ from truthloop.local.storage import StorageError, StorageThrottled, SupportsFutu
 
 __all__ = ["AwsApi"]
 
+#: The SigV4 service scopes a request may be signed for (boto3's own, and API Gateway's for the service).
+_SIGNING_SCOPES = frozenset({"sagemaker", "execute-api"})
+
 log = logging.getLogger("truthloop.local.api")
 
 #: operations answered on the event loop (cheap reads); everything else runs in the thread pool
@@ -142,9 +145,13 @@ class AwsApi:
 
     @staticmethod
     def _check_scope(headers: dict[str, str]) -> None:
-        """Both APIs sign as ``sagemaker``; another service's signature means a client aimed at the wrong port."""
+        """Both APIs sign as ``sagemaker``; another service's signature means a client aimed at the wrong port.
+
+        ``execute-api`` is the scope of ``truthloop.service.client``: behind the service's API Gateway (or a
+        verifying proxy), the gateway has checked that signature before the request gets here.
+        """
         auth = parse_authorization(headers)
-        if auth.service != "sagemaker":
+        if auth.service not in _SIGNING_SCOPES:
             raise ApiError(
                 "InvalidSignatureException",
                 f"Credential should be scoped to correct service: 'sagemaker'. (This port serves SageMaker and the "

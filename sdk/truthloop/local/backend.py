@@ -1,10 +1,11 @@
-"""``LocalBackend``: the whole emulator in one process (API + portal on one port, S3 on another).
+"""``LocalBackend``: the whole emulator in one process, on one port: SageMaker, A2I runtime, S3 (durable), portal.
 
     >>> from truthloop.local import BackendConfig, LocalBackend
     >>> with LocalBackend(BackendConfig(port=0, data_dir=tmp_path)) as backend:   # doctest: +SKIP
     ...     sm = boto3.client("sagemaker", endpoint_url=backend.endpoint_url)
 
-``backend.client_env()`` gives the environment variables that point unchanged boto3 code at it.
+``backend.client_env()`` gives the environment variables that point unchanged boto3 code at it
+(``AWS_ENDPOINT_URL`` alone is enough, as with LocalStack; the per-service variables are set too).
 """
 
 from __future__ import annotations
@@ -37,7 +38,16 @@ from truthloop.local.handlers import environment, forget_file_handlers
 from truthloop.local.lambdas import LambdaRegistry, handler_environment
 from truthloop.local.portal import PortalApp
 from truthloop.local.runtime import Runtime
-from truthloop.local.s3 import S3Server, moto_client
+from truthloop.local.s3 import (
+    MOTO_SERVICES,
+    DurableS3,
+    S3Gateway,
+    is_loopback_host,
+    moto_client,
+    reset_moto,
+    s3_client,
+    signing_service,
+)
 from truthloop.local.sagemaker import SageMakerService
 from truthloop.local.storage import SQLiteStorage, Storage
 from truthloop.local.storage.dynamodb import DynamoDBStorage
@@ -50,16 +60,17 @@ log = logging.getLogger("truthloop.local")
 
 STATE_FILE = "backend.json"
 _REPO_LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
-#: services whose SDK calls go to moto's server too (handlers such as review_completed use DynamoDB)
-_MOTO_SERVICES = ("S3", "DYNAMODB", "SQS", "SNS")
+#: per-service endpoint variables (``AWS_ENDPOINT_URL`` covers them all; these keep older SDKs and tools working)
+_ENDPOINT_SERVICES = ("SAGEMAKER", "SAGEMAKER_A2I_RUNTIME", *(name.upper() for name in MOTO_SERVICES))
 
 
-def open_storage(config: BackendConfig, s3: S3Server) -> Storage:
-    """The store ``config.storage`` names: SQLite in the data directory, or DynamoDB + S3 in the moto server."""
+def open_storage(config: BackendConfig, endpoint_url: str) -> Storage:
+    """The store ``config.storage`` names: SQLite in the data directory, or DynamoDB + S3 in moto, reached through
+    the backend's own port at ``endpoint_url`` (which must already be serving)."""
     if config.storage == "sqlite":
         return SQLiteStorage(config.database_path)
-    dynamodb = moto_client("dynamodb", s3.url, config.region)
-    documents = s3.client()
+    dynamodb = moto_client("dynamodb", endpoint_url, config.region)
+    documents = s3_client(endpoint_url, config.region)
     with contextlib.suppress(documents.exceptions.BucketAlreadyOwnedByYou):
         if config.region == "us-east-1":
             documents.create_bucket(Bucket=LOCAL_DOCUMENTS_BUCKET)
@@ -88,11 +99,18 @@ def read_state(data_dir: str | Path) -> dict[str, Any]:
 
 
 class _App:
-    """Top-level ASGI dispatcher: portal and admin through Starlette, the hot AWS path straight to the API."""
+    """Top-level ASGI dispatcher: loopback ``Host`` only; S3 (and handlers' moto services) by SigV4 scope; portal
+    and admin through Starlette; the hot AWS path straight to the API."""
 
-    def __init__(self, api: AwsApi, portal: PortalApp, admin: AdminApp) -> None:
-        self.api = api
+    def __init__(self, gateway: S3Gateway) -> None:
+        self.gateway = gateway
+        self.api: AwsApi | None = None
+        self.router: Router | None = None
+
+    def attach(self, api: AwsApi, portal: PortalApp, admin: AdminApp) -> None:
+        """Serve the AWS APIs, the portal and the admin routes (moto's services are served from the start)."""
         self.router = Router(routes=[Mount("/portal", app=portal.app), Mount("/_truthloop", app=admin.app)])
+        self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,25 +120,41 @@ class _App:
                 message = await receive()
             await send({"type": "lifespan.shutdown.complete"})
             return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not is_loopback_host(headers.get("host", "")):
+            # a page on another name resolving to 127.0.0.1 (DNS rebinding) must not reach the API, S3 or the portal
+            await _refuse(send, 400, "InvalidHost", "the local backend only answers requests for 127.0.0.1/localhost")
+            return
         path: str = scope.get("path", "")
-        if path.startswith(("/portal", "/_truthloop/")):
+        service = signing_service(headers, scope.get("query_string", b"").decode("latin-1"))
+        if service in MOTO_SERVICES and scope["type"] == "http":
+            await self.gateway(scope, receive, send, service=service)
+        elif self.api is None or self.router is None:
+            await _refuse(send, 503, "ServiceUnavailable", "the local backend is starting; retry in a moment")
+        elif path.startswith(("/portal", "/_truthloop/")):
             await self.router(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
 
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class LocalBackend:
-    """Starts and stops S3 (moto), storage, the engine, event delivery and the HTTP server."""
+    """Starts and stops S3 (moto, written through to disk), storage, the engine, event delivery and the HTTP server."""
 
     def __init__(self, config: BackendConfig | None = None, *, event_targets: Sequence[EventTarget] = ()) -> None:
         self.config = config or BackendConfig()
         self._extra_targets = list(event_targets)
         self.worker_tokens: dict[str, str] = {}
         self.admin_token = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._snapshot_thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        #: (server, thread) of the port clients use, and of the internal moto port a DynamoDB store talks to
+        self._main: tuple[uvicorn.Server, threading.Thread] | None = None
+        self._internal: tuple[uvicorn.Server, threading.Thread] | None = None
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -143,27 +177,37 @@ class LocalBackend:
             sock.close()
             raise LocalBackendError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
         port = sock.getsockname()[1]
-        self.s3 = S3Server(
-            host=config.host,
-            port=config.s3_port,
-            region=config.region,
-            snapshot_dir=data_dir / "s3",
-            reset=config.reset_s3,
-        )
+        base_url = f"http://{config.host}:{port}"
+        self.endpoint_url = base_url
+        self.s3_store = DurableS3(data_dir / "s3")
         try:
-            self.s3.start()
-            self.storage = open_storage(config, self.s3)
+            if config.reset_s3:
+                reset_moto()
+            self.s3_store.restore()
         except BaseException:
             sock.close()
-            self.s3.stop()
+            raise
+        gateway = S3Gateway(self.s3_store)
+        self._app = _App(gateway)
+        try:
+            if config.storage == "sqlite":
+                self.storage = open_storage(config, base_url)
+            else:
+                # the store's own requests must not wait on the event loop that serves the API calls making them,
+                # so moto's services get a second, internal loopback server (same gateway: no admin routes)
+                internal = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                internal.bind((config.host, 0))
+                self._internal = self._serve(internal, _App(gateway), "truthloop-store-http")
+                self.storage = open_storage(config, f"http://{config.host}:{internal.getsockname()[1]}")
+        except BaseException:
+            sock.close()
+            self._stop_servers()
             raise
         secret = self.storage.get_meta("secret")
         if secret is None:
             secret = secrets.token_hex(32)
             self.storage.set_meta("secret", secret)
         self.admin_token = secrets.token_urlsafe(32)
-        base_url = f"http://{config.host}:{port}"
-        self.endpoint_url = base_url
         handler_env = handler_environment(self.client_env())
         events = EventBus(
             self.storage,
@@ -183,15 +227,15 @@ class LocalBackend:
             events.subscribe(target)
         lambdas = LambdaRegistry(
             config.lambdas,
-            s3_client_factory=self.s3.client,
+            s3_client_factory=self.s3_client,
             search_paths=(_REPO_LAMBDAS,),
             base_environment=handler_env,
         )
         self.runtime = Runtime(
             config=config,
             storage=self.storage,
-            s3_url=self.s3.url,
-            s3_client_factory=self.s3.client,
+            s3_url=base_url,
+            s3_client_factory=self.s3_client,
             lambdas=lambdas,
             events=events,
             base_url=base_url,
@@ -218,45 +262,45 @@ class LocalBackend:
             self.worker_tokens[f"worker-{index}"] = token
         self.engine.start()
         events.start()
-        self._serve(sock)
+        self._app.attach(self.api, self.portal, self.admin)
+        self._main = self._serve(sock, self._app, "truthloop-http")
         self._write_state()
-        if config.snapshot_interval_seconds > 0:
-            self._snapshot_thread = threading.Thread(target=self._snapshots, name="truthloop-s3-snapshot", daemon=True)
-            self._snapshot_thread.start()
         self._started = True
         return self
 
-    def _serve(self, sock: socket.socket) -> None:
-        app = _App(self.api, self.portal, self.admin)
+    @staticmethod
+    def _serve(sock: socket.socket, app: _App, name: str) -> tuple[uvicorn.Server, threading.Thread]:
         uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
         )
-        self._server = uvicorn.Server(uv_config)
-        server = self._server
+        server = uvicorn.Server(uv_config)
 
         def run() -> None:
             server.run(sockets=[sock])  # uvloop + httptools when installed (the ``local`` extra), else asyncio + h11
 
-        self._thread = threading.Thread(target=run, name="truthloop-http", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
         deadline = time.monotonic() + 15
         while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not thread.is_alive() or time.monotonic() > deadline:
                 raise LocalBackendError("the HTTP server did not start")
             time.sleep(0.01)
+        return server, thread
 
-    def _snapshots(self) -> None:
-        while not self._stopping.wait(self.config.snapshot_interval_seconds):
-            try:
-                self.s3.snapshot()
-            except Exception:
-                log.exception("periodic S3 snapshot failed")
+    def _stop_servers(self) -> None:
+        for running in (self._main, self._internal):
+            if running is not None:
+                running[0].should_exit = True
+        for running in (self._main, self._internal):
+            if running is not None:
+                running[1].join(timeout=15)
+        self._main = self._internal = None
 
     def _write_state(self) -> None:
         path = self.config.data_dir / STATE_FILE
         state = {
             "endpoint": self.endpoint_url,
-            "s3_endpoint": self.s3.url,
+            "s3_endpoint": self.endpoint_url,
             "portal": self.runtime.portal_url,
             "region": self.config.region,
             "admin_token": self.admin_token,
@@ -270,15 +314,10 @@ class LocalBackend:
         if not self._started:
             return
         self._started = False
-        self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
+        self._stop_servers()
         self.engine.stop()
         self.runtime.events.stop()
         self.storage.close()
-        self.s3.stop()
         with contextlib.suppress(OSError):
             (self.config.data_dir / STATE_FILE).unlink()
 
@@ -297,20 +336,24 @@ class LocalBackend:
 
     @property
     def s3_url(self) -> str:
-        return self.s3.url
+        """S3 is served on the API's own port (the same endpoint after a restart)."""
+        return self.endpoint_url
+
+    def s3_client(self) -> Any:
+        """A boto3 S3 client for this backend (path-style addressing, dummy credentials)."""
+        return s3_client(self.endpoint_url, self.config.region)
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point unchanged boto3 code at this backend (with dummy credentials)."""
         env = {
-            "AWS_ENDPOINT_URL_SAGEMAKER": self.endpoint_url,
-            "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME": self.endpoint_url,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.config.region,
             "AWS_REGION": self.config.region,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "truthloop-local",
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "truthloop-local",
         }
-        for service in _MOTO_SERVICES:
-            env[f"AWS_ENDPOINT_URL_{service}"] = self.s3.url
+        for service in _ENDPOINT_SERVICES:
+            env[f"AWS_ENDPOINT_URL_{service}"] = self.endpoint_url
         return env
 
     @contextlib.contextmanager
@@ -358,7 +401,7 @@ class LocalBackend:
             jobs[status] = len(storage.resources_in_status("labeling-job", (status,)))
         return {
             "endpoint": self.endpoint_url,
-            "s3_endpoint": self.s3.url,
+            "s3_endpoint": self.endpoint_url,
             "portal": self.runtime.portal_url,
             "human_loops": loops,
             "labeling_jobs": jobs,

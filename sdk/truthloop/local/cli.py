@@ -16,13 +16,20 @@ from truthloop.local.config import DEFAULT_PORT, BackendConfig, EventHandlerConf
 __all__ = ["local"]
 
 
+def _not_answering(state: dict[str, Any], exc: Exception) -> LocalBackendError:
+    return LocalBackendError(
+        f"the local backend at {state.get('endpoint')} does not answer ({type(exc).__name__}: {exc}); is "
+        "`truthloop local up` still running with this --data-dir?"
+    )
+
+
 def _data_dir_option(function: Any) -> Any:
     return click.option(
         "--data-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=Path(".truthloop"),
         show_default=True,
-        help="Directory holding the SQLite database, the S3 snapshot and backend.json.",
+        help="Directory holding the SQLite database, the S3 objects and backend.json.",
     )(function)
 
 
@@ -64,7 +71,6 @@ def _parse_handlers(values: tuple[str, ...]) -> tuple[EventHandlerConfig, ...]:
 
 @local.command()
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port for the AWS APIs and the portal.")
-@click.option("--s3-port", type=int, default=0, show_default=True, help="Port for S3 (moto); 0 picks a free one.")
 @_data_dir_option
 @click.option("--region", default="us-east-1", show_default=True, help="Region in every ARN the backend makes.")
 @click.option("--workers", "worker_count", type=int, default=3, show_default=True, help="Portal tokens to issue.")
@@ -110,7 +116,6 @@ def _parse_handlers(values: tuple[str, ...]) -> tuple[EventHandlerConfig, ...]:
 )
 def up(
     port: int,
-    s3_port: int,
     data_dir: Path,
     region: str,
     worker_count: int,
@@ -125,7 +130,7 @@ def up(
     """Start the local backend on 127.0.0.1 and keep it running until Ctrl+C.
 
     Serves the SageMaker subset (JSON 1.1) and the A2I runtime (REST-JSON) on --port, the worker portal at
-    /portal, and S3 through moto's server on its own port. State survives restarts in --data-dir.
+    /portal, and S3 (written through to --data-dir) all on --port. State survives restarts, even kill -9.
 
     \b
     Example:
@@ -133,41 +138,36 @@ def up(
     """
     from truthloop.local.backend import LocalBackend
 
-    try:
-        base = BackendConfig.from_file(config_file) if config_file else BackendConfig()
-        faults = base.faults
-        if throttle_rate is not None or throttle_operations:
-            faults = FaultConfig(
-                throttle_rate=throttle_rate if throttle_rate is not None else faults.throttle_rate,
-                operations=throttle_operations or faults.operations,
-                seed=faults.seed,
-            )
-        config = base.with_(
-            port=port,
-            s3_port=s3_port,
-            data_dir=data_dir,
-            region=region,
-            workers=worker_count,
-            lambdas={**base.lambdas, **_parse_lambda(lambdas)},
-            event_handlers=base.event_handlers + _parse_handlers(handlers),
-            duplicate_events=duplicate_events or base.duplicate_events,
-            max_active_human_loops=max_active_human_loops
-            if max_active_human_loops is not None
-            else base.max_active_human_loops,
-            faults=faults,
+    base = BackendConfig.from_file(config_file) if config_file else BackendConfig()
+    faults = base.faults
+    if throttle_rate is not None or throttle_operations:
+        faults = FaultConfig(
+            throttle_rate=throttle_rate if throttle_rate is not None else faults.throttle_rate,
+            operations=throttle_operations or faults.operations,
+            seed=faults.seed,
         )
-        backend = LocalBackend(config).start()
-    except LocalBackendError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = base.with_(
+        port=port,
+        data_dir=data_dir,
+        region=region,
+        workers=worker_count,
+        lambdas={**base.lambdas, **_parse_lambda(lambdas)},
+        event_handlers=base.event_handlers + _parse_handlers(handlers),
+        duplicate_events=duplicate_events or base.duplicate_events,
+        max_active_human_loops=max_active_human_loops
+        if max_active_human_loops is not None
+        else base.max_active_human_loops,
+        faults=faults,
+    )
+    backend = LocalBackend(config).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with backend.environment() as env:
-        click.echo(f"truthloop local backend on {backend.endpoint_url} (S3: {backend.s3_url})")
+        click.echo(f"truthloop local backend on {backend.endpoint_url} (SageMaker, A2I runtime and S3)")
         click.echo(f"worker portal: {backend.portal_url}/")
         click.echo("point boto3 at it with:")
-        for key in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME", "AWS_ENDPOINT_URL_S3"):
-            click.echo(f"  export {key}={env[key]}")
+        click.echo(f"  export AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']}")
         click.echo(
             f"  (with any credentials, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION={region})"
         )
@@ -179,7 +179,7 @@ def up(
             while not stop.wait(0.5):
                 pass
         finally:
-            click.echo("stopping (saving S3 to the data directory)…")
+            click.echo("stopping…")
             backend.stop()
 
 
@@ -196,10 +196,7 @@ def status(data_dir: Path) -> None:
 
     from truthloop.local.backend import read_state
 
-    try:
-        state = read_state(data_dir)
-    except LocalBackendError as exc:
-        raise click.ClickException(str(exc)) from None
+    state = read_state(data_dir)
     try:
         response = httpx.get(
             state["endpoint"] + "/_truthloop/status",
@@ -208,7 +205,7 @@ def status(data_dir: Path) -> None:
         )
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        raise click.ClickException(f"the backend at {state['endpoint']} does not answer: {exc}") from None
+        raise _not_answering(state, exc) from exc
     click.echo(json.dumps(response.json(), indent=2))
 
 
@@ -243,20 +240,22 @@ def workers(
     Example:
       truthloop local workers --count 5 --accuracy 0.8 --seed 1
     """
+    import httpx
+
     from truthloop.local.backend import read_state
     from truthloop.local.simulate import Crowd, load_gold
 
+    state = read_state(data_dir)
+    crowd = Crowd(
+        state["endpoint"],
+        admin_token=state["admin_token"],
+        count=count,
+        accuracy=accuracy,
+        seed=seed,
+        gold=load_gold(gold) if gold else {},
+    )
     try:
-        state = read_state(data_dir)
-        crowd = Crowd(
-            state["endpoint"],
-            admin_token=state["admin_token"],
-            count=count,
-            accuracy=accuracy,
-            seed=seed,
-            gold=load_gold(gold) if gold else {},
-        )
         stats = crowd.run(idle_seconds=None if follow else idle_seconds, progress=True)
-    except (LocalBackendError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except httpx.TransportError as exc:
+        raise _not_answering(state, exc) from exc
     click.echo(f"{stats.answered} answers from {count} simulated workers ({stats.correct} matched gold)")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from truthloop.contracts.events import canonical_detail_type
 from truthloop.exceptions import LocalBackendError
 
 __all__ = [
@@ -65,7 +66,8 @@ class EventHandlerConfig:
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def matches(self, detail_type: str) -> bool:
-        return not self.detail_types or detail_type in self.detail_types
+        wanted = canonical_detail_type(detail_type)
+        return not self.detail_types or any(canonical_detail_type(d) == wanted for d in self.detail_types)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,6 @@ class BackendConfig:
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    s3_port: int = 0
     data_dir: Path = Path(".truthloop")
     region: str = "us-east-1"
     account_id: str = DEFAULT_ACCOUNT_ID
@@ -112,7 +113,6 @@ class BackendConfig:
     engine_max_attempts: int = 8
     default_a2i_task_lifetime_seconds: int = 864000
     default_gt_task_lifetime_seconds: int = 2592000
-    snapshot_interval_seconds: float = 30.0
     #: start moto from empty (its state is per process); False shares it with other in-process moto users
     reset_s3: bool = True
     #: where state lives: SQLite under the data directory, or DynamoDB + S3 in the backend's moto server (the
@@ -122,6 +122,8 @@ class BackendConfig:
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
             raise LocalBackendError(f"the local backend only binds to loopback (127.0.0.1), not {self.host!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise LocalBackendError(f"port must be an integer from 0 to 65535 (0: any free port), got {self.port!r}")
         if self.workers < 0:
             raise LocalBackendError(f"workers must be >= 0, got {self.workers}")
         if self.engine_max_attempts < 1:

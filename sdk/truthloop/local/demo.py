@@ -117,7 +117,6 @@ class _Demo:
             flow_activation_seconds=0.2,
             consolidation_wait_seconds=5.0,
             engine_interval_seconds=0.1,
-            snapshot_interval_seconds=0,
         )
         return LocalBackend(config)
 
@@ -493,7 +492,4 @@ def demo(interactive: bool, port: int, data_dir: Path | None, workers: int, accu
       truthloop demo
       truthloop demo --interactive --port 4566
     """
-    try:
-        run_demo(data_dir=data_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive)
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from None
+    run_demo(data_dir=data_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive)

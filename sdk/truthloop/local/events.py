@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from truthloop.contracts.events import A2I_DETAIL_TYPE, GT_DETAIL_TYPE
+from truthloop.contracts.events import A2I_DETAIL_TYPE, GT_DETAIL_TYPE, canonical_detail_type
 from truthloop.local.config import EventHandlerConfig
 from truthloop.local.handlers import Handler, LambdaContext, as_lambda_json, environment, load_handler
 from truthloop.local.storage import EventRecord, Storage
@@ -53,7 +53,8 @@ class EventTarget:
         )
 
     def matches(self, detail_type: str) -> bool:
-        return not self.detail_types or detail_type in self.detail_types
+        wanted = canonical_detail_type(detail_type)
+        return not self.detail_types or any(canonical_detail_type(d) == wanted for d in self.detail_types)
 
 
 def _iso_seconds(epoch: float) -> str:

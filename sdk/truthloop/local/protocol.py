@@ -27,7 +27,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+from botocore.model import (
+    ListShape,
+    MapShape,
+    NoShapeFoundError,
+    OperationModel,
+    ServiceModel,
+    Shape,
+    StructureShape,
+)
 
 from truthloop.local.errors import ApiError, validation
 
@@ -106,16 +114,31 @@ class DecodedRequest:
     params: dict[str, Any]
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise ApiError("SerializationException", "Request body is not valid JSON", 400) from None
     if not isinstance(value, dict):
         raise ApiError("SerializationException", "Request body must be a JSON object", 400)
+    if b"\\u" in body and _has_lone_surrogate(value):
+        # ``"\ud800"`` is valid JSON but no Unicode text: it could be neither stored nor echoed back
+        raise ApiError("SerializationException", "Request body contains an unpaired UTF-16 surrogate escape", 400)
     return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def decode_json11(model: ServiceModel, target: str, body: bytes) -> DecodedRequest:
@@ -196,17 +219,29 @@ def decode_rest_json(
     return DecodedRequest(route.operation, params)
 
 
+def _from_epoch(value: float, where: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise validation(
+            f"Value '{value}' at '{where}' failed to satisfy constraint: Member must be a timestamp between the years "
+            f"1 and 9999"
+        ) from None
+
+
 def _parse_timestamp(value: Any, where: str) -> datetime:
     if isinstance(value, bool):
         raise validation(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must be a timestamp")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(float(value), UTC)
+        return _from_epoch(float(value), where)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return datetime.fromtimestamp(float(text), UTC)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return _from_epoch(number, where)
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
@@ -358,7 +393,11 @@ def _check(shape: Shape, value: Any, where: str, problems: list[str], type_error
     if isinstance(shape, ListShape):
         _check_length(value, where, meta, problems)
         for index, item in enumerate(value, start=1):
-            if item is not None:
+            if item is None:
+                problems.append(
+                    f"Value null at '{where}.{index}.member' failed to satisfy constraint: Member must not be null"
+                )
+            else:
                 _check(shape.member, item, f"{where}.{index}.member", problems, type_errors)
         return
     if isinstance(shape, MapShape):
@@ -369,7 +408,11 @@ def _check(shape: Shape, value: Any, where: str, problems: list[str], type_error
             )
         for key, item in value.items():
             _check(shape.key, key, f"{where}.{key}.key", problems, type_errors)
-            if item is not None:
+            if item is None:
+                problems.append(
+                    f"Value null at '{where}.{key}.value' failed to satisfy constraint: Member must not be null"
+                )
+            else:
                 _check(shape.value, item, f"{where}.{key}.value", problems, type_errors)
 
 
@@ -443,12 +486,25 @@ def encode_output(operation: OperationModel, result: Mapping[str, Any] | None, p
     return json.dumps(wire, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+@functools.cache
+def _message_member(service: str, code: str) -> str:
+    """The body member of ``code``'s message: the model's spelling for a modelled error (``Message``), else
+    ``message`` as AWS's JSON protocols send it for common errors."""
+    try:
+        shape = service_model(service).shape_for(code)
+    except NoShapeFoundError:  # a common error the model does not define (ValidationException on SageMaker, …)
+        return "message"
+    members = getattr(shape, "members", {})
+    return next((name for name in members if name.lower() == "message"), "message")
+
+
 def encode_error(error: ApiError, protocol: str) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and body for ``error`` as the given protocol (``json`` or ``rest-json``) sends it."""
     if protocol == "json":
-        body = {"__type": error.code, "message": error.message}
+        body = {"__type": error.code, _message_member(SAGEMAKER_SERVICE, error.code): error.message}
         headers = {"content-type": "application/x-amz-json-1.1"}
     else:
-        body = {"message": error.message}
+        body = {_message_member(A2I_SERVICE, error.code): error.message}
         headers = {"content-type": "application/json", "x-amzn-errortype": error.code}
-    return error.status, headers, json.dumps(body, ensure_ascii=False).encode("utf-8")
+    # ASCII escapes: an error message may quote any input, and JSON escapes keep even an odd code point well-formed
+    return error.status, headers, json.dumps(body).encode("ascii")

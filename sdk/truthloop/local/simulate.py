@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from truthloop.exceptions import LocalBackendError
+from truthloop.exceptions import ConfigurationError, LocalBackendError
 
 __all__ = ["Crowd", "CrowdStats", "Element", "answer_task", "gold_key", "load_gold", "parse_elements"]
 
@@ -133,11 +133,11 @@ def load_gold(path: str | Path) -> dict[str, dict[str, Any]]:
             try:
                 items.append(json.loads(line))
             except ValueError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON: {exc}") from None
+                raise ConfigurationError(f"{path}:{number}: not valid JSON: {exc}") from exc
     gold = {}
     for index, item in enumerate(items, start=1):
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-            raise ValueError(f"{path}: entry {index} needs a string 'key'")
+            raise ConfigurationError(f"{path}: entry {index} needs a string 'key'")
         gold[item["key"]] = {k: v for k, v in item.items() if k != "key"}
     return gold
 
@@ -446,9 +446,9 @@ class Crowd:
         name_prefix: str = "sim",
     ) -> None:
         if count < 1:
-            raise ValueError("--count must be at least 1")
+            raise ConfigurationError(f"--count must be at least 1, got {count}")
         if not 0.0 <= accuracy <= 1.0:
-            raise ValueError(f"--accuracy must be between 0 and 1, got {accuracy}")
+            raise ConfigurationError(f"--accuracy must be between 0 and 1, got {accuracy}")
         self.endpoint = endpoint.rstrip("/")
         self.admin_token = admin_token
         self.count = count

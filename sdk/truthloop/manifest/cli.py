@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from truthloop.exceptions import TruthloopError
 from truthloop.export.cli import echo_skip, progress_bar
 from truthloop.manifest._json import encode
 from truthloop.manifest.filter import filter_manifest
@@ -37,11 +36,8 @@ def stats(input: str, as_json: bool, quiet: bool) -> None:
     Example:
       truthloop manifest stats output.manifest --json
     """
-    try:
-        with progress_bar("stats", enabled=not quiet) as on_progress:
-            result = manifest_stats(input, on_error=echo_skip, on_progress=on_progress)
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from None
+    with progress_bar("stats", enabled=not quiet) as on_progress:
+        result = manifest_stats(input, on_error=echo_skip, on_progress=on_progress)
     if as_json:
         click.echo(encode(result.to_dict()).decode())
         return
@@ -74,18 +70,15 @@ def merge(inputs: tuple[str, ...], out: str, how: str, on_conflict: str, strict:
     Example:
       truthloop manifest merge boxes/output.manifest verify/output.manifest --out merged.manifest
     """
-    try:
-        with progress_bar("merge", enabled=not quiet) as on_progress:
-            report = merge_manifests(
-                inputs,
-                out,
-                how=how,  # type: ignore[arg-type]
-                on_conflict=on_conflict,  # type: ignore[arg-type]
-                on_error=None if strict else echo_skip,
-                on_progress=on_progress,
-            )
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from None
+    with progress_bar("merge", enabled=not quiet) as on_progress:
+        report = merge_manifests(
+            inputs,
+            out,
+            how=how,  # type: ignore[arg-type]
+            on_conflict=on_conflict,  # type: ignore[arg-type]
+            on_error=None if strict else echo_skip,
+            on_progress=on_progress,
+        )
     click.echo(
         f"read {report.lines_read} lines from {report.inputs} manifests: wrote {report.lines_written}, "
         f"skipped {report.skipped}, {report.conflicts} conflicting values"
@@ -119,19 +112,16 @@ def filter_(
     Example:
       truthloop manifest filter output.manifest --out low.manifest --max-confidence 0.7 --human
     """
-    try:
-        with progress_bar("filter", enabled=not quiet) as on_progress:
-            report = filter_manifest(
-                input,
-                out,
-                attribute=attribute,
-                min_confidence=min_confidence,
-                max_confidence=max_confidence,
-                human=human,
-                classes=classes,
-                on_error=None if strict else echo_skip,
-                on_progress=on_progress,
-            )
-    except TruthloopError as exc:
-        raise click.ClickException(str(exc)) from None
+    with progress_bar("filter", enabled=not quiet) as on_progress:
+        report = filter_manifest(
+            input,
+            out,
+            attribute=attribute,
+            min_confidence=min_confidence,
+            max_confidence=max_confidence,
+            human=human,
+            classes=classes,
+            on_error=None if strict else echo_skip,
+            on_progress=on_progress,
+        )
     click.echo(f"read {report.lines_read} lines: kept {report.lines_kept}, skipped {report.skipped}")

@@ -189,7 +189,7 @@ def open_output(uri: str | os.PathLike[str], *, s3_client: Any | None = None) ->
             yield spool
             spool.seek(0)
             client = _s3(s3_client)
-            with map_client_errors("PutObject"):
+            with map_client_errors(f"PutObject {location.uri}"):
                 client.upload_fileobj(spool, location.bucket, location.key)
         return
     path = location.path
@@ -221,7 +221,7 @@ def local_output(uri: str | os.PathLike[str], *, s3_client: Any | None = None) -
         yield target
         client = _s3(s3_client)
         base = (location.key or "").rstrip("/")
-        with map_client_errors("PutObject"):
+        with map_client_errors(f"PutObject {location.uri}"):
             if target.is_file():
                 client.upload_file(str(target), location.bucket, base)
             else:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from truthloop.exceptions import TruthloopError
+from truthloop.exceptions import ReviewError, TruthloopError
 from truthloop.review.adapters import adapt
 from truthloop.review.policy import ConfidenceBelow, ReviewPolicy
 from truthloop.review.types import SOURCES
@@ -16,21 +18,29 @@ from truthloop.review.types import SOURCES
 __all__ = ["review"]
 
 
+@contextmanager
+def _about(path: str) -> Iterator[None]:
+    """Name the file an error came from (the message itself is printed by ``truthloop``'s one error handler)."""
+    try:
+        yield
+    except TruthloopError as exc:
+        raise ReviewError(f"{path}: {exc}") from exc
+
+
 def _load_json(path: str, what: str) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise click.ClickException(f"{path}: {what} is not valid JSON: {exc}") from None
+        raise ReviewError(f"{path}: {what} is not valid JSON: {exc}") from exc
 
 
 def _policy(path: str | None, threshold: float | None) -> ReviewPolicy:
     if path is not None and threshold is not None:
         raise click.UsageError("give --policy or --threshold, not both")
     if path is not None:
-        try:
-            return ReviewPolicy.from_dict(_load_json(path, "the policy"))
-        except TruthloopError as exc:
-            raise click.ClickException(f"{path}: {exc}") from None
+        policy = _load_json(path, "the policy")
+        with _about(path):
+            return ReviewPolicy.from_dict(policy)
     return ReviewPolicy(ConfidenceBelow(0.7 if threshold is None else threshold))
 
 
@@ -66,10 +76,9 @@ def adapt_command(source: str, response: str) -> None:
     Example:
       truthloop review adapt textract:analyze_document analyze-document.json
     """
-    try:
-        adapted = adapt(source, _load_json(response, "the response"))
-    except TruthloopError as exc:
-        raise click.ClickException(f"{response}: {exc}") from None
+    data = _load_json(response, "the response")
+    with _about(response):
+        adapted = adapt(source, data)
     _echo({"predictions": [p.to_input(False) for p in adapted.predictions], "candidates": list(adapted.candidates)})
 
 
@@ -99,16 +108,16 @@ def decide(
       truthloop review decide comprehend:detect_sentiment response.json --policy policy.json
     """
     policy = _policy(policy_path, threshold)
-    try:
-        adapted = adapt(source, _load_json(response, "the response"))
+    data = _load_json(response, "the response")
+    seen = None if input_path is None else _load_json(input_path, "the input")
+    with _about(response):
+        adapted = adapt(source, data)
         key = None
-        if input_path is not None:
+        if seen is not None:
             from truthloop.contracts import canonical_json
 
-            key = canonical_json([adapted.source, _load_json(input_path, "the input")])
+            key = canonical_json([adapted.source, seen])
         decision = policy.decide(adapted.predictions, key=key)
-    except TruthloopError as exc:
-        raise click.ClickException(f"{response}: {exc}") from None
     out = decision.to_dict()
     out["candidates"] = list(adapted.candidates)
     _echo(out)
@@ -133,8 +142,6 @@ def conditions(policy_path: str, source: str, drop_budget: bool) -> None:
       truthloop review conditions policy.json --source textract:analyze_document
     """
     policy = _policy(policy_path, None)
-    try:
+    with _about(policy_path):
         result = policy.to_activation_conditions(source, drop_budget=drop_budget)
-    except TruthloopError as exc:
-        raise click.ClickException(f"{policy_path}: {exc}") from None
     _echo(result)

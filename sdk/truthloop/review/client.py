@@ -1,6 +1,7 @@
 """``ReviewClient``: adapt a prediction, decide, and start an A2I human loop, safely under retries.
 
     client = ReviewClient()                      # boto3 sagemaker-a2i-runtime client created on first use
+    client = ReviewClient(backend="service")     # ... or one for the truthloop service (truthloop.service.client)
     outcome = client.review("comprehend:detect_sentiment", response,
                             flow_definition_arn=FLOW, input={"text": text}, policy=policy)
     outcome.status   # "not_routed" | "started" | "already_started" | "deferred"
@@ -13,7 +14,12 @@ checked with ``DescribeHumanLoop`` (same flow definition; when the loop has fini
 compared too) and reported as ``already_started``; a loop of another flow or with other input raises
 :class:`~truthloop.exceptions.HumanLoopConflictError`.
 
-Throttling and 5xx errors are retried with exponential backoff and full jitter; the 402
+One retry policy: botocore's ``standard`` retry mode retries throttling, 5xx errors and dropped connections on the
+clients truthloop creates (``max_attempts`` calls at most, with botocore's own jittered backoff); for a client you
+pass in, configure it the same way (``Config(retries={"mode": "standard"})``). ``ReviewClient`` adds only what
+botocore cannot know: resolving a ``ConflictException`` on the deterministic name, reporting a start that needed
+retries as ``already_started``, and, on a client whose botocore retries are switched off, retrying connection
+errors itself (safe because the name is deterministic) with full-jitter backoff. The 402
 ``ServiceQuotaExceededException`` is never retried and surfaces as :class:`~truthloop.exceptions.QuotaExceededError`.
 """
 
@@ -23,13 +29,14 @@ import hashlib
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from truthloop.aws import is_retryable, map_client_errors
+from truthloop.aws import map_client_errors
 from truthloop.contracts._base import arn_resource_name, canonical_json
 from truthloop.contracts.a2i import DescribeHumanLoopResponse
 from truthloop.exceptions import (
@@ -50,7 +57,7 @@ from truthloop.review.content import MAX_INPUT_CONTENT_BYTES, build_input_conten
 from truthloop.review.policy import BudgetStore, InMemoryBudgetStore, ReviewPolicy
 from truthloop.review.types import ReviewDecision
 
-__all__ = ["CONTENT_CLASSIFIERS", "ReviewClient", "ReviewOutcome"]
+__all__ = ["CONTENT_CLASSIFIERS", "ReviewClient", "ReviewOutcome", "check_flow_arn"]
 
 #: ``DataAttributes.ContentClassifiers`` values StartHumanLoop accepts.
 CONTENT_CLASSIFIERS = ("FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent")
@@ -65,7 +72,8 @@ class ReviewOutcome:
 
     ``status`` is ``not_routed`` (the policy kept the model's answer), ``started`` (a new human loop),
     ``already_started`` (a retry found the loop it started before) or ``deferred`` (the budget refused the loop;
-    ``deferred_reason`` says why and ``input_content`` holds what would have been sent, to start it later).
+    ``deferred_reason`` says why, ``retry_at`` when the budget window reopens (epoch seconds) and
+    ``input_content`` holds what would have been sent, to start it later).
     """
 
     source: str
@@ -79,6 +87,7 @@ class ReviewOutcome:
     input_ref: str | None = None
     attempts: int = 0
     deferred_reason: str | None = None
+    retry_at: float | None = None
 
     @property
     def routed(self) -> bool:
@@ -100,6 +109,7 @@ class ReviewOutcome:
             ("humanLoopStatus", self.human_loop_status),
             ("inputRef", self.input_ref),
             ("deferredReason", self.deferred_reason),
+            ("retryAt", self.retry_at),
         ):
             if value is not None:
                 out[key] = value
@@ -108,18 +118,53 @@ class ReviewOutcome:
         return out
 
 
-def _default_a2i_client() -> Any:
-    import boto3
+#: Where human loops go: Amazon A2I, or the truthloop service deployed in the account.
+Backend = Literal["a2i", "service"]
+
+
+def _retry_config(max_attempts: int) -> Any:
     from botocore.config import Config
 
-    # truthloop retries itself (only throttling/5xx, never 402), so botocore must not retry underneath.
-    return boto3.client("sagemaker-a2i-runtime", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+    # botocore's standard mode retries throttling, 5xx and connection errors, never the 402 quota error
+    return Config(retries={"mode": "standard", "total_max_attempts": max_attempts})
 
 
-def _default_s3_client() -> Any:
+def default_a2i_client(backend: Backend = "a2i", *, max_attempts: int = 5, endpoint_url: str | None = None) -> Any:
+    """The ``sagemaker-a2i-runtime`` client a :class:`ReviewClient` makes (``max_attempts`` calls per operation).
+
+    ``backend="service"`` gives :func:`truthloop.service.client`'s client for the truthloop service (endpoint:
+    ``endpoint_url``, else ``TRUTHLOOP_SERVICE_ENDPOINT``, else the stack's output).
+    """
+    if backend == "service":
+        from truthloop.service import client
+
+        return client("sagemaker-a2i-runtime", endpoint_url=endpoint_url, config=_retry_config(max_attempts))
     import boto3
 
-    return boto3.client("s3")
+    return boto3.client("sagemaker-a2i-runtime", config=_retry_config(max_attempts))
+
+
+def _default_s3_client(max_attempts: int) -> Any:
+    import boto3
+
+    return boto3.client("s3", config=_retry_config(max_attempts))
+
+
+def _botocore_retries(client: Any) -> bool:
+    """Whether botocore retries for ``client`` (any mode with more than one attempt)."""
+    retries = getattr(getattr(getattr(client, "meta", None), "config", None), "retries", None) or {}
+    if "total_max_attempts" in retries:
+        return int(retries["total_max_attempts"]) > 1
+    if "max_attempts" in retries:
+        return int(retries["max_attempts"]) > 0
+    return True  # botocore's defaults retry (legacy: 5 attempts; standard: 3)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(exc, (BotoConnectionError, HTTPClientError))
 
 
 class ReviewClient:
@@ -130,6 +175,9 @@ class ReviewClient:
     a2i_client, s3_client:
         boto3 clients (``sagemaker-a2i-runtime``, ``s3``); created on first use when omitted. S3 is needed only
         for offloading large inputs and for checking a conflicting loop's finished input.
+    backend:
+        ``"a2i"`` (default): the omitted A2I client is boto3's, for Amazon A2I. ``"service"``: it is
+        :func:`truthloop.service.client`'s, signed for the truthloop service deployed in the account.
     policy:
         The default :class:`ReviewPolicy` (``review`` may pass another).
     content_classifiers:
@@ -139,8 +187,11 @@ class ReviewClient:
         When set, an InputContent larger than 3 MiB is written to ``s3://offload_bucket/offload_prefix<sha256>.json``
         and the loop gets a small input with ``inputRef`` pointing there (plus the flagged predictions, reasons and
         rules). Without it such inputs raise :class:`InputTooLargeError`.
-    max_attempts, base_delay_seconds, max_delay_seconds:
-        Retry schedule for throttling and 5xx errors: full-jitter exponential backoff.
+    max_attempts:
+        Calls per AWS operation at most: botocore's ``total_max_attempts`` on the clients truthloop creates.
+    base_delay_seconds, max_delay_seconds:
+        Full-jitter exponential backoff between the connection-error retries ``ReviewClient`` makes itself (only on
+        a client whose botocore retries are off): attempt ``n`` waits ``uniform(0, min(max, base * 2**(n-1)))``.
     budget_store:
         Where policy budgets count loops (default: in this process; use a shared store across a fleet).
     on_budget_exceeded:
@@ -164,13 +215,17 @@ class ReviewClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        backend: Backend = "a2i",
     ) -> None:
+        if backend not in ("a2i", "service"):
+            raise ConfigurationError(f"backend must be 'a2i' or 'service', got {backend!r}")
         if max_attempts < 1:
             raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
         if on_budget_exceeded not in ("defer", "raise"):
             raise ConfigurationError(f"on_budget_exceeded must be 'defer' or 'raise', got {on_budget_exceeded!r}")
         self._a2i = a2i_client
         self._s3 = s3_client
+        self.backend: Backend = backend
         self.policy = policy
         self.content_classifiers = _classifiers(content_classifiers)
         self.offload_bucket = offload_bucket
@@ -183,19 +238,21 @@ class ReviewClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
+        self._attempts = threading.local()
+        self._watched: set[int] = set()
 
     # -------------------------------------------------------------------------------------------- clients
 
     @property
     def a2i(self) -> Any:
         if self._a2i is None:
-            self._a2i = _default_a2i_client()
+            self._a2i = default_a2i_client(self.backend, max_attempts=self.max_attempts)
         return self._a2i
 
     @property
     def s3(self) -> Any:
         if self._s3 is None:
-            self._s3 = _default_s3_client()
+            self._s3 = _default_s3_client(self.max_attempts)
         return self._s3
 
     # -------------------------------------------------------------------------------------------- review
@@ -234,7 +291,7 @@ class ReviewClient:
         """
         chosen = self._policy(policy)
         canonical = canonical_source(source)
-        _check_flow_arn(flow_definition_arn)
+        check_flow_arn(flow_definition_arn)
         adapted = adapt(canonical, response, **adapter_options)
         key = None if input is None else canonical_json([canonical, input])
         decision = chosen.decide(adapted.predictions, key=key)
@@ -266,7 +323,7 @@ class ReviewClient:
         content_classifiers: Iterable[str] | None = None,
     ) -> ReviewOutcome:
         """Start a loop for an already-built InputContent (budget, size limit, naming and retries apply)."""
-        _check_flow_arn(flow_definition_arn)
+        check_flow_arn(flow_definition_arn)
         source = str(content.get("source", ""))
         decision = decision or ReviewDecision(True, ())
         classifiers = self.content_classifiers if content_classifiers is None else _classifiers(content_classifiers)
@@ -293,6 +350,7 @@ class ReviewClient:
                     human_loop_name=name,
                     input_content=content,
                     deferred_reason=reason,
+                    retry_at=ends,
                 )
         try:
             if size > MAX_INPUT_CONTENT_BYTES:
@@ -305,8 +363,8 @@ class ReviewClient:
             if counter is not None:
                 self.budget_store.release(counter)
             raise
-        status, arn, loop_status, attempts = outcome
-        if status == "already_started" and counter is not None:
+        status, arn, loop_status, attempts, existed = outcome
+        if existed and counter is not None:  # the loop was counted when it was first started
             self.budget_store.release(counter)
         return ReviewOutcome(
             source,
@@ -334,22 +392,31 @@ class ReviewClient:
         return self._rng.uniform(0.0, cap)
 
     def _call(self, operation: str, method: Callable[..., Any], **params: Any) -> tuple[Any, int]:
-        """Call an AWS operation, retrying throttling/5xx with backoff; returns (response, attempts)."""
+        """Call an AWS operation once through botocore (which retries); returns (response, HTTP attempts).
+
+        Only a connection error on a client without botocore retries is retried here (the loop name is
+        deterministic, so sending the same start again is safe)."""
+        own_retries = not _botocore_retries(getattr(method, "__self__", None))
         attempt = 0
         while True:
             attempt += 1
             try:
                 with map_client_errors(operation):
-                    return method(**params), attempt
+                    response = method(**params)
             except AwsError as exc:
-                if isinstance(exc, ConflictError) or not is_retryable(exc) or attempt >= self.max_attempts:
-                    exc.attempts = attempt  # type: ignore[attr-defined]
-                    raise
-                self._sleep(self._delay(attempt))
+                cause = exc.__cause__
+                if own_retries and cause is not None and _is_connection_error(cause) and attempt < self.max_attempts:
+                    self._sleep(self._delay(attempt))
+                    continue
+                exc.attempts = attempt  # type: ignore[attr-defined]
+                raise
+            metadata = response.get("ResponseMetadata", {}) if isinstance(response, Mapping) else {}
+            return response, attempt + int(metadata.get("RetryAttempts", 0) or 0)
 
     def _start(
         self, name: str, flow_arn: str, text: str, content: Mapping[str, Any], classifiers: tuple[str, ...]
-    ) -> tuple[Status, str | None, str | None, int]:
+    ) -> tuple[Status, str | None, str | None, int, bool]:
+        """Start the loop: (status, arn, loop status, HTTP attempts, whether A2I said the name was taken)."""
         params: dict[str, Any] = {
             "HumanLoopName": name,
             "FlowDefinitionArn": flow_arn,
@@ -357,6 +424,8 @@ class ReviewClient:
         }
         if classifiers:
             params["DataAttributes"] = {"ContentClassifiers": list(classifiers)}
+        self._watch(self.a2i)
+        self._attempts.ambiguous = False
         try:
             response, attempts = self._call("StartHumanLoop", self.a2i.start_human_loop, **params)
         except ConflictError as exc:
@@ -367,11 +436,32 @@ class ReviewClient:
                 raise
             return self._already_started(name, flow_arn, content, getattr(exc, "attempts", 1), str(exc))
         arn = response.get("HumanLoopArn") if isinstance(response, Mapping) else None
-        return "started", arn, "InProgress", attempts
+        # an earlier attempt whose reply was lost (5xx, dropped connection) may have created the loop already
+        status: Status = "already_started" if getattr(self._attempts, "ambiguous", False) else "started"
+        return status, arn, "InProgress", attempts, False
+
+    def _watch(self, client: Any) -> None:
+        """Note, per StartHumanLoop attempt botocore makes, whether the request may have reached A2I unanswered."""
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is None or id(client) in self._watched:
+            return
+        self._watched.add(id(client))
+        events.register(
+            "response-received.sagemaker-a2i-runtime.StartHumanLoop",
+            self._note_attempt,
+            unique_id=f"truthloop-review-client-{id(self)}",
+        )
+
+    def _note_attempt(self, exception: BaseException | None = None, response_dict: Any = None, **_: Any) -> None:
+        from botocore.exceptions import HTTPClientError
+
+        status = response_dict.get("status_code", 0) if isinstance(response_dict, Mapping) else 0
+        if isinstance(exception, HTTPClientError) or status >= 500:
+            self._attempts.ambiguous = True
 
     def _already_started(
         self, name: str, flow_arn: str, content: Mapping[str, Any], attempts: int, conflict: str
-    ) -> tuple[Status, str | None, str | None, int]:
+    ) -> tuple[Status, str | None, str | None, int, bool]:
         try:
             raw, _ = self._call("DescribeHumanLoop", self.a2i.describe_human_loop, HumanLoopName=name)
         except NotFoundError:
@@ -400,7 +490,7 @@ class ReviewClient:
                 code="ConflictException",
                 operation="StartHumanLoop",
             )
-        return "already_started", described.human_loop_arn, described.human_loop_status, attempts
+        return "already_started", described.human_loop_arn, described.human_loop_status, attempts, True
 
     def _same_finished_input(self, output_uri: str, content: Mapping[str, Any]) -> bool:
         """Compare a finished loop's ``output.json`` input with ours; unreadable output counts as the same
@@ -476,7 +566,8 @@ def _classifiers(values: Iterable[str]) -> tuple[str, ...]:
     return out
 
 
-def _check_flow_arn(arn: str) -> None:
+def check_flow_arn(arn: str) -> None:
+    """Raise :class:`ConfigurationError` naming ``arn`` unless it is a flow definition ARN."""
     if not isinstance(arn, str) or len(arn) > 1024 or not _FLOW_ARN.fullmatch(arn):
         raise ConfigurationError(
             f"invalid flow definition ARN {arn!r}: expected arn:aws:sagemaker:<region>:<account>:flow-definition/<name>"

@@ -108,9 +108,12 @@ def _read_json(s3: Any, uri: str, what: str) -> Any:
     with map_client_errors("GetObject"):
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ContractError(f"{what} at {uri} is not JSON: {exc}") from None
+        value = json.loads(body)
+        if b"\\u" in body:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # an unpaired surrogate escape cannot be stored
+    except (ValueError, RecursionError) as exc:
+        raise ContractError(f"{what} at {uri} is not JSON (or not Unicode text): {exc}") from exc
+    return value
 
 
 def _load_output(s3: Any, event: A2ILoopStatusEvent) -> HumanLoopOutput:

@@ -523,6 +523,16 @@ def _builtin_predictions(source: str, content: Mapping[str, Any]) -> tuple[Predi
         return ()
 
 
+def _strings(content: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A list-of-strings member of the InputContent (absent or null: empty); anything else is a ContractError."""
+    from truthloop.exceptions import ContractError
+
+    value = content.get(name) or []
+    if not isinstance(value, list):
+        raise ContractError(f"expected a list, got {type(value).__name__}", f"$.inputContent.{name}")
+    return tuple(str(item) for item in value)
+
+
 def review_result_from_output(
     output: HumanLoopOutput,
     *,
@@ -545,12 +555,16 @@ def review_result_from_output(
         source = content.get("source") if isinstance(content.get("source"), str) else None
         raw_items = content.get("predictions")
         items: list[Any] = raw_items if isinstance(raw_items, list) else []
-        predictions = tuple(Prediction.from_input(x) for x in items if isinstance(x, Mapping))
+        predictions = tuple(
+            Prediction.from_input(x, f"$.inputContent.predictions[{i}]")
+            for i, x in enumerate(items)
+            if isinstance(x, Mapping)
+        )
         flagged = tuple(i for i, x in enumerate(items) if isinstance(x, Mapping) and x.get("flagged"))
         input_value = content.get("input")
-        candidates = tuple(str(c) for c in content.get("candidates") or [])
-        reasons = tuple(str(r) for r in content.get("reasons") or [])
-        rules = tuple(str(r) for r in content.get("rules") or [])
+        candidates = _strings(content, "candidates")
+        reasons = _strings(content, "reasons")
+        rules = _strings(content, "rules")
     draft = ReviewResult(
         human_loop_name=output.human_loop_name,
         flow_definition_arn=output.flow_definition_arn,

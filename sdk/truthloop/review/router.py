@@ -11,27 +11,34 @@ A record is a JSON object::
 SQS batches are processed with powertools' batch processor: a record that fails (bad JSON, unknown source,
 malformed response, throttling after retries, a real loop conflict…) is reported in ``batchItemFailures``, so
 SQS redrives it and, after the queue's ``maxReceiveCount``, moves it to the dead-letter queue; the reason is
-logged with the message id. Nothing is dropped: deferred (over-budget) records are logged with their full
-InputContent and counted.
+logged with the message id. Nothing is dropped: a record the budget defers is reported in ``batchItemFailures``
+too, with its visibility timeout set (``ChangeMessageVisibility``) to when the budget window reopens, so SQS keeps
+it and delivers it again then (SQS allows at most 12 hours: a longer wait is covered by several redeliveries, each
+counting towards ``maxReceiveCount``). Logs name the loop and the SHA-256 of its InputContent, never the content.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from truthloop.exceptions import AdapterError, ConfigurationError, PolicyError
-from truthloop.review.client import ReviewClient, ReviewOutcome
+from truthloop.contracts._base import canonical_json
+from truthloop.exceptions import AdapterError, BudgetExceededError, ConfigurationError, PolicyError
+from truthloop.review.client import ReviewClient, ReviewOutcome, check_flow_arn, default_a2i_client
 from truthloop.review.policy import ReviewPolicy
+from truthloop.service.signing import ENV_ENDPOINT as ENV_SERVICE_ENDPOINT  # loops go to the truthloop service
 
 __all__ = [
     "ENV_BUDGET_TABLE",
     "ENV_FLOW_DEFINITION_ARN",
     "ENV_REVIEW_POLICY",
+    "ENV_SERVICE_ENDPOINT",
     "PredictionRecord",
     "Router",
     "RouterStats",
@@ -46,6 +53,8 @@ ENV_REVIEW_POLICY = "TRUTHLOOP_REVIEW_POLICY"
 ENV_BUDGET_TABLE = "TRUTHLOOP_BUDGET_TABLE"
 
 _RECORD_KEYS = frozenset({"source", "response", "input", "policy", "flowDefinitionArn", "options"})
+#: SQS caps a message's visibility at 12 hours from its receipt; the invocation has run for up to 15 minutes since
+MAX_DEFER_SECONDS = 43200 - 900
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,11 @@ def parse_record(body: Any) -> PredictionRecord:
     flow = body.get("flowDefinitionArn")
     if flow is not None and not isinstance(flow, str):
         raise AdapterError("flowDefinitionArn must be a string", "$.flowDefinitionArn")
+    if flow is not None:
+        try:
+            check_flow_arn(flow)
+        except ConfigurationError as exc:  # the caller's record, not the router's configuration: a 400
+            raise AdapterError(str(exc), "$.flowDefinitionArn") from exc
     options = body.get("options") or {}
     if not isinstance(options, Mapping):
         raise AdapterError("options must be an object", "$.options")
@@ -167,12 +181,47 @@ class Router:
     """Routes prediction records through a :class:`ReviewClient` with a configured flow and policy."""
 
     def __init__(
-        self, client: ReviewClient, *, flow_definition_arn: str | None, policy: ReviewPolicy | None = None
+        self,
+        client: ReviewClient,
+        *,
+        flow_definition_arn: str | None,
+        policy: ReviewPolicy | None = None,
+        sqs_client: Any = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.flow_definition_arn = flow_definition_arn
         self.policy = policy
         self.stats = RouterStats()
+        self._sqs = sqs_client
+        self._clock = clock
+        self._queue_urls: dict[str, str] = {}
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            import boto3
+            from botocore.config import Config
+
+            self._sqs = boto3.client("sqs", config=Config(retries={"mode": "standard"}))
+        return self._sqs
+
+    def defer_message(self, queue_arn: str, receipt_handle: str, retry_at: float | None) -> int:
+        """Hide an SQS message until ``retry_at`` (at most :data:`MAX_DEFER_SECONDS`); returns the seconds set."""
+        from truthloop.aws import map_client_errors
+
+        seconds = int(min(MAX_DEFER_SECONDS, max(0.0, (retry_at or 0.0) - self._clock()) + 1))
+        url = self._queue_urls.get(queue_arn)
+        if url is None:
+            parts = queue_arn.split(":")
+            if len(parts) != 6 or parts[2] != "sqs":
+                raise ConfigurationError(f"not an SQS queue ARN: {queue_arn!r}")
+            with map_client_errors("GetQueueUrl"):
+                url = self.sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+            self._queue_urls[queue_arn] = url
+        with map_client_errors("ChangeMessageVisibility"):
+            self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
+        return seconds
 
     def route(self, body: Any) -> ReviewOutcome:
         """Route one record (raises on a bad record; the caller reports it as a failure)."""
@@ -206,9 +255,12 @@ class Router:
         return stats
 
 
-def router_from_env(env: Mapping[str, str] | None = None, *, a2i_client: Any = None, s3_client: Any = None) -> Router:
+def router_from_env(
+    env: Mapping[str, str] | None = None, *, a2i_client: Any = None, s3_client: Any = None, sqs_client: Any = None
+) -> Router:
     """A :class:`Router` configured from ``TRUTHLOOP_FLOW_DEFINITION_ARN``, ``TRUTHLOOP_REVIEW_POLICY`` (JSON of
-    ``ReviewPolicy.to_dict()``) and, optionally, ``TRUTHLOOP_BUDGET_TABLE``."""
+    ``ReviewPolicy.to_dict()``) and, optionally, ``TRUTHLOOP_BUDGET_TABLE``; with ``TRUTHLOOP_SERVICE_ENDPOINT``
+    its loops go to the truthloop service at that endpoint instead of Amazon A2I."""
     env = os.environ if env is None else env
     policy = None
     if env.get(ENV_REVIEW_POLICY):
@@ -221,8 +273,12 @@ def router_from_env(env: Mapping[str, str] | None = None, *, a2i_client: Any = N
         from truthloop.review.stores import DynamoDBBudgetStore
 
         store = DynamoDBBudgetStore(env[ENV_BUDGET_TABLE])
+    if a2i_client is None and env.get(ENV_SERVICE_ENDPOINT):
+        a2i_client = default_a2i_client("service", endpoint_url=env[ENV_SERVICE_ENDPOINT])
     client = ReviewClient(a2i_client, s3_client, policy=policy, budget_store=store)
-    return Router(client, flow_definition_arn=env.get(ENV_FLOW_DEFINITION_ARN) or None, policy=policy)
+    return Router(
+        client, flow_definition_arn=env.get(ENV_FLOW_DEFINITION_ARN) or None, policy=policy, sqs_client=sqs_client
+    )
 
 
 def _is_sqs(event: Any) -> bool:
@@ -321,6 +377,8 @@ def handle_event(event: Any, context: Any, *, router: Router, processor: Any, lo
                     extra={"messageId": record.message_id, "reason": f"{type(exc).__name__}: {exc}"},
                 )
                 raise
+            if outcome.status == "deferred":
+                _defer(router, record, outcome, logger)
             _log_outcome(logger, outcome, record.message_id)
             return outcome.to_dict()
 
@@ -346,14 +404,38 @@ def handle_event(event: Any, context: Any, *, router: Router, processor: Any, lo
     return outcome.to_dict()
 
 
+def _defer(router: Router, record: Any, outcome: ReviewOutcome, logger: Any) -> None:
+    """Keep a deferred SQS record: hide it until the budget reopens and report it as a batch item failure."""
+    try:
+        seconds = router.defer_message(record.event_source_arn, record.receipt_handle, outcome.retry_at)
+    except Exception as exc:  # the message still comes back, after the queue's own visibility timeout
+        logger.warning(
+            "could not delay the deferred record; SQS redelivers it after the queue's visibility timeout",
+            extra={**_outcome_fields(outcome, record.message_id), "reason": f"{type(exc).__name__}: {exc}"},
+        )
+        raise BudgetExceededError(outcome.deferred_reason or "review deferred by budget") from exc
+    logger.warning(
+        "review deferred by budget; SQS redelivers the record when the budget window reopens",
+        extra={**_outcome_fields(outcome, record.message_id), "visibilityTimeoutSeconds": seconds},
+    )
+    raise BudgetExceededError(f"{outcome.deferred_reason}; redelivered in {seconds} s")
+
+
+def _outcome_fields(outcome: ReviewOutcome, record_id: str | None) -> dict[str, Any]:
+    """What a log line may say about an outcome: names, reasons and a hash of the input, never the input."""
+    digest = None
+    if outcome.input_content is not None:
+        digest = hashlib.sha256(canonical_json(outcome.input_content).encode("utf-8")).hexdigest()
+    return {
+        "recordId": record_id,
+        "humanLoopName": outcome.human_loop_name,
+        "flowDefinitionArn": outcome.flow_definition_arn,
+        "inputSha256": digest,
+        "reason": outcome.deferred_reason,
+        "retryAt": outcome.retry_at,
+    }
+
+
 def _log_outcome(logger: Any, outcome: ReviewOutcome, record_id: str | None) -> None:
     if outcome.status == "deferred":
-        logger.warning(
-            "review deferred by budget",
-            extra={
-                "recordId": record_id,
-                "reason": outcome.deferred_reason,
-                "humanLoopName": outcome.human_loop_name,
-                "inputContent": outcome.input_content,
-            },
-        )
+        logger.warning("review deferred by budget", extra=_outcome_fields(outcome, record_id))

@@ -95,17 +95,41 @@ class Prediction:
         return out
 
     @classmethod
-    def from_input(cls, item: Mapping[str, Any]) -> Prediction:
-        """Rebuild a prediction from its InputContent form (the completion side reads them back)."""
+    def from_input(cls, item: Mapping[str, Any], path: str = "$") -> Prediction:
+        """Rebuild a prediction from its InputContent form (the completion side reads them back); a malformed item
+        raises :class:`~truthloop.exceptions.ContractError` naming the JSON path."""
+        from truthloop.exceptions import ContractError
+
+        def number(value: Any, where: str) -> float | None:
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise ContractError(f"expected a number or null, got {type(value).__name__}", f"{path}.{where}")
+            return float(value)
+
+        def text(name: str) -> str | None:
+            value = item.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ContractError(f"expected a string or null, got {type(value).__name__}", f"{path}.{name}")
+            return value
+
         scores = item.get("scores") or {}
+        locator = item.get("locator") or {}
+        if not isinstance(scores, Mapping):
+            raise ContractError(f"expected an object of scores, got {type(scores).__name__}", f"{path}.scores")
+        if not isinstance(locator, Mapping):
+            raise ContractError(f"expected an object, got {type(locator).__name__}", f"{path}.locator")
+        kind = item.get("kind", "label")
+        if not isinstance(kind, str):
+            raise ContractError(f"expected a string, got {type(kind).__name__}", f"{path}.kind")
         return cls(
-            kind=item.get("kind", "label"),
-            confidence=item.get("confidence"),
-            label=item.get("label"),
-            value=item.get("value"),
-            key=item.get("key"),
-            locator=dict(item.get("locator") or {}),
-            scores={str(k): float(v) for k, v in scores.items()},
+            kind=kind,  # type: ignore[arg-type]
+            confidence=number(item.get("confidence"), "confidence"),
+            label=text("label"),
+            value=text("value"),
+            key=text("key"),
+            locator=dict(locator),
+            scores={str(k): number(v, f"scores.{k}") or 0.0 for k, v in scores.items()},
         )
 
     def describe(self) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from truthloop.exceptions import TemplateError
+
 __all__ = ["LiteralError", "parse_literal"]
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -17,7 +19,7 @@ _IDENT = re.compile(r"[A-Za-z_$][\w$-]*")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 
 
-class LiteralError(ValueError):
+class LiteralError(TemplateError, ValueError):
     """Raised when an attribute value is neither JSON nor a JavaScript literal; ``position`` is 0-based."""
 
     def __init__(self, message: str, position: int) -> None:

@@ -107,13 +107,10 @@ def render_command(
     """
     text, path, entry = _resolve(template)
     data = _input(input_path, entry, required=True)
-    try:
-        if page:
-            html = render_page(text, data, asset_base_url=asset_base_url or "/static", name=str(path))
-        else:
-            html = render(text, data, asset_base_url=asset_base_url, name=str(path))
-    except TemplateError as exc:
-        raise click.ClickException(str(exc)) from None
+    if page:
+        html = render_page(text, data, asset_base_url=asset_base_url or "/static", name=str(path))
+    else:
+        html = render(text, data, asset_base_url=asset_base_url, name=str(path))
     if out is None:
         click.echo(html, nl=False)
     else:
@@ -191,11 +188,8 @@ def preview_command(
             source, data, port=port, title=entry.title if entry else (path.name if path else "preview")
         )
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
-    try:
-        server.page()  # fail fast on a template that does not render
-    except TemplateError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise TemplateError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
+    server.page()  # fail fast on a template that does not render
     url = server.start()
     click.echo(f"Preview: {url}", err=True)
     click.echo("Waiting for an answer (Ctrl-C to stop)...", err=True)
@@ -205,7 +199,7 @@ def preview_command(
         answer = server.wait(timeout)
     except TimeoutError as exc:
         server.stop()
-        raise click.ClickException(str(exc)) from None
+        raise TemplateError(str(exc)) from exc
     except KeyboardInterrupt:
         server.stop()
         raise click.Abort() from None

@@ -76,6 +76,19 @@ def test_missing_s3_object_is_a_clear_error(s3: Any) -> None:
     assert "GetObject" in result.output and "NoSuchKey" in result.output
 
 
+@pytest.mark.parametrize(("fmt", "out"), [("coco", "s3://no-such-bucket/o.json"), ("yolo", "s3://no-such-bucket/yolo")])
+def test_export_to_a_missing_bucket_is_one_line_not_a_traceback(s3: Any, fmt: str, out: str) -> None:
+    # GIVEN a manifest, and an output bucket that does not exist
+    s3.put_object(Bucket="data", Key="m/output.manifest", Body=(json.dumps(LINE) + "\n").encode())
+    # WHEN
+    result = CliRunner().invoke(main, ["export", "-f", fmt, "s3://data/m/output.manifest", "-o", out])
+    # THEN a one-line error names the object and AWS's reason; botocore's error stays chained for the request id
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert f"PutObject {out}" in result.output and "NoSuchBucket" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
 def test_hf_dataset_folder_is_uploaded_and_loads_back(s3: Any, tmp_path: Any) -> None:
     datasets = pytest.importorskip("datasets")
     # GIVEN a manifest on S3 whose rows type is read from its first line (a second S3 read)

@@ -18,7 +18,6 @@ FAST = {
     "consolidation_wait_seconds": 0.2,
     "engine_interval_seconds": 0.05,
     "event_retry_seconds": 0.05,
-    "snapshot_interval_seconds": 0,
 }
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 COGNITO = {"UserPool": "us-east-1_TestPool", "UserGroup": "labelers", "ClientId": "client-id"}

@@ -15,6 +15,7 @@ from tests.functional.local.helpers import FAST, REVIEW_TEMPLATE, ROLE, Worker, 
 from tests.functional.local.stores import STORES, scan_free
 from truthloop.contracts import ConsolidationEvent, ConsolidationPayload, PreAnnotationEvent, load
 from truthloop.local import BackendConfig, EventHandlerConfig, LambdaConfig, LocalBackend
+from truthloop.local.events import EventTarget
 
 PRE = "arn:aws:lambda:us-east-1:123456789012:function:record-pre"
 POST = "arn:aws:lambda:us-east-1:123456789012:function:record-post"
@@ -187,3 +188,19 @@ def test_unknown_config_key_is_named() -> None:
         BackendConfig(host="0.0.0.0")
     parsed = BackendConfig.from_mapping({"lambdas": {PRE: "pkg.mod:fn"}, "faults": {"throttle_rate": 0.5}})
     assert parsed.lambdas[PRE].handler == "pkg.mod:fn" and parsed.faults.throttle_rate == 0.5
+
+
+@pytest.mark.parametrize(
+    ("subscribed", "published", "delivered"),
+    [
+        ("Amazon Augmented AI HumanLoop Status Change", "SageMaker A2I HumanLoop Status Change", True),
+        ("SageMaker A2I HumanLoop Status Change", "Amazon Augmented AI HumanLoop Status Change", True),
+        ("SageMaker Ground Truth Labeling Job State Change", "SageMaker A2I HumanLoop Status Change", False),
+    ],
+    ids=["older-rule", "older-event", "other-event"],
+)
+def test_a_target_matches_every_spelling_of_its_detail_type(subscribed: str, published: str, delivered: bool) -> None:
+    # GIVEN a target subscribed with one documented spelling of a detail-type
+    target = EventTarget(lambda event, context: None, name="t", detail_types=[subscribed])
+    # THEN an event in another spelling of the same detail-type reaches it, another detail-type does not
+    assert target.matches(published) is delivered

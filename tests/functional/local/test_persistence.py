@@ -68,12 +68,20 @@ class Server:
         self.process = None
         return out.decode()
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (what a crash, an OOM kill or a power cut does to the process)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.communicate(timeout=30)
+        self.process = None
+        (self.data_dir / "backend.json").unlink()  # left behind by the killed process; up() waits for a new one
+
     def clients(self) -> tuple[Any, Any, Any]:
         kw = {"region_name": "us-east-1"}
         return (
             boto3.client("sagemaker", endpoint_url=self.state["endpoint"], **kw),
             boto3.client("sagemaker-a2i-runtime", endpoint_url=self.state["endpoint"], **kw),
-            boto3.client("s3", endpoint_url=self.state["s3_endpoint"], **kw),
+            boto3.client("s3", endpoint_url=self.state["endpoint"], **kw),
         )
 
     def worker(self, name: str) -> httpx.Client:
@@ -207,4 +215,92 @@ def test_up_refuses_a_port_in_use(server: Server) -> None:
     port = server.state["endpoint"].rsplit(":", 1)[1]
     result = CliRunner().invoke(main, ["local", "up", "--port", port, "--data-dir", str(server.data_dir / "other")])
     assert result.exit_code != 0 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    server.down()
+
+
+def _review_flow(sm: Any, bucket: str) -> str:
+    team = sm.create_workteam(
+        WorkteamName="crash-team", Description="d", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
+    )
+    ui = sm.create_human_task_ui(HumanTaskUiName="crash-ui", UiTemplate={"Content": REVIEW_TEMPLATE})
+    arn: str = sm.create_flow_definition(
+        FlowDefinitionName="crash-flow",
+        HumanLoopConfig={
+            "WorkteamArn": team["WorkteamArn"],
+            "HumanTaskUiArn": ui["HumanTaskUiArn"],
+            "TaskCount": 1,
+            "TaskTitle": "t",
+            "TaskDescription": "d",
+        },
+        OutputConfig={"S3OutputPath": f"s3://{bucket}/a2i"},
+        RoleArn=ROLE,
+    )["FlowDefinitionArn"]
+    wait_for(lambda: sm.describe_flow_definition(FlowDefinitionName="crash-flow")["FlowDefinitionStatus"] == "Active")
+    return arn
+
+
+def test_kill_9_right_after_completion_loses_no_output_and_no_bucket(server: Server) -> None:
+    # GIVEN 30 loops answered and Completed (output.json written by the engine) and a bucket created just now
+    server.up()
+    sm, a2i, s3 = server.clients()
+    s3.create_bucket(Bucket="crash-output")
+    flow = _review_flow(sm, "crash-output")
+    names = [f"crash-loop-{index}" for index in range(30)]
+    for name in names:
+        a2i.start_human_loop(
+            HumanLoopName=name, FlowDefinitionArn=flow, HumanLoopInput={"InputContent": json.dumps({"text": name})}
+        )
+    worker = server.worker("crash-worker")
+    for _ in names:
+        _answer(worker, {"sentiment": {"label": "POSITIVE"}})
+    worker.close()
+    wait_for(
+        lambda: all(a2i.describe_human_loop(HumanLoopName=n)["HumanLoopStatus"] == "Completed" for n in names),
+        what="every loop Completed",
+    )
+    s3.create_bucket(Bucket="crash-late-bucket")
+    s3.put_object(Bucket="crash-late-bucket", Key="last.json", Body=b'{"acknowledged": true}')
+    # WHEN the process is killed with SIGKILL at once, then started again
+    server.kill()
+    server.up()
+    sm, a2i, s3 = server.clients()
+    # THEN every Completed loop still has its output.json, and the bucket and object acknowledged last survive
+    lost = []
+    for name in names:
+        loop = a2i.describe_human_loop(HumanLoopName=name)
+        assert loop["HumanLoopStatus"] == "Completed"
+        bucket, _, key = loop["HumanLoopOutput"]["OutputS3Uri"][5:].partition("/")
+        try:
+            assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["humanLoopName"] == name
+        except s3.exceptions.NoSuchKey:
+            lost.append(name)
+    assert lost == []
+    assert s3.get_object(Bucket="crash-late-bucket", Key="last.json")["Body"].read() == b'{"acknowledged": true}'
+    server.down()
+
+
+def test_deleted_objects_and_buckets_stay_deleted_after_kill_9(server: Server) -> None:
+    # GIVEN objects written, overwritten and deleted (one by one and in a batch) and a bucket deleted
+    server.up()
+    _, _, s3 = server.clients()
+    s3.create_bucket(Bucket="churn-bucket")
+    s3.create_bucket(Bucket="gone-bucket")
+    for index in range(6):
+        s3.put_object(Bucket="churn-bucket", Key=f"k/{index}", Body=b"old", ContentType="text/plain")
+    s3.put_object(Bucket="churn-bucket", Key="k/0", Body=b"new", ContentType="application/json")
+    s3.delete_object(Bucket="churn-bucket", Key="k/1")
+    s3.delete_objects(Bucket="churn-bucket", Delete={"Objects": [{"Key": "k/2"}, {"Key": "k/3"}]})
+    s3.copy_object(Bucket="churn-bucket", Key="k/copy", CopySource={"Bucket": "churn-bucket", "Key": "k/0"})
+    s3.delete_bucket(Bucket="gone-bucket")
+    # WHEN the process is killed and started again
+    server.kill()
+    server.up()
+    _, _, s3 = server.clients()
+    # THEN S3 holds exactly the acknowledged state
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket="churn-bucket")["Contents"]]
+    assert keys == ["k/0", "k/4", "k/5", "k/copy"]
+    latest = s3.get_object(Bucket="churn-bucket", Key="k/0")
+    assert (latest["Body"].read(), latest["ContentType"]) == (b"new", "application/json")
+    assert s3.get_object(Bucket="churn-bucket", Key="k/copy")["Body"].read() == b"new"
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["churn-bucket"]
     server.down()

@@ -60,7 +60,6 @@ def test_workteam_and_workforce_errors(sm: Any, team: str) -> None:
     assert second_force[:2] == ("ResourceLimitExceeded", 400)
     assert other_pool[0] == "ValidationException" and "us-east-1_Other" in other_pool[2]
     assert bad_name[0] == "ValidationException" and "workteamName" in bad_name[2]
-    assert _error(lambda: sm.describe_workteam(WorkteamName="absent"))[0] == "ResourceNotFound"
 
 
 def test_list_workteams_pages_and_filters(sm: Any, team: str) -> None:

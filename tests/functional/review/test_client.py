@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
 from truthloop.contracts import StartHumanLoopRequest, canonical_json
 from truthloop.exceptions import (
+    AwsServiceError,
     AwsValidationError,
     BudgetExceededError,
     ConfigurationError,
@@ -25,6 +28,7 @@ from truthloop.review import AnyOf, Budget, ConfidenceBelow, RequiredFormKeys, R
 from truthloop.review.stores import DynamoDBBudgetStore
 
 from .conftest import FLOW, OTHER_FLOW, load_fixture, loop_arn
+from .scripted import ScriptedA2I
 
 SENTIMENT = load_fixture("comprehend_sentiment.json")
 POLICY = ReviewPolicy.threshold(0.7)
@@ -113,49 +117,141 @@ def test_a_routed_prediction_starts_one_loop_with_the_uniform_input(a2i: tuple[A
     }
 
 
-def test_a_throttled_start_succeeds_on_retry_under_the_same_name(a2i: tuple[Any, Stubber]) -> None:
-    # GIVEN StartHumanLoop throttles once, then succeeds
-    client, stubber = a2i
-    content = _sentiment_content()
-    expected = _expected_start(content)
-    stubber.add_client_error("start_human_loop", "ThrottlingException", "Rate exceeded", 429, expected_params=expected)
-    stubber.add_response("start_human_loop", {"HumanLoopArn": loop_arn(expected["HumanLoopName"])}, expected)
+@pytest.fixture
+def botocore_sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """botocore's retry sleeps, recorded instead of slept."""
+    import types
+
+    import botocore.endpoint
+
     sleeps = Sleeps()
-    # WHEN
-    outcome = _client(client, sleeps).review(
-        "comprehend:detect_sentiment", SENTIMENT, flow_definition_arn=FLOW, input={"text": "I love it"}
-    )
-    # THEN one loop, same name both times (the Stubber checked the params), one backoff sleep
-    assert outcome.status == "started" and outcome.attempts == 2
-    assert len(sleeps.calls) == 1 and 0 <= sleeps.calls[0] <= 0.05
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps))
+    return sleeps
 
 
-def test_a_retry_after_a_lost_success_finds_the_existing_loop(a2i: tuple[Any, Stubber]) -> None:
-    # GIVEN the first start returned 500 (but created the loop), the retry gets ConflictException
-    client, stubber = a2i
-    content = _sentiment_content()
-    expected = _expected_start(content)
-    name = expected["HumanLoopName"]
-    stubber.add_client_error("start_human_loop", "InternalServerException", "boom", 500, expected_params=expected)
-    stubber.add_client_error("start_human_loop", "ConflictException", "exists", 409, expected_params=expected)
-    stubber.add_response(
-        "describe_human_loop",
-        {
-            "CreationTime": datetime(2024, 1, 1, tzinfo=UTC),
-            "HumanLoopStatus": "InProgress",
-            "HumanLoopName": name,
-            "HumanLoopArn": loop_arn(name),
-            "FlowDefinitionArn": FLOW,
-        },
-        {"HumanLoopName": name},
-    )
-    # WHEN
-    outcome = _client(client).review(
+STANDARD = {"mode": "standard", "total_max_attempts": 5}
+THROTTLED = (429, {"__type": "ThrottlingException", "message": "Rate exceeded"})
+SERVER_ERROR = (500, {"__type": "InternalServerException", "message": "boom"})
+CONFLICT = (409, {"__type": "ConflictException", "message": "exists"})
+
+
+def _started(name: str = "x") -> tuple[int, dict[str, Any]]:
+    return 200, {"HumanLoopArn": loop_arn(name)}
+
+
+def _described(name: str) -> tuple[int, dict[str, Any]]:
+    return 200, {
+        "CreationTime": 1704067200,
+        "HumanLoopStatus": "InProgress",
+        "HumanLoopName": name,
+        "HumanLoopArn": loop_arn(name),
+        "FlowDefinitionArn": FLOW,
+    }
+
+
+def _review(review: ReviewClient) -> Any:
+    return review.review(
         "comprehend:detect_sentiment", SENTIMENT, flow_definition_arn=FLOW, input={"text": "I love it"}
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "status"),
+    [
+        pytest.param(THROTTLED, "started", id="throttled-never-reached-a2i"),
+        pytest.param(SERVER_ERROR, "already_started", id="5xx-may-have-created-it"),
+        pytest.param(ConnectionClosedError(endpoint_url="http://a2i"), "already_started", id="dropped-connection"),
+        pytest.param(EndpointConnectionError(endpoint_url="http://a2i"), "started", id="never-connected"),
+    ],
+)
+def test_botocore_retries_a_failed_start_and_the_client_reports_what_it_may_have_done(
+    botocore_sleeps: Sleeps, first: Any, status: str
+) -> None:
+    # GIVEN a client in botocore's standard retry mode whose first StartHumanLoop fails, then succeeds
+    scripted = ScriptedA2I([first, _started()], retries=STANDARD)
+    own_sleeps = Sleeps()
+    # WHEN
+    outcome = _review(_client(scripted.client, own_sleeps))
+    # THEN botocore retried once (its backoff), truthloop did not retry on top, and a start whose first attempt may
+    # have reached A2I is reported as already started
+    assert scripted.calls == ["StartHumanLoop", "StartHumanLoop"]
+    assert len(botocore_sleeps.calls) == 1 and own_sleeps.calls == []
+    assert outcome.status == status and outcome.attempts == 2
+
+
+def test_a_retry_after_a_lost_success_finds_the_existing_loop(botocore_sleeps: Sleeps) -> None:
+    # GIVEN the first start returned 500 (but created the loop), botocore's retry gets ConflictException
+    name = human_loop_name(FLOW, _sentiment_content())
+    scripted = ScriptedA2I([SERVER_ERROR, CONFLICT, _described(name)], retries=STANDARD)
+    # WHEN
+    outcome = _review(_client(scripted.client))
     # THEN
+    assert scripted.calls == ["StartHumanLoop", "StartHumanLoop", "DescribeHumanLoop"]
     assert outcome.status == "already_started" and outcome.routed
     assert outcome.human_loop_arn == loop_arn(name) and outcome.human_loop_status == "InProgress"
+
+
+@pytest.mark.parametrize(
+    ("retries", "max_calls"),
+    [
+        pytest.param(None, 3, id="botocore-defaults"),
+        pytest.param({"mode": "legacy", "max_attempts": 4}, 5, id="legacy-5"),
+        pytest.param({"mode": "standard", "total_max_attempts": 3}, 3, id="standard-3"),
+        pytest.param({"mode": "adaptive", "total_max_attempts": 4}, 4, id="adaptive-4"),
+    ],
+)
+def test_calls_per_prediction_under_persistent_throttling_are_botocores_attempts_only(
+    botocore_sleeps: Sleeps, retries: dict[str, Any] | None, max_calls: int
+) -> None:
+    # GIVEN A2I throttling every call (before: truthloop's 5 attempts x botocore's, e.g. 5 x 5 = 25 in legacy mode)
+    scripted = ScriptedA2I([THROTTLED] * 30, retries=retries)
+    # WHEN / THEN
+    with pytest.raises(ThrottledError) as info:
+        _review(_client(scripted.client))
+    assert len(scripted.calls) == max_calls
+    assert isinstance(info.value.__cause__, ClientError)  # botocore's error (and its request id) stays chained
+
+
+def test_the_clients_truthloop_creates_use_botocores_standard_retries() -> None:
+    # WHEN
+    review = ReviewClient(policy=POLICY, max_attempts=4)
+    # THEN
+    assert review.a2i.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert review.s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
+
+
+def test_connection_errors_are_retried_with_seeded_growing_capped_backoff_when_botocore_does_not_retry() -> None:
+    # GIVEN a client with botocore's retries off, four dropped connections, then success
+    scripted = ScriptedA2I(
+        [ConnectionClosedError(endpoint_url="http://a2i")] * 4 + [_started()], retries={"total_max_attempts": 1}
+    )
+    sleeps = Sleeps()
+    review = ReviewClient(
+        scripted.client,
+        policy=POLICY,
+        sleep=sleeps,
+        max_attempts=5,
+        base_delay_seconds=1.0,
+        max_delay_seconds=3.0,
+        rng=random.Random(7),
+    )
+    # WHEN
+    outcome = _review(review)
+    # THEN the start was resent under the same name, with full-jitter delays under caps 1, 2, 3, 3 (growth, cap)
+    expected = random.Random(7)
+    assert sleeps.calls == [expected.uniform(0.0, cap) for cap in (1.0, 2.0, 3.0, 3.0)]
+    assert scripted.calls == ["StartHumanLoop"] * 5
+    assert outcome.status == "already_started" and outcome.attempts == 5
+
+
+def test_connection_errors_give_up_after_max_attempts() -> None:
+    # GIVEN a client with botocore's retries off and a connection that always drops
+    scripted = ScriptedA2I([ReadTimeoutError(endpoint_url="http://a2i")] * 9, retries={"total_max_attempts": 1})
+    review = ReviewClient(scripted.client, policy=POLICY, sleep=Sleeps(), max_attempts=3)
+    # WHEN / THEN
+    with pytest.raises(AwsServiceError) as info:
+        _review(review)
+    assert len(scripted.calls) == 3 and isinstance(info.value.__cause__, ReadTimeoutError)
 
 
 def test_reviewing_the_same_prediction_twice_creates_one_loop(a2i: tuple[Any, Stubber]) -> None:
@@ -258,22 +354,6 @@ def test_quota_errors_are_never_retried(a2i: tuple[Any, Stubber]) -> None:
     with pytest.raises(QuotaExceededError) as info:
         _client(client, sleeps).review("comprehend:detect_sentiment", SENTIMENT, flow_definition_arn=FLOW)
     assert info.value.status_code == 402 and sleeps.calls == []
-
-
-def test_throttling_gives_up_after_max_attempts_with_growing_backoff(a2i: tuple[Any, Stubber]) -> None:
-    # GIVEN
-    client, stubber = a2i
-    for _ in range(4):
-        stubber.add_client_error("start_human_loop", "ThrottlingException", "slow down", 429)
-    sleeps = Sleeps()
-    review = ReviewClient(
-        client, policy=POLICY, sleep=sleeps, max_attempts=4, base_delay_seconds=1.0, max_delay_seconds=3.0
-    )
-    # WHEN / THEN
-    with pytest.raises(ThrottledError):
-        review.review("comprehend:detect_sentiment", SENTIMENT, flow_definition_arn=FLOW)
-    assert len(sleeps.calls) == 3
-    assert all(0 <= s <= cap for s, cap in zip(sleeps.calls, (1.0, 2.0, 3.0)))
 
 
 def test_validation_errors_are_not_retried(a2i: tuple[Any, Stubber]) -> None:

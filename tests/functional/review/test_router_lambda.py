@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -131,11 +132,8 @@ def test_sqs_batches_lose_nothing_and_duplicate_nothing(
     bodies = [json.dumps(UNCERTAIN), json.dumps(CONFIDENT), "{not json", json.dumps({"source": "x", "response": {}})]
     for body in bodies:
         sqs.send_message(QueueUrl=url, MessageBody=body)
-    # AND A2I throttles the first delivery of the uncertain record past the retry limit (after creating the loop),
-    # then reports a conflict on redelivery
-    router = module.current_router()
-    router.client.max_attempts = 2
-    stubber.add_client_error("start_human_loop", "ThrottlingException", "slow", 429)
+    # AND A2I answers the first delivery of the uncertain record with a 500 after botocore's retries (having
+    # created the loop), then reports a conflict on redelivery
     stubber.add_client_error("start_human_loop", "InternalServerException", "lost reply", 500)
     stubber.add_client_error("start_human_loop", "ConflictException", "exists", 409)
     stubber.add_response("describe_human_loop", _describe("placeholder"), None)
@@ -165,7 +163,7 @@ def test_sqs_batches_lose_nothing_and_duplicate_nothing(
     assert metrics["RecordsFailed"] == 3 + 2  # first batch: 3 failures; second: the 2 poison records again
 
 
-def test_budget_deferrals_are_logged_with_their_input(
+def test_budget_deferrals_are_logged_with_a_hash_not_their_input(
     handler_module: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -175,11 +173,74 @@ def test_budget_deferrals_are_logged_with_their_input(
     monkeypatch.setenv("TRUTHLOOP_REVIEW_POLICY", json.dumps({**POLICY.to_dict(), "budget": {"max_loops": 0}}))
     # WHEN
     result = handler_module.handler(UNCERTAIN, FakeLambdaContext())
-    # THEN nothing is dropped: the outcome says deferred, the log holds the InputContent, a metric counts it
-    assert result["status"] == "deferred" and "used up" in result["deferredReason"]
+    # THEN the caller gets the deferral (and when to retry), the log names the loop and hashes the input
+    assert result["status"] == "deferred" and "used up" in result["deferredReason"] and result["retryAt"] > 0
     deferred = [r for r in caplog.records if r.getMessage() == "review deferred by budget"]
-    assert deferred[0].inputContent["input"] == {"text": "I love it"}  # type: ignore[attr-defined]
-    assert emf_metrics(capsys.readouterr().out)["BudgetDeferred"] == 1
+    assert deferred[0].humanLoopName == result["humanLoopName"]  # type: ignore[attr-defined]
+    assert len(deferred[0].inputSha256) == 64  # type: ignore[attr-defined]
+    assert not hasattr(deferred[0], "inputContent")
+    assert "I love it" not in caplog.text and "I love it" not in capsys.readouterr().out
+
+
+def test_sqs_record_deferred_by_the_budget_is_kept_and_started_when_the_window_reopens(
+    stubbed: tuple[Any, Stubber],
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a budget of one loop per hour, already used, and a queue redelivering failures at once
+    module, stubber = stubbed
+    router = module.current_router()
+    now = time.time() // 3600 * 3600 + 600  # ten minutes into an hour window (the budget store keeps real time)
+    router.client._clock = lambda: now
+    router._clock = lambda: now
+    policy = {**POLICY.to_dict(), "budget": {"max_loops": 1, "window_seconds": 3600}}
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="deferrals", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stubber.add_response("start_human_loop", {"HumanLoopArn": loop_arn("first")}, None)
+    assert (
+        module.handler(
+            {**CONFIDENT, "policy": {**policy, "rule": {"type": "threshold", "threshold": 0.99}}}, FakeLambdaContext()
+        )["status"]
+        == "started"
+    )
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({**UNCERTAIN, "policy": policy}))
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    # WHEN the router gets the record while the budget is used up
+    response = module.handler(sqs_event(messages, arn), FakeLambdaContext())
+    # THEN it is a batch item failure (SQS keeps it), hidden until the window reopens 50 minutes later
+    assert response["batchItemFailures"] == [{"itemIdentifier": messages[0]["MessageId"]}]
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+    deferred = [r for r in caplog.records if r.getMessage().startswith("review deferred by budget")]
+    assert deferred[0].visibilityTimeoutSeconds == 3000 + 1  # type: ignore[attr-defined]
+    assert deferred[0].humanLoopName and len(deferred[0].inputSha256) == 64  # type: ignore[attr-defined]
+    assert "I love it" not in caplog.text and "I love it" not in capsys.readouterr().out
+    # AND when the window has reopened, the redelivered record starts its loop
+    now += 3000 + 1
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0)
+    stubber.add_response("start_human_loop", {"HumanLoopArn": loop_arn("later")}, None)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert module.handler(sqs_event(again, arn), FakeLambdaContext())["batchItemFailures"] == []
+
+
+def test_a_deferral_longer_than_sqs_allows_is_capped(handler_module: Any, aws: None) -> None:
+    # GIVEN a router whose budget window reopens in two days
+    from truthloop.review.router import MAX_DEFER_SECONDS
+
+    router = handler_module.current_router()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="long-deferral")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    handle = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+    # WHEN the message is deferred
+    seconds = router.defer_message(arn, handle, router._clock() + 2 * 86400)
+    # THEN the visibility timeout stays within SQS's 12-hour limit
+    assert seconds == MAX_DEFER_SECONDS <= 43200
 
 
 def test_a_record_policy_overrides_the_configured_one(stubbed: tuple[Any, Stubber]) -> None:
@@ -226,7 +287,8 @@ def test_function_url_requests_get_http_responses(stubbed: tuple[Any, Stubber], 
         ("{oops", [], 400, "body is not JSON"),
         (json.dumps({"source": "comprehend:detect_sentiment"}), [], 400, "$.response: required field is missing"),
         (json.dumps(UNCERTAIN), [("ServiceQuotaExceededException", 402)], 429, "QuotaExceededError"),
-        (json.dumps(UNCERTAIN), [("ThrottlingException", 429)] * 5, 503, "ThrottledError"),
+        (json.dumps({**UNCERTAIN, "flowDefinitionArn": "not-an-arn"}), [], 400, "$.flowDefinitionArn: invalid flow"),
+        (json.dumps(UNCERTAIN), [("ThrottlingException", 429)], 503, "ThrottledError"),
     ],
 )
 def test_function_url_errors_map_to_http_statuses(

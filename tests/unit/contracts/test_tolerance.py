@@ -16,6 +16,7 @@ from truthloop.contracts import (
     PreAnnotationResponse,
     load,
 )
+from truthloop.exceptions import ContractError
 
 BUILTIN_META = {
     "type": "groundtruth/image-classification",
@@ -167,3 +168,104 @@ def test_label_categories_as_objects_become_names() -> None:
         }
     )
     assert event.to_dict()["labelCategories"] == ["person", "place"]
+
+
+UNMODELLED = [
+    (
+        "point-cloud-tracking",
+        {
+            "source-ref": "s3://b/seq.json",
+            "tracks-ref": "s3://b/out/SeqLabel.json",
+            "tracks-ref-metadata": {
+                "objects": [{"frame-no": 0, "confidence": []}, {"frame-no": 1, "confidence": [0.4, 0.9]}],
+                "class-map": {"0": "Car"},
+                "type": "groundtruth/point_cloud_object_tracking",
+                "human-annotated": "yes",
+                "creation-date": "2026-11-12T01:18:14.271944",
+                "job-name": "track",
+            },
+        },
+        "tracks-ref",
+        "groundtruth/point_cloud_object_tracking",
+    ),
+    (
+        "video-tracking-odd-types",
+        {
+            "source-ref": "s3://b/frames.json",
+            "boxes-ref": {"not": "a uri"},
+            "boxes-ref-metadata": {
+                "type": "groundtruth/video-object-tracking",
+                "human-annotated": 1,
+                "confidence": "x",
+            },
+        },
+        "boxes-ref",
+        "groundtruth/video-object-tracking",
+    ),
+    (
+        "unknown-type-spelling",
+        {"source": "t", "answer": [1, [2]], "answer-metadata": {"type": "GroundTruth/Some-Future-Task", "objects": 3}},
+        "answer",
+        "groundtruth/some-future-task",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "name", "task"), [u[1:] for u in UNMODELLED], ids=[u[0] for u in UNMODELLED])
+def test_a_label_of_an_unmodelled_task_type_loads_as_opaque_data(line: dict[str, Any], name: str, task: str) -> None:
+    # WHEN a manifest line whose label is of a task type truthloop does not model is loaded
+    parsed = load(line)
+    # THEN it is an output manifest line; the label is reported as opaque, its value and metadata kept as they came
+    assert isinstance(parsed, OutputManifestLine)
+    label = parsed.label(name)
+    assert label.opaque and parsed.opaque_labels == (label,)
+    assert label.value == line[name]
+    assert label.metadata is not None and label.metadata.type == task
+    assert parsed.to_dict()[name] == line[name]
+    assert {k: v for k, v in parsed.to_dict()[f"{name}-metadata"].items() if k != "type"} == {
+        k: v for k, v in line[f"{name}-metadata"].items() if k != "type"
+    }
+
+
+def test_unmodelled_metadata_keeps_the_common_keys_it_can_read() -> None:
+    # GIVEN the point cloud tracking line
+    line = UNMODELLED[0][1]
+    # WHEN loaded
+    meta = load(line).label("tracks-ref").metadata  # type: ignore[attr-defined]
+    # THEN job name, human-annotated and creation date are read as for any label; the rest is extra
+    assert (meta.job_name, meta.human_annotated, meta.creation_date) == ("track", True, "2026-11-12T01:18:14.271944")
+    assert set(meta.extra) == {"objects", "class-map"}
+
+
+def test_a_modelled_task_type_is_still_checked() -> None:
+    # GIVEN a bounding-box label (a modelled type) whose object confidence is a list
+    line = {
+        "source-ref": "s3://b/img.jpg",
+        "box": {"annotations": [], "image_size": []},
+        "box-metadata": {"type": "groundtruth/object-detection", "objects": [{"confidence": [0.1]}]},
+    }
+    # WHEN loaded THEN the error names the JSON path, as before
+    with pytest.raises(ContractError, match=r"objects\[0\]\.confidence"):
+        load(line)
+
+
+@pytest.mark.parametrize(
+    "detail_type", ["SageMaker A2I HumanLoop Status Change", "Amazon Augmented AI HumanLoop Status Change"]
+)
+def test_every_documented_a2i_detail_type_is_recognised(detail_type: str) -> None:
+    event = {
+        "detail-type": detail_type,
+        "source": "aws.sagemaker",
+        "resources": ["arn:aws:sagemaker:us-east-1:1:human-loop/l"],
+        "detail": {
+            "humanLoopName": "l",
+            "humanLoopArn": "arn:aws:sagemaker:us-east-1:1:human-loop/l",
+            "flowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/f",
+            "humanLoopStatus": "Completed",
+        },
+    }
+    # WHEN loaded
+    parsed = load(event)
+    # THEN it is the A2I loop status event, emitted again in the current spelling
+    assert parsed.kind == "event.a2i_loop_status"
+    assert parsed.to_dict()["detail-type"] == "SageMaker A2I HumanLoop Status Change"

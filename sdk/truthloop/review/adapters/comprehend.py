@@ -10,6 +10,7 @@ from truthloop.contracts.services import (
     DetectSentimentResponse,
     DocumentClass,
 )
+from truthloop.exceptions import ConfigurationError
 from truthloop.review.adapters._common import Adapted, as_contract, fail, is_number
 from truthloop.review.types import Prediction
 
@@ -100,7 +101,7 @@ def classify_document(response: Any, *, multi_label_threshold: float = 0.5) -> A
     """Multi-class ``Classes``: one prediction, the best class. Multi-label ``Labels``: one per label scoring at
     least ``multi_label_threshold`` (the labels the model asserts). Every name is a candidate."""
     if not 0.0 <= multi_label_threshold <= 1.0:
-        raise ValueError(f"multi_label_threshold must be within 0..1, got {multi_label_threshold}")
+        raise ConfigurationError(f"multi_label_threshold must be within 0..1, got {multi_label_threshold}")
     fast = _fast_classes(response)
     if fast is not None:
         multi_label, items = fast

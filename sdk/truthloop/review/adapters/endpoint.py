@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from truthloop.exceptions import ConfigurationError
 from truthloop.review.adapters._common import Adapted, fail, unit
 from truthloop.review.types import Prediction
 
@@ -211,9 +212,9 @@ def invoke_endpoint(
 ) -> Adapted:
     """Predictions from an endpoint response (see the module docstring for the shapes understood)."""
     if not 0.0 <= multi_label_threshold <= 1.0:
-        raise ValueError(f"multi_label_threshold must be within 0..1, got {multi_label_threshold}")
+        raise ConfigurationError(f"multi_label_threshold must be within 0..1, got {multi_label_threshold}")
     if score_scale <= 0:
-        raise ValueError(f"score_scale must be positive, got {score_scale}")
+        raise ConfigurationError(f"score_scale must be positive, got {score_scale}")
     if extractor is not None:
         predictions = _from_extractor(extractor, _decode(response, strict=False))
         return Adapted(SOURCE, tuple(predictions), tuple(class_names or ()))

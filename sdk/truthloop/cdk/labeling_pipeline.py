@@ -21,7 +21,6 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
@@ -31,7 +30,7 @@ from aws_cdk import aws_s3_assets as assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs._common import (
+from truthloop.cdk._common import (
     Problems,
     access_logs_bucket,
     allow,
@@ -42,18 +41,22 @@ from infra.constructs._common import (
     grant_objects,
     is_token,
     python_function,
+    queue_target,
+    region_problem,
     sagemaker_function_name,
     secure_bucket,
     secure_queue,
     secure_topic,
+    struct_values,
+    topic_target,
 )
-from infra.constructs.labeling_job import LabelingJob
-from infra.constructs.layer import TruthloopLayer
-from infra.constructs.task_ui import lint_template_file, resolve_template
+from truthloop.cdk.labeling_job import LabelingJob
+from truthloop.cdk.layer import TruthloopLayer
+from truthloop.cdk.task_ui import lint_template_file, resolve_template
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
 
-__all__ = ["BUILTIN_SUFFIX", "TASK_TYPES", "LabelingPipeline"]
+__all__ = ["BUILTIN_SUFFIX", "GROUND_TRUTH_CORS", "TASK_TYPES", "LabelingPipeline"]
 
 #: truthloop task type → built-in GT task-type suffix (docs/interfaces.md); None = a custom task type.
 BUILTIN_SUFFIX: dict[str, str | None] = {
@@ -73,6 +76,15 @@ BUILTIN_SUFFIX: dict[str, str | None] = {
 TASK_TYPES = tuple(BUILTIN_SUFFIX)
 #: Task types whose template file differs from their id.
 _TEMPLATE_FOR = {"bounding-box-adjustment": "gt/bounding-box"}
+#: The CORS rule Ground Truth documents for input data ("CORS Requirement for Input Image Data"): the worker
+#: task page loads the data objects from the bucket through presigned GET URLs in the browser.
+GROUND_TRUTH_CORS = (
+    s3.CorsRule(
+        allowed_methods=[s3.HttpMethods.GET],
+        allowed_origins=["*"],
+        exposed_headers=["Access-Control-Allow-Origin"],
+    ),
+)
 #: Key prefixes of the input bucket (the launcher and the job role rely on them).
 MANIFESTS, OBJECTS, JOBS = "manifests/", "objects/", "jobs/"
 
@@ -88,8 +100,11 @@ class LabelingPipeline(Construct):
 
     Props follow "existing X or X props": ``existing_input_bucket``/``input_bucket_props``,
     ``existing_output_bucket``/``output_bucket_props``, ``existing_key`` (else a new customer-managed key),
-    ``existing_access_logs_bucket``. Every conflict is reported in one error. An existing input bucket must
-    already send its events to EventBridge (S3 bucket setting "Amazon EventBridge notifications": on).
+    ``existing_access_logs_bucket``; the props are CDK's typed ``s3.BucketProps`` (or their keyword arguments as
+    a mapping), merged as defaults < yours < the secure settings. Every conflict is reported in one error. An
+    existing input bucket must already send its events to EventBridge (S3 bucket setting "Amazon EventBridge
+    notifications": on) and carry the CORS rule Ground Truth requires (:data:`GROUND_TRUTH_CORS`); a new one gets
+    both. ``input_bucket_props`` may replace the CORS rules (``cors``).
 
     Attributes: ``key``, ``input_bucket``, ``output_bucket``, ``queue``, ``dead_letter_queue``, ``pending_table``,
     ``notification_topic``, ``launcher_function``, ``pre_annotation_function``, ``post_annotation_function``,
@@ -126,9 +141,9 @@ class LabelingPipeline(Construct):
         existing_key: kms.IKey | None = None,
         existing_access_logs_bucket: s3.IBucket | None = None,
         existing_input_bucket: s3.IBucket | None = None,
-        input_bucket_props: Mapping[str, Any] | None = None,
+        input_bucket_props: s3.BucketProps | Mapping[str, Any] | None = None,
         existing_output_bucket: s3.IBucket | None = None,
-        output_bucket_props: Mapping[str, Any] | None = None,
+        output_bucket_props: s3.BucketProps | Mapping[str, Any] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         lambdas_root: Path | None = None,
@@ -168,7 +183,7 @@ class LabelingPipeline(Construct):
             access_logs=logs_bucket,
             removal_policy=removal_policy,
             event_bridge=True,
-            overrides=input_bucket_props,
+            overrides={"cors": list(GROUND_TRUTH_CORS), **struct_values(input_bucket_props)},
         )
         self.output_bucket: s3.IBucket = existing_output_bucket or secure_bucket(
             self,
@@ -434,7 +449,7 @@ class LabelingPipeline(Construct):
                     "object": {"key": [{"prefix": MANIFESTS}, {"prefix": OBJECTS}]},
                 },
             ),
-            targets=[targets.SqsQueue(self.queue)],
+            targets=[queue_target(self.queue)],
         )
         self.job_state_rule = events.Rule(
             self,
@@ -445,7 +460,7 @@ class LabelingPipeline(Construct):
                 detail_type=["SageMaker Ground Truth Labeling Job State Change"],
                 resources=events.Match.prefix(arn(self, "sagemaker", f"labeling-job/{name_head}")),
             ),
-            targets=[targets.SnsTopic(self.notification_topic), targets.SqsQueue(self.queue)],
+            targets=[topic_target(self.notification_topic), queue_target(self.queue)],
         )
 
         self.schedule_rule = events.Rule(
@@ -454,7 +469,7 @@ class LabelingPipeline(Construct):
             description="Runs the labeling launcher regularly: a backlog larger than one run, or a launch that "
             "died midway, is picked up even when nothing new is uploaded",
             schedule=events.Schedule.rate(cdk.Duration.minutes(15)),
-            targets=[targets.SqsQueue(self.queue)],
+            targets=[queue_target(self.queue)],
         )
 
         # ------------------------------------------------------------------ streaming (optional)
@@ -505,10 +520,14 @@ class LabelingPipeline(Construct):
                 output_key=self.key,
                 task_type=BUILTIN_SUFFIX.get(task_type),
                 name_prefix=f"{job_name_prefix[:20]}-stream",
+                log_retention=log_retention,
             )
 
     def _validate(self, **props: Any) -> Path | None:
         problems = Problems(f"LabelingPipeline {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         task_type = props["task_type"]
         problems.require(task_type in BUILTIN_SUFFIX, f"task_type {task_type!r} is not one of {list(TASK_TYPES)}")
         attribute = props["label_attribute_name"]

@@ -12,13 +12,13 @@ import aws_cdk as cdk
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.constructs._common import REPO_ROOT, Problems, is_token
+from truthloop.cdk._common import Problems, is_token, region_problem
 from truthloop.exceptions import TemplateLintError
 from truthloop.naming import deterministic_name
+from truthloop.templates._assets import templates_dir
 
 __all__ = ["MAX_TEMPLATE_CHARS", "HumanTaskUi", "lint_template", "lint_template_file", "resolve_template"]
 
-TEMPLATES_ROOT = REPO_ROOT / "templates"
 #: UiTemplate.Content limit of CreateHumanTaskUi (aws-contracts.md §8) and RenderUiTemplate.
 MAX_TEMPLATE_CHARS = 128_000
 _CATALOGUE_NAME = re.compile(r"(gt|a2i)/[A-Za-z0-9_.-]+")
@@ -27,16 +27,15 @@ _CATALOGUE_NAME = re.compile(r"(gt|a2i)/[A-Za-z0-9_.-]+")
 def resolve_template(template: str | Path) -> Path:
     """A template path: an existing file, or a catalogue name such as ``a2i/review-label``.
 
-    Catalogue names resolve to ``templates/<kind>/<name>.liquid.html`` in the repository.
+    Catalogue names resolve to ``<kind>/<name>.liquid.html`` in the catalogue shipped with truthloop
+    (:func:`truthloop.templates._assets.templates_dir`); other relative paths are relative to the working directory.
     """
     path = Path(template)
     if path.is_file():
         return path.resolve()
-    if not path.is_absolute() and (REPO_ROOT / path).is_file():
-        return (REPO_ROOT / path).resolve()
     text = str(template)
     if _CATALOGUE_NAME.fullmatch(text):
-        return (TEMPLATES_ROOT / f"{text}.liquid.html").resolve()
+        return (templates_dir() / f"{text}.liquid.html").resolve()
     return path
 
 
@@ -103,7 +102,8 @@ def lint_template_file(scope: Construct, path: Path, *, task_input: Any = None) 
 
     ``task_input`` defaults to the catalogue fixture next to the template (``<name>.input.json``).
     """
-    source = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    catalogue = templates_dir().resolve()
+    source = f"templates/{path.relative_to(catalogue)}" if path.is_relative_to(catalogue) else str(path)
     warnings = lint_template(
         path.read_text(encoding="utf-8"),
         source=source,
@@ -139,6 +139,9 @@ class HumanTaskUi(Construct):
     ) -> None:
         super().__init__(scope, id)
         problems = Problems(f"HumanTaskUi {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         problems.exclusive(template=template, existing_human_task_ui_arn=existing_human_task_ui_arn)
         problems.require(
             template is not None or existing_human_task_ui_arn is not None,
@@ -158,7 +161,7 @@ class HumanTaskUi(Construct):
         if template is not None:
             path = resolve_template(template)
             if not path.is_file():
-                available = sorted(p.name for p in TEMPLATES_ROOT.glob("*/*.liquid.html"))
+                available = sorted(p.name for p in templates_dir().glob("*/*.liquid.html"))
                 problems.add(
                     f"template {template!s} not found at {path} (templates/ has: {', '.join(available) or 'none'})"
                 )

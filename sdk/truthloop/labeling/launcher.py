@@ -13,9 +13,10 @@ Inputs arrive on one SQS queue, as EventBridge events:
 * ``Scheduled Event`` (every 15 minutes): nothing to register; the run launches what is still pending.
 
 After each batch the launcher groups pending items into jobs of at most ``max_items_per_job``. A job's name is a
-hash of its items and their attempt numbers (:func:`truthloop.naming.deterministic_name`): items are claimed with
-a conditional write, the manifest is written and ``CreateLabelingJob`` is called; a retry after any failure
-recreates the same name, and ``ResourceInUse`` then means the job already exists.
+hash of its items, their attempt numbers and a random launch id (:func:`job_name`): items are claimed for that
+name with a conditional write, the manifest is written and ``CreateLabelingJob`` is called; a retry after any
+failure reads the name back from the claimed items, and ``ResourceInUse`` then means the job already exists. The
+random part keeps a name from ever meeting a job of an earlier deployment (job names cannot be reused).
 
 Item states: ``pending`` → ``launching`` (claimed for job ``job``) → ``launched`` → ``done`` | ``pending``
 (attempts + 1) | ``failed``.
@@ -26,15 +27,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from truthloop.aws import map_client_errors
 from truthloop.contracts import canonical_json
-from truthloop.exceptions import AwsError, ConfigurationError
+from truthloop.exceptions import AwsError, ConfigurationError, LabelingError
+from truthloop.labeling.post import split_s3_uri
 from truthloop.naming import deterministic_name, validate_label_attribute_name
 
 logger = logging.getLogger(__name__)
@@ -54,7 +57,7 @@ STALE_LAUNCH_SECONDS = 600
 MAX_JOBS_PER_INVOCATION = 10
 
 
-class LauncherError(ValueError):
+class LauncherError(LabelingError, ValueError):
     """Raised when a queue message is not an event the launcher understands (the message goes to the DLQ)."""
 
 
@@ -163,22 +166,22 @@ def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
-
-
 def item_id(data_object: dict[str, Any]) -> str:
     """A stable id for a data object: a hash of its content without truthloop's own key."""
     content = {k: v for k, v in data_object.items() if k != ITEM_KEY}
     return deterministic_name("item", content, max_length=38, digest_chars=32).rsplit("-", 1)[-1]
 
 
-def job_name(prefix: str, claims: Iterable[tuple[str, int]]) -> str:
-    """The labeling job name for a set of (item id, attempt) pairs; the same set always gives the same name."""
-    return deterministic_name(prefix, sorted(claims), max_length=63, lower=True, digest_chars=24)
+def job_name(prefix: str, claims: Iterable[tuple[str, int]], launch: str) -> str:
+    """The labeling job name for a set of (item id, attempt) pairs claimed by the launch ``launch``.
+
+    ``launch`` is random per claim: job names are unique per account and never reusable (a stopped job keeps its
+    name), so items registered again after a redeploy must not get the name of a job an earlier deployment made.
+    The name is stored with the claim, so a retried launch finishes under the same name.
+    """
+    return deterministic_name(
+        prefix, {"claims": sorted(claims), "launch": launch}, max_length=63, lower=True, digest_chars=24
+    )
 
 
 class Launcher:
@@ -193,7 +196,9 @@ class Launcher:
         sagemaker: Any,
         sns: Any = None,
         clock: Any = time.time,
+        new_launch_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
+        self.new_launch_id = new_launch_id
         self.config = config
         self.table = table
         self.s3 = s3
@@ -324,7 +329,8 @@ class Launcher:
         size = self.config.max_items_per_job
         for start in range(0, len(pending), size):
             chunk = pending[start : start + size]
-            name = job_name(self.config.job_name_prefix, [(i["item"], int(i["attempts"])) for i in chunk])
+            claims = [(str(i["item"]), int(i["attempts"])) for i in chunk]
+            name = job_name(self.config.job_name_prefix, claims, self.new_launch_id())
             claimed = self._claim(name, chunk)
             if len(claimed) != len(chunk):
                 # Another invocation took some of these items: give ours back; the next run batches again.
@@ -507,7 +513,7 @@ class Launcher:
         uri = (described.get("LabelingJobOutput") or {}).get("OutputDatasetS3Uri")
         if not uri:
             return {}
-        bucket, key = _split_s3_uri(str(uri))
+        bucket, key = split_s3_uri(str(uri))
         attribute = self.config.label_attribute_name
         results: dict[str, str] = {}
         with map_client_errors("GetObject"):

@@ -12,9 +12,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -22,19 +24,21 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct, IConstruct
+from aws_cdk.interfaces.aws_events import IRuleRef
+from constructs import Construct, IConstruct, IValidation
 
+from truthloop.arns import supported_regions
 from truthloop.exceptions import ConfigurationError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-LAMBDAS_ROOT = REPO_ROOT / "lambdas"
+#: The Lambda handler packages shipped with truthloop (package data: in a checkout a link to ``lambdas/``).
+LAMBDAS_ROOT = Path(__file__).resolve().parent / "_lambdas"
 
 #: The Lambda runtime and architecture every truthloop function uses (the layer is built for them).
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 RUNTIME_REASON = (
-    "truthloop's Lambda layer is built for CPython 3.12 on arm64 (infra/layer.py pins the wheels' ABI); "
+    "truthloop's Lambda layer is built for CPython 3.12 on arm64 (truthloop.cdk.layer_build pins the wheels' ABI); "
     "python3.12 is a supported Lambda runtime. Moving to a newer runtime means rebuilding the layer for it."
 )
 SERVER_ACCESS_LOGS_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
@@ -78,6 +82,46 @@ class Problems:
 
 def is_token(value: object) -> bool:
     return isinstance(value, str) and cdk.Token.is_unresolved(value)
+
+
+def region_problem(scope: IConstruct) -> str | None:
+    """A problem message when ``scope``'s stack is bound to a region without Ground Truth and A2I, else None.
+
+    Environment-agnostic stacks (a token region) are checked by nothing here: CloudFormation decides at deploy.
+    """
+    region = cdk.Stack.of(scope).region
+    return None if is_token(region) else unsupported_region(region)
+
+
+def unsupported_region(region: str) -> str | None:
+    """A problem message when ``region`` has no Ground Truth / A2I (the built-in Lambdas' regions), else None."""
+    if region in supported_regions():
+        return None
+    return (
+        f"region {region!r} offers no SageMaker Ground Truth / Amazon A2I (the deployment would fail); "
+        f"supported regions: {', '.join(supported_regions())}"
+    )
+
+
+def struct_values(props: object | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keyword arguments a CDK props struct (e.g. ``s3.BucketProps(...)``) holds; a mapping is taken as-is.
+
+    Constructs accept the typed struct for "props for a new resource", so a caller's IDE and mypy check the names;
+    only the values that were set are returned (None means "not given").
+    """
+    if props is None:
+        return {}
+    if isinstance(props, Mapping):
+        return dict(props)
+    kind = type(props)
+    values = {}
+    for name in dir(kind):
+        if name.startswith("_") or not isinstance(getattr(kind, name, None), property):
+            continue
+        value = getattr(props, name)
+        if value is not None:
+            values[name] = value
+    return values
 
 
 # --------------------------------------------------------------------------------------------- cdk-nag
@@ -142,7 +186,37 @@ def allow(
         raise ValueError(f"wildcard permission {findings} for {owner.node.path} needs a wildcard_reason")
     for finding in findings:
         acknowledge(owner, f"AwsSolutions-IAM5[{finding}]", wildcard_reason or "")
+    if wildcard_reason and any(cdk.Stack.of(r) is not stack for r in _referenced_constructs(stack, resources)):
+        # A resource of another stack reaches this template as Fn::ImportValue, which exists only after CDK has
+        # resolved the cross-stack references (just before validation): name those findings then.
+        owner.node.add_validation(_CrossStackAcknowledgment(owner, list(resources), wildcard_reason))
     return statement
+
+
+def _referenced_constructs(stack: cdk.Stack, values: Sequence[str]) -> list[IConstruct]:
+    """The constructs whose attributes ``values`` reference (cross-stack references included)."""
+    found: list[IConstruct] = []
+    for value in values:
+        for token in cdk.Tokenization.reverse_string(value).tokens:
+            if isinstance(token, cdk.Reference):
+                found.append(token.target)
+    return found
+
+
+@jsii.implements(IValidation)
+class _CrossStackAcknowledgment:
+    """Acknowledges the wildcard findings of resources imported from another stack, once their form is known."""
+
+    def __init__(self, owner: IConstruct, resources: list[str], reason: str) -> None:
+        self.owner, self.resources, self.reason = owner, resources, reason
+
+    def validate(self) -> list[str]:
+        stack = cdk.Stack.of(self.owner)
+        for resource in self.resources:
+            flat = flatten_reference(stack.resolve(resource))
+            if "*" in flat:
+                acknowledge(self.owner, f"AwsSolutions-IAM5[Resource::{flat}]", self.reason)
+        return []
 
 
 def depend_on_policy(dependent: IConstruct, role: iam.IRole) -> None:
@@ -193,6 +267,59 @@ def allow_service_to_use_key(key: kms.IKey, service: str, *, sid: str) -> None:
             conditions={"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}},
         )
     )
+
+
+@jsii.implements(events.IRuleTarget)
+class QueueTarget:
+    """An EventBridge rule target that sends to an SQS queue.
+
+    Unlike ``aws_events_targets.SqsQueue`` it adds no KMS grant of its own (CDK's grants to
+    ``events.amazonaws.com`` carry no account condition); the queue's key must already let EventBridge use it
+    (:func:`allow_service_to_use_key`). The queue policy admits only this rule (``aws:SourceArn``).
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                resources=[self.queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}},
+            )
+        )
+        return events.RuleTargetConfig(arn=self.queue.queue_arn)
+
+
+@jsii.implements(events.IRuleTarget)
+class TopicTarget:
+    """An EventBridge rule target that publishes to an SNS topic, without CDK's unconditioned KMS grant."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self.topic = topic
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}},
+            )
+        )
+        return events.RuleTargetConfig(arn=self.topic.topic_arn)
+
+
+def queue_target(queue: sqs.IQueue) -> events.IRuleTarget:
+    """:class:`QueueTarget` typed as the interface it implements (jsii's ``implements`` is invisible to mypy)."""
+    return cast(events.IRuleTarget, QueueTarget(queue))
+
+
+def topic_target(topic: sns.ITopic) -> events.IRuleTarget:
+    """:class:`TopicTarget` typed as the interface it implements."""
+    return cast(events.IRuleTarget, TopicTarget(topic))
 
 
 def grant_key(principal: iam.IGrantable, key: kms.IKey | None, *, encrypt: bool = False, decrypt: bool = True) -> None:
@@ -255,11 +382,12 @@ def secure_bucket(
     access_logs: s3.IBucket,
     removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     event_bridge: bool = False,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: s3.BucketProps | Mapping[str, Any] | None = None,
 ) -> s3.Bucket:
     """A KMS-encrypted, versioned, SSL-only, private bucket that writes server access logs.
 
-    ``overrides`` are extra ``s3.Bucket`` keyword arguments; they cannot switch off the secure settings.
+    ``overrides`` are extra ``s3.Bucket`` settings (an ``s3.BucketProps`` or its keyword arguments); they cannot
+    switch off the secure settings.
     """
     props: dict[str, Any] = {
         "versioned": True,
@@ -272,7 +400,7 @@ def secure_bucket(
             )
         ],
     }
-    props.update(overrides or {})
+    props.update(struct_values(overrides))
     props.update(  # required: these win over user overrides
         encryption=s3.BucketEncryption.KMS,
         encryption_key=key,

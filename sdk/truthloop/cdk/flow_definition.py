@@ -11,12 +11,13 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs._common import Problems, allow, arn, depend_on_policy, grant_objects, is_token
-from infra.constructs._provider import SageMakerResourceProvider
-from infra.constructs.task_ui import HumanTaskUi
+from truthloop.cdk._common import Problems, allow, arn, depend_on_policy, grant_objects, is_token, region_problem
+from truthloop.cdk._provider import SageMakerResourceProvider
+from truthloop.cdk.task_ui import HumanTaskUi
 from truthloop.naming import deterministic_name
 
 __all__ = ["BUILTIN_SOURCES", "FlowDefinition", "activation_conditions_from_policy"]
@@ -84,10 +85,14 @@ class FlowDefinition(Construct):
         activation_conditions: Mapping[str, Any] | None = None,
         existing_role: iam.IRole | None = None,
         name_prefix: str = "truthloop-review",
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
         keywords = list(task_keywords)
         problems = Problems(f"FlowDefinition {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         problems.exclusive(human_task_ui=human_task_ui, human_task_ui_arn=human_task_ui_arn)
         problems.require(
             human_task_ui is not None or bool(human_task_ui_arn), "give human_task_ui or human_task_ui_arn"
@@ -199,9 +204,12 @@ class FlowDefinition(Construct):
         self.request = request
 
         provider = SageMakerResourceProvider.of(
-            self, module="flow_definition", description="truthloop A2I flow definitions"
+            self, module="flow_definition", description="truthloop A2I flow definitions", log_retention=log_retention
         )
         name_head = deterministic_name(name_prefix, "probe").rsplit("-", 1)[0]
+        #: Every flow this construct ever made (a change replaces the flow under a new name with this prefix):
+        #: match events and permissions on it, so loops of a replaced flow are still handled.
+        self.flow_definition_arn_prefix = arn(self, "sagemaker", f"flow-definition/{name_head}-")
         flows = [arn(self, "sagemaker", f"flow-definition/{name_head}-*")]
         reason = (
             f"Flow definition names are generated at deploy time as '{name_head}-<hash of the definition>' so that "

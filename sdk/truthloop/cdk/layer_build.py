@@ -1,16 +1,18 @@
 """Build the ``truthloop`` Lambda layer locally, without Docker, and cache it by a hash of its inputs.
 
-The layer holds the ``truthloop`` package (``sdk/truthloop``) and its runtime dependencies
-(``[project].dependencies`` plus the ``lambda`` extra of ``pyproject.toml``), pip-installed for the Lambda
-platform: CPython 3.12 on arm64 (Amazon Linux 2023, glibc 2.34). ``constraints.txt`` pins every version, so
-the layer ships exactly the versions the test suite runs against.
+The layer holds the installed ``truthloop`` package (the directory it is imported from) and its runtime
+dependencies (the distribution's requirements plus its ``lambda`` extra, read from the installed metadata),
+pip-installed for the Lambda platform: CPython 3.12 on arm64 (Amazon Linux 2023, glibc 2.34). An optional
+constraints file pins every version; the repository's app passes ``constraints.txt``, so the layer ships exactly
+the versions the test suite runs against.
 
-Two cache levels live under ``infra/.layer-build/``:
+Two cache levels live under the build root (``$TRUTHLOOP_LAYER_BUILD_DIR``, else ``~/.cache/truthloop/layer-build``;
+the repository's app uses ``infra/.layer-build/``):
 
-* ``deps-<hash>/``: the pip install. The hash covers the requirement list, ``constraints.txt``, the target
+* ``deps-<hash>/``: the pip install. The hash covers the requirement list, the constraints, the target
   platform and this builder's version. Rebuilt only when one of those changes (this is the only step that
   needs PyPI).
-* ``layer-<hash>/python/``: the asset CDK uploads, the dependencies plus a copy of ``sdk/truthloop``. The hash
+* ``layer-<hash>/python/``: the asset CDK uploads, the dependencies plus a copy of the package. The hash
   adds the content of every file in the package. Rebuilt (hard links, well under a second) when the code
   changes.
 
@@ -21,7 +23,7 @@ install: ``aws-xray-sdk`` pulls in botocore, which would add about 90 MB to the 
 
 Command line (``make layer``)::
 
-    python -m infra.layer            # build (or reuse) the layer and print its directory
+    python -m truthloop.cdk.layer_build --constraints constraints.txt   # build (or reuse); print its directory
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_EXTRAS",
     "LAMBDA_PLATFORMS",
     "LAMBDA_PYTHON_VERSION",
     "RUNTIME_PROVIDED",
@@ -52,8 +55,8 @@ __all__ = [
     "layer_requirements",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUILD_ROOT = REPO_ROOT / "infra" / ".layer-build"
+#: Environment variable naming the default build root.
+BUILD_DIR_ENV = "TRUTHLOOP_LAYER_BUILD_DIR"
 
 #: Bump when the build procedure changes in a way the input hash cannot see.
 BUILDER_VERSION = "1"
@@ -88,13 +91,62 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def layer_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
-    """The requirement strings installed into the layer: runtime dependencies + the ``lambda`` extra.
+#: The extras of the default layer; the truthloop service's functions add ``service`` (its ASGI adapter).
+DEFAULT_EXTRAS = ("lambda",)
 
-    Requirements on the runtime-provided SDK (boto3, botocore) are left out.
+
+def default_build_root() -> Path:
+    """``$TRUTHLOOP_LAYER_BUILD_DIR``, else ``$XDG_CACHE_HOME/truthloop/layer-build`` (``~/.cache`` by default)."""
+    configured = os.environ.get(BUILD_DIR_ENV)
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "truthloop" / "layer-build"
+
+
+def _installed_requirements(extras: Sequence[str]) -> list[str]:
+    """The installed distribution's requirements without extras, plus those of ``extras``."""
+    from importlib import metadata
+
+    try:
+        declared = metadata.requires("truthloop") or []
+        provided = set(metadata.metadata("truthloop").get_all("Provides-Extra") or [])
+    except metadata.PackageNotFoundError as exc:
+        raise LayerBuildError(
+            "the truthloop distribution is not installed (pip install 'truthloop[cdk]'), so the layer's "
+            "dependencies are unknown"
+        ) from exc
+    unknown = [extra for extra in extras if extra not in provided]
+    if unknown:
+        raise LayerBuildError(f"the installed truthloop defines no extra(s) {', '.join(unknown)} for the layer")
+    wanted = {f'extra == "{extra}"' for extra in extras}
+    kept = []
+    for entry in declared:
+        requirement, _, marker = entry.partition(";")
+        marker = re.sub(r"\s+", " ", marker.replace("'", '"')).strip()
+        if not marker or marker in wanted:
+            kept.append(requirement.strip())
+    return kept
+
+
+def layer_requirements(pyproject: Path | None = None, *, extras: Sequence[str] = DEFAULT_EXTRAS) -> list[str]:
+    """The requirement strings installed into the layer: runtime dependencies + the ``extras`` (default ``lambda``).
+
+    Read from ``pyproject`` when given, else from the installed ``truthloop`` distribution's metadata. Requirements
+    on the runtime-provided SDK (boto3, botocore) are left out. Raises :class:`LayerBuildError` naming an extra the
+    project does not define.
     """
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    requirements = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("lambda", [])]
+    if pyproject is None:
+        requirements = _installed_requirements(extras)
+    else:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        optional = project.get("optional-dependencies", {})
+        unknown = [extra for extra in extras if extra not in optional]
+        if unknown:
+            raise LayerBuildError(f"{pyproject} defines no extra(s) {', '.join(unknown)} for the layer")
+        requirements = [*project.get("dependencies", [])]
+        for extra in extras:
+            requirements += optional[extra]
     provided = {_canonical(n) for n in RUNTIME_PROVIDED}
     kept = []
     for requirement in requirements:
@@ -102,7 +154,7 @@ def layer_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[s
         if match and _canonical(match.group(1)) in provided:
             continue
         kept.append(requirement)
-    return sorted(kept)
+    return sorted(set(kept))
 
 
 def _digest(*parts: bytes) -> str:
@@ -113,7 +165,7 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def _deps_key(requirements: Sequence[str], constraints: Path) -> str:
+def _deps_key(requirements: Sequence[str], constraints: Path | None) -> str:
     spec = {
         "builder": BUILDER_VERSION,
         "requirements": list(requirements),
@@ -121,7 +173,7 @@ def _deps_key(requirements: Sequence[str], constraints: Path) -> str:
         "platforms": list(LAMBDA_PLATFORMS),
         "pruned": list(RUNTIME_PROVIDED),
     }
-    constraints_text = constraints.read_bytes() if constraints.exists() else b""
+    constraints_text = constraints.read_bytes() if constraints is not None and constraints.exists() else b""
     return _digest(json.dumps(spec, sort_keys=True).encode(), constraints_text)
 
 
@@ -164,7 +216,7 @@ def _staging(build_root: Path, prefix: str, final: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _pip_install(requirements: Sequence[str], constraints: Path, target: Path) -> None:
+def _pip_install(requirements: Sequence[str], constraints: Path | None, target: Path) -> None:
     command = [
         sys.executable,
         "-m",
@@ -182,7 +234,7 @@ def _pip_install(requirements: Sequence[str], constraints: Path, target: Path) -
         "--only-binary=:all:",
         *(arg for platform in LAMBDA_PLATFORMS for arg in ("--platform", platform)),
     ]
-    if constraints.exists():
+    if constraints is not None:
         command += ["--constraint", str(constraints)]
     command += list(requirements)
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -229,21 +281,27 @@ def _remove_stale(build_root: Path, prefix: str, keep: Path) -> None:
 
 def build_layer(
     *,
-    repo_root: Path = REPO_ROOT,
-    build_root: Path = DEFAULT_BUILD_ROOT,
+    build_root: Path | None = None,
     package_dir: Path | None = None,
+    constraints: Path | None = None,
+    requirements: Sequence[str] | None = None,
+    extras: Sequence[str] = DEFAULT_EXTRAS,
 ) -> LayerBuild:
     """Build (or reuse) the layer asset directory and return where it is.
 
-    The returned ``directory`` contains ``python/`` (the layout Lambda layers expect for Python), and
-    ``asset_hash`` is a stable content hash suitable for ``Code.from_asset(asset_hash=...)``.
+    ``package_dir`` defaults to the imported ``truthloop`` package, ``requirements`` to :func:`layer_requirements`
+    (installed metadata, with ``extras``), ``build_root`` to :func:`default_build_root`; ``constraints`` is an
+    optional pip constraints file. The returned ``directory`` contains ``python/`` (the layout Lambda layers expect
+    for Python), and ``asset_hash`` is a stable content hash suitable for ``Code.from_asset(asset_hash=...)``.
     """
     started = time.perf_counter()
-    package_dir = package_dir or repo_root / "sdk" / "truthloop"
-    constraints = repo_root / "constraints.txt"
+    build_root = build_root or default_build_root()
+    package_dir = package_dir or Path(__file__).resolve().parent.parent
     if not (package_dir / "__init__.py").is_file():
         raise LayerBuildError(f"{package_dir} is not the truthloop package (no __init__.py)")
-    requirements = layer_requirements(repo_root / "pyproject.toml")
+    if constraints is not None and not constraints.is_file():
+        raise LayerBuildError(f"constraints file {constraints} does not exist")
+    requirements = list(requirements) if requirements is not None else layer_requirements(extras=extras)
     deps_key = _deps_key(requirements, constraints)
     layer_key = _digest(deps_key.encode(), _package_key(package_dir).encode())
     deps_dir = build_root / f"deps-{deps_key[:20]}"
@@ -277,11 +335,12 @@ def build_layer(
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m infra.layer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build-root", type=Path, default=DEFAULT_BUILD_ROOT)
+    parser = argparse.ArgumentParser(prog="python -m truthloop.cdk.layer_build", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-root", type=Path, default=None, help="default: %(default)s → the user cache")
+    parser.add_argument("--constraints", type=Path, default=None, help="a pip constraints file (e.g. constraints.txt)")
     args = parser.parse_args(argv)
     try:
-        build = build_layer(build_root=args.build_root)
+        build = build_layer(build_root=args.build_root, constraints=args.constraints)
     except LayerBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

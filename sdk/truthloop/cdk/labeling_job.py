@@ -9,18 +9,21 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs._common import Problems, arn, depend_on_policy, is_token
-from infra.constructs._provider import SageMakerResourceProvider
+from truthloop.cdk._common import Problems, arn, depend_on_policy, is_token, region_problem
+from truthloop.cdk._provider import SageMakerResourceProvider
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
 
-__all__ = ["LabelingJob"]
+__all__ = ["WAIT_MINUTES", "LabelingJob"]
 
 _PREFIX = re.compile(r"[a-z0-9](-*[a-z0-9]){0,29}")
 _KEYWORD = re.compile(r"[A-Za-z0-9]+( [A-Za-z0-9]+)*")
+#: How long ``wait=True`` waits for the job to complete (CloudFormation's limit for a custom resource is 60 minutes).
+WAIT_MINUTES = 50
 CONTENT_CLASSIFIERS = frozenset({"FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"})
 
 
@@ -28,9 +31,10 @@ class LabelingJob(Construct):
     """A labeling job created when the stack deploys: one-shot (a manifest) or streaming (an SNS input topic).
 
     Backed by ``lambdas/custom_resources/labeling_job.py``: create (optionally wait until ``Completed``, at most
-    two hours: the provider framework's limit), replace on change (a new job under a new deterministic name
-    ``<name_prefix>-<hash>``), stop on delete. Jobs cannot be deleted from SageMaker, so a removed job stays
-    listed (stopped).
+    :data:`WAIT_MINUTES` minutes: CloudFormation gives a custom resource one hour; a longer job fails the deployment
+    and the rollback stops it), replace on change (a new job under a new name ``<name_prefix>-<hash>``, unique to
+    the stack, so a redeploy after a destroy never meets the old, stopped job), stop on delete. Jobs cannot be
+    deleted from SageMaker, so a removed job stays listed (stopped).
 
     ``role`` is the SageMaker execution role the job runs as; it needs read access to the manifest and
     template, write access to the output and permission to invoke the pre/post Lambdas. The construct lets
@@ -70,10 +74,14 @@ class LabelingJob(Construct):
         task_type: str | None = None,
         wait: bool = False,
         name_prefix: str = "truthloop-job",
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
         keywords, classifiers = list(task_keywords), list(content_classifiers)
         problems = Problems(f"LabelingJob {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         problems.require(
             manifest_s3_uri is not None or input_topic is not None,
             "give manifest_s3_uri (a one-shot job) or input_topic (a streaming job), or both",
@@ -184,8 +192,11 @@ class LabelingJob(Construct):
             self,
             module="labeling_job",
             description="truthloop Ground Truth labeling jobs",
-            total_timeout=cdk.Duration.hours(2),  # the framework's maximum: how long wait=True can wait
+            # How long wait=True waits: under CloudFormation's one hour for a custom resource. A job still running
+            # then fails the deployment, and the rollback's delete stops the job (no job runs on unobserved).
+            total_timeout=cdk.Duration.minutes(WAIT_MINUTES),
             query_interval=cdk.Duration.seconds(30),
+            log_retention=log_retention,
         )
         name_head = deterministic_name(name_prefix, "probe").rsplit("-", 1)[0]
         jobs = [arn(self, "sagemaker", f"labeling-job/{name_head}-*")]

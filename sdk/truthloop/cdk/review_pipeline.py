@@ -26,7 +26,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs._common import (
+from truthloop.cdk._common import (
     Problems,
     access_logs_bucket,
     acknowledge,
@@ -42,12 +42,17 @@ from infra.constructs._common import (
     secure_bucket,
     secure_queue,
 )
-from infra.constructs.flow_definition import FlowDefinition
-from infra.constructs.layer import TruthloopLayer
+from truthloop.cdk.flow_definition import FlowDefinition
+from truthloop.cdk.layer import TruthloopLayer
+from truthloop.cdk.service import EVENT_SOURCE, ServiceTarget
+from truthloop.contracts.events import A2I_DETAIL_TYPES
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import validate_label_attribute_name
 
-__all__ = ["DEFAULT_REVIEW_POLICY", "ReviewPipeline"]
+__all__ = ["DEFAULT_REVIEW_POLICY", "STATUS_SOURCES", "ReviewPipeline"]
+
+#: The sources of "SageMaker A2I HumanLoop Status Change" events: Amazon A2I, and the truthloop service.
+STATUS_SOURCES = ("aws.sagemaker", EVENT_SOURCE)
 
 #: Review every prediction whose confidence is below 0.7 (``ReviewPolicy.threshold(0.7).to_dict()``).
 DEFAULT_REVIEW_POLICY: dict[str, Any] = {"version": 1, "rule": {"type": "threshold", "threshold": 0.7}}
@@ -77,6 +82,12 @@ class ReviewPipeline(Construct):
     Give ``flow_definition`` (a :class:`FlowDefinition`) or ``flow_definition_arn`` with ``a2i_output_bucket`` (and
     ``a2i_output_key`` when that bucket uses a customer-managed key).
 
+    ``service`` (a :class:`~truthloop.cdk.service.ServiceTarget`, e.g. ``TruthloopService.target``) runs the
+    pipeline on the truthloop service instead of Amazon A2I: the router starts loops there (signed; permission
+    ``execute-api:Invoke`` instead of ``sagemaker:StartHumanLoop``) and the status rule takes the service's events
+    (source ``truthloop.service``) as well as A2I's. The flow must then be one created on the service
+    (``flow_definition_arn``).
+
     Attributes: ``key``, ``router_function``, ``router_queue``, ``router_dead_letter_queue``, ``function_url``,
     ``completed_function``, ``completed_dead_letter_queue``, ``status_rule``, ``results_table``,
     ``reviewed_bucket``, ``budget_table`` (only when the policy has a budget), ``review_policy``.
@@ -103,10 +114,11 @@ class ReviewPipeline(Construct):
         existing_results_table: dynamodb.ITable | None = None,
         results_table_props: Mapping[str, Any] | None = None,
         existing_reviewed_bucket: s3.IBucket | None = None,
-        reviewed_bucket_props: Mapping[str, Any] | None = None,
+        reviewed_bucket_props: s3.BucketProps | Mapping[str, Any] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         lambdas_root: Path | None = None,
+        service: ServiceTarget | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.review_policy = _policy_dict(review_policy)
@@ -123,6 +135,11 @@ class ReviewPipeline(Construct):
                     ":flow-definition/" in flow_definition_arn,
                     f"flow_definition_arn {flow_definition_arn!r} is not a flow definition ARN",
                 )
+        if service is not None and flow_definition is not None:
+            problems.add(
+                "service starts loops on the truthloop service: give the flow_definition_arn of a flow created there "
+                "(a FlowDefinition construct creates it on SageMaker)"
+            )
         if flow_definition is not None and a2i_output_bucket is not None:
             problems.add("a2i_output_bucket comes from flow_definition; give it only with flow_definition_arn")
         problems.exclusive(existing_results_table=existing_results_table, results_table_props=results_table_props)
@@ -157,13 +174,18 @@ class ReviewPipeline(Construct):
             self, "Key", description="truthloop review pipeline: queues, table, reviewed bucket"
         )
         allow_service_to_use_key(self.key, "events.amazonaws.com", sid="AllowEventBridgeToEncryptForTargets")
+        flow_match: list[Any]
         if flow_definition is not None:
             flow_arn = flow_definition.flow_definition_arn
+            # A changed flow is replaced under a new name; loops started under the old one finish later, and their
+            # status changes must still be stored: match every flow of the construct (its name prefix).
+            flow_match = [{"prefix": flow_definition.flow_definition_arn_prefix}]
             output_bucket, output_prefix = flow_definition.output_bucket, flow_definition.output_prefix
             output_key = flow_definition.encryption_key
         else:
             assert flow_definition_arn is not None and a2i_output_bucket is not None
             flow_arn, output_bucket, output_prefix = flow_definition_arn, a2i_output_bucket, a2i_output_prefix
+            flow_match = [flow_definition_arn]
             output_key = a2i_output_key
 
         # ------------------------------------------------------------------ storage
@@ -229,6 +251,8 @@ class ReviewPipeline(Construct):
             "TRUTHLOOP_FLOW_DEFINITION_ARN": flow_arn,
             "TRUTHLOOP_REVIEW_POLICY": json.dumps(self.review_policy, separators=(",", ":"), sort_keys=True),
         }
+        if service is not None:  # the router starts its loops on the truthloop service (router_from_env)
+            router_env["TRUTHLOOP_SERVICE_ENDPOINT"] = service.endpoint
         if self.budget_table is not None:
             router_env["TRUTHLOOP_BUDGET_TABLE"] = self.budget_table.table_name
         self.router_function = python_function(
@@ -256,14 +280,17 @@ class ReviewPipeline(Construct):
                 max_concurrency=max(2, min(router_reserved_concurrency or 10, 1000)),
             )
         )
-        allow(router, ["sagemaker:StartHumanLoop"], [flow_arn])
-        allow(
-            router,
-            ["sagemaker:DescribeHumanLoop"],
-            [arn(self, "sagemaker", "human-loop/*")],
-            wildcard_reason="Loop names are hashes of their input, generated at run time; on a StartHumanLoop "
-            "conflict the router describes the existing loop to tell a retry from a real conflict.",
-        )
+        if service is not None:
+            service.grant_invoke(router)  # StartHumanLoop and DescribeHumanLoop, as API calls to the service
+        else:
+            allow(router, ["sagemaker:StartHumanLoop"], [flow_arn])
+            allow(
+                router,
+                ["sagemaker:DescribeHumanLoop"],
+                [arn(self, "sagemaker", "human-loop/*")],
+                wildcard_reason="Loop names are hashes of their input, generated at run time; on a StartHumanLoop "
+                "conflict the router describes the existing loop to tell a retry from a real conflict.",
+            )
         grant_objects(
             router,
             output_bucket,
@@ -361,11 +388,12 @@ class ReviewPipeline(Construct):
         self.status_rule = events.Rule(
             self,
             "LoopStatus",
-            description="A2I human loops of this pipeline's flow definition that completed, failed or stopped",
+            description="A2I human loops of this pipeline's flow definitions (the current one and any it replaced) "
+            "that completed, failed or stopped",
             event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker A2I HumanLoop Status Change"],
-                detail={"flowDefinitionArn": [flow_arn]},
+                source=list(STATUS_SOURCES if service is not None else STATUS_SOURCES[:1]),
+                detail_type=list(A2I_DETAIL_TYPES),
+                detail={"flowDefinitionArn": flow_match},
             ),
             targets=[
                 targets.LambdaFunction(

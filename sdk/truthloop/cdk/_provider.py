@@ -13,10 +13,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from infra.constructs._common import acknowledge, allow, python_function
-from infra.constructs.layer import TruthloopLayer
+from truthloop.cdk._common import ConstructPropsError, acknowledge, allow, python_function
+from truthloop.cdk.layer import TruthloopLayer
 
-__all__ = ["SageMakerResourceProvider"]
+__all__ = ["MAX_CUSTOM_RESOURCE_SECONDS", "SageMakerResourceProvider"]
+
+#: CloudFormation waits at most one hour for a custom resource's answer.
+MAX_CUSTOM_RESOURCE_SECONDS = 3600
 
 _FRAMEWORK_REASON = (
     "CDK provider-framework internals (aws_cdk.custom_resources.Provider): its Node.js functions and waiter state "
@@ -29,7 +32,8 @@ class SageMakerResourceProvider(Construct):
     """CDK's provider framework wired to ``lambdas/custom_resources/<module>.py`` (``on_event``/``is_complete``).
 
     The framework polls ``is_complete`` every ``query_interval`` until it reports completion or
-    ``total_timeout`` passes (at most two hours). Use :meth:`of` for one shared provider per stack and module.
+    ``total_timeout`` passes (under one hour: CloudFormation's limit for a custom resource). Use :meth:`of` for
+    one shared provider per stack and module.
     """
 
     def __init__(
@@ -42,8 +46,18 @@ class SageMakerResourceProvider(Construct):
         query_interval: cdk.Duration | None = None,
         total_timeout: cdk.Duration | None = None,
         lambdas_root: Any = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
+        total = total_timeout or cdk.Duration.minutes(30)
+        if total.to_seconds() >= MAX_CUSTOM_RESOURCE_SECONDS:
+            raise ConstructPropsError(
+                f"{self.node.path}",
+                [
+                    f"total_timeout is {total.to_human_string()}; CloudFormation fails a custom resource that has not "
+                    f"answered within one hour, so it must stay under {MAX_CUSTOM_RESOURCE_SECONDS // 60} minutes"
+                ],
+            )
         layers = [TruthloopLayer.of(self)]
         common: dict[str, Any] = {
             "package": "custom_resources",
@@ -52,6 +66,7 @@ class SageMakerResourceProvider(Construct):
             "timeout": cdk.Duration.minutes(2),
             "memory_size": 256,
             "lambdas_root": lambdas_root,
+            "log_retention": log_retention,
         }
         self.on_event_function = python_function(
             self,
@@ -67,15 +82,15 @@ class SageMakerResourceProvider(Construct):
             description=f"{description}: report completion",
             **common,
         )
-        waiter_logs = logs.LogGroup(self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH)
+        waiter_logs = logs.LogGroup(self, "WaiterLogs", retention=log_retention)
         self.provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.on_event_function,
             is_complete_handler=self.is_complete_function,
             query_interval=query_interval or cdk.Duration.seconds(15),
-            total_timeout=total_timeout or cdk.Duration.minutes(30),
-            log_group=logs.LogGroup(self, "FrameworkLogs", retention=logs.RetentionDays.ONE_MONTH),
+            total_timeout=total,
+            log_group=logs.LogGroup(self, "FrameworkLogs", retention=log_retention),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
                 destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False
@@ -139,7 +154,7 @@ class SageMakerResourceProvider(Construct):
 
     @classmethod
     def of(cls, scope: IConstruct, *, module: str, description: str, **kwargs: Any) -> SageMakerResourceProvider:
-        """The stack-wide provider for ``module`` (created on first use)."""
+        """The stack-wide provider for ``module`` (created on first use, with the settings of that first call)."""
         stack = cdk.Stack.of(scope)
         id = "Truthloop" + "".join(part.capitalize() for part in module.split("_")) + "Provider"
         existing = stack.node.try_find_child(id)

@@ -26,13 +26,14 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from infra.constructs._common import Problems, acknowledge, is_token
+from truthloop.cdk._common import Problems, acknowledge, is_token, region_problem, struct_values
 
-__all__ = ["OidcWorkforceSettings", "PrivateWorkforce"]
+__all__ = ["OidcWorkforceSettings", "PrivateWorkforce", "worker_user_pool"]
 
 _OAUTH_SCOPES = ("email", "openid", "profile")
 _NAME_PATTERN = "letters, digits and inner hyphens, at most 63 characters"
@@ -63,6 +64,72 @@ def _valid_name(value: str) -> bool:
     return bool(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", value))
 
 
+def worker_user_pool(
+    scope: Construct,
+    id: str,
+    *,
+    overrides: cognito.UserPoolProps | Mapping[str, Any] | None = None,
+    mfa: cognito.Mfa = cognito.Mfa.REQUIRED,
+    plus_feature_plan: bool = True,
+    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+) -> cognito.UserPool:
+    """A Cognito user pool for workers: no self sign-up, MFA, a strong password policy, threat protection (Plus).
+
+    ``overrides`` are extra ``cognito.UserPool`` settings; they cannot switch off the secure settings. Used by
+    :class:`PrivateWorkforce` and by the truthloop service's worker pool.
+    """
+    props: dict[str, Any] = {
+        "sign_in_aliases": cognito.SignInAliases(email=True, username=False),
+        "auto_verify": cognito.AutoVerifiedAttrs(email=True),
+        "account_recovery": cognito.AccountRecovery.EMAIL_ONLY,
+        "user_invitation": cognito.UserInvitationConfig(
+            email_subject="You are invited to label data with truthloop",
+            email_body=(
+                "Your user name is {username} and your temporary password is {####}. Your team lead will send "
+                "you the worker portal address."
+            ),
+        ),
+    }
+    props.update(struct_values(overrides))
+    props.update(  # secure settings a caller cannot switch off through overrides
+        self_sign_up_enabled=False,
+        mfa=mfa,
+        mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+        password_policy=cognito.PasswordPolicy(
+            min_length=12,
+            require_digits=True,
+            require_lowercase=True,
+            require_uppercase=True,
+            require_symbols=True,
+            temp_password_validity=cdk.Duration.days(7),
+        ),
+        removal_policy=removal_policy,
+        deletion_protection=removal_policy == cdk.RemovalPolicy.RETAIN,
+    )
+    if plus_feature_plan:
+        props.update(
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+        )
+    else:
+        props["feature_plan"] = cognito.FeaturePlan.ESSENTIALS
+    pool = cognito.UserPool(scope, id, **props)
+    if not plus_feature_plan:
+        acknowledge(
+            pool,
+            "AwsSolutions-COG8",
+            "The Plus feature plan (threat protection) was switched off explicitly with plus_feature_plan=False "
+            "(context truthloop:cognitoPlusPlan=false); MFA and the password policy still apply.",
+        )
+    if mfa != cognito.Mfa.REQUIRED:
+        acknowledge(
+            pool,
+            "AwsSolutions-COG2",
+            "MFA was made optional explicitly (context truthloop:mfa); the work team lead accepted the risk.",
+        )
+    return pool
+
+
 class PrivateWorkforce(Construct):
     """A private work team for Ground Truth and A2I, with its sign-in details as stack outputs.
 
@@ -77,7 +144,7 @@ class PrivateWorkforce(Construct):
         id: str,
         *,
         existing_workteam_arn: str | None = None,
-        user_pool_props: Mapping[str, Any] | None = None,
+        user_pool_props: cognito.UserPoolProps | Mapping[str, Any] | None = None,
         existing_user_pool: cognito.IUserPool | None = None,
         existing_user_pool_client: cognito.IUserPoolClient | None = None,
         oidc_groups: Sequence[str] | None = None,
@@ -92,8 +159,10 @@ class PrivateWorkforce(Construct):
         plus_feature_plan: bool = True,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         create_outputs: bool = True,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
+        self._log_retention = log_retention
         cognito_mode = not existing_workteam_arn and not oidc_groups
         self._validate(
             existing_workteam_arn=existing_workteam_arn,
@@ -184,6 +253,7 @@ class PrivateWorkforce(Construct):
         )
         if self.workforce is not None:
             self.workteam.node.add_dependency(self.workforce)
+            self._workforce_waits_for_domain()
             self.portal_url = f"https://{self.workforce.attr_sub_domain}"
             if cognito_mode and existing_user_pool_client is None:
                 self._point_client_at_portal()
@@ -196,6 +266,9 @@ class PrivateWorkforce(Construct):
 
     def _validate(self, **props: Any) -> None:
         problems = Problems(f"PrivateWorkforce {self.node.path}")
+        region = region_problem(self)
+        if region:
+            problems.add(region)
         existing_arn = props["existing_workteam_arn"]
         oidc_groups = props["oidc_groups"]
         problems.exclusive(
@@ -220,6 +293,13 @@ class PrivateWorkforce(Construct):
                     "oidc_groups without oidc_workforce joins an existing OIDC workforce: pass create_workforce=False, "
                     "or give oidc_workforce to create one"
                 )
+        cognito_mode = not existing_arn and not oidc_groups
+        if cognito_mode and not props["create_workforce"] and props["existing_user_pool"] is None:
+            problems.add(
+                "create_workforce=False joins the account's existing Cognito workforce: give its user pool and app "
+                "client as existing_user_pool and existing_user_pool_client (aws sagemaker describe-workforce "
+                "--workforce-name default shows both); a new user pool cannot join it"
+            )
         if (props["existing_user_pool"] is None) != (props["existing_user_pool_client"] is None):
             problems.add("existing_user_pool and existing_user_pool_client go together (give both or neither)")
         if props["existing_user_pool_client"] is not None and oidc_groups:
@@ -249,7 +329,7 @@ class PrivateWorkforce(Construct):
     def _cognito_members(
         self,
         *,
-        user_pool_props: Mapping[str, Any] | None,
+        user_pool_props: cognito.UserPoolProps | Mapping[str, Any] | None,
         existing_user_pool: cognito.IUserPool | None,
         existing_user_pool_client: cognito.IUserPoolClient | None,
         worker_group_name: str,
@@ -296,69 +376,33 @@ class PrivateWorkforce(Construct):
         member = sagemaker.CfnWorkteam.MemberDefinitionProperty(
             cognito_member_definition=sagemaker.CfnWorkteam.CognitoMemberDefinitionProperty(
                 cognito_client_id=client.user_pool_client_id,
-                cognito_user_group=worker_group_name,
+                # The group's Ref (its name): the team waits for the group instead of naming it blindly.
+                cognito_user_group=self.worker_group.ref,
                 cognito_user_pool=pool.user_pool_id,
             )
         )
         return [member], pool, client
 
+    def _workforce_waits_for_domain(self) -> None:
+        """SageMaker validates the pool's hosted-UI domain when it creates a Cognito workforce: create it first."""
+        if self.workforce is not None and self.user_pool_domain is not None:
+            self.workforce.node.add_dependency(self.user_pool_domain)
+
     def _user_pool(
         self,
-        overrides: Mapping[str, Any] | None,
+        overrides: cognito.UserPoolProps | Mapping[str, Any] | None,
         mfa: cognito.Mfa,
         plus_feature_plan: bool,
         removal_policy: cdk.RemovalPolicy,
     ) -> cognito.UserPool:
-        props: dict[str, Any] = {
-            "sign_in_aliases": cognito.SignInAliases(email=True, username=False),
-            "auto_verify": cognito.AutoVerifiedAttrs(email=True),
-            "account_recovery": cognito.AccountRecovery.EMAIL_ONLY,
-            "user_invitation": cognito.UserInvitationConfig(
-                email_subject="You are invited to label data with truthloop",
-                email_body=(
-                    "Your user name is {username} and your temporary password is {####}. Your team lead will send "
-                    "you the worker portal address."
-                ),
-            ),
-        }
-        props.update(overrides or {})
-        props.update(  # secure settings a caller cannot switch off through overrides
-            self_sign_up_enabled=False,
+        return worker_user_pool(
+            self,
+            "UserPool",
+            overrides=overrides,
             mfa=mfa,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=12,
-                require_digits=True,
-                require_lowercase=True,
-                require_uppercase=True,
-                require_symbols=True,
-                temp_password_validity=cdk.Duration.days(7),
-            ),
+            plus_feature_plan=plus_feature_plan,
             removal_policy=removal_policy,
-            deletion_protection=removal_policy == cdk.RemovalPolicy.RETAIN,
         )
-        if plus_feature_plan:
-            props.update(
-                feature_plan=cognito.FeaturePlan.PLUS,
-                standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
-            )
-        else:
-            props["feature_plan"] = cognito.FeaturePlan.ESSENTIALS
-        pool = cognito.UserPool(self, "UserPool", **props)
-        if not plus_feature_plan:
-            acknowledge(
-                pool,
-                "AwsSolutions-COG8",
-                "The Plus feature plan (threat protection) was switched off explicitly with plus_feature_plan=False "
-                "(context truthloop:cognitoPlusPlan=false); MFA and the password policy still apply.",
-            )
-        if mfa != cognito.Mfa.REQUIRED:
-            acknowledge(
-                pool,
-                "AwsSolutions-COG2",
-                "MFA was made optional explicitly (context truthloop:mfa); the work team lead accepted the risk.",
-            )
-        return pool
 
     def _point_client_at_portal(self) -> None:
         """Set the app client's callback/sign-out URLs to the worker portal, which only exists after the workforce.
@@ -391,6 +435,9 @@ class PrivateWorkforce(Construct):
             physical_resource_id=cr.PhysicalResourceId.of(f"portal-callback-{digest}"),
             # The response holds the client secret: return only the client id to CloudFormation.
             output_paths=["UserPoolClient.ClientId"],
+            # The response holds the client secret too: the handler must not log the event or the response
+            # (CDK's default, Logging.all(), writes both to CloudWatch Logs).
+            logging=cr.Logging.with_data_hidden(),
         )
         cr.AwsCustomResource(
             self,
@@ -405,6 +452,7 @@ class PrivateWorkforce(Construct):
                 ]
             ),
             install_latest_aws_sdk=False,
+            log_group=self._custom_resource_logs(),
         )
         # The AwsCustomResource singleton function is created at stack level; acknowledge its findings there.
         singleton = cdk.Stack.of(self).node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
@@ -415,6 +463,19 @@ class PrivateWorkforce(Construct):
                 "CDK's AwsCustomResource provider function (one SDK call: UpdateUserPoolClient on this user pool) "
                 "writes its own logs with the basic execution policy; its permissions beyond that are exact.",
             )
+
+    def _custom_resource_logs(self) -> logs.ILogGroup:
+        """The log group of CDK's AwsCustomResource function (one per stack), with the construct's retention."""
+        stack = cdk.Stack.of(self)
+        existing = stack.node.try_find_child("TruthloopAwsCustomResourceLogs")
+        if isinstance(existing, logs.LogGroup):
+            return existing
+        return logs.LogGroup(
+            stack,
+            "TruthloopAwsCustomResourceLogs",
+            retention=self._log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
 
     # ----------------------------------------------------------------------------------------- outputs
 
