@@ -116,3 +116,11 @@ def _initial(conn: sqlite3.Connection) -> None:
     ]
     for statement in statements:
         conn.execute(statement)
+
+
+@MIGRATIONS("0002_settle_retries")
+def _settle_retries(conn: sqlite3.Connection) -> None:
+    """A task whose settlement failed waits until ``settle_after``; ``settle_attempts`` bounds its retries."""
+    conn.execute("ALTER TABLE tasks ADD COLUMN settle_attempts INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE tasks ADD COLUMN settle_after REAL NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE tasks ADD COLUMN settle_error TEXT")
