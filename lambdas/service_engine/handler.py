@@ -25,4 +25,5 @@ def _record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
+    response = process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
+    return dict(response)  # {"batchItemFailures": [...]}, a TypedDict
