@@ -37,6 +37,7 @@ __all__ = [
     "PolicyError",
     "QuotaExceededError",
     "ReviewError",
+    "ServiceConfigurationError",
     "ServiceEndpointError",
     "SignatureRejectedError",
     "TemplateError",
@@ -276,3 +277,7 @@ class ExportError(ManifestError):
 
 class LocalBackendError(TruthloopError):
     """Raised when the local emulator cannot start or is misconfigured."""
+
+
+class ServiceConfigurationError(ConfigurationError):
+    """Raised when the truthloop service's environment (table, bucket, queue, region) is incomplete or wrong."""

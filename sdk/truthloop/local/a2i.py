@@ -210,7 +210,8 @@ class A2IService:
                 return {}
             raise validation(f"Human loop {name} is {current.status}; only InProgress human loops can be stopped.")
         self.rt.storage.close_tasks(loop_owner(name), now)
-        self.rt.wake_engine()
+        if loop.task_id is not None:  # settles at once when nobody holds the task; else when its holder is done
+            self.rt.steps.enqueue("settle_task", loop.task_id)
         return {}
 
     def delete_human_loop(self, params: dict[str, Any]) -> dict[str, Any]:

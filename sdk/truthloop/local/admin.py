@@ -192,7 +192,7 @@ class AdminApp:
         if advance < 0:
             raise BadRequest("the clock only moves forward")
         self.rt.clock_offset += advance
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("sweep")
         return JSONResponse({"clock_offset": self.rt.clock_offset, "now": self.rt.now()})
 
     async def create_worker(self, request: Request) -> Response:

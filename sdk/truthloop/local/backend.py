@@ -252,7 +252,7 @@ class LocalBackend:
         self.sagemaker = SageMakerService(self.runtime)
         self.a2i = A2IService(self.runtime)
         self.engine = Engine(self.runtime, self.workers)
-        self.runtime.wake_engine = self.engine.wake
+        self.runtime.steps = self.engine
         self.api = AwsApi(self.runtime, self.a2i, self.sagemaker)
         self.portal = PortalApp(self.runtime, self.workers, self.sagemaker)
         self.admin = AdminApp(

@@ -106,6 +106,11 @@ class BackendConfig:
     engine_interval_seconds: float = 0.25
     event_retry_seconds: float = 1.0
     event_max_attempts: int = 8
+    #: an engine step that fails (say, output.json cannot be written) is retried after this many seconds, doubling
+    #: up to the cap; after ``engine_max_attempts`` the item ends Failed with the last error as its reason
+    engine_retry_seconds: float = 1.0
+    engine_retry_cap_seconds: float = 300.0
+    engine_max_attempts: int = 8
     default_a2i_task_lifetime_seconds: int = 864000
     default_gt_task_lifetime_seconds: int = 2592000
     #: a portal claim lapses after this long unless the task page renews it (it does every third of it)
@@ -123,6 +128,8 @@ class BackendConfig:
             raise LocalBackendError(f"port must be an integer from 0 to 65535 (0: any free port), got {self.port!r}")
         if self.workers < 0:
             raise LocalBackendError(f"workers must be >= 0, got {self.workers}")
+        if self.engine_max_attempts < 1:
+            raise LocalBackendError(f"engine_max_attempts must be >= 1, got {self.engine_max_attempts}")
         if self.claim_lease_seconds <= 0:
             raise LocalBackendError(f"claim_lease_seconds must be > 0, got {self.claim_lease_seconds}")
         if self.max_active_human_loops is not None and self.max_active_human_loops < 0:

@@ -20,7 +20,7 @@ from typing import Any
 from truthloop.contracts.events import A2I_DETAIL_TYPE, GT_DETAIL_TYPE, canonical_detail_type
 from truthloop.local.config import EventHandlerConfig
 from truthloop.local.handlers import Handler, LambdaContext, as_lambda_json, environment, load_handler
-from truthloop.local.storage import Storage
+from truthloop.local.storage import EventRecord, Storage
 
 __all__ = ["A2I_DETAIL_TYPE", "GT_DETAIL_TYPE", "EventBus", "EventTarget"]
 
@@ -90,6 +90,8 @@ class EventBus:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: called with each new outbox id (the service enqueues a ``deliver_event`` step; locally the thread wakes)
+        self.on_publish: Callable[[int], None] = lambda event_id: None
 
     # ------------------------------------------------------------------ targets
     def subscribe(self, target: EventTarget) -> None:
@@ -121,8 +123,9 @@ class EventBus:
             "resources": list(resources),
             "detail": detail,
         }
-        self._storage.add_event(detail_type, event, copies=2 if self.duplicates else 1, now=now)
+        event_id = self._storage.add_event(detail_type, event, copies=2 if self.duplicates else 1, now=now)
         self._wake.set()
+        self.on_publish(event_id)
         return event
 
     # ------------------------------------------------------------------ delivery
@@ -158,36 +161,49 @@ class EventBus:
     def _deliver_due(self, limit: int) -> int:
         now = self._clock()
         due = self._storage.due_events(now, limit)
-        targets = self.targets
         for record in due:
-            errors = []
-            for target in targets:
-                if not target.matches(record.detail_type):
-                    continue
-                for _ in range(record.copies):
-                    try:
-                        context = LambdaContext(
-                            function_name=target.name.replace(":", "-").replace("/", "-")[:64],
-                            invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account_id}:function:local",
-                        )
-                        env = {**self.base_environment, **target.environment}
-                        with environment(env), warnings.catch_warnings(record=True):
-                            target.handler(as_lambda_json(record.body), context)
-                    except Exception as exc:  # a handler failure is retried, never lost
-                        errors.append(f"{target.name}: {type(exc).__name__}: {exc}")
-                        log.warning("event %s to %s failed: %s", record.id, target.name, exc)
-                        break
-            attempts = record.attempts + 1
-            if not errors:
-                self._storage.record_delivery(
-                    record.id, delivered=True, attempts=attempts, next_attempt=now, error=None
-                )
-                continue
-            if attempts >= self._max_attempts:
-                next_attempt = float("inf")  # parked: visible in the events list with its last error
-            else:
-                next_attempt = now + self._retry_seconds * (2 ** (attempts - 1))
-            self._storage.record_delivery(
-                record.id, delivered=False, attempts=attempts, next_attempt=next_attempt, error="; ".join(errors)
-            )
+            self._deliver(record, now)
         return len(due)
+
+    def deliver_one(self, event_id: int) -> bool:
+        """Deliver outbox event ``event_id`` if it is still due (the ``deliver_event`` engine step)."""
+        with self._delivery_lock:
+            now = self._clock()
+            found = self._storage.list_events(after_id=event_id - 1, limit=1)
+            if not found or found[0].id != event_id:
+                return False
+            record = found[0]
+            if record.delivered or record.next_attempt > now:
+                return False
+            self._deliver(record, now)
+            return True
+
+    def _deliver(self, record: EventRecord, now: float) -> None:
+        errors = []
+        for target in self.targets:
+            if not target.matches(record.detail_type):
+                continue
+            for _ in range(record.copies):
+                try:
+                    context = LambdaContext(
+                        function_name=target.name.replace(":", "-").replace("/", "-")[:64],
+                        invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account_id}:function:local",
+                    )
+                    env = {**self.base_environment, **target.environment}
+                    with environment(env), warnings.catch_warnings(record=True):
+                        target.handler(as_lambda_json(record.body), context)
+                except Exception as exc:  # a handler failure is retried, never lost
+                    errors.append(f"{target.name}: {type(exc).__name__}: {exc}")
+                    log.warning("event %s to %s failed: %s", record.id, target.name, exc)
+                    break
+        attempts = record.attempts + 1
+        if not errors:
+            self._storage.record_delivery(record.id, delivered=True, attempts=attempts, next_attempt=now, error=None)
+            return
+        if attempts >= self._max_attempts:
+            next_attempt = float("inf")  # parked: visible in the events list with its last error
+        else:
+            next_attempt = now + self._retry_seconds * (2 ** (attempts - 1))
+        self._storage.record_delivery(
+            record.id, delivered=False, attempts=attempts, next_attempt=next_attempt, error="; ".join(errors)
+        )

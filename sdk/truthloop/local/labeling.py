@@ -22,7 +22,6 @@ import importlib
 import json
 import logging
 import math
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -83,7 +82,6 @@ class LabelingEngine:
     def __init__(self, runtime: Runtime, workers: WorkerDirectory) -> None:
         self.rt = runtime
         self.workers = workers
-        self._last_batch: dict[str, float] = {}
 
     # ------------------------------------------------------------------ helpers
     def _s3_read(self, uri: str, what: str) -> bytes:
@@ -124,7 +122,7 @@ class LabelingEngine:
             if job.status == "Stopping":
                 return self._stop(job)
         except JobFailure as exc:
-            self._fail(job, str(exc))
+            self.fail(job, str(exc))
             return True
         return False
 
@@ -198,6 +196,7 @@ class LabelingEngine:
         doc["_Template"] = self._template(doc)
         doc["_Labels"] = None if labels is None else [dict(item) for item in labels.labels]
         doc["_Iteration"] = 0
+        doc["_LastBatchAt"] = self.rt.now()
         doc["_HumanSent"] = 0
         doc["_Limit"] = self._limit(doc, len(manifest))
         key = job.name.lower()
@@ -347,16 +346,17 @@ class LabelingEngine:
         if not ready:
             return False
         in_flight = self.rt.storage.job_objects(key, _IN_FLIGHT)
-        last = self._last_batch.setdefault(key, time.monotonic())
+        # the window is kept in the job (not in this process) so a restart or another Lambda sees the same one
+        last = float(job.doc.setdefault("_LastBatchAt", self.rt.now()))
         if (
             in_flight
             and not force
             and len(ready) < 100
-            and time.monotonic() - last < self.rt.config.consolidation_wait_seconds
+            and self.rt.now() - last < self.rt.config.consolidation_wait_seconds
         ):
             return False
         self._consolidate(job, ready)
-        self._last_batch[key] = time.monotonic()
+        job.doc["_LastBatchAt"] = self.rt.now()
         return True
 
     def _data_object_ref(self, obj: JobObject) -> dict[str, Any]:
@@ -534,11 +534,15 @@ class LabelingEngine:
         if pending:
             self.rt.storage.update_job_objects(key, [o.object_id for o in pending], status="skipped")
         if self.rt.storage.job_objects(key, ("labeling",)):
-            return self._maybe_consolidate(job, force=False)  # wait for workers who hold a task
+            consolidated = self._maybe_consolidate(job, force=False)  # wait for workers who hold a task
+            if consolidated:
+                self._save(job)
+            return consolidated
         self._finish(job, "Stopped")
         return True
 
-    def _fail(self, job: Resource, reason: str) -> None:
+    def fail(self, job: Resource, reason: str) -> None:
+        """End the job ``Failed`` with ``reason`` (its open tasks closed, its event published)."""
         log.warning("labeling job %s failed: %s", job.name, reason)
         self.rt.storage.close_tasks(job_owner(job.name.lower()), self.rt.now())
         job.doc["FailureReason"] = reason[:1024]

@@ -3,7 +3,8 @@
 * AWS's built-in ``PRE-<TaskType>`` / ``ACS-<TaskType>`` ARNs of every region map to truthloop's own
   implementations of those task types (:func:`truthloop.labeling.pre_annotate` / ``consolidate_batch``).
 * A user's ARNs map to ``module:function`` handlers through :attr:`BackendConfig.lambdas`.
-* Anything else is unmapped: the labeling job fails with a ``FailureReason`` naming the ARN.
+* Anything else is unmapped: the labeling job fails with a ``FailureReason`` naming the ARN; the service instead
+  passes a ``remote`` resolver that calls Lambda's ``Invoke`` API (:class:`truthloop.service.invoker.LambdaInvoker`).
 """
 
 from __future__ import annotations
@@ -92,8 +93,11 @@ class LambdaRegistry:
         s3_client_factory: Callable[[], Any],
         search_paths: tuple[Path, ...] = (),
         base_environment: Mapping[str, str] | None = None,
+        remote: Callable[[str], LambdaFunction] | None = None,
     ) -> None:
         self._mapping = dict(mapping)
+        #: how an ARN that is neither mapped nor built in is reached (the service: Lambda's Invoke API)
+        self._remote = remote
         #: variables every handler sees (local endpoints, dummy credentials, powertools defaults)
         self.base_environment = dict(base_environment or {})
         self._s3_client_factory = s3_client_factory
@@ -130,6 +134,8 @@ class LambdaRegistry:
             return LambdaFunction(arn, handler, config.environment, timeout_seconds=config.timeout_seconds)
         builtin = parse_builtin_lambda_arn(arn)
         if builtin is None:
+            if self._remote is not None:
+                return self._remote(arn)
             raise LambdaNotMapped(arn)
         labeling = _labeling()
         try:

@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -129,7 +130,14 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ text-align: left; 
 class PortalApp:
     """Builds the portal's Starlette app over the backend runtime."""
 
-    def __init__(self, runtime: Runtime, workers: WorkerDirectory, sagemaker: Any) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        workers: WorkerDirectory,
+        sagemaker: Any,
+        *,
+        allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "[::1]"),
+    ) -> None:
         self.rt = runtime
         self.workers = workers
         self.sagemaker = sagemaker
@@ -156,7 +164,7 @@ class PortalApp:
             routes.append(Mount("/static", app=StaticFiles(directory=str(templating.STATIC_DIR)), name="static"))
         self.app = Starlette(
             routes=routes,
-            middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])],
+            middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
         )
 
     # ------------------------------------------------------------------ sessions
@@ -496,7 +504,8 @@ class PortalApp:
             )
         except AssignmentError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
-        self.rt.wake_engine()
+        if task.status != "open":  # answered, or the last holder of a stopped loop's task submitted
+            self.rt.steps.enqueue("settle_task", task_id)
         return task
 
     async def _hand_back(self, request: Request, *, decline: bool) -> tuple[Session, Task | None] | Response:
@@ -508,7 +517,7 @@ class PortalApp:
             return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
         task_id = request.path_params["task_id"]
         await anyio.to_thread.run_sync(lambda: self._release(task_id, session.worker_id, decline=decline))
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task is cancelled when its last holder leaves
         return session, await anyio.to_thread.run_sync(self.rt.storage.get_task, task_id)
 
     async def release(self, request: Request) -> Response:
@@ -620,7 +629,8 @@ class PortalApp:
         released = await anyio.to_thread.run_sync(
             lambda: self.rt.storage.release_assignment(task_id, worker.id, self.rt.now())
         )
-        self.rt.wake_engine()
+        if released:
+            self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task ends when its last holder leaves
         return JSONResponse({"released": released}, status_code=200 if released else 404)
 
 

@@ -17,6 +17,7 @@ from truthloop.local.config import BackendConfig, FaultConfig
 from truthloop.local.errors import validation
 from truthloop.local.events import EventBus
 from truthloop.local.lambdas import LambdaRegistry
+from truthloop.local.steps import StepRunner
 from truthloop.local.storage import Storage
 
 __all__ = ["Runtime", "decode_token", "encode_token", "to_datetime"]
@@ -50,6 +51,16 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:16]
 
 
+class _NoRunner:
+    """Until a runner is attached, steps are only found by the next sweep."""
+
+    def enqueue(self, step: str, item_id: str = "", *, delay_seconds: float = 0.0) -> None:
+        return None
+
+
+_NO_RUNNER = _NoRunner()
+
+
 @dataclass
 class Runtime:
     """What the services, the engine and the portal share."""
@@ -65,7 +76,8 @@ class Runtime:
     faults: FaultConfig = field(default_factory=FaultConfig)
     max_active_human_loops: int | None = None
     clock_offset: float = 0.0
-    wake_engine: Callable[[], None] = lambda: None
+    #: triggers engine steps after an API write (the local engine thread, or SQS messages in the service)
+    steps: StepRunner = field(default_factory=lambda: _NO_RUNNER)
     #: Active flow definitions by ARN (StartHumanLoop's hot path); DeleteFlowDefinition clears an entry
     active_flows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _s3_local: threading.local = field(default_factory=threading.local)

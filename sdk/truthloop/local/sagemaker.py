@@ -171,7 +171,7 @@ class SageMakerService:
         doc["Tags"] = merge_tags([], params.get("Tags", []))
         doc["ActivateAt"] = self.rt.now() + self.rt.config.flow_activation_seconds
         self.store.create(FLOW, name, "Initializing", doc, "Flow definition")
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("activate_flow", name, delay_seconds=self.rt.config.flow_activation_seconds)
         return {"FlowDefinitionArn": arn}
 
     def describe_flow_definition(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +265,7 @@ class SageMakerService:
             }
         )
         self.store.create(JOB, name, "Initializing", doc, "Labeling job")
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("advance_job", name)
         return {"LabelingJobArn": arn}
 
     def _job_view(self, resource: Resource) -> dict[str, Any]:
@@ -338,7 +338,7 @@ class SageMakerService:
         self.rt.storage.update_resource(
             JOB, name, now=self.rt.now(), status="Stopping", expect_status=("Initializing", "InProgress")
         )
-        self.rt.wake_engine()
+        self.rt.steps.enqueue("advance_job", name)
         return {}
 
     # ------------------------------------------------------------------ RenderUiTemplate

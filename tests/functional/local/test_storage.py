@@ -176,6 +176,25 @@ def test_claims_give_each_worker_a_task_at_most_once(storage: Storage) -> None:
     assert [t.id for t in storage.tasks_to_settle(10)] == ["t1"]
 
 
+def test_a_deferred_settlement_waits_for_its_time_and_keeps_its_attempts(storage: Storage) -> None:
+    # GIVEN two finished tasks, the first one's settlement failed once and is deferred to t=2000
+    storage.put_tasks([_task("late", expires=1500.0), _task("next", expires=1500.0)])
+    storage.sweep_tasks(1600.0)
+    storage.defer_settlement("late", attempts=1, next_attempt=2000.0, error="NoSuchBucket: out")
+    # WHEN the engine asks what to settle before and after that time
+    before = [t.id for t in storage.tasks_to_settle(10, 1900.0)]
+    after = storage.tasks_to_settle(10, 2000.0)
+    # THEN only the other task is due before it; then both, the deferred one with its attempts and reason
+    assert before == ["next"]
+    assert [t.id for t in after] == ["late", "next"]
+    assert (after[0].settle_attempts, after[0].settle_after, after[0].settle_error) == (1, 2000.0, "NoSuchBucket: out")
+    # AND once settled, a late deferral changes nothing
+    storage.mark_settled("late")
+    storage.defer_settlement("late", attempts=2, next_attempt=3000.0, error="late")
+    task = storage.get_task("late")
+    assert task is not None and task.settled and task.settle_attempts == 1
+
+
 def test_sweep_times_out_assignments_and_expires_tasks(storage: Storage) -> None:
     storage.put_tasks([_task("slow", expires=5000.0)])
     storage.claim_task(["team-a"], "w1", 1000.0)

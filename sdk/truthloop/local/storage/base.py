@@ -140,6 +140,10 @@ class Task:
     answers: int = 0
     active: int = 0
     settled: bool = False
+    #: failed settlement attempts so far, when the next one is due and why the last one failed (engine retries)
+    settle_attempts: int = 0
+    settle_after: float = 0.0
+    settle_error: str | None = None
 
 
 @dataclass
@@ -320,11 +324,18 @@ class Storage(Protocol):
         """Expire tasks past their lifetime, time out assignments past their time limit, release lapsed leases."""
         ...
 
-    def tasks_to_settle(self, limit: int) -> list[Task]:
-        """Tasks that reached a final status and were not processed by the engine yet."""
+    def tasks_to_settle(self, limit: int, now: float | None = None) -> list[Task]:
+        """Tasks that reached a final status and were not processed by the engine yet (oldest first).
+
+        With ``now``, only those whose :meth:`defer_settlement` time has come (``settle_after <= now``).
+        """
         ...
 
     def mark_settled(self, task_id: str) -> None: ...
+
+    def defer_settlement(self, task_id: str, *, attempts: int, next_attempt: float, error: str) -> None:
+        """Record a failed settlement of an unsettled task: its attempt count, next due time and the reason."""
+        ...
 
     def queue_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
         """Per workteam, how many tasks ``worker_id`` could claim now."""

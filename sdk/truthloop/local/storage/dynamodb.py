@@ -778,16 +778,28 @@ class DynamoDBStorage(TableRequests):
             return 1
         raise StorageThrottled("SweepTasks", f"task {task_id} kept changing")
 
-    def tasks_to_settle(self, limit: int) -> list[Task]:
+    def tasks_to_settle(self, limit: int, now: float | None = None) -> list[Task]:
         e = Expr()
+        due = f"{e.n('settled')} = {e.v(False)}"
+        if now is not None:  # a deferred settlement waits for its time (engine retries with backoff)
+            due += f" AND (attribute_not_exists({e.n('settle_after')}) OR {e.n('settle_after')} <= {e.v(now)})"
         items = self._query(
             f"{e.n('g3pk')} = {e.v('SETTLE')}",
             e,
             index="gsi3",
-            filter_expression=f"{e.n('settled')} = {e.v(False)}",
+            filter_expression=due,
             page=max(1, limit),
         )
         return [it.task_from(item, self.docs) for item in itertools.islice(items, max(0, limit))]
+
+    def defer_settlement(self, task_id: str, *, attempts: int, next_attempt: float, error: str) -> None:
+        e = Expr().set_all({"settle_attempts": attempts, "settle_after": next_attempt, "settle_error": error})
+        with contextlib.suppress(ConditionFailed):  # settled meanwhile (or deleted): nothing to defer
+            self._call(
+                "update_item",
+                Key=it.task_key(task_id),
+                **e.params(condition=f"{e.n('settled')} = {e.v(False)}", update=True),
+            )
 
     def mark_settled(self, task_id: str) -> None:
         e = Expr().set_all({"settled": True, "g3pk": None, "g3sk": None, TTL_ATTRIBUTE: self._purge_at()}).add("ver", 1)

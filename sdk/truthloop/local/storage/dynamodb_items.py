@@ -453,6 +453,9 @@ def task_from(item: Item, docs: Documents | None) -> Task:
         answers=i(item, "answers"),
         active=i(item, "active"),
         settled=b(item, "settled"),
+        settle_attempts=int(f_or_none(item, "settle_attempts") or 0),
+        settle_after=f_or_none(item, "settle_after") or 0.0,
+        settle_error=s_or_none(item, "settle_error"),
     )
 
 

@@ -47,8 +47,9 @@ _LOOP_COLUMNS = (
 )
 _TASK_COLUMNS = (
     "id, kind, workteam_arn, owner, object_id, ui, task_input, title, description, keywords, required, time_limit, "
-    "created, expires_at, status, answers, active, settled"
+    "created, expires_at, status, answers, active, settled, settle_attempts, settle_after, settle_error"
 )
+_TASK_WIDTH = len(_TASK_COLUMNS.split(","))
 
 
 def _dumps(value: Any) -> str:
@@ -92,6 +93,9 @@ def _task(row: Sequence[Any]) -> Task:
         answers=row[15],
         active=row[16],
         settled=bool(row[17]),
+        settle_attempts=row[18],
+        settle_after=row[19],
+        settle_error=row[20],
     )
 
 
@@ -574,7 +578,7 @@ class SQLiteStorage:
     @staticmethod
     def _insert_task(c: sqlite3.Connection, task: Task) -> None:
         c.execute(
-            f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join('?' * _TASK_WIDTH)})",
             (
                 task.id,
                 task.kind,
@@ -594,6 +598,9 @@ class SQLiteStorage:
                 task.answers,
                 task.active,
                 int(task.settled),
+                task.settle_attempts,
+                task.settle_after,
+                task.settle_error,
             ),
         )
 
@@ -633,7 +640,7 @@ class SQLiteStorage:
                 [worker_id, now, now, *workteam_arns, *([task_id] if task_id else [])],
             ).fetchone()
             if held is not None:
-                task, assignment = _task(held[:18]), _assignment(held[18:])
+                task, assignment = _task(held[:_TASK_WIDTH]), _assignment(held[_TASK_WIDTH:])
                 if lease_seconds is not None:
                     assignment.lease_until = min(now + lease_seconds, assignment.deadline)
                     c.execute(
@@ -819,16 +826,25 @@ class SQLiteStorage:
 
         return self._write(fn)
 
-    def tasks_to_settle(self, limit: int) -> list[Task]:
+    def tasks_to_settle(self, limit: int, now: float | None = None) -> list[Task]:
+        due = float("inf") if now is None else now
         rows = self._read(
             f"SELECT {_TASK_COLUMNS} FROM tasks WHERE settled = 0 AND status IN ('done', 'expired', 'cancelled') "
-            "ORDER BY seq LIMIT ?",
-            (limit,),
+            "AND settle_after <= ? ORDER BY seq LIMIT ?",
+            (due, limit),
         )
         return [_task(r) for r in rows]
 
     def mark_settled(self, task_id: str) -> None:
         self._write(lambda c: c.execute("UPDATE tasks SET settled = 1 WHERE id = ?", (task_id,)))
+
+    def defer_settlement(self, task_id: str, *, attempts: int, next_attempt: float, error: str) -> None:
+        self._write(
+            lambda c: c.execute(
+                "UPDATE tasks SET settle_attempts = ?, settle_after = ?, settle_error = ? WHERE id = ? AND settled = 0",
+                (attempts, next_attempt, error, task_id),
+            )
+        )
 
     def queue_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
         if not workteam_arns:

@@ -1,0 +1,82 @@
+"""The service's configuration: every environment variable its Lambda functions read, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from truthloop.exceptions import ServiceConfigurationError
+from truthloop.local.config import DEFAULT_ACCOUNT_ID
+
+__all__ = [
+    "DEFAULT_EVENT_BUS",
+    "DEFAULT_EVENT_SOURCE",
+    "ENV_ACCOUNT_ID",
+    "ENV_BASE_URL",
+    "ENV_BUCKET",
+    "ENV_EVENT_BUS",
+    "ENV_EVENT_SOURCE",
+    "ENV_QUEUE_URL",
+    "ENV_TABLE",
+    "ServiceSettings",
+]
+
+#: the DynamoDB table of every record (storage)
+ENV_TABLE = "TRUTHLOOP_SERVICE_TABLE"
+#: the S3 bucket of large documents (storage)
+ENV_BUCKET = "TRUTHLOOP_SERVICE_BUCKET"
+#: the SQS queue of engine steps (``{"step": ..., "id": ...}`` messages)
+ENV_QUEUE_URL = "TRUTHLOOP_SERVICE_QUEUE_URL"
+#: the EventBridge bus that gets the human loop and labeling job status events
+ENV_EVENT_BUS = "TRUTHLOOP_SERVICE_EVENT_BUS"
+#: the ``source`` of those events
+ENV_EVENT_SOURCE = "TRUTHLOOP_SERVICE_EVENT_SOURCE"
+#: optional: the account id in the ARNs the service makes (default: the one in the Lambda's own ARN, if known)
+ENV_ACCOUNT_ID = "TRUTHLOOP_SERVICE_ACCOUNT_ID"
+#: optional: the public URL of the HTTP API (the portal's address in ``Workteam.SubDomain``)
+ENV_BASE_URL = "TRUTHLOOP_SERVICE_BASE_URL"
+
+DEFAULT_EVENT_BUS = "default"
+DEFAULT_EVENT_SOURCE = "truthloop.service"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What one service deployment is: its table, bucket, queue, event bus, region and account."""
+
+    table: str
+    bucket: str
+    queue_url: str
+    region: str
+    event_bus: str = DEFAULT_EVENT_BUS
+    event_source: str = DEFAULT_EVENT_SOURCE
+    account_id: str = DEFAULT_ACCOUNT_ID
+    base_url: str = "http://127.0.0.1"
+    #: whether ``base_url`` was configured (then the portal answers only that host name)
+    base_url_set: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
+        """Read the settings; :class:`ServiceConfigurationError` names every required variable that is missing."""
+        missing = [name for name in (ENV_TABLE, ENV_BUCKET, ENV_QUEUE_URL) if not env.get(name)]
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+        if not region:
+            missing.append("AWS_REGION")
+        if missing:
+            raise ServiceConfigurationError(
+                f"the truthloop service needs the environment variable(s) {', '.join(missing)}"
+            )
+        account = env.get(ENV_ACCOUNT_ID) or DEFAULT_ACCOUNT_ID
+        if not (account.isdigit() and len(account) == 12):
+            raise ServiceConfigurationError(f"{ENV_ACCOUNT_ID} must be a 12-digit account id, got {account!r}")
+        return cls(
+            table=env[ENV_TABLE],
+            bucket=env[ENV_BUCKET],
+            queue_url=env[ENV_QUEUE_URL],
+            region=region,
+            event_bus=env.get(ENV_EVENT_BUS) or DEFAULT_EVENT_BUS,
+            event_source=env.get(ENV_EVENT_SOURCE) or DEFAULT_EVENT_SOURCE,
+            account_id=account,
+            base_url=(env.get(ENV_BASE_URL) or "http://127.0.0.1").rstrip("/"),
+            base_url_set=bool(env.get(ENV_BASE_URL)),
+        )
