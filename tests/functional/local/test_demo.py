@@ -174,7 +174,9 @@ def test_one_person_finishes_the_interactive_demo_alone(tmp_path: Path) -> None:
     assert answered == result.routed + 6
     assert result.left == {"reviews": 0, "images": 0}
     assert result.job_status == "Completed" and result.job_counters["HumanLabeled"] == 6
-    assert "left to do: 15 reviews, 6 images" in buffer.getvalue()
+    # AND the terminal said what was left as the person went, down to nothing
+    progress = re.findall(r"left to do: (\d+) reviews, (\d+) images", buffer.getvalue())
+    assert progress and progress[-1] == ("0", "0")
     assert (tmp_path / "out" / "training" / "boxes.coco.json").is_file()
 
 
