@@ -32,9 +32,7 @@ def service() -> None:
 )
 @click.option("--region", default="us-east-1", show_default=True, help="Region of the emulated deployment.")
 @click.option("--workers", "worker_count", type=int, default=3, show_default=True, help="Portal tokens to issue.")
-@click.option(
-    "--sweep-seconds", type=float, default=60.0, show_default=True, help="Interval of the scheduled sweep."
-)
+@click.option("--sweep-seconds", type=float, default=60.0, show_default=True, help="Interval of the scheduled sweep.")
 def local_command(port: int, data_dir: Path, region: str, worker_count: int, sweep_seconds: float) -> None:
     """Run the service's real Lambda handlers on 127.0.0.1 over moto, on one port, until Ctrl+C.
 
@@ -63,7 +61,9 @@ def local_command(port: int, data_dir: Path, region: str, worker_count: int, swe
         click.echo("point boto3 at it with:")
         for name, value in running.client_env().items():
             click.echo(f"  export {name}={value}")
-        click.echo(f"  (with any credentials, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION={region})")
+        click.echo(
+            f"  (with any credentials, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION={region})"
+        )
         click.echo("worker tokens (sign in to the portal with one):")
         for name, token in running.worker_tokens.items():
             click.echo(f"  {name}: {token}")

@@ -60,7 +60,8 @@ def _client(service: str, endpoint_url: str, region: str) -> Any:
     session = boto3.session.Session(
         region_name=region, aws_access_key_id="truthloop-local", aws_secret_access_key="truthloop-local"
     )
-    return session.client(service, endpoint_url=endpoint_url, config=Config(s3={"addressing_style": "path"}))
+    make: Any = session.client  # any service name (boto3's stubs type each one as a literal)
+    return make(service, endpoint_url=endpoint_url, config=Config(s3={"addressing_style": "path"}))
 
 
 def _handler(name: str) -> Handler:
