@@ -133,8 +133,31 @@
     return u;
   };
 
-  TC.COLORS = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#9333ea', '#0891b2', '#db2777', '#65a30d', '#7c3aed', '#ea580c'];
+  // Label colours: dark enough for white text (WCAG AA, 4.5:1) and for outlines on photos.
+  TC.COLORS = ['#1d4ed8', '#b91c1c', '#15803d', '#b45309', '#7e22ce', '#0e7490', '#be185d', '#4d7c0f', '#6d28d9', '#c2410c'];
   TC.color = (index) => TC.COLORS[((index % TC.COLORS.length) + TC.COLORS.length) % TC.COLORS.length];
+  // A label that names a colour ("red", "blue car", "Light-Green") is drawn in that colour.
+  TC.NAMED_COLORS = {
+    red: '#dc2626', blue: '#2563eb', green: '#16a34a', yellow: '#facc15', orange: '#ea580c', purple: '#9333ea',
+    violet: '#7c3aed', pink: '#db2777', magenta: '#c026d3', cyan: '#06b6d4', teal: '#0d9488', brown: '#92400e',
+    black: '#111827', white: '#f8fafc', gray: '#6b7280', grey: '#6b7280',
+  };
+  TC.labelColor = (label, index) => {
+    const words = String(label == null ? '' : label).toLowerCase().match(/[a-z]+/g) || [];
+    for (const word of words) if (Object.prototype.hasOwnProperty.call(TC.NAMED_COLORS, word)) return TC.NAMED_COLORS[word];
+    return TC.color(index);
+  };
+  // The text colour (white or near-black) with the higher contrast on background ``hex`` (#rrggbb).
+  TC.textOn = (hex) => {
+    const c = /^#?([0-9a-f]{6})$/i.exec(String(hex));
+    if (!c) return '#fff';
+    const lin = (i) => {
+      const v = parseInt(c[1].slice(i, i + 2), 16) / 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
+    const lum = 0.2126 * lin(0) + 0.7152 * lin(2) + 0.0722 * lin(4);
+    return 1.05 / (lum + 0.05) >= (lum + 0.05) / (0.0134 + 0.05) ? '#fff' : '#111827';
+  };
 
   // Offsets: DOM strings are UTF-16; answers count Unicode code points (aws-contracts.md section 11).
   TC.codePointLength = (text) => Array.from(text).length;
@@ -172,7 +195,7 @@
     button.primary:hover:not(:disabled) { background: #1e40af; }
     .error { color: #b91c1c; font-size: 13px; min-height: 0; }
     .error:empty { display: none; }
-    .muted { color: #64748b; font-size: 13px; }
+    .muted { color: #475569; font-size: 13px; }
     .chip { display: inline-flex; align-items: center; gap: 6px; padding: 2px 8px; border-radius: 999px;
             font-size: 12px; font-weight: 600; color: #fff; }
     .kbd { display: inline-block; min-width: 18px; padding: 0 4px; border: 1px solid #cbd5e1; border-radius: 4px;
@@ -370,7 +393,27 @@
 
   /* ------------------------------------------------------------------ submission */
 
-  TC.state = { submitting: false, submitted: false };
+  TC.state = { submitting: false, submitted: false, invalid: null };
+
+  TC.problemsMessage = (problems) =>
+    problems.length === 1
+      ? problems[0].message
+      : 'Please fix ' + problems.length + ' problems before submitting: ' + problems.map((p) => p.message).join(' · ');
+
+  // After a refused submit, every change re-checks the answers: the banner shrinks to what is left and goes
+  // away once everything is fixed (it does not wait for the next Submit).
+  const recheck = () => {
+    const invalid = TC.state.invalid;
+    if (!invalid || TC.state.submitting || TC.state.submitted) return;
+    const problems = TC.validate(invalid.root);
+    if (problems.length) TC.banner(invalid.target, 'error', TC.problemsMessage(problems));
+    else {
+      TC.state.invalid = null;
+      TC.banner(invalid.target, 'info', '');
+    }
+  };
+  document.addEventListener('change', recheck, true);
+  document.addEventListener('input', recheck, true);
 
   const setSubmitButtons = (disabled) => {
     document.querySelectorAll('*').forEach((el) => {
@@ -397,7 +440,8 @@
     if (!target.dispatchEvent(ev)) return null; // the template's onsubmit called preventDefault()
     const problems = TC.validate(root);
     if (problems.length) {
-      TC.banner(target, 'error', problems.length === 1 ? problems[0].message : 'Please fix ' + problems.length + ' problems before submitting: ' + problems.map((p) => p.message).join(' · '));
+      TC.banner(target, 'error', TC.problemsMessage(problems));
+      TC.state.invalid = { target, root }; // the banner follows the worker's fixes (see below)
       const first = problems[0].el;
       if (typeof first.focusFirst === 'function') first.focusFirst();
       else first.focus();
@@ -411,6 +455,7 @@
       TC.banner(target, 'success', 'Answer collected (no submit URL configured for this page).');
       return answer;
     }
+    TC.state.invalid = null;
     TC.state.submitting = true;
     setSubmitButtons(true);
     TC.banner(target, 'info', 'Submitting…');

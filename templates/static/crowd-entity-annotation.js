@@ -33,7 +33,7 @@
     .entities li.sel { background: #eff6ff; }
     .entities li .quote { flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     .entities li button { padding: 2px 8px; font-size: 12px; }
-    .empty { color: #94a3b8; }
+    .empty { color: #475569; }
   `;
 
   class CrowdEntityAnnotation extends TC.FullPage {
@@ -84,7 +84,7 @@
         b.className = 'option';
         b.setAttribute('aria-pressed', String(i === this.armed));
         b.innerHTML = '<span class="swatch" aria-hidden="true"></span><span class="text"></span>' + (i < 10 ? '<span class="kbd" aria-hidden="true">' + ((i + 1) % 10) + '</span>' : '');
-        b.querySelector('.swatch').style.background = TC.color(i);
+        b.querySelector('.swatch').style.background = TC.labelColor(def.label, i);
         b.querySelector('.text').textContent = def.fullDisplayName || def.label;
         // Keep the worker's text selection when the button takes the click.
         b.addEventListener('mousedown', (e) => e.preventDefault());
@@ -228,7 +228,7 @@
         if (m.pending) mark.className = 'pending';
         else {
           const li = this.labelIndex(m.label);
-          const color = TC.color(li < 0 ? this.labelDefs.length : li);
+          const color = TC.labelColor(m.label, li < 0 ? this.labelDefs.length : li);
           mark.className = 'ent' + (m.index === this.selected ? ' sel' : '');
           mark.dataset.index = String(m.index);
           mark.style.setProperty('--c', color);
@@ -255,7 +255,9 @@
         const index = this.labelIndex(e.label);
         const chip = li.querySelector('.chip');
         chip.textContent = e.label;
-        chip.style.background = TC.color(index < 0 ? this.labelDefs.length : index);
+        const chipColor = TC.labelColor(e.label, index < 0 ? this.labelDefs.length : index);
+        chip.style.background = chipColor;
+        chip.style.color = TC.textOn(chipColor);
         li.querySelector('.quote').textContent = '“' + this.text.slice(e.start, e.end) + '”';
         li.querySelector('button').setAttribute('aria-label', 'Remove ' + e.label + ' “' + this.text.slice(e.start, e.end) + '”');
         li.querySelector('button').addEventListener('click', () => this.remove(i));

@@ -10,6 +10,12 @@
  * keypoint or a polygon vertex; click the first vertex, double-click or Enter closes a polygon), drag a shape to
  * move it, drag a corner handle to resize. Keyboard (image focused): 1-9/0 choose a label (and relabel the
  * selected shape), arrows nudge the selection (Shift: 10 px), Delete removes it, Escape deselects / cancels.
+ *
+ * View: the image is scaled to fit the space (small images are scaled up by a whole factor, drawn pixelated so
+ * their pixels stay square); Ctrl+wheel, + and - (or the toolbar) zoom around the pointer, up to 8x; the wheel,
+ * a middle-button drag or Space+drag pan a zoomed image; Fit returns to the whole image. Undo/redo (toolbar,
+ * Ctrl+Z, Ctrl+Shift+Z or Ctrl+Y) step through every change. Handles shrink with small boxes. A label that names
+ * a colour is drawn in it ("red" is red).
  */
 (function () {
   'use strict';
@@ -19,11 +25,19 @@
 
   const css = `
     .hint { font-size: 13px; color: #475569; margin-bottom: 8px; }
-    .stage { position: relative; display: inline-block; max-width: 100%; line-height: 0; background: #0f172a0d;
-             border-radius: 8px; overflow: hidden; user-select: none; touch-action: none; }
+    .toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-bottom: 8px; }
+    .toolbar button { padding: 2px 10px; font-size: 13px; min-width: 32px; }
+    .toolbar .zoom { font-size: 13px; color: #475569; min-width: 3.5em; text-align: center;
+                     font-variant-numeric: tabular-nums; }
+    .toolbar .sep { width: 1px; height: 20px; background: #cbd5e1; margin: 0 4px; }
+    .stage { position: relative; max-width: 100%; line-height: 0; background: #0f172a0d; border-radius: 8px;
+             overflow: hidden; user-select: none; touch-action: none; }
     .stage:focus-visible { outline: 3px solid #93c5fd; }
-    .stage img { max-width: 100%; max-height: 70vh; display: block; pointer-events: none; }
-    .stage svg { position: absolute; inset: 0; width: 100%; height: 100%; cursor: crosshair; }
+    .canvas { position: absolute; left: 0; top: 0; }
+    .canvas img { width: 100%; height: 100%; display: block; pointer-events: none; }
+    .canvas img.pixelated { image-rendering: pixelated; }
+    .canvas svg { position: absolute; inset: 0; width: 100%; height: 100%; cursor: crosshair; }
+    .stage.panning svg, .stage.space svg { cursor: grab; }
     .shape { cursor: move; }
     .handle { cursor: nwse-resize; }
     .handle.ne, .handle.sw { cursor: nesw-resize; }
@@ -35,7 +49,7 @@
     .shapes li.sel { background: #eff6ff; }
     .shapes li .dims { flex: 1; color: #475569; font-variant-numeric: tabular-nums; }
     .shapes li button { padding: 2px 8px; font-size: 12px; }
-    .empty { font-size: 13px; color: #94a3b8; }
+    .empty { font-size: 13px; color: #475569; }
   `;
 
   const round = (n) => Math.round(Number(n) || 0);
@@ -43,7 +57,17 @@
   class ImageAnnotator extends TC.FullPage {
     setup() {
       this.buildLayout({
-        work: '<div class="hint"></div><div class="stage" tabindex="0" role="application"><img alt="Image to annotate"><svg></svg></div>',
+        work:
+          '<div class="hint"></div>' +
+          '<div class="toolbar" role="toolbar" aria-label="Image tools">' +
+          '<button type="button" class="undo" aria-keyshortcuts="Control+Z" disabled>Undo</button>' +
+          '<button type="button" class="redo" aria-keyshortcuts="Control+Shift+Z" disabled>Redo</button>' +
+          '<span class="sep" aria-hidden="true"></span>' +
+          '<button type="button" class="zoom-out" aria-label="Zoom out" aria-keyshortcuts="-">−</button>' +
+          '<span class="zoom" role="status" aria-label="Zoom">100%</span>' +
+          '<button type="button" class="zoom-in" aria-label="Zoom in" aria-keyshortcuts="+">+</button>' +
+          '<button type="button" class="fit">Fit</button></div>' +
+          '<div class="stage" tabindex="0" role="application"><div class="canvas"><img alt="Image to annotate"><svg></svg></div></div>',
         side: '<div class="side-title">Labels</div><div class="labels" role="radiogroup"></div><div class="side-title shapes-title"></div><ul class="shapes"></ul>',
         css,
       });
@@ -54,6 +78,12 @@
       if (this._labels == null) this._labels = this.literalAttr('labels', []).map((l) => (l && typeof l === 'object' ? String(l.label || l.name) : String(l)));
       this.initial = this.readInitial();
       this.shapes = this.initial.map((s) => JSON.parse(JSON.stringify(s)));
+      this.history = [this.snapshot()];
+      this.future = [];
+      this.zoom = 1;
+      this.fit = 1;
+      this.pan = { x: 0, y: 0 };
+      this.view = null;
       this.$('.stage').setAttribute('aria-label', this.constructor.ariaLabel);
       this.$('.hint').textContent = this.constructor.hint;
       this.$('.shapes-title').textContent = this.constructor.listTitle;
@@ -61,6 +91,7 @@
       img.addEventListener('load', () => {
         this.natural = { width: img.naturalWidth, height: img.naturalHeight };
         this.$('svg').setAttribute('viewBox', '0 0 ' + img.naturalWidth + ' ' + img.naturalHeight);
+        this.layout();
         this.render();
       });
       const src = TC.safeUrl(this.getAttribute('src'));
@@ -70,8 +101,29 @@
       svg.addEventListener('pointermove', (e) => this.onMove(e));
       svg.addEventListener('pointerup', (e) => this.onUp(e));
       svg.addEventListener('dblclick', (e) => this.onDoubleClick(e));
-      this.$('.stage').addEventListener('keydown', (e) => this.onKey(e));
-      new ResizeObserver(() => this.render()).observe(img);
+      const stage = this.$('.stage');
+      stage.addEventListener('keydown', (e) => this.onKey(e));
+      stage.addEventListener('keyup', (e) => {
+        if (e.key === ' ') stage.classList.remove('space');
+      });
+      stage.addEventListener('blur', () => stage.classList.remove('space'));
+      stage.addEventListener('wheel', (e) => this.onWheel(e), { passive: false });
+      stage.addEventListener('mousedown', (e) => {
+        if (e.button === 1) e.preventDefault(); // no autoscroll: the middle button pans
+      });
+      // Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y also work while a toolbar button has the focus
+      this.$('.toolbar').addEventListener('keydown', (e) => {
+        if ((e.ctrlKey || e.metaKey) && /^[zy]$/i.test(e.key)) this.onKey(e);
+      });
+      this.$('.undo').addEventListener('click', () => this.undo());
+      this.$('.redo').addEventListener('click', () => this.redo());
+      this.$('.zoom-in').addEventListener('click', () => this.zoomTo(this.zoom * 1.25));
+      this.$('.zoom-out').addEventListener('click', () => this.zoomTo(this.zoom / 1.25));
+      this.$('.fit').addEventListener('click', () => this.zoomTo(1));
+      new ResizeObserver(() => {
+        this.layout();
+        this.render();
+      }).observe(stage.parentElement);
       this.renderLabels();
       this.render();
     }
@@ -104,7 +156,7 @@
         b.setAttribute('role', 'radio');
         b.setAttribute('aria-checked', String(i === this.active));
         b.innerHTML = '<span class="swatch" aria-hidden="true"></span><span class="text"></span>' + (i < 10 ? '<span class="kbd" aria-hidden="true">' + ((i + 1) % 10) + '</span>' : '');
-        b.querySelector('.swatch').style.background = TC.color(i);
+        b.querySelector('.swatch').style.background = TC.labelColor(label, i);
         b.querySelector('.text').textContent = label;
         b.addEventListener('click', () => this.chooseLabel(i));
         box.appendChild(b);
@@ -122,7 +174,117 @@
 
     colorOf(label) {
       const i = this.labels.indexOf(label);
-      return TC.color(i < 0 ? this.labels.length : i);
+      return TC.labelColor(label, i < 0 ? this.labels.length : i);
+    }
+
+    /* ---- view: fit, zoom, pan */
+
+    layout() {
+      if (!this.natural) return;
+      const stage = this.$('.stage');
+      const room = stage.parentElement.clientWidth || this.natural.width;
+      const tall = Math.max(240, window.innerHeight * 0.7);
+      let fit = Math.min(room / this.natural.width, tall / this.natural.height);
+      if (fit >= 1) fit = Math.min(16, Math.floor(fit)); // whole factors keep a small image's pixels square
+      this.fit = fit;
+      const w = Math.max(1, Math.round(this.natural.width * fit));
+      const h = Math.max(1, Math.round(this.natural.height * fit));
+      stage.style.width = w + 'px';
+      stage.style.height = h + 'px';
+      this.view = { w, h };
+      this.applyView();
+    }
+
+    applyView() {
+      if (!this.view) return;
+      const { w, h } = this.view;
+      const cw = w * this.zoom;
+      const ch = h * this.zoom;
+      this.pan.x = Math.min(0, Math.max(w - cw, this.pan.x));
+      this.pan.y = Math.min(0, Math.max(h - ch, this.pan.y));
+      const canvas = this.$('.canvas');
+      canvas.style.width = cw + 'px';
+      canvas.style.height = ch + 'px';
+      canvas.style.left = this.pan.x + 'px';
+      canvas.style.top = this.pan.y + 'px';
+      this.$('.stage img').classList.toggle('pixelated', this.fit * this.zoom >= 2);
+      this.$('.zoom').textContent = Math.round(this.fit * this.zoom * 100) + '%';
+      this.$('.zoom-out').disabled = this.zoom <= 1;
+      this.$('.zoom-in').disabled = this.zoom >= ImageAnnotator.MAX_ZOOM;
+      this.$('.fit').disabled = this.zoom <= 1;
+    }
+
+    // Zoom to ``zoom`` (1 = the whole image fits), keeping the image point under (x, y) (stage pixels) in place.
+    zoomTo(zoom, x, y) {
+      if (!this.view) return;
+      const next = Math.min(ImageAnnotator.MAX_ZOOM, Math.max(1, zoom));
+      const cx = x == null ? this.view.w / 2 : x;
+      const cy = y == null ? this.view.h / 2 : y;
+      this.pan.x = cx - ((cx - this.pan.x) * next) / this.zoom;
+      this.pan.y = cy - ((cy - this.pan.y) * next) / this.zoom;
+      this.zoom = next;
+      this.applyView();
+      this.render();
+    }
+
+    panBy(dx, dy) {
+      this.pan.x += dx;
+      this.pan.y += dy;
+      this.applyView();
+    }
+
+    onWheel(event) {
+      if (!this.view) return;
+      if (event.ctrlKey || event.metaKey) {
+        const r = this.$('.stage').getBoundingClientRect();
+        this.zoomTo(this.zoom * (event.deltaY < 0 ? 1.25 : 0.8), event.clientX - r.left, event.clientY - r.top);
+        event.preventDefault();
+      } else if (this.zoom > 1) {
+        this.panBy(-(event.shiftKey ? event.deltaY : event.deltaX), -(event.shiftKey ? 0 : event.deltaY));
+        event.preventDefault();
+      }
+    }
+
+    /* ---- undo / redo: every change is a step */
+
+    snapshot() {
+      return JSON.stringify(this.shapes);
+    }
+
+    changed() {
+      const now = this.snapshot();
+      if (now !== this.history[this.history.length - 1]) {
+        this.history.push(now);
+        this.future = [];
+      }
+      this.updateHistory();
+      super.changed();
+    }
+
+    restore(state) {
+      this.shapes = JSON.parse(state);
+      this.selected = -1;
+      this.render();
+      this.updateHistory();
+      super.changed();
+    }
+
+    undo() {
+      if (this.history.length < 2) return;
+      this.future.push(this.history.pop());
+      this.restore(this.history[this.history.length - 1]);
+    }
+
+    redo() {
+      if (!this.future.length) return;
+      const state = this.future.pop();
+      this.history.push(state);
+      this.restore(state);
+    }
+
+    updateHistory() {
+      this.$('.undo').disabled = this.history.length < 2;
+      this.$('.redo').disabled = !this.future.length;
     }
 
     // Pixel scale: natural image pixels per displayed pixel.
@@ -147,6 +309,24 @@
     }
 
     onKey(event) {
+      const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+      if ((event.ctrlKey || event.metaKey) && (key === 'z' || key === 'y')) {
+        if (key === 'y' || event.shiftKey) this.redo();
+        else this.undo();
+        event.preventDefault();
+        return;
+      }
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (key === '+' || key === '=' || key === '-') {
+        this.zoomTo(key === '-' ? this.zoom / 1.25 : this.zoom * 1.25);
+        event.preventDefault();
+        return;
+      }
+      if (key === ' ') {
+        this.$('.stage').classList.add('space');
+        event.preventDefault();
+        return;
+      }
       if (/^[0-9]$/.test(event.key)) {
         this.chooseLabel((Number(event.key) + 9) % 10);
         event.preventDefault();
@@ -162,7 +342,14 @@
         event.preventDefault();
         return;
       }
-      if (this.selected < 0) return;
+      if (this.selected < 0) {
+        const pan = { ArrowLeft: [40, 0], ArrowRight: [-40, 0], ArrowUp: [0, 40], ArrowDown: [0, -40] }[event.key];
+        if (pan && this.zoom > 1) {
+          this.panBy(pan[0], pan[1]);
+          event.preventDefault();
+        }
+        return;
+      }
       if (event.key === 'Delete' || event.key === 'Backspace') {
         this.remove(this.selected);
         event.preventDefault();
@@ -206,8 +393,18 @@
     onDoubleClick() {}
 
     onDown(event) {
-      if (!this.natural || this.disabled || event.button !== 0) return;
-      this.$('.stage').focus({ preventScroll: true });
+      if (!this.natural) return;
+      const stage = this.$('.stage');
+      if (event.button === 1 || (event.button === 0 && stage.classList.contains('space'))) {
+        stage.focus({ preventScroll: true });
+        this.panning = { x: event.clientX, y: event.clientY, left: this.pan.x, top: this.pan.y };
+        stage.classList.add('panning');
+        this.$('svg').setPointerCapture(event.pointerId);
+        event.preventDefault();
+        return;
+      }
+      if (this.disabled || event.button !== 0) return;
+      stage.focus({ preventScroll: true });
       const p = this.point(event);
       const target = event.target;
       const index = target.dataset && target.dataset.index != null ? Number(target.dataset.index) : -1;
@@ -219,6 +416,12 @@
     }
 
     onMove(event) {
+      if (this.panning) {
+        this.pan.x = this.panning.left + event.clientX - this.panning.x;
+        this.pan.y = this.panning.top + event.clientY - this.panning.y;
+        this.applyView();
+        return;
+      }
       if (!this.drag || !this.natural) return;
       this.drag.move(this.point(event));
       this.drag.moved = true;
@@ -226,6 +429,11 @@
     }
 
     onUp(event) {
+      if (this.panning) {
+        this.panning = null;
+        this.$('.stage').classList.remove('panning');
+        return;
+      }
       if (!this.drag) return;
       const drag = this.drag;
       this.drag = null;
@@ -241,6 +449,7 @@
       const chip = li.querySelector('.chip');
       chip.textContent = shape.label;
       chip.style.background = this.colorOf(shape.label);
+      chip.style.color = TC.textOn(this.colorOf(shape.label));
       li.querySelector('.dims').textContent = dims;
       li.querySelector('button').setAttribute('aria-label', 'Delete ' + shape.label + ' ' + (i + 1));
       li.querySelector('button').addEventListener('click', () => this.remove(i));
@@ -283,9 +492,13 @@
     reset() {
       this.shapes = this.initial.map((s) => JSON.parse(JSON.stringify(s)));
       this.selected = -1;
+      this.history = [this.snapshot()];
+      this.future = [];
+      this.updateHistory();
       this.render();
     }
   }
+  ImageAnnotator.MAX_ZOOM = 8;
 
   /* ------------------------------------------------------------------ bounding box */
 
@@ -366,8 +579,10 @@
         const t = this.el('text', { x: b.left + 4 * unit, y: Math.max(13 * unit, b.top - 5 * unit), fill: color, 'font-size': 13 * unit, 'font-weight': 700, 'pointer-events': 'none', stroke: '#fff', 'stroke-width': 3 * unit, 'paint-order': 'stroke' }, svg);
         t.textContent = b.label;
         if (sel) {
+          // handles: 10 screen pixels, but never more than a third of the box's shorter side (at least 4 pixels)
+          const size = Math.max(4 * unit, Math.min(10 * unit, Math.min(b.width, b.height) / 3));
           for (const [h, x, y] of [['nw', b.left, b.top], ['ne', b.left + b.width, b.top], ['sw', b.left, b.top + b.height], ['se', b.left + b.width, b.top + b.height]]) {
-            this.el('rect', { x: x - 5 * unit, y: y - 5 * unit, width: 10 * unit, height: 10 * unit, fill: '#fff', stroke: color, 'stroke-width': 2 * unit, class: 'handle ' + h, 'data-index': i, 'data-handle': h }, svg);
+            this.el('rect', { x: x - size / 2, y: y - size / 2, width: size, height: size, fill: '#fff', stroke: color, 'stroke-width': Math.min(2 * unit, size / 4), class: 'handle ' + h, 'data-index': i, 'data-handle': h }, svg);
           }
         }
       });

@@ -24,7 +24,7 @@
     textarea { resize: vertical; line-height: 1.45; }
     :host([invalid]) input, :host([invalid]) textarea { border-color: #dc2626; }
     input:disabled, textarea:disabled { background: #f1f5f9; }
-    .counter { font-size: 12px; color: #64748b; text-align: right; }
+    .counter { font-size: 12px; color: #475569; text-align: right; }
   `;
 
   const TEXT_TYPES = ['text', 'number', 'email', 'password', 'url', 'tel', 'date', 'time', 'datetime-local', 'month', 'week', 'search', 'color'];
@@ -366,9 +366,9 @@
          input[type=range] { flex: 1; accent-color: #1d4ed8; height: 24px; }
          .pin { min-width: 36px; text-align: center; font-weight: 700; padding: 2px 8px; border-radius: 6px;
                 background: #eff6ff; color: #1d4ed8; }
-         :host(:not([touched])) .pin { color: #94a3b8; background: #f1f5f9; }
+         :host(:not([touched])) .pin { color: #475569; background: #f1f5f9; }
          .edit { width: 80px; padding: 4px 6px; border: 1px solid #cbd5e1; border-radius: 6px; font: inherit; }
-         .ticks { position: relative; height: 18px; margin-right: 60px; font-size: 12px; color: #64748b; }
+         .ticks { position: relative; height: 18px; margin-right: 60px; font-size: 12px; color: #475569; }
          .ticks span { position: absolute; transform: translateX(-50%); }
          :host([invalid]) input[type=range] { outline: 2px solid #dc2626; }`,
         { delegatesFocus: true },
@@ -381,6 +381,15 @@
       range.max = this.max;
       range.step = this.getAttribute('step') || '1';
       range.disabled = edit.disabled = this.disabled;
+      // the range's accessible name: aria-label/label on the element, else a <label> just before it, else its name
+      const before = this.previousElementSibling;
+      const name =
+        this.getAttribute('aria-label') ||
+        this.getAttribute('label') ||
+        (before && before.tagName === 'LABEL' ? before.textContent.trim() : '') ||
+        this.getAttribute('name') ||
+        'Value';
+      range.setAttribute('aria-label', name);
       const initial = this._value != null ? this._value : this.numAttr('value', this.min);
       range.value = String(initial);
       if (this.hasAttribute('value') || this._value != null) this.setAttribute('touched', '');

@@ -27,7 +27,9 @@
     const pascal = name[0].toUpperCase() + name.slice(1);
     return obj[pascal];
   };
-  const normKey = (text) => String(text || '').replace(/\s+/g, ' ').trim().replace(/:$/, '').trim().toLowerCase();
+  // Keys compare without case, spaces or punctuation: "Pay Date:", "PayDate" and "pay-date" are one key.
+  const normKey = (text) => String(text || '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+  const normValue = (text) => String(text || '').toLowerCase().replace(/\s+/g, ' ').trim();
 
   const docCss = `
     .fp-side { flex-basis: 380px; }
@@ -42,14 +44,16 @@
              color: #92400e; background: #fef3c7; border-radius: 4px; padding: 1px 4px; vertical-align: middle; }
     .pair.dropped { opacity: .55; }
     .row { display: flex; align-items: center; gap: 6px; margin: 3px 0; }
-    .row label.cap { width: 44px; font-size: 12px; color: #64748b; flex: none; }
+    .row label.cap { width: 44px; font-size: 12px; color: #475569; flex: none; }
     .row input[type=text] { flex: 1; min-width: 0; font: inherit; padding: 5px 8px; border: 1px solid #cbd5e1; border-radius: 6px; }
     .row input[readonly] { background: #f8fafc; color: #334155; }
-    .conf { font-size: 11px; color: #64748b; font-variant-numeric: tabular-nums; }
+    .conf { font-size: 11px; color: #475569; font-variant-numeric: tabular-nums; }
     .conf.low { color: #b91c1c; font-weight: 700; }
     .flags { display: flex; gap: 12px; flex-wrap: wrap; font-size: 12px; color: #475569; margin-top: 4px; }
     .flags label { display: inline-flex; gap: 4px; align-items: center; cursor: pointer; }
     .missing .pair { border-style: dashed; }
+    .dup { font-size: 12px; color: #92400e; background: #fffbeb; border-radius: 4px; padding: 2px 6px; margin-top: 4px; }
+    .dup:empty { display: none; }
   `;
 
   class CrowdTextractAnalyzeDocument extends TC.FullPage {
@@ -181,13 +185,22 @@
       this.missing.forEach((m) => {
         const card = document.createElement('div');
         card.className = 'pair important';
-        card.innerHTML = '<div class="row"><label class="cap">Key</label><span class="kname"></span></div><div class="row"><label class="cap">Value</label><input type="text" class="v"></div>';
+        card.innerHTML = '<div class="row"><label class="cap">Key</label><span class="kname"></span></div><div class="row"><label class="cap">Value</label><input type="text" class="v"></div><div class="dup" role="status"></div>';
         card.querySelector('.kname').textContent = m.key;
         const v = card.querySelector('.v');
         v.value = m.value;
         v.setAttribute('aria-label', 'Value for ' + m.key);
+        const dup = card.querySelector('.dup');
+        const check = () => {
+          // a value the model already found under another key probably belongs there, not in a second pair (a hint:
+          // two keys may share a value)
+          const same = normValue(m.value) && this.pairs.find((p) => !p.notPair && normValue(p.valueText) === normValue(m.value));
+          dup.textContent = same ? 'Already listed for “' + same.keyText + '” above: correct that pair instead of adding it again.' : '';
+        };
+        check();
         v.addEventListener('input', () => {
           m.value = v.value;
+          check();
           this.changed();
         });
         missing.appendChild(card);
@@ -256,6 +269,13 @@
     }
 
     validate() {
+      const seen = new Map();
+      for (const pair of this.pairs) {
+        if (pair.notPair) continue;
+        const key = normKey(pair.keyText);
+        if (key && seen.has(key)) return 'The key “' + pair.keyText + '” is listed twice: keep one pair, or tick “Not a key-value pair” on the other.';
+        seen.set(key, pair);
+      }
       return null;
     }
   }
@@ -267,7 +287,7 @@
     .stage { position: relative; display: inline-block; max-width: 100%; line-height: 0; background: #f1f5f9; border-radius: 8px; overflow: hidden; }
     .stage img { max-width: 100%; max-height: 70vh; display: block; }
     .side-title { font-size: 13px; font-weight: 700; color: #475569; margin-bottom: 4px; }
-    .parent { font-size: 11px; color: #64748b; }
+    .parent { font-size: 11px; color: #475569; }
     .exclusion { margin-top: 10px; padding-top: 10px; border-top: 1px dashed #cbd5e1; }
     .exclusion:empty { display: none; }
   `;

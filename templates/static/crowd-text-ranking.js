@@ -15,7 +15,10 @@
   if (!TC || customElements.get('crowd-text-ranking')) return;
 
   const css = `
-    .fp-side { flex-basis: 380px; }
+    /* the responses keep a readable width: the ranking goes beside them when there is room, else below */
+    .fp-body { flex-wrap: wrap; }
+    .fp-work { flex: 1 1 480px; }
+    .fp-side { flex: 1 1 340px; }
     .prompt { background: #f8fafc; border: 1px solid #e2e8f0; border-radius: 8px; padding: 12px 14px; margin-bottom: 12px;
               white-space: pre-wrap; line-height: 1.5; }
     .prompt-title, .side-title { font-size: 13px; font-weight: 700; color: #475569; margin-bottom: 4px; }
@@ -26,7 +29,7 @@
     .dim.todo { border-color: #fcd34d; background: #fffbeb; }
     .dim-head { display: flex; justify-content: space-between; align-items: baseline; margin-bottom: 6px; }
     .dim-name { font-weight: 700; }
-    .status { font-size: 12px; color: #64748b; }
+    .status { font-size: 12px; color: #475569; }
     .dim.todo .status { color: #b45309; }
     ol { list-style: none; margin: 0; padding: 0; }
     li { display: flex; align-items: center; gap: 8px; padding: 6px 8px; margin: 4px 0; background: #fff;
@@ -35,7 +38,7 @@
     li.dragging { opacity: .6; box-shadow: 0 6px 18px rgba(15, 23, 42, .18); }
     li.tied { margin-top: -2px; border-top-style: dashed; }
     .rank { font-weight: 800; color: #1d4ed8; min-width: 22px; text-align: center; }
-    .handle { cursor: grab; color: #94a3b8; font-size: 18px; user-select: none; touch-action: none; padding: 0 2px; }
+    .handle { cursor: grab; color: #475569; font-size: 18px; user-select: none; touch-action: none; padding: 0 2px; }
     .label { flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     .label b { margin-right: 6px; }
     .moves button { padding: 1px 7px; }

@@ -17,6 +17,9 @@ def image_point(page: Any, host: str, x: float, y: float) -> tuple[float, float]
     box = page.evaluate(
         """([host]) => {
           const img = document.querySelector(host).shadowRoot.querySelector('img');
+          const stage = img.closest('.stage') || img;
+          const s = stage.getBoundingClientRect();
+          if (s.top < 0 || s.bottom > innerHeight) stage.scrollIntoView({ block: 'center' });  // a worker scrolls to it
           const r = img.getBoundingClientRect();
           return { left: r.left, top: r.top, sx: r.width / img.naturalWidth, sy: r.height / img.naturalHeight };
         }""",

@@ -230,6 +230,21 @@ def test_required_answers_block_submission_until_given(page: Any, site: Site, s3
     assert submit(page, site, token).answer == {"crowd-classifier": {"label": "negative"}}
 
 
+def test_the_error_banner_goes_away_once_the_problem_is_fixed(page: Any, site: Site, s3: LocalS3) -> None:
+    # GIVEN a refused submit of the free-text task (no answer typed)
+    token = open_task(page, site, s3, catalogue.load("gt/free-text"))
+    page.get_by_role("button", name="Submit", exact=True).click()
+    banner = page.locator("#truthloop-banner")
+    banner.wait_for()
+    assert banner.is_visible()
+    # WHEN the worker types an answer (without pressing Submit again)
+    page.get_by_role("textbox", name="Your answer").fill("A consolidation Lambda merges the answers.")
+    # THEN the banner is gone, and the answer goes through when they submit
+    banner.wait_for(state="hidden")
+    assert not site.answers.get(token)
+    assert submit(page, site, token).answer is not None
+
+
 def test_a_template_onsubmit_handler_can_veto_submission(page: Any, site: Site) -> None:
     template = (
         '<script src="https://assets.crowd.aws/crowd-html-elements.js"></script><crowd-form>'

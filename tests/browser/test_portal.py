@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +173,141 @@ def test_labeling_task_shows_its_s3_image_offline(backend: LocalBackend, page: A
     source = page.locator("crowd-bounding-box").get_attribute("src") or ""
     assert source.startswith(env["AWS_ENDPOINT_URL_S3"] + "/portal-gt-images/shapes.png?")
     assert "red" in (page.locator("crowd-bounding-box").get_attribute("labels") or "")
+
+
+def _sign_in(backend: LocalBackend, page: Any, token: str | None = None) -> None:
+    page.goto(f"{backend.portal_url}/")
+    page.get_by_label("Worker token").fill(token or backend.worker_tokens["worker-1"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/portal/")
+
+
+def _more_loops(a2i: Any, flow: str, text: str, count: int) -> None:
+    for index in range(count):
+        a2i.start_human_loop(
+            HumanLoopName=f"portal-more-{index}",
+            FlowDefinitionArn=flow,
+            HumanLoopInput={"InputContent": json.dumps({"input": {"text": f"{text} {index}"}})},
+        )
+
+
+def _api_claim(backend: LocalBackend, name: str) -> Any:
+    import httpx
+
+    token = backend.issue_worker(name)
+    return httpx.post(
+        f"{backend.portal_url}/api/tasks/claim", headers={"authorization": f"Bearer {token}"}, timeout=10
+    )
+
+
+def test_decline_shows_another_task_and_the_bar_counts_down_in_mm_ss(
+    backend: LocalBackend, page: Any, tmp_path: Path
+) -> None:
+    from tests.browser.conftest import ready
+    from tests.browser.helpers import screenshot
+
+    # GIVEN two reviews waiting and a signed-in worker on the first
+    a2i, _, flow, _ = _review_loop(backend)
+    _more_loops(a2i, flow, "second review", 1)
+    _sign_in(backend, page)
+    page.get_by_text("2 task(s) available").wait_for()
+    page.get_by_role("button", name="Start working").click()
+    page.wait_for_url("**/portal/tasks/**")
+    ready(page)
+    first = page.url
+    bar = page.locator("#truthloop-task-bar")
+    assert "2 left in this queue · 0 done by you" in bar.inner_text()
+    # THEN the time left is mm:ss (3600 s limit: one hour shows as h:mm:ss) and it counts down
+    timer = bar.locator(".timer")
+    shown = timer.inner_text()
+    assert re.fullmatch(r"1:00:00|59:[0-5][0-9]", shown), shown
+    page.wait_for_function(f"() => document.querySelector('#truthloop-task-bar .timer').textContent !== '{shown}'")
+    assert timer.inner_text().startswith("59:")
+    screenshot(page, "portal-task.png", tmp_path)
+    # WHEN they decline it
+    bar.get_by_role("button", name="Decline task").click()
+    page.wait_for_url("**/portal/tasks/**")
+    # THEN they see the other task, and the declined one waits for somebody else
+    assert page.url != first
+    claimed = _api_claim(backend, "other-worker")
+    assert claimed.status_code == 200 and first.endswith(claimed.json()["task"]["id"])
+
+
+def test_an_open_task_page_keeps_its_claim_and_a_closed_one_lets_it_go(tmp_path: Path, page: Any) -> None:
+    from tests.browser.conftest import ready
+
+    # GIVEN a backend whose portal claims lapse after 3 s without a heartbeat (the page renews every second)
+    config = BackendConfig(
+        port=0,
+        data_dir=tmp_path,
+        workers=1,
+        reset_s3=False,
+        flow_activation_seconds=0.05,
+        engine_interval_seconds=0.05,
+        claim_lease_seconds=3,
+    )
+    with LocalBackend(config) as backend:
+        _review_loop(backend)
+        _sign_in(backend, page)
+        page.get_by_role("button", name="Start working").click()
+        page.wait_for_url("**/portal/tasks/**")
+        ready(page)
+        # WHEN the page stays open for longer than two leases (waiting through Playwright, which routes its requests)
+        page.wait_for_timeout(7000)
+        # THEN nobody else can take the task
+        assert _api_claim(backend, "waiting-1").status_code == 204
+        # WHEN the worker closes the page
+        page.goto("about:blank")
+        deadline = time.monotonic() + 10
+        while (claimed := _api_claim(backend, f"waiting-{int(time.monotonic() * 1000)}")).status_code == 204:
+            assert time.monotonic() < deadline, "the claim of a closed page was not released"
+            time.sleep(0.5)
+        # THEN the task is back in the queue within a lease or so
+        assert claimed.status_code == 200
+
+
+def test_portal_pages_have_no_serious_accessibility_violation(backend: LocalBackend, page: Any) -> None:
+    from tests.browser.conftest import ready
+    from tests.browser.test_accessibility import axe_violations
+
+    # GIVEN the sign-in page, the queues (one team with a task, one without) and a task page with its bar
+    page.goto(f"{backend.portal_url}/")
+    assert not axe_violations(page)
+    _review_loop(backend)
+    sm = boto3.client("sagemaker", endpoint_url=backend.endpoint_url, region_name="us-east-1")
+    sm.create_workteam(
+        WorkteamName="portal-idle-team",
+        Description="no tasks",
+        MemberDefinitions=[{"CognitoMemberDefinition": {"UserPool": "us-east-1_p", "UserGroup": "g", "ClientId": "c"}}],
+    )
+    _sign_in(backend, page)
+    assert not axe_violations(page)
+    # THEN a disabled Start working button looks disabled (greyed, not-allowed cursor), unlike an enabled one
+    styles = page.evaluate(
+        """() => Array.from(document.querySelectorAll('button')).filter(b => b.textContent === 'Start working')
+              .map(b => ({ disabled: b.disabled, bg: getComputedStyle(b).backgroundColor,
+                           cursor: getComputedStyle(b).cursor }))"""
+    )
+    enabled = [s for s in styles if not s["disabled"]]
+    disabled = [s for s in styles if s["disabled"]]
+    assert enabled and disabled
+    assert disabled[0]["cursor"] == "not-allowed" and disabled[0]["bg"] != enabled[0]["bg"]
+    page.get_by_role("button", name="Start working").and_(page.locator(":enabled")).click()
+    page.wait_for_url("**/portal/tasks/**")
+    ready(page)
+    assert not axe_violations(page)
+
+
+def test_a_notice_is_shown_once(backend: LocalBackend, page: Any) -> None:
+    # GIVEN a worker who declined the only task (the portal says so on the queues page)
+    _review_loop(backend)
+    _sign_in(backend, page)
+    page.get_by_role("button", name="Start working").click()
+    page.wait_for_url("**/portal/tasks/**")
+    page.locator("#truthloop-task-bar").get_by_role("button", name="Decline task").click()
+    page.get_by_role("status").get_by_text("Task declined.").wait_for()
+    # WHEN the page is reloaded
+    assert "message=" not in page.url
+    page.reload()
+    # THEN the notice is gone
+    assert page.get_by_role("status").count() == 0

@@ -231,6 +231,11 @@ class LocalBackend:
             search_paths=(_REPO_LAMBDAS,),
             base_environment=handler_env,
         )
+        problems = lambdas.check()  # a wrong handler path is reported at start, not when a job first calls it
+        if problems:
+            sock.close()
+            self.storage.close()
+            raise LocalBackendError("; ".join(problems))
         self.runtime = Runtime(
             config=config,
             storage=self.storage,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 from pathlib import Path
@@ -44,13 +45,29 @@ def local() -> None:
     """
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _parse_lambda(values: tuple[str, ...]) -> dict[str, LambdaConfig]:
+    """``ARN=HANDLER[,NAME=VALUE...]``: the handler and, after commas, the environment it runs with."""
     mapping = {}
     for value in values:
-        arn, sep, handler = value.partition("=")
+        arn, sep, rest = value.partition("=")
+        handler, *pairs = rest.split(",")
         if not sep or not arn.startswith("arn:") or not handler:
-            raise click.BadParameter(f"{value!r} must look like ARN=module:function", param_hint="--lambda")
-        mapping[arn] = LambdaConfig(handler=handler)
+            raise click.BadParameter(
+                f"{value!r} must look like ARN=module:function (or ARN=file.py:function,NAME=VALUE,...)",
+                param_hint="--lambda",
+            )
+        env = {}
+        for pair in pairs:
+            name, eq, setting = pair.partition("=")
+            if not eq or not _ENV_NAME.match(name):
+                raise click.BadParameter(
+                    f"{pair!r} in {value!r} is not an environment variable NAME=VALUE", param_hint="--lambda"
+                )
+            env[name] = setting
+        mapping[arn] = LambdaConfig(handler=handler, environment=env)
     return mapping
 
 
@@ -86,7 +103,10 @@ def _parse_handlers(values: tuple[str, ...]) -> tuple[EventHandlerConfig, ...]:
     "lambdas",
     multiple=True,
     metavar="ARN=HANDLER",
-    help="Map a Lambda ARN to an in-process handler (module:function or file.py:function).",
+    help=(
+        "Map a Lambda ARN to an in-process handler (module:function or file.py:function); environment variables "
+        "for it follow after commas: ARN=HANDLER,TRUTHLOOP_TASK_TYPE=text-ranking. Checked at start."
+    ),
 )
 @click.option(
     "--on-event",
@@ -135,6 +155,8 @@ def up(
     \b
     Example:
       truthloop local up --port 4566 --data-dir .truthloop --workers 2
+      truthloop local up --lambda \\
+        arn:aws:lambda:us-east-1:111122223333:function:pre=pre_annotation/handler.py:handler,TRUTHLOOP_TASK_TYPE=text-ranking
     """
     from truthloop.local.backend import LocalBackend
 

@@ -113,6 +113,8 @@ class BackendConfig:
     engine_max_attempts: int = 8
     default_a2i_task_lifetime_seconds: int = 864000
     default_gt_task_lifetime_seconds: int = 2592000
+    #: a portal claim lapses after this long unless the task page renews it (it does every third of it)
+    claim_lease_seconds: float = 60.0
     #: start moto from empty (its state is per process); False shares it with other in-process moto users
     reset_s3: bool = True
     #: where state lives: SQLite under the data directory, or DynamoDB + S3 in the backend's moto server (the
@@ -128,6 +130,8 @@ class BackendConfig:
             raise LocalBackendError(f"workers must be >= 0, got {self.workers}")
         if self.engine_max_attempts < 1:
             raise LocalBackendError(f"engine_max_attempts must be >= 1, got {self.engine_max_attempts}")
+        if self.claim_lease_seconds <= 0:
+            raise LocalBackendError(f"claim_lease_seconds must be > 0, got {self.claim_lease_seconds}")
         if self.max_active_human_loops is not None and self.max_active_human_loops < 0:
             raise LocalBackendError("max_active_human_loops must be >= 0")
         if self.storage not in STORAGE_KINDS:

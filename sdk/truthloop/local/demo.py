@@ -8,9 +8,14 @@
 4. simulated workers answer every task through the portal API (gold answers, 85 % accuracy);
 5. the ``review_completed`` Lambda handler receives each HumanLoop Status Change event and writes the results
    table and the reviewed dataset; the labeling job writes its output manifest;
-6. a summary: what was routed and why, loops completed, accuracy against gold, and where every output file is.
+6. training files: the reviewed dataset (GT manifest) and the labeled manifest are copied to ``demo-output/`` with
+   a COCO file made from the boxes and JSON Lines made from the reviews (see :mod:`truthloop.local.demo_output`);
+   the backend's state stays in ``demo-output/backend`` so ``truthloop local up --data-dir`` re-opens it;
+7. a summary: what was routed and why, loops completed, accuracy against gold, and where every file is.
 
-``--interactive`` stops after step 3 and leaves the portal up with a worker token, so a person can label.
+``--interactive`` stops after step 3 and leaves the portal up with a worker token, so a person can label. Its
+labeling job asks for one worker per image (the automatic run asks for three), so one person can finish it; the
+terminal says what is left, and the demo goes on to the summary by itself once nothing is.
 """
 
 from __future__ import annotations
@@ -18,8 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -30,8 +33,9 @@ from typing import Any
 import click
 
 from truthloop.exceptions import TruthloopError
+from truthloop.local.demo_output import DemoOutput, prepare_output_dir
 
-__all__ = ["SAMPLES", "DemoResult", "demo", "run_demo"]
+__all__ = ["DEFAULT_OUTPUT", "SAMPLES", "DemoResult", "demo", "run_demo"]
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 BUCKET = "truthloop-demo"
@@ -39,6 +43,9 @@ RESULTS_TABLE = "truthloop-demo-results"
 POLICY_THRESHOLD = 0.75
 ROLE = "arn:aws:iam::123456789012:role/truthloop-demo"
 A2I_EVENT = "SageMaker A2I HumanLoop Status Change"
+DEFAULT_OUTPUT = Path("demo-output")
+#: the project's review_completed Lambda (the demo runs from a clone: ``lambdas/`` sits beside ``sdk/``)
+COMPLETION_HANDLER = Path(__file__).resolve().parents[3] / "lambdas" / "review_completed" / "handler.py"
 
 
 @dataclass
@@ -60,6 +67,10 @@ class DemoResult:
     boxes_gold: int = 0
     answers: int = 0
     files: dict[str, str] = field(default_factory=dict)
+    local_files: dict[str, Path] = field(default_factory=dict)
+    reopen_command: str = ""
+    workers_per_image: int = 3
+    left: dict[str, int] = field(default_factory=dict)
     results_stored: int = 0
     seconds: float = 0.0
 
@@ -83,14 +94,17 @@ def _iou(a: dict[str, Any], b: dict[str, Any]) -> float:
 
 
 class _Demo:
-    def __init__(self, console: Any, data_dir: Path, *, port: int, accuracy: float, seed: int, workers: int) -> None:
+    def __init__(
+        self, console: Any, output: DemoOutput, *, port: int, accuracy: float, seed: int, workers: int, per_image: int
+    ) -> None:
         self.console = console
-        self.data_dir = data_dir
+        self.output = output
+        self.data_dir = output.backend_dir
         self.port = port
         self.accuracy = accuracy
         self.seed = seed
         self.workers = workers
-        self.result = DemoResult()
+        self.result = DemoResult(workers_per_image=per_image)
 
     # ------------------------------------------------------------------ steps
     def start_backend(self) -> Any:
@@ -109,7 +123,7 @@ class _Demo:
             workers=1,
             event_handlers=(
                 EventHandlerConfig(
-                    handler="lambdas/review_completed/handler.py:handler",
+                    handler=f"{COMPLETION_HANDLER}:handler",
                     detail_types=(A2I_EVENT,),
                     environment=completion_env,
                 ),
@@ -196,7 +210,7 @@ class _Demo:
                 },
                 "TaskTitle": "Box the shapes",
                 "TaskDescription": "Draw a tight box around every red and every blue rectangle",
-                "NumberOfHumanWorkersPerDataObject": 3,
+                "NumberOfHumanWorkersPerDataObject": self.result.workers_per_image,
                 "TaskTimeLimitInSeconds": 300,
                 "TaskAvailabilityLifetimeInSeconds": 3600,
                 "MaxConcurrentTaskCount": 100,
@@ -245,7 +259,7 @@ class _Demo:
                 "width": entry["width"],
                 "height": entry["height"],
             }
-        total = self.result.routed + 3 * len(_boxes())
+        total = self.result.routed + self.result.workers_per_image * len(_boxes())
         crowd = Crowd(
             backend.endpoint_url,
             admin_token=backend.admin_token,
@@ -335,18 +349,59 @@ class _Demo:
         self.result.results_stored = dynamodb.scan(
             TableName=RESULTS_TABLE, Select="COUNT", FilterExpression="attribute_exists(humanLoopName)"
         )["Count"]
-        reviewed_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="reviewed/").get("Contents", [])]
         self.result.files = {
             "A2I outputs (output.json)": (
                 f"s3://{BUCKET}/a2i-output/sentiment-review/YYYY/MM/DD/hh/mm/ss/<loop>/output.json "
                 f"({len(outputs)} files)"
             ),
-            "reviewed dataset (GT manifest lines)": f"s3://{BUCKET}/reviewed/ ({len(reviewed_keys)} files)",
             "review results table": f"DynamoDB {RESULTS_TABLE} ({self.result.results_stored} items)",
-            "labeling output manifest": manifest_uri,
             "worker responses": f"s3://{BUCKET}/labeling/output/demo-shapes/annotations/worker-response/",
-            "consolidation requests/responses": f"s3://{BUCKET}/labeling/output/demo-shapes/annotations/consolidated-annotation/",
         }
+        self.output.write(
+            s3, bucket=BUCKET, reviewed_prefix="reviewed/", labeled_manifest_uri=manifest_uri, images="images/"
+        )
+        self.result.local_files = dict(self.output.files)
+        self.result.reopen_command = self.output.reopen_command()
+
+    def remaining(self) -> dict[str, int]:
+        """What a person still has to do: reviews not answered, images not labeled."""
+        import boto3
+
+        sm = boto3.client("sagemaker")
+        a2i = boto3.client("sagemaker-a2i-runtime")
+        reviews = sum(
+            a2i.describe_human_loop(HumanLoopName=n)["HumanLoopStatus"] == "InProgress"
+            for n in self.result.loops.values()
+        )
+        job = sm.describe_labeling_job(LabelingJobName="demo-shapes")
+        images = 0 if job["LabelingJobStatus"] in ("Completed", "Failed", "Stopped") else len(_boxes())
+        if images:
+            images = int(str(job["LabelCounters"].get("Unlabeled", images)))
+        return {"reviews": reviews, "images": images}
+
+    def wait_for_person(self, backend: Any, token: str, stop: threading.Event) -> None:
+        """Print the portal and a guide, then what is left whenever it changes, until nothing is or ``stop``."""
+        self.console.print(f"\n[bold]Worker portal:[/] {backend.portal_url}/")
+        self.console.print(f"[bold]Worker token:[/]  {token}")
+        self.console.print(
+            "Sign in with the token. Queue demo-reviewers holds both jobs: "
+            f"{self.result.routed} sentiment reviews and {len(_boxes())} images to box "
+            f"({self.result.workers_per_image} worker per image, so you can finish alone). "
+            "The demo goes on by itself when everything is answered; Ctrl+C stops early.\n"
+        )
+        last: dict[str, int] = {}
+        try:
+            while not stop.wait(1.0):
+                left = self.remaining()
+                if left != last:
+                    self.console.print(f"left to do: {left['reviews']} reviews, {left['images']} images")
+                    last = left
+                if not any(left.values()):
+                    break
+        except KeyboardInterrupt:
+            pass
+        backend.wait_idle(timeout=30)
+        self.result.left = self.remaining()
 
     # ------------------------------------------------------------------ output
     def _progress(self, description: str, total: int) -> Any:
@@ -396,21 +451,28 @@ class _Demo:
         counters = r.job_counters
         table.add_row(
             "labeling job demo-shapes",
-            f"{r.job_status}: {counters.get('HumanLabeled', 0)} images labeled by 3 workers each, "
+            f"{r.job_status}: {counters.get('HumanLabeled', 0)} images labeled by "
+            f"{r.workers_per_image} worker{'s' if r.workers_per_image > 1 else ''} each, "
             f"{counters.get('FailedNonRetryableError', 0)} failed",
         )
         table.add_row("consolidated boxes vs gold", f"{r.boxes_matched}/{r.boxes_gold} boxes found (IoU ≥ 0.5)")
         table.add_row("worker answers", str(r.answers))
         table.add_row("time", f"{r.seconds:.1f} s")
+        if any(r.left.values()):
+            table.add_row("left undone", f"{r.left['reviews']} reviews, {r.left['images']} images")
         self.console.print(table)
-        self.console.print("[bold]Where the output is[/] (in the local S3 / DynamoDB):")
+        self.console.print("[bold]Files[/] (they stay after the demo exits):")
+        for what, path in r.local_files.items():
+            self.console.print(f"  {what}: {path}", soft_wrap=True)
+        self.console.print("[bold]In the local backend[/] (S3 and DynamoDB):")
         for what, where in r.files.items():
             self.console.print(f"  {what}: {where}", soft_wrap=True)
+        self.console.print(f"[bold]Re-open the backend on the same state:[/] {r.reopen_command}", soft_wrap=True)
 
 
 def run_demo(
     *,
-    data_dir: Path | None = None,
+    output_dir: Path = DEFAULT_OUTPUT,
     port: int = 0,
     accuracy: float = 0.85,
     seed: int = 1,
@@ -419,7 +481,10 @@ def run_demo(
     console: Any = None,
     stop: threading.Event | None = None,
 ) -> DemoResult:
-    """Run the demo and return what happened (``interactive`` waits for ``stop`` before summarising)."""
+    """Run the demo, leave its files in ``output_dir`` and return what happened.
+
+    ``interactive`` waits for a person (until nothing is left or ``stop`` is set) instead of simulated workers.
+    """
     from rich.console import Console
 
     started = time.monotonic()
@@ -428,9 +493,11 @@ def run_demo(
         os.environ.setdefault(key, value)
     for noisy in ("truthloop.labeling", "truthloop.review", "truthloop.local", "botocore", "aws_lambda_powertools"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    owned = data_dir is None
-    directory = Path(tempfile.mkdtemp(prefix="truthloop-demo-")) if data_dir is None else data_dir
-    demo_run = _Demo(console, directory, port=port, accuracy=accuracy, seed=seed, workers=workers)
+    prepare_output_dir(output_dir)
+    output = DemoOutput(output_dir)
+    demo_run = _Demo(
+        console, output, port=port, accuracy=accuracy, seed=seed, workers=workers, per_image=1 if interactive else 3
+    )
     backend = demo_run.start_backend()
     try:
         with console.status("starting the local backend (SageMaker + A2I + S3 on 127.0.0.1)"):
@@ -438,33 +505,22 @@ def run_demo(
         with backend.environment():
             os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
             console.print(
-                f"local backend on [bold]{backend.endpoint_url}[/] (S3 {backend.s3_url}), data in {directory}"
+                f"local backend on [bold]{backend.endpoint_url}[/] (S3 {backend.s3_url}), state in {output.backend_dir}"
             )
             with console.status("creating a workteam, a review flow, a task UI and a bounding-box labeling job"):
                 ids = demo_run.setup(backend)
             demo_run.route(ids["flow"])
             if interactive:
-                token = backend.worker_tokens["worker-1"]
-                console.print(f"\n[bold]Worker portal:[/] {backend.portal_url}/")
-                console.print(f"[bold]Worker token:[/]  {token}")
-                console.print("Sign in, label the tasks, then press Ctrl+C for the summary.\n")
-                waiter = stop or threading.Event()
-                try:
-                    while not waiter.wait(0.5):
-                        pass
-                except KeyboardInterrupt:
-                    pass
-                backend.wait_idle(timeout=30)
+                demo_run.wait_for_person(backend, backend.worker_tokens["worker-1"], stop or threading.Event())
             else:
                 demo_run.answer(backend)
                 demo_run.wait(backend)
-            demo_run.summarise(backend)
+            with console.status(f"writing the manifests and training files to {output_dir}"):
+                demo_run.summarise(backend)
             demo_run.result.seconds = time.monotonic() - started
             demo_run.print_summary()
     finally:
-        backend.stop()
-        if owned:
-            shutil.rmtree(directory, ignore_errors=True)
+        backend.stop()  # saves the local S3 into the backend directory
     return demo_run.result
 
 
@@ -472,24 +528,27 @@ def run_demo(
 @click.option("--interactive", is_flag=True, help="Leave the portal up with a worker token so you can label.")
 @click.option("--port", type=int, default=0, show_default=True, help="Port of the local backend (0: any free one).")
 @click.option(
-    "--data-dir",
+    "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep the backend's state here (default: a temporary directory, removed at the end).",
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="Where the manifests, training files and the backend's state are kept (a new run replaces it).",
 )
 @click.option("--workers", type=int, default=5, show_default=True, help="Simulated workers.")
 @click.option("--accuracy", type=float, default=0.85, show_default=True, help="Simulated workers' accuracy.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated workers.")
-def demo(interactive: bool, port: int, data_dir: Path | None, workers: int, accuracy: float, seed: int) -> None:
+def demo(interactive: bool, port: int, output_dir: Path, workers: int, accuracy: float, seed: int) -> None:
     """Run the human-in-the-loop demo on the local backend (no AWS account needed).
 
     Routes 30 recorded sentiment predictions through truthloop's review router to A2I human loops, runs a
-    bounding-box labeling job with built-in Ground Truth Lambdas, lets simulated workers answer, and prints a
-    summary with accuracy against gold and the location of every output file.
+    bounding-box labeling job with built-in Ground Truth Lambdas, lets simulated workers answer (or you, with
+    --interactive), then writes the reviewed and labeled manifests and the training files made from them (COCO,
+    JSON Lines) to --output-dir, and prints a summary with accuracy against gold.
 
     \b
     Example:
       truthloop demo
       truthloop demo --interactive --port 4566
+      truthloop local up --data-dir demo-output/backend   # re-open the demo's backend afterwards
     """
-    run_demo(data_dir=data_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive)
+    run_demo(output_dir=output_dir, port=port, accuracy=accuracy, seed=seed, workers=workers, interactive=interactive)

@@ -508,6 +508,16 @@ class LabelingEngine:
         self._update_counters(job)
         uri = self._write_output_manifest(job)
         job.doc["LabelingJobOutput"] = {"OutputDatasetS3Uri": uri}
+        if status == "Completed":
+            objects = self.rt.storage.job_objects(job.name.lower())
+            if objects and all(o.status == "failed" for o in objects):
+                # nothing was labeled: the job failed, and says why (the per-object reasons stay in the manifest)
+                status = "Failed"
+                first = next((o for o in objects if o.failure), objects[0])
+                job.doc["FailureReason"] = (
+                    f"all {len(objects)} data objects failed; the first ({first.object_id}): "
+                    f"{first.failure or 'unknown'}"
+                )[:1024]
         saved = self._save(job, status=status, expect=("InProgress", "Stopping"))
         if saved is not None:
             self._publish(job, status)

@@ -108,6 +108,16 @@ class LambdaRegistry:
         self._mapping[arn] = config
         self._loaded.pop(arn, None)
 
+    def check(self) -> list[str]:
+        """Load every configured handler now; one line per ARN whose handler cannot be loaded (empty: all fine)."""
+        problems = []
+        for arn in self._mapping:
+            try:
+                self.resolve(arn)
+            except LambdaNotMapped as exc:
+                problems.append(str(exc))
+        return problems
+
     def resolve(self, arn: str) -> LambdaFunction:
         """The function behind ``arn``; raises :class:`LambdaNotMapped` naming it when there is none."""
         if arn in self._mapping:

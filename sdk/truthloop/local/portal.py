@@ -4,6 +4,10 @@
   → ``GET /portal/tasks/{id}`` renders the task's template (with truthloop's offline crowd elements under
   ``/portal/static/``); its crowd-form POSTs the answer object as JSON to ``/portal/tasks/{id}/submit`` and then
   follows the ``next`` URL of the reply.
+* A browser claim is a short lease (``claim_lease_seconds``) that the open task page renews
+  (``POST /portal/tasks/{id}/heartbeat``): a closed tab hands the task back within a minute, not at the time limit.
+  *Decline* (``POST /portal/tasks/{id}/decline``) hands the task to the others and shows this worker another one;
+  *Stop working* (``POST /portal/tasks/{id}/release``) hands it back and returns to the queues.
 * Sessions are an HttpOnly, SameSite=Strict cookie holding a random id (``secrets.token_urlsafe``); every state
   change needs the session's CSRF token (form field, ``X-CSRF-Token`` header or ``csrf`` query parameter).
 * The JSON API under ``/portal/api/`` (``Authorization: Bearer <worker token>``) is what simulated workers use.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import threading
 import time
@@ -33,7 +38,7 @@ from starlette.staticfiles import StaticFiles
 from truthloop.exceptions import TruthloopError
 from truthloop.local import templating
 from truthloop.local.runtime import Runtime
-from truthloop.local.storage import AssignmentError, Task, Worker
+from truthloop.local.storage import Assignment, AssignmentError, SupportsClaimLeases, Task, Worker
 from truthloop.local.workforce import WorkerDirectory
 
 __all__ = ["PortalApp", "TaskView", "answer_from_body"]
@@ -107,9 +112,15 @@ body {{ font-family: system-ui, sans-serif; margin: 0; background: #f6f7f9; colo
 header {{ background: #232f3e; color: #fff; padding: .6rem 1.2rem; display: flex; justify-content: space-between; }}
 main {{ max-width: 56rem; margin: 2rem auto; padding: 0 1rem; }}
 .card {{ background: #fff; border: 1px solid #d5dbdb; border-radius: 6px; padding: 1rem 1.4rem; margin-bottom: 1rem; }}
-button {{ background: #ec7211; color: #fff; border: 0; border-radius: 4px; padding: .45rem 1rem; cursor: pointer; }}
+button {{ background: #ec7211; color: #16191f; border: 0; border-radius: 4px; padding: .45rem 1rem; cursor: pointer;
+  font: inherit; font-weight: 600; }}
+button:hover:not(:disabled) {{ background: #eb5f07; }}
+button:disabled {{ background: #e9ebed; color: #5f6b7a; border: 1px dashed #8d99a8; cursor: not-allowed; }}
+button.secondary {{ background: #fff; color: #16191f; border: 1px solid #545b64; }}
+button:focus-visible {{ outline: 3px solid #0972d3; outline-offset: 2px; }}
 input[type=password] {{ width: 24rem; max-width: 100%; padding: .4rem; }}
 .muted {{ color: #545b64; }} .error {{ color: #b0001a; }}
+.notice {{ background: #f2f8fd; border-left: 4px solid #0972d3; padding: .4rem .8rem; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ text-align: left; padding: .4rem; }}
 </style></head><body><header><strong>truthloop</strong><span>worker portal (local)</span></header>
 <main>{body}</main></body></html>"""
@@ -141,6 +152,8 @@ class PortalApp:
             Route("/tasks/{task_id}", self.show_task, methods=["GET"]),
             Route("/tasks/{task_id}/submit", self.submit, methods=["POST"]),
             Route("/tasks/{task_id}/release", self.release, methods=["POST"]),
+            Route("/tasks/{task_id}/decline", self.decline, methods=["POST"]),
+            Route("/tasks/{task_id}/heartbeat", self.heartbeat, methods=["POST"]),
             Route("/api/queues", self.api_queues, methods=["GET"]),
             Route("/api/tasks/claim", self.api_claim, methods=["POST"]),
             Route("/api/tasks/{task_id}", self.api_task, methods=["GET"]),
@@ -245,7 +258,7 @@ class PortalApp:
         if worker is None:
             return self._login_page(request, error="Your worker no longer exists; sign in again.")
         teams = self._teams()
-        counts = await anyio.to_thread.run_sync(self.rt.storage.queue_counts, list(teams), worker.id)
+        counts, done = await anyio.to_thread.run_sync(self._counts, list(teams), worker.id)
         rows = []
         for arn, name in sorted(teams.items(), key=lambda item: item[1]):
             available = counts.get(arn, 0)
@@ -257,16 +270,55 @@ class PortalApp:
             rows.append(
                 f"<tr><td><strong>{html.escape(name)}</strong></td>"
                 f'<td data-team="{html.escape(name)}" class="available">{available} task(s) available</td>'
+                f'<td class="done">{"" if done is None else f"{done.get(arn, 0)} done by you"}</td>'
                 f"<td>{button}</td></tr>"
             )
         message = request.query_params.get("message", "")
-        notice = f'<p class="muted">{html.escape(message)}</p>' if message else ""
+        # the notice is about the last action: drop it from the address so a reload does not show it again
+        notice = (
+            f'<p class="notice" role="status">{html.escape(message)}</p>'
+            "<script>history.replaceState(null, '', location.pathname)</script>"
+            if message
+            else ""
+        )
         body = f"""<div class="card"><h1>Hello, {html.escape(worker.name)}</h1>{notice}
-<table><thead><tr><th>Workteam</th><th>Queue</th><th></th></tr></thead><tbody>
-{"".join(rows) or '<tr><td colspan="3" class="muted">No workteams yet.</td></tr>'}</tbody></table></div>
+<table><thead><tr><th>Workteam</th><th>Queue</th><th>Progress</th><th><span class="muted">Action</span></th></tr>
+</thead><tbody>
+{"".join(rows) or '<tr><td colspan="4" class="muted">No workteams yet.</td></tr>'}</tbody></table></div>
 <form method="post" action="/portal/logout"><input type="hidden" name="csrf" value="{session.csrf}">
 <button type="submit">Sign out</button></form>"""
         return _page("Queues", body)
+
+    def _counts(self, arns: list[str], worker_id: str) -> tuple[dict[str, int], dict[str, int] | None]:
+        """Per workteam: tasks this worker could take now, and tasks they answered."""
+        leases = self._leases()
+        done = leases.queue_done_counts(arns, worker_id) if leases is not None else None
+        return self.rt.storage.queue_counts(arns, worker_id), done
+
+    def _leases(self) -> SupportsClaimLeases | None:
+        """The store's short claims and declines, when it has them (SQLite does; otherwise claims last until the
+        time limit and Decline is a plain hand-back)."""
+        storage = self.rt.storage
+        return storage if isinstance(storage, SupportsClaimLeases) else None
+
+    def _claim(self, arns: list[str], worker_id: str) -> tuple[Task, Assignment] | None:
+        leases = self._leases()
+        if leases is None:
+            return self.rt.storage.claim_task(arns, worker_id, self.rt.now())
+        return leases.claim_task(arns, worker_id, self.rt.now(), lease_seconds=self.rt.config.claim_lease_seconds)
+
+    def _renew(self, task_id: str, worker_id: str) -> bool:
+        """Renew the worker's claim (or, without leases, check they still hold it)."""
+        leases = self._leases()
+        if leases is None:
+            return self._held(task_id, worker_id) is not None
+        return leases.renew_lease(task_id, worker_id, self.rt.now(), self.rt.config.claim_lease_seconds) is not None
+
+    def _release(self, task_id: str, worker_id: str, *, decline: bool) -> bool:
+        leases = self._leases()
+        if leases is None:
+            return self.rt.storage.release_assignment(task_id, worker_id, self.rt.now())
+        return leases.release_assignment(task_id, worker_id, self.rt.now(), decline=decline)
 
     def _login_page(self, request: Request, *, error: str = "", status: int = 200) -> Response:
         login_csrf = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
@@ -315,15 +367,13 @@ class PortalApp:
     def _team_arn(self, name: str) -> str | None:
         return next((arn for arn, team in self._teams().items() if team == name), None)
 
-    async def _claim_and_redirect(self, session: Session, team: str) -> Response:
+    async def _claim_and_redirect(self, session: Session, team: str, *, before: str = "") -> Response:
         arn = self._team_arn(team)
         if arn is None:
             return _page("Not found", f'<p class="error">No workteam named {html.escape(team)}.</p>', status=404)
-        claimed = await anyio.to_thread.run_sync(
-            lambda: self.rt.storage.claim_task([arn], session.worker_id, self.rt.now())
-        )
+        claimed = await anyio.to_thread.run_sync(self._claim, [arn], session.worker_id)
         if claimed is None:
-            message = quote(f"No more tasks in {team} right now.")
+            message = quote(f"{before}No more tasks in {team} for you right now.")
             return RedirectResponse(f"/portal/?message={message}", status_code=303)
         return RedirectResponse(f"/portal/tasks/{claimed[0].id}", status_code=303)
 
@@ -349,10 +399,12 @@ class PortalApp:
         if task is None:
             return None
         for assignment in self.rt.storage.assignments(task_id):
+            now = self.rt.now()
             if (
                 assignment.worker_id == worker_id
                 and assignment.status == "active"
-                and assignment.deadline > self.rt.now()
+                and assignment.deadline > now
+                and (assignment.lease_until is None or assignment.lease_until > now)
             ):
                 return task, assignment.deadline
         return None
@@ -388,13 +440,24 @@ class PortalApp:
                 f"rendered: {html.escape(str(exc))}</p></div>"
             )
             return _page("Template error", body, status=500)
-        banner = (
-            '<div id="truthloop-task-bar" style="font:14px system-ui;background:#232f3e;color:#fff;padding:6px 12px">'
-            f"{html.escape(view.team_name)} · {html.escape(task.title)} · "
-            f'<span data-deadline="{int(deadline)}">time limit {int(max(0, deadline - self.rt.now()))} s</span> · '
-            f'<form style="display:inline" method="post" action="/portal/tasks/{task.id}/release">'
-            f'<input type="hidden" name="csrf" value="{session.csrf}">'
-            '<button type="submit" style="background:#545b64">Decline task</button></form></div>'
+        lease = self.rt.config.claim_lease_seconds
+        renewed = await anyio.to_thread.run_sync(self._renew, task.id, session.worker_id)
+        if not renewed:  # the claim lapsed between the check and now
+            return _page(
+                "Not available", '<p class="error">This task is not assigned to you (any more).</p>', status=404
+            )
+        arns = [task.workteam_arn]
+        counts, done = await anyio.to_thread.run_sync(self._counts, arns, session.worker_id)
+        banner = _task_bar(
+            team=view.team_name,
+            title=task.title,
+            task_id=task.id,
+            csrf=session.csrf,
+            seconds_left=max(0.0, deadline - self.rt.now()),
+            left=counts.get(task.workteam_arn, 0),
+            done=None if done is None else done.get(task.workteam_arn, 0),
+            heartbeat_seconds=max(1.0, lease / 3),
+            nonce=_script_nonce(page),
         )
         page = _insert_after_body(page, banner)
         return HTMLResponse(page, headers={**_SECURITY_HEADERS, "x-truthloop-task": task.id})
@@ -445,7 +508,7 @@ class PortalApp:
             self.rt.steps.enqueue("settle_task", task_id)
         return task
 
-    async def release(self, request: Request) -> Response:
+    async def _hand_back(self, request: Request, *, decline: bool) -> tuple[Session, Task | None] | Response:
         session = self._session(request)
         if session is None:
             return RedirectResponse("/portal/", status_code=303)
@@ -453,11 +516,40 @@ class PortalApp:
         if not self._csrf_ok(request, session, form):
             return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
         task_id = request.path_params["task_id"]
-        await anyio.to_thread.run_sync(
-            lambda: self.rt.storage.release_assignment(task_id, session.worker_id, self.rt.now())
-        )
+        await anyio.to_thread.run_sync(lambda: self._release(task_id, session.worker_id, decline=decline))
         self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task is cancelled when its last holder leaves
-        return RedirectResponse(f"/portal/?message={quote('Task declined.')}", status_code=303)
+        return session, await anyio.to_thread.run_sync(self.rt.storage.get_task, task_id)
+
+    async def release(self, request: Request) -> Response:
+        """Stop working: the task goes back to the queue (this worker may get it again later)."""
+        handed = await self._hand_back(request, decline=False)
+        if isinstance(handed, Response):
+            return handed
+        return RedirectResponse(f"/portal/?message={quote('Task handed back to the queue.')}", status_code=303)
+
+    async def decline(self, request: Request) -> Response:
+        """Decline: the task goes to the other workers and this one is shown the next task of the same queue."""
+        handed = await self._hand_back(request, decline=True)
+        if isinstance(handed, Response):
+            return handed
+        session, task = handed
+        team = self._teams().get(task.workteam_arn, "") if task is not None else ""
+        if not team:
+            return RedirectResponse(f"/portal/?message={quote('Task declined.')}", status_code=303)
+        return await self._claim_and_redirect(session, team, before="Task declined. ")
+
+    async def heartbeat(self, request: Request) -> Response:
+        """The open task page renews its claim; 409 once the claim is gone (lapsed, timed out, or answered)."""
+        session = self._session(request)
+        if session is None:
+            return JSONResponse({"error": "not signed in"}, status_code=401)
+        if not self._csrf_ok(request, session):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        task_id = request.path_params["task_id"]
+        renewed = await anyio.to_thread.run_sync(self._renew, task_id, session.worker_id)
+        if not renewed:
+            return JSONResponse({"error": f"task {task_id} is not assigned to you any more"}, status_code=409)
+        return JSONResponse({"taskId": task_id, "held": True})
 
     # ------------------------------------------------------------------ JSON API (simulated workers)
     def _api_view(self, task: Task, deadline: float) -> dict[str, Any]:
@@ -540,6 +632,90 @@ class PortalApp:
         if released:
             self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task ends when its last holder leaves
         return JSONResponse({"released": released}, status_code=200 if released else 404)
+
+
+def _task_bar(
+    *,
+    team: str,
+    title: str,
+    task_id: str,
+    csrf: str,
+    seconds_left: float,
+    left: int,
+    done: int | None,
+    heartbeat_seconds: float,
+    nonce: str | None,
+) -> str:
+    """The bar above a task: queue and progress, a mm:ss countdown, Decline / Stop working, and the heartbeat.
+
+    ``nonce`` is the page's script nonce (its Content-Security-Policy runs no other inline script).
+    """
+    hours, rest = divmod(int(seconds_left), 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+    hidden = f'<input type="hidden" name="csrf" value="{html.escape(csrf)}">'
+    nonce_attr = f' nonce="{html.escape(nonce)}"' if nonce else ""
+    config = html.escape(
+        json.dumps({"task": task_id, "csrf": csrf, "every": heartbeat_seconds, "left": int(seconds_left)}), quote=True
+    )
+    return f"""<div id="truthloop-task-bar" role="region" aria-label="Task information" data-config="{config}">
+<style>
+#truthloop-task-bar {{ font: 14px/1.4 system-ui, sans-serif; background: #232f3e; color: #fff; padding: 6px 12px;
+  display: flex; flex-wrap: wrap; gap: 6px 16px; align-items: center; }}
+#truthloop-task-bar form {{ display: inline; margin: 0; }}
+#truthloop-task-bar button {{ font: inherit; border-radius: 4px; padding: 3px 12px; cursor: pointer;
+  background: #fff; color: #16191f; border: 1px solid #fff; }}
+#truthloop-task-bar button.decline {{ background: transparent; color: #fff; border-color: #d1d5db; }}
+#truthloop-task-bar button:hover {{ background: #e9ebed; color: #16191f; }}
+#truthloop-task-bar button:focus-visible {{ outline: 3px solid #7cc4ff; outline-offset: 2px; }}
+#truthloop-task-bar .timer {{ font-variant-numeric: tabular-nums; }}
+#truthloop-task-bar .lost {{ background: #fde8e8; color: #8c0016; padding: 2px 8px; border-radius: 4px; }}
+</style>
+<span>{html.escape(team)} · {html.escape(title)}</span>
+<span class="progress">{left} left in this queue{"" if done is None else f" · {done} done by you"}</span>
+<span>time left <span class="timer" role="timer" aria-live="off">{clock}</span></span>
+<span class="lost" role="alert" hidden></span>
+<form method="post" action="/portal/tasks/{quote(task_id)}/decline">{hidden}
+<button type="submit" class="decline" title="Give this task to someone else and show me another">Decline task</button>
+</form>
+<form method="post" action="/portal/tasks/{quote(task_id)}/release">{hidden}
+<button type="submit" title="Hand this task back and go to the queues">Stop working</button></form>
+<script{nonce_attr}>
+(() => {{
+  const bar = document.getElementById("truthloop-task-bar");
+  const cfg = JSON.parse(bar.dataset.config);
+  const timer = bar.querySelector(".timer"), lost = bar.querySelector(".lost");
+  const ends = Date.now() + cfg.left * 1000;
+  const pad = (n) => String(n).padStart(2, "0");
+  const tick = () => {{
+    const s = Math.max(0, Math.round((ends - Date.now()) / 1000));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    timer.textContent = (h ? h + ":" + pad(m) : pad(m)) + ":" + pad(s % 60);
+  }};
+  tick();
+  setInterval(tick, 1000);
+  const beat = async () => {{
+    try {{
+      const r = await fetch("/portal/tasks/" + encodeURIComponent(cfg.task) + "/heartbeat",
+        {{method: "POST", headers: {{"X-Truthloop-CSRF": cfg.csrf}}, credentials: "same-origin"}});
+      if (r.status === 409) {{
+        lost.textContent = "This task is no longer yours (it was idle too long or its time ran out).";
+        lost.hidden = false;
+      }}
+    }} catch (e) {{ /* the next beat retries */ }}
+  }};
+  setInterval(beat, cfg.every * 1000);
+}})();
+</script></div>"""
+
+
+_NONCE = re.compile(r"nonce-([A-Za-z0-9_\-]+)")
+
+
+def _script_nonce(page: str) -> str | None:
+    """The script nonce of a page made by ``render_page`` (from its Content-Security-Policy), if it has one."""
+    match = _NONCE.search(page)
+    return match.group(1) if match else None
 
 
 async def _form(request: Request) -> dict[str, str]:

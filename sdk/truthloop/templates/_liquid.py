@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any, Final, TextIO
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import markupsafe
 from liquid import Environment
@@ -30,6 +31,26 @@ PRESIGN_EXPIRES_SECONDS: Final = 3600
 
 #: Schemes ``grant_read_access`` passes through unchanged; any other (``javascript:``, ``data:text/html``) is dropped.
 _PASS_THROUGH = ("http://", "https://", "data:image/")
+
+log = logging.getLogger("truthloop.templates")
+
+_PLACEHOLDER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="360" viewBox="0 0 640 360">'
+    '<rect width="640" height="360" fill="#e9ebed"/><text x="320" y="170" font-family="sans-serif" font-size="18" '
+    'text-anchor="middle" fill="#414d5c">offline preview: no AWS credentials to read</text>'
+    '<text x="320" y="200" font-family="monospace" font-size="14" text-anchor="middle" fill="#414d5c">{uri}</text>'
+    "</svg>"
+)
+
+
+def offline_url(uri: str, bucket: str, key: str, endpoint_url: str | None) -> str:
+    """What ``grant_read_access`` gives without credentials: an unsigned URL on a non-AWS endpoint (the local
+    backend's S3 serves it), else a ``data:`` placeholder image naming ``uri`` (nothing leaves the machine)."""
+    host = urlsplit(endpoint_url or "").hostname or ""
+    if endpoint_url and not host.endswith(("amazonaws.com", "amazonaws.com.cn")):
+        return f"{endpoint_url.rstrip('/')}/{quote(bucket, safe='')}/{quote(key)}"
+    label = markupsafe.escape(uri if len(uri) <= 70 else uri[:67] + "...")
+    return "data:image/svg+xml," + quote(_PLACEHOLDER_SVG.format(uri=label), safe="")
 _S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
 _S3_HTTPS = re.compile(r"^https?://(?:(?P<vhost>[^./]+)\.)?s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com/(?P<rest>.+)$")
 
@@ -175,6 +196,7 @@ class TemplateEnvironment(Environment):
         super().__init__(autoescape=True, strict_filters=True)
         self._s3_client = s3_client
         self.presign_expires_seconds = presign_expires_seconds
+        self._warned_offline = False
         self.add_tag(_JsonOutput)
         self.add_tag(_JsonEchoTag)
         self.add_filter("to_json", _to_json)
@@ -199,10 +221,25 @@ class TemplateEnvironment(Environment):
         if location is None:
             return safe_url(uri)
         bucket, key = location
+        from botocore.exceptions import NoCredentialsError
+
+        client = self._client()
         try:
-            url = self._client().generate_presigned_url(
+            url = client.generate_presigned_url(
                 "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.presign_expires_seconds
             )
-        except Exception as exc:  # botocore (no credentials, bad region, ...) must not leak raw
+        except NoCredentialsError:  # a preview must not need an AWS account: render, and say so once
+            endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+            offline = offline_url(uri, bucket, key, endpoint)
+            if not self._warned_offline:
+                self._warned_offline = True
+                what = "unsigned URLs on " + str(endpoint) if offline.startswith("http") else "placeholder images"
+                log.warning(
+                    "grant_read_access: no AWS credentials, so s3:// URIs render as %s "
+                    "(set AWS credentials for presigned URLs)",
+                    what,
+                )
+            return offline
+        except Exception as exc:  # botocore (bad region, bad parameters, ...) must not leak raw
             raise FilterArgumentError(f"grant_read_access: cannot presign {uri}: {exc}", token=None) from exc
         return str(url)

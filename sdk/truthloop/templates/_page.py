@@ -122,6 +122,17 @@ def _hash(handler: str) -> str:
     return base64.b64encode(hashlib.sha256(handler.encode("utf-8")).digest()).decode("ascii")
 
 
+def _with_lang(body: str) -> str:
+    """A template's own ``<html>`` tag without ``lang`` gets ``lang="en"`` (screen readers need the language)."""
+    match = _HTML_OPEN.search(body)
+    if match is None:
+        return body
+    end = body.find(">", match.end())
+    if end < 0 or re.search(r"\blang\s*=", body[match.end() : end], re.IGNORECASE):
+        return body
+    return body[: match.end()] + ' lang="en"' + body[match.end() :]
+
+
 def render_page(
     template_text: str,
     task_input: Mapping[str, Any] | None,
@@ -166,6 +177,7 @@ def render_page(
     if not found:
         head.append(offline_asset_tags(asset_base_url, nonce=nonce))
     head_html = "\n".join(head)
+    body = _with_lang(body)
     head_match = _HEAD_OPEN.search(body)
     if head_match:
         insert = head_match.end()

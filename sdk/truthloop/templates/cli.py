@@ -98,7 +98,8 @@ def render_command(
     """Render TEMPLATE with a task input, the way Ground Truth does (autoescaped; objects print as JSON).
 
     `grant_read_access` presigns s3:// URIs with your AWS credentials (or the local emulator's S3 when
-    AWS_ENDPOINT_URL_S3 points at it). Errors name the template line.
+    AWS_ENDPOINT_URL_S3 points at it); without credentials it prints one warning and renders offline
+    placeholders (unsigned URLs on a local endpoint). Errors name the template line.
 
     \b
     Example:

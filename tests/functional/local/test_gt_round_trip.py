@@ -28,6 +28,8 @@ from truthloop.templates import catalogue
 ROOT = Path(__file__).resolve().parents[3]
 CUSTOM_PRE = "arn:aws:lambda:us-east-1:123456789012:function:sagemaker-free-text-pre"
 CUSTOM_POST = "arn:aws:lambda:us-east-1:123456789012:function:sagemaker-free-text-post"
+#: the project's pre-annotation handler mapped without the TRUTHLOOP_TASK_TYPE it needs: every object fails
+UNCONFIGURED_PRE = "arn:aws:lambda:us-east-1:123456789012:function:sagemaker-unconfigured-pre"
 REVIEWS = {
     "Battery lasts two days, love it": "positive",
     "Screen cracked within a week": "negative",
@@ -50,6 +52,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         lambdas={
             CUSTOM_PRE: LambdaConfig("lambdas/pre_annotation/handler.py:lambda_handler", environment=env),
             CUSTOM_POST: LambdaConfig("lambdas/post_annotation/handler.py:lambda_handler", environment=env),
+            UNCONFIGURED_PRE: LambdaConfig("lambdas/pre_annotation/handler.py:lambda_handler"),
         },
         # one consolidation batch per job when workers are quick: Dawid-Skene on 1-object batches is unstable
         **{**FAST, "consolidation_wait_seconds": 5.0},  # type: ignore[arg-type]
@@ -331,9 +334,45 @@ def test_expired_objects_fail_and_are_reported(backend: LocalBackend, sm: Any, s
     backend.advance_clock(3601)
     job = _final(sm, name)
     assert job["LabelCounters"]["FailedNonRetryableError"] == 1
+    assert job["LabelingJobStatus"] == "Failed" and "expired" in job["FailureReason"]
     [line] = _manifest(s3, job["LabelingJobOutput"]["OutputDatasetS3Uri"])
     assert "expired" in line["label-metadata"]["failure-reason"]
     assert isinstance(load(line), OutputManifestLine)
+
+
+def test_a_job_whose_every_object_failed_fails_naming_the_first_cause(
+    sm: Any, s3: Any, bucket: str, team: str
+) -> None:
+    # GIVEN a job whose pre-annotation handler lacks its TRUTHLOOP_TASK_TYPE (a KeyError for every object)
+    lines = [{"source": "first"}, {"source": "second"}]
+    name = _job(sm, s3, bucket, team, lines, template="<crowd-form></crowd-form>", pre=UNCONFIGURED_PRE, acs=None)
+    # WHEN it ends
+    job = _final(sm, name)
+    # THEN it is Failed (not Completed) and its FailureReason names how many objects failed and the first cause
+    assert job["LabelingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("all 2 data objects failed; the first (")
+    assert "TRUTHLOOP_TASK_TYPE" in job["FailureReason"]
+    # AND each object's reason is still in the output manifest
+    out = _manifest(s3, job["LabelingJobOutput"]["OutputDatasetS3Uri"])
+    assert all("TRUTHLOOP_TASK_TYPE" in line["label-metadata"]["failure-reason"] for line in out)
+
+
+def test_a_job_with_one_good_object_completes(
+    sm: Any, s3: Any, bucket: str, team: str, worker: Any
+) -> None:
+    # GIVEN a free-text job where one object's line is broken and one is fine
+    lines = [{"source": "Summarise: fine", "question": "Summary?"}, {"source": "Summarise: bad", "question": 7}]
+    name = _job(
+        sm, s3, bucket, team, lines, template=catalogue.load("gt/free-text").text(), pre=CUSTOM_PRE, acs=CUSTOM_POST
+    )
+    person: Worker = worker("one-good")
+    task = wait_for(lambda: person.claim(team), what="a task")
+    person.answer(task["id"], {"answer": "fine"})
+    # WHEN it ends
+    job = _final(sm, name)
+    # THEN it completes: one object labeled, one failed with its reason
+    assert job["LabelingJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["LabelCounters"]["FailedNonRetryableError"] == 1 and job["LabelCounters"]["HumanLabeled"] == 1
 
 
 def test_stop_labeling_job(sm: Any, s3: Any, bucket: str, team: str) -> None:

@@ -204,3 +204,77 @@ def test_a_target_matches_every_spelling_of_its_detail_type(subscribed: str, pub
     target = EventTarget(lambda event, context: None, name="t", detail_types=[subscribed])
     # THEN an event in another spelling of the same detail-type reaches it, another detail-type does not
     assert target.matches(published) is delivered
+
+
+@pytest.mark.parametrize(
+    ("handler", "fragment"),
+    [
+        ("lambdas/pre_annotation/no_such_file.py:handler", "handler file 'lambdas/pre_annotation/no_such_file.py'"),
+        ("tests.functional.local.recording:no_such_function", "no_such_function"),
+    ],
+    ids=["missing-file", "missing-function"],
+)
+def test_a_wrong_handler_is_reported_at_start_naming_the_arn(
+    tmp_path: Any, handler: str, fragment: str
+) -> None:
+    from truthloop.exceptions import LocalBackendError
+
+    # GIVEN a backend whose Lambda mapping points at a handler that cannot be loaded
+    config = BackendConfig(port=0, data_dir=tmp_path, workers=0, lambdas={PRE: LambdaConfig(handler)}, **FAST)  # type: ignore[arg-type]
+    # WHEN it starts / THEN it refuses, naming the ARN and what is wrong (not when a job first calls it)
+    with pytest.raises(LocalBackendError) as info:
+        LocalBackend(config).start()
+    assert PRE in str(info.value) and fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "handler", "environment"),
+    [
+        (f"{PRE}=pkg.mod:fn", "pkg.mod:fn", {}),
+        (
+            f"{PRE}=lambdas/pre_annotation/handler.py:handler,TRUTHLOOP_TASK_TYPE=text-ranking,X=a=b",
+            "lambdas/pre_annotation/handler.py:handler",
+            {"TRUTHLOOP_TASK_TYPE": "text-ranking", "X": "a=b"},
+        ),
+    ],
+)
+def test_lambda_option_takes_the_handlers_environment(value: str, handler: str, environment: dict[str, str]) -> None:
+    from truthloop.local.cli import _parse_lambda
+
+    # WHEN the --lambda value is parsed
+    parsed = _parse_lambda((value,))
+    # THEN the handler and its environment are kept
+    assert parsed[PRE].handler == handler and dict(parsed[PRE].environment) == environment
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("not-an-arn=pkg:fn", "must look like ARN=module:function"),
+        (f"{PRE}=pkg:fn,TASK TYPE=x", "'TASK TYPE=x'"),
+        (f"{PRE}=pkg:fn,NOVALUE", "'NOVALUE'"),
+    ],
+    ids=["no-arn", "bad-name", "no-equals"],
+)
+def test_bad_lambda_option_is_one_clear_line(tmp_path: Any, value: str, message: str) -> None:
+    from click.testing import CliRunner
+
+    from truthloop.cli import main
+
+    # WHEN `local up` gets a malformed --lambda
+    result = CliRunner().invoke(main, ["local", "up", "--port", "0", "--data-dir", str(tmp_path), "--lambda", value])
+    # THEN it stops before starting, naming the value
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_local_up_reports_a_missing_handler_file(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from truthloop.cli import main
+
+    # WHEN `local up` maps an ARN to a file that does not exist
+    args = ["local", "up", "--port", "0", "--data-dir", str(tmp_path), "--lambda", f"{PRE}=nowhere/handler.py:handler"]
+    result = CliRunner().invoke(main, args)
+    # THEN it exits at once with one line naming the ARN and the file
+    assert result.exit_code == 1
+    assert PRE in result.output and "'nowhere/handler.py' does not exist" in result.output

@@ -150,3 +150,120 @@ def test_time_limit_frees_the_task(
     assert late.status_code == 409 and "timedout" in late.json()["error"]
     retaken = fast.claim(team)
     assert retaken is not None and retaken["id"] == task["id"]
+
+
+def _needs_claim_leases(backend: LocalBackend) -> None:
+    """Short claims, declines and done counts are SQLite's for now (SupportsClaimLeases, not ported to DynamoDB)."""
+    from truthloop.local.storage import SupportsClaimLeases
+
+    if not isinstance(backend.storage, SupportsClaimLeases):
+        pytest.skip(f"the {backend.config.storage} store does not implement SupportsClaimLeases yet")
+
+
+def _start_loops(a2i: Any, flow_arn: str, count: int, prefix: str) -> None:
+    for index in range(count):
+        a2i.start_human_loop(
+            HumanLoopName=unique(f"{prefix}{index}"),
+            FlowDefinitionArn=flow_arn,
+            HumanLoopInput={"InputContent": json.dumps({"text": f"{prefix} {index}"})},
+        )
+
+
+def test_decline_shows_another_task_and_gives_the_declined_one_to_others(
+    backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
+) -> None:
+    _needs_claim_leases(backend)
+    # GIVEN two tasks and a signed-in worker holding the first
+    _start_loops(a2i, flow(), 2, "decline")
+    team_name = team.rsplit("/", 1)[1]
+    client, csrf = _sign_in(backend, backend.issue_worker(unique("browser-decliner")))
+    try:
+        first = client.post(f"/portal/teams/{team_name}/start", data={"csrf": csrf}).headers["location"]
+        # WHEN they decline it
+        declined = client.post(f"{first}/decline", data={"csrf": csrf})
+        # THEN they are shown the other task, never the declined one
+        assert declined.status_code == 303
+        second = declined.headers["location"]
+        assert second.startswith("/portal/tasks/") and second != first
+        # AND declining that one too leaves nothing for them, with a notice saying so
+        last = client.post(f"{second}/decline", data={"csrf": csrf})
+        assert "Task%20declined." in last.headers["location"] and "No%20more%20tasks" in last.headers["location"]
+    finally:
+        client.close()
+    # AND the declined tasks are in the queue for somebody else
+    taken = worker("other").claim(team)
+    assert taken is not None and f"/portal/tasks/{taken['id']}" in (first, second)
+
+
+def test_an_idle_claim_is_released_and_an_open_page_keeps_it(
+    backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
+) -> None:
+    _needs_claim_leases(backend)
+    # GIVEN a worker who opened a task in the browser (lease: claim_lease_seconds) and another worker waiting
+    _start_loops(a2i, flow(), 1, "lease")
+    team_name = team.rsplit("/", 1)[1]
+    lease = backend.config.claim_lease_seconds
+    client, csrf = _sign_in(backend, backend.issue_worker(unique("browser-idle")))
+    waiting = worker("waiting")
+    try:
+        task_url = client.post(f"/portal/teams/{team_name}/start", data={"csrf": csrf}).headers["location"]
+        assert client.get(task_url).status_code == 200
+        # WHEN the page sends heartbeats for longer than one lease
+        for _ in range(3):
+            backend.advance_clock(lease * 0.6)
+            backend.wait_idle()
+            beat = client.post(f"{task_url}/heartbeat", headers={"x-truthloop-csrf": csrf})
+            assert beat.status_code == 200, beat.text
+        # THEN the task stays theirs
+        assert waiting.claim(team) is None
+        # WHEN the page is closed (no heartbeat) for a lease
+        backend.advance_clock(lease + 1)
+        backend.wait_idle()
+        # THEN the task is back in the queue and the closed page's next heartbeat says it is gone
+        assert waiting.claim(team) is not None
+        gone = client.post(f"{task_url}/heartbeat", headers={"x-truthloop-csrf": csrf})
+        assert gone.status_code == 409 and "not assigned to you" in gone.json()["error"]
+        assert client.get(task_url).status_code == 404
+    finally:
+        client.close()
+
+
+def test_heartbeat_needs_the_csrf_token(
+    backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str
+) -> None:
+    _start_loops(a2i, flow(), 1, "beat")
+    client, csrf = _sign_in(backend, backend.issue_worker(unique("browser-beat")))
+    try:
+        task_url = client.post(f"/portal/teams/{team.rsplit('/', 1)[1]}/start", data={"csrf": csrf}).headers["location"]
+        assert client.post(f"{task_url}/heartbeat").status_code == 403
+    finally:
+        client.close()
+
+
+def test_queues_show_what_is_left_and_done_and_the_task_page_a_mm_ss_timer(
+    backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str
+) -> None:
+    _needs_claim_leases(backend)
+    # GIVEN three tasks, one answered by the worker
+    _start_loops(a2i, flow(), 3, "count")
+    team_name = team.rsplit("/", 1)[1]
+    client, csrf = _sign_in(backend, backend.issue_worker(unique("browser-counter")))
+    try:
+        task_url = client.post(f"/portal/teams/{team_name}/start", data={"csrf": csrf}).headers["location"]
+        page = client.get(task_url).text
+        # THEN the task page counts down in mm:ss (default time limit 3600 s) and shows the queue's progress
+        assert re.search(r'class="timer"[^>]*>(59:59|1:00:00)<', page), page[:2000]
+        assert "3 left in this queue · 0 done by you" in page
+        client.post(
+            f"{task_url}/submit",
+            content=json.dumps({"sentiment": {"label": "POSITIVE"}}),
+            headers={"content-type": "application/json", "x-truthloop-csrf": csrf},
+        )
+        # WHEN they look at the queues
+        home = client.get("/portal/").text
+        # THEN the row says what is left and what they did
+        row = home[home.index(f'data-team="{team_name}"') :]
+        assert row.startswith(f'data-team="{team_name}" class="available">2 task(s) available')
+        assert "1 done by you" in row[:300]
+    finally:
+        client.close()

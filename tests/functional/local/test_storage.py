@@ -209,6 +209,96 @@ def test_sweep_times_out_assignments_and_expires_tasks(storage: Storage) -> None
     assert task is not None and task.status == "expired" and task.active == 0
 
 
+def test_sqlite_only_a_declined_task_goes_to_others_and_the_decliner_gets_another(
+    sqlite_storage: SQLiteStorage,
+) -> None:
+    storage = sqlite_storage
+    # GIVEN two open tasks, the first claimed by w1
+    storage.put_tasks([_task("t1"), _task("t2")])
+    first = storage.claim_task(["team-a"], "w1", 1000.0)
+    assert first is not None and first[0].id == "t1"
+    # WHEN w1 declines it and asks again
+    assert storage.release_assignment("t1", "w1", 1001.0, decline=True)
+    again = storage.claim_task(["team-a"], "w1", 1002.0)
+    # THEN w1 gets the other task, and the declined one is in the queue for w2
+    assert again is not None and again[0].id == "t2"
+    other = storage.claim_task(["team-a"], "w2", 1003.0)
+    assert other is not None and other[0].id == "t1"
+    assert storage.queue_counts(["team-a"], "w1") == {"team-a": 1}  # only the one w1 holds
+
+
+def test_sqlite_only_a_plain_release_lets_the_same_worker_claim_the_task_again(
+    sqlite_storage: SQLiteStorage,
+) -> None:
+    storage = sqlite_storage
+    # GIVEN a claimed task released without declining
+    storage.put_tasks([_task("t1")])
+    storage.claim_task(["team-a"], "w1", 1000.0)
+    storage.release_assignment("t1", "w1", 1001.0)
+    # WHEN the same worker claims again
+    claimed = storage.claim_task(["team-a"], "w1", 1002.0)
+    # THEN it is the same task
+    assert claimed is not None and claimed[0].id == "t1"
+
+
+@pytest.mark.parametrize(
+    ("renew_at", "sweep_at", "released"),
+    [
+        (None, 1029.9, False),  # the lease has not lapsed yet
+        (None, 1030.0, True),  # exactly at the lease's end: lapsed
+        (1020.0, 1030.0, False),  # renewed at 1020: now held until 1050
+        (1020.0, 1050.0, True),
+    ],
+)
+def test_sqlite_only_an_unrenewed_lease_returns_the_task_to_the_queue(
+    sqlite_storage: SQLiteStorage, renew_at: float | None, sweep_at: float, released: bool
+) -> None:
+    storage = sqlite_storage
+    # GIVEN a claim with a 30 s lease (time limit 60 s)
+    storage.put_tasks([_task("t1")])
+    claimed = storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30)
+    assert claimed is not None and claimed[1].lease_until == 1030.0
+    if renew_at is not None:
+        renewed = storage.renew_lease("t1", "w1", renew_at, 30)
+        assert renewed is not None and renewed.lease_until == renew_at + 30
+    # WHEN the sweep runs
+    storage.sweep_tasks(sweep_at)
+    # THEN a lapsed claim is gone and the task is open for anyone again; a live one is still held
+    other = storage.claim_task(["team-a"], "w2", sweep_at)
+    assert (other is not None) is released
+    task = storage.get_task("t1")
+    assert task is not None and task.active == 1
+    if released:
+        assert storage.renew_lease("t1", "w1", sweep_at, 30) is None
+
+
+def test_sqlite_only_a_lease_never_outlives_the_time_limit(sqlite_storage: SQLiteStorage) -> None:
+    storage = sqlite_storage
+    # GIVEN a claim with a lease longer than the 60 s time limit
+    storage.put_tasks([_task("t1")])
+    claimed = storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=600)
+    # WHEN it is renewed near its deadline
+    renewed = storage.renew_lease("t1", "w1", 1050.0, 600)
+    # THEN both stop at the deadline
+    assert claimed is not None and claimed[1].lease_until == 1060.0
+    assert renewed is not None and renewed.lease_until == 1060.0
+
+
+def test_sqlite_only_done_counts_count_the_workers_submitted_answers(sqlite_storage: SQLiteStorage) -> None:
+    storage = sqlite_storage
+    # GIVEN three tasks of which w1 answered two
+    storage.put_tasks([_task("t1"), _task("t2"), _task("t3", team="team-b")])
+    for _ in range(2):
+        claimed = storage.claim_task(["team-a"], "w1", 1000.0)
+        assert claimed is not None
+        storage.submit_answer(claimed[0].id, "w1", {}, 1001.0)
+    # WHEN the portal asks for the counts
+    done = storage.queue_done_counts(["team-a", "team-b"], "w1")
+    # THEN they are per team
+    assert done == {"team-a": 2, "team-b": 0}
+    assert storage.queue_done_counts(["team-a"], "w2") == {"team-a": 0}
+
+
 def test_readers_never_block_on_the_writer(storage: Storage) -> None:
     # GIVEN 80 loops (moto copies its whole table for every transaction, so DynamoDB's run stays small)
     for i in range(80):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,7 +12,7 @@ import boto3
 import pytest
 
 from truthloop.exceptions import TemplateRenderError
-from truthloop.templates import render
+from truthloop.templates import catalogue, render
 from truthloop.templates._assets import STATIC_SCRIPTS, STATIC_STYLESHEET
 
 
@@ -89,6 +91,19 @@ def test_json_attribute_round_trips_through_the_html_parser() -> None:
     assert json.loads(found["data"] or "") == value
 
 
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS credentials anywhere boto3 looks, and no endpoint override."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session made earlier may hold credentials
+
+
 class TestGrantReadAccess:
     def test_presigns_s3_uris_through_the_given_client(self) -> None:
         # GIVEN a real boto3 client for a local S3 endpoint (presigning needs no network)
@@ -128,18 +143,77 @@ class TestGrantReadAccess:
     def test_passes_web_urls_and_drops_dangerous_schemes(self, value: str, expected: str) -> None:
         assert render("{{ task.input.src | grant_read_access }}", {"src": value}) == expected
 
-    def test_presign_failure_is_a_render_error_with_the_line(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        # GIVEN an S3 client that can find no credentials at all
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        client = boto3.session.Session(region_name="us-east-1").client("s3")
-        # WHEN / THEN botocore's NoCredentialsError does not leak: it is a render error naming the line
+    @pytest.mark.parametrize(
+        ("endpoint", "expected"),
+        [
+            pytest.param(None, "data:image/svg+xml,", id="aws-placeholder"),
+            pytest.param("http://127.0.0.1:9999", "http://127.0.0.1:9999/b/images/a%20b.png", id="local-backend"),
+        ],
+    )
+    def test_without_credentials_it_renders_offline_and_warns_once(
+        self, no_credentials: None, caplog: pytest.LogCaptureFixture, endpoint: str | None, expected: str
+    ) -> None:
+        # GIVEN an S3 client that can find no credentials at all (AWS's endpoint, or the local backend's)
+        client = boto3.session.Session(region_name="us-east-1").client("s3", endpoint_url=endpoint)
+        # WHEN a template reads two S3 objects
+        with caplog.at_level(logging.WARNING, logger="truthloop.templates"):
+            html = render(
+                '<img src="{{ task.input.src | grant_read_access }}">'
+                '<a href="{{ task.input.src | grant_read_access }}">',
+                {"src": "s3://b/images/a b.png"},
+                s3_client=client,
+            )
+        # THEN both render (a placeholder that names the object, or an unsigned local URL) with one warning line
+        urls = re.findall(r'(?:src|href)="([^"]*)"', html)
+        assert len(urls) == 2 and all(url.startswith(expected) for url in urls)
+        if endpoint is None:
+            assert "s3%3A%2F%2Fb%2Fimages%2Fa%20b.png" in urls[0]
+        warnings = [r for r in caplog.records if r.name == "truthloop.templates"]
+        assert len(warnings) == 1 and "no AWS credentials" in warnings[0].getMessage()
+
+    def test_other_presign_failures_are_render_errors_with_the_line(self) -> None:
+        # GIVEN a client whose presigning fails for another reason than credentials
+        class Broken:
+            def generate_presigned_url(self, *args: object, **kwargs: object) -> str:
+                raise RuntimeError("endpoint resolution failed")
+
+        # WHEN / THEN the failure does not leak raw: it is a render error naming the URI and the line
         with pytest.raises(TemplateRenderError, match="cannot presign s3://b/k") as info:
-            render("<p>\n{{ task.input.src | grant_read_access }}", {"src": "s3://b/k"}, s3_client=client)
+            render("<p>\n{{ task.input.src | grant_read_access }}", {"src": "s3://b/k"}, s3_client=Broken())
         assert info.value.line == 2
+
+
+_GRANTING = [t for t in catalogue.all_templates() if "grant_read_access" in t.text()]
+
+
+def test_some_catalogue_templates_read_s3() -> None:
+    assert len(_GRANTING) >= 5
+
+
+@pytest.mark.parametrize("template", _GRANTING, ids=[t.id for t in _GRANTING])
+def test_every_template_reading_s3_previews_without_credentials(
+    template: catalogue.CatalogueTemplate, no_credentials: None
+) -> None:
+    # GIVEN no AWS credentials anywhere and boto3's default client (what `truthloop templates render` uses)
+    # WHEN the template renders with its fixture input
+    html = template.render()
+    # THEN it renders, and every granted S3 object became an offline placeholder (no s3:// left in a URL)
+    assert not re.search(r'(?:src|href)="s3://', html)
+    if "s3://" in json.dumps(template.task_input()):
+        assert "data:image/svg+xml," in html
+
+
+def test_cli_render_without_credentials_prints_one_warning_line(no_credentials: None) -> None:
+    # GIVEN no AWS credentials
+    from click.testing import CliRunner
+
+    from truthloop.cli import main
+
+    # WHEN a template that reads S3 objects is rendered from the command line
+    result = CliRunner().invoke(main, ["templates", "render", "gt/bounding-box"])
+    # THEN it renders (exit 0)
+    assert result.exit_code == 0, result.output
+    assert "data:image/svg+xml," in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ __all__ = [
     "StorageError",
     "StorageThrottled",
     "StorageUnavailable",
+    "SupportsClaimLeases",
     "SupportsFutureStart",
     "Task",
     "Worker",
@@ -147,15 +148,21 @@ class Task:
 
 @dataclass
 class Assignment:
-    """One worker's hold on a task: accepted, then submitted, released, or timed out."""
+    """One worker's hold on a task: accepted, then submitted, released, declined, or timed out.
+
+    ``lease_until`` (when set) is when an unrenewed claim lapses: the task goes back to the queue before its time
+    limit if the worker's page stopped renewing it. A ``declined`` assignment stays so that the task is not offered
+    to that worker again; it is back in the queue for the others.
+    """
 
     task_id: str
     worker_id: str
-    status: Literal["active", "submitted", "released", "timedout"]
+    status: Literal["active", "submitted", "released", "declined", "timedout"]
     accepted_at: float
     deadline: float
     submitted_at: float | None = None
     answer: dict[str, Any] | None = None
+    lease_until: float | None = None
 
 
 @dataclass
@@ -314,7 +321,7 @@ class Storage(Protocol):
         ...
 
     def sweep_tasks(self, now: float) -> int:
-        """Expire tasks past their lifetime and time out assignments past their time limit."""
+        """Expire tasks past their lifetime, time out assignments past their time limit, release lapsed leases."""
         ...
 
     def tasks_to_settle(self, limit: int, now: float | None = None) -> list[Task]:
@@ -362,6 +369,41 @@ class Storage(Protocol):
     ) -> None: ...
 
     def list_events(self, *, after_id: int = 0, limit: int = 1000) -> list[EventRecord]: ...
+
+
+@runtime_checkable
+class SupportsClaimLeases(Protocol):
+    """Optional: short claims for the portal's browser pages, declines, and per-worker done counts.
+
+    A store with these (SQLite) lets the portal hand an idle claim back quickly (``lease_seconds``, renewed by the
+    open task page with :meth:`renew_lease`; :meth:`Storage.sweep_tasks` releases lapsed ones), keep a declined task
+    from the worker who declined it (``decline=True``), and count each worker's answers per queue.
+    """
+
+    def claim_task(
+        self,
+        workteam_arns: Sequence[str],
+        worker_id: str,
+        now: float,
+        *,
+        task_id: str | None = None,
+        lease_seconds: float | None = None,
+    ) -> tuple[Task, Assignment] | None:
+        """As :meth:`Storage.claim_task`; with ``lease_seconds`` the claim lapses at ``now + lease_seconds`` (never
+        after its deadline) unless renewed, and a returned held assignment has its lease renewed the same way."""
+        ...
+
+    def renew_lease(self, task_id: str, worker_id: str, now: float, lease_seconds: float) -> Assignment | None:
+        """Extend the worker's active claim to ``now + lease_seconds`` (capped at its deadline); None if not held."""
+        ...
+
+    def release_assignment(self, task_id: str, worker_id: str, now: float, *, decline: bool = False) -> bool:
+        """Hand the worker's active claim back to the queue; ``decline`` also keeps it from that worker later."""
+        ...
+
+    def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
+        """Per workteam, how many tasks ``worker_id`` has submitted answers to."""
+        ...
 
 
 @runtime_checkable

@@ -124,3 +124,10 @@ def _settle_retries(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE tasks ADD COLUMN settle_attempts INTEGER NOT NULL DEFAULT 0")
     conn.execute("ALTER TABLE tasks ADD COLUMN settle_after REAL NOT NULL DEFAULT 0")
     conn.execute("ALTER TABLE tasks ADD COLUMN settle_error TEXT")
+
+
+@MIGRATIONS("0003_assignment_lease")
+def _assignment_lease(conn: sqlite3.Connection) -> None:
+    """A claim's lease (epoch seconds; NULL: held until the time limit), renewed while the worker's page is open."""
+    conn.execute("ALTER TABLE assignments ADD COLUMN lease_until REAL")
+    conn.execute("CREATE INDEX assignments_by_lease ON assignments (status, lease_until)")

@@ -108,7 +108,11 @@ def _assignment(row: Sequence[Any]) -> Assignment:
         deadline=row[4],
         submitted_at=row[5],
         answer=None if row[6] is None else json.loads(row[6]),
+        lease_until=row[7] if len(row) > 7 else None,
     )
+
+
+_ASSIGNMENT_COLUMNS = "task_id, worker_id, status, accepted_at, deadline, submitted_at, answer, lease_until"
 
 
 def _resource(row: Sequence[Any]) -> Resource:
@@ -612,24 +616,38 @@ class SQLiteStorage:
         return _task(rows[0]) if rows else None
 
     def claim_task(
-        self, workteam_arns: Sequence[str], worker_id: str, now: float, *, task_id: str | None = None
+        self,
+        workteam_arns: Sequence[str],
+        worker_id: str,
+        now: float,
+        *,
+        task_id: str | None = None,
+        lease_seconds: float | None = None,
     ) -> tuple[Task, Assignment] | None:
         if not workteam_arns:
             return None
         marks = ",".join("?" * len(workteam_arns))
         columns = ", ".join(f"t.{c.strip()}" for c in _TASK_COLUMNS.split(","))
+        held_columns = ", ".join(f"a.{c.strip()}" for c in _ASSIGNMENT_COLUMNS.split(","))
 
         def fn(c: sqlite3.Connection) -> tuple[Task, Assignment] | None:
             held = c.execute(
-                f"SELECT {columns}, a.task_id, a.worker_id, a.status, a.accepted_at, a.deadline, a.submitted_at, "
-                f"a.answer FROM assignments a JOIN tasks t ON t.id = a.task_id WHERE a.worker_id = ? "
-                f"AND a.status = 'active' AND a.deadline > ? AND t.workteam_arn IN ({marks}) "
+                f"SELECT {columns}, {held_columns} FROM assignments a JOIN tasks t ON t.id = a.task_id "
+                f"WHERE a.worker_id = ? AND a.status = 'active' AND a.deadline > ? "
+                f"AND (a.lease_until IS NULL OR a.lease_until > ?) AND t.workteam_arn IN ({marks}) "
                 + ("AND t.id = ? " if task_id else "")
                 + "ORDER BY a.accepted_at LIMIT 1",
-                [worker_id, now, *workteam_arns, *([task_id] if task_id else [])],
+                [worker_id, now, now, *workteam_arns, *([task_id] if task_id else [])],
             ).fetchone()
             if held is not None:
-                return _task(held[:_TASK_WIDTH]), _assignment(held[_TASK_WIDTH:])
+                task, assignment = _task(held[:_TASK_WIDTH]), _assignment(held[_TASK_WIDTH:])
+                if lease_seconds is not None:
+                    assignment.lease_until = min(now + lease_seconds, assignment.deadline)
+                    c.execute(
+                        "UPDATE assignments SET lease_until = ? WHERE task_id = ? AND worker_id = ?",
+                        (assignment.lease_until, task.id, worker_id),
+                    )
+                return task, assignment
             row = c.execute(
                 f"SELECT {columns} FROM tasks t WHERE t.workteam_arn IN ({marks}) AND t.status = 'open' "
                 "AND t.answers + t.active < t.required AND t.expires_at > ? "
@@ -642,14 +660,35 @@ class SQLiteStorage:
                 return None
             task = _task(row)
             deadline = min(now + task.time_limit, task.expires_at) if task.time_limit > 0 else task.expires_at
-            assignment = Assignment(task.id, worker_id, "active", now, deadline)
+            lease = None if lease_seconds is None else min(now + lease_seconds, deadline)
+            assignment = Assignment(task.id, worker_id, "active", now, deadline, lease_until=lease)
             c.execute(
-                "INSERT INTO assignments (task_id, worker_id, status, accepted_at, deadline) VALUES (?, ?, ?, ?, ?)",
-                (task.id, worker_id, "active", now, deadline),
+                "INSERT INTO assignments (task_id, worker_id, status, accepted_at, deadline, lease_until) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (task.id, worker_id, "active", now, deadline, lease),
             )
             c.execute("UPDATE tasks SET active = active + 1 WHERE id = ?", (task.id,))
             task.active += 1
             return task, assignment
+
+        return self._write(fn)
+
+    def renew_lease(self, task_id: str, worker_id: str, now: float, lease_seconds: float) -> Assignment | None:
+        def fn(c: sqlite3.Connection) -> Assignment | None:
+            row = c.execute(
+                f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE task_id = ? AND worker_id = ? "
+                "AND status = 'active' AND deadline > ? AND (lease_until IS NULL OR lease_until > ?)",
+                (task_id, worker_id, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            assignment = _assignment(row)
+            assignment.lease_until = min(now + lease_seconds, assignment.deadline)
+            c.execute(
+                "UPDATE assignments SET lease_until = ? WHERE task_id = ? AND worker_id = ?",
+                (assignment.lease_until, task_id, worker_id),
+            )
+            return assignment
 
         return self._write(fn)
 
@@ -660,8 +699,7 @@ class SQLiteStorage:
                 raise AssignmentError(f"task {task_id} does not exist")
             task = _task(row)
             held = c.execute(
-                "SELECT task_id, worker_id, status, accepted_at, deadline, submitted_at, answer FROM assignments "
-                "WHERE task_id = ? AND worker_id = ?",
+                f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE task_id = ? AND worker_id = ?",
                 (task_id, worker_id),
             ).fetchone()
             if held is None:
@@ -675,6 +713,8 @@ class SQLiteStorage:
                 raise AssignmentError(f"task {task_id} is {task.status}")
             if assignment.deadline <= now:
                 raise AssignmentError(f"the time limit of task {task_id} has passed")
+            if assignment.lease_until is not None and assignment.lease_until <= now:
+                raise AssignmentError(f"the claim on task {task_id} lapsed (its page stopped renewing it)")
             c.execute(
                 "UPDATE assignments SET status = 'submitted', submitted_at = ?, answer = ? "
                 "WHERE task_id = ? AND worker_id = ?",
@@ -694,12 +734,19 @@ class SQLiteStorage:
 
         return self._write(fn)
 
-    def release_assignment(self, task_id: str, worker_id: str, now: float) -> bool:
+    def release_assignment(self, task_id: str, worker_id: str, now: float, *, decline: bool = False) -> bool:
         def fn(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "DELETE FROM assignments WHERE task_id = ? AND worker_id = ? AND status = 'active'",
-                (task_id, worker_id),
-            )
+            if decline:  # kept as 'declined' so this worker is not offered the task again
+                cur = c.execute(
+                    "UPDATE assignments SET status = 'declined', lease_until = NULL "
+                    "WHERE task_id = ? AND worker_id = ? AND status = 'active'",
+                    (task_id, worker_id),
+                )
+            else:
+                cur = c.execute(
+                    "DELETE FROM assignments WHERE task_id = ? AND worker_id = ? AND status = 'active'",
+                    (task_id, worker_id),
+                )
             if cur.rowcount != 1:
                 return False
             c.execute("UPDATE tasks SET active = active - 1 WHERE id = ?", (task_id,))
@@ -712,8 +759,7 @@ class SQLiteStorage:
 
     def assignments(self, task_id: str) -> list[Assignment]:
         rows = self._read(
-            "SELECT task_id, worker_id, status, accepted_at, deadline, submitted_at, answer FROM assignments "
-            "WHERE task_id = ? ORDER BY accepted_at, worker_id",
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE task_id = ? ORDER BY accepted_at, worker_id",
             (task_id,),
         )
         return [_assignment(r) for r in rows]
@@ -733,6 +779,22 @@ class SQLiteStorage:
     def sweep_tasks(self, now: float) -> int:
         def fn(c: sqlite3.Connection) -> int:
             changed = 0
+            lapsed = c.execute(
+                "SELECT task_id, count(*) FROM assignments WHERE status = 'active' AND lease_until <= ? "
+                "AND deadline > ? GROUP BY task_id",
+                (now, now),
+            ).fetchall()
+            if lapsed:  # an unrenewed claim goes back to the queue (for its worker too: nobody declined it)
+                c.execute(
+                    "DELETE FROM assignments WHERE status = 'active' AND lease_until <= ? AND deadline > ?", (now, now)
+                )
+                for task_id, count in lapsed:
+                    c.execute("UPDATE tasks SET active = max(active - ?, 0) WHERE id = ?", (count, task_id))
+                    c.execute(
+                        "UPDATE tasks SET status = 'cancelled' WHERE id = ? AND status = 'closing' AND active = 0",
+                        (task_id,),
+                    )
+                changed += len(lapsed)
             timed_out = c.execute(
                 "SELECT task_id, count(*) FROM assignments WHERE status = 'active' AND deadline <= ? GROUP BY task_id",
                 (now,),
@@ -794,6 +856,19 @@ class SQLiteStorage:
             "WHERE a.task_id = t.id AND a.worker_id = ?)) OR EXISTS (SELECT 1 FROM assignments a WHERE "
             "a.task_id = t.id AND a.worker_id = ? AND a.status = 'active')) GROUP BY t.workteam_arn",
             [*workteam_arns, worker_id, worker_id],
+        )
+        counts = dict.fromkeys(workteam_arns, 0)
+        counts.update({arn: int(n) for arn, n in rows})
+        return counts
+
+    def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
+        if not workteam_arns:
+            return {}
+        marks = ",".join("?" * len(workteam_arns))
+        rows = self._read(
+            f"SELECT t.workteam_arn, count(*) FROM assignments a JOIN tasks t ON t.id = a.task_id "
+            f"WHERE a.worker_id = ? AND a.status = 'submitted' AND t.workteam_arn IN ({marks}) GROUP BY t.workteam_arn",
+            [worker_id, *workteam_arns],
         )
         counts = dict.fromkeys(workteam_arns, 0)
         counts.update({arn: int(n) for arn, n in rows})
