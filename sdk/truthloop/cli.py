@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "contracts": "truthloop.contracts.cli:contracts",
     "templates": "truthloop.templates.cli:templates",
     "local": "truthloop.local.cli:local",
+    "service": "truthloop.service.cli:service",
     "demo": "truthloop.local.demo:demo",
     "review": "truthloop.review.cli:review",
     "labeling": "truthloop.labeling.cli:labeling",

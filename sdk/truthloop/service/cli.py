@@ -1,0 +1,75 @@
+"""``truthloop service``: the serverless service (API Gateway + Lambda + DynamoDB + SQS), emulated locally."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+__all__ = ["service"]
+
+
+@click.group()
+def service() -> None:
+    """The truthloop service: the A2I runtime, SageMaker subset and portal as AWS Lambda functions.
+
+    \b
+    Example:
+      truthloop service local --port 4566 --data-dir .truthloop-service
+    """
+
+
+@service.command("local")
+@click.option("--port", type=int, default=4566, show_default=True, help="Port for every API, moto and the portal.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".truthloop-service"),
+    show_default=True,
+    help="Directory holding the S3 objects and backend.json.",
+)
+@click.option("--region", default="us-east-1", show_default=True, help="Region of the emulated deployment.")
+@click.option("--workers", "worker_count", type=int, default=3, show_default=True, help="Portal tokens to issue.")
+@click.option("--sweep-seconds", type=float, default=60.0, show_default=True, help="Interval of the scheduled sweep.")
+def local_command(port: int, data_dir: Path, region: str, worker_count: int, sweep_seconds: float) -> None:
+    """Run the service's real Lambda handlers on 127.0.0.1 over moto, on one port, until Ctrl+C.
+
+    Requests signed for S3, DynamoDB, SQS, SNS or EventBridge go to moto; every other request is an HTTP API
+    event for the API handler (SageMaker, A2I runtime, portal). The engine handler is fed from the SQS queue and
+    the sweep handler runs on a schedule, in the background.
+
+    Persistence: S3 objects are written to --data-dir and survive a restart. DynamoDB, SQS and EventBridge state
+    is in memory only: a restart starts from an empty table and queue (use `truthloop local up` for durable state).
+
+    \b
+    Example:
+      truthloop service local --port 4566 --data-dir .truthloop-service
+    """
+    from truthloop.service.local import LocalService
+
+    running = LocalService(
+        port=port, data_dir=data_dir, region=region, workers=worker_count, sweep_seconds=sweep_seconds
+    ).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        click.echo(f"truthloop service on {running.endpoint_url} (Lambda handlers over moto, storage: DynamoDB)")
+        click.echo(f"worker portal: {running.portal_url}/")
+        click.echo("point boto3 at it with:")
+        for name, value in running.client_env().items():
+            click.echo(f"  export {name}={value}")
+        click.echo(
+            f"  (with any credentials, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION={region})"
+        )
+        click.echo("worker tokens (sign in to the portal with one):")
+        for name, token in running.worker_tokens.items():
+            click.echo(f"  {name}: {token}")
+        click.echo(f"state: {data_dir} (S3 only; DynamoDB and SQS are in memory); Ctrl+C stops")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        click.echo("stopping…")
+        running.stop()
