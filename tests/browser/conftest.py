@@ -67,7 +67,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # --------------------------------------------------------------------------------------------- browser
 
 
-@pytest.fixture(scope="session")
+# module scope: the sync API keeps its event loop running in this thread until it stops, which would break the
+# later tests (service handlers through Mangum) that run a loop of their own in the same process
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
