@@ -17,6 +17,8 @@ DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed-all
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM := /usr/bin/chromium
+# two workers (CI has 2 cores); a module's tests stay on one worker, so its module-scoped backend starts once
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 ARGS ?=
 
@@ -73,7 +75,7 @@ $(SAGEMAKER_VENVS)/.ready: tests/functional/review/make_sagemaker_venvs.sh
 
 pytest: install browser-deps node_modules/.bin/cdk $(SAGEMAKER_VENVS)/.ready
 	TRUTHLOOP_SAGEMAKER_VENVS=$(CURDIR)/$(SAGEMAKER_VENVS) TRUTHLOOP_REQUIRE_SAGEMAKER_SDKS=1 \
-		$(VENV)/bin/pytest $(PYTEST_ARGS)
+		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

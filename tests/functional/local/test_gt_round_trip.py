@@ -182,6 +182,7 @@ def test_builtin_text_classification_round_trip(
     response_keys = [k for k in keys if "/consolidation-response/iteration-" in k]
     assert request_keys and len(request_keys) == len(response_keys)
     seen: set[str] = set()
+    worker_labels: dict[str, list[str]] = {}
     for request_key, response_key in zip(request_keys, response_keys):
         # the request and response of one batch share the iteration and the timestamp
         assert request_key.replace("consolidation-request", "consolidation-response") == response_key
@@ -189,6 +190,10 @@ def test_builtin_text_classification_round_trip(
         assert isinstance(payload, ConsolidationPayload)
         assert {o.data_object.content for o in payload.objects} <= set(REVIEWS)
         assert all(len(o.annotations) == 3 for o in payload.objects)
+        for o in payload.objects:
+            worker_labels[o.data_object.content or ""] = [
+                json.loads(a.content or "{}")["crowd-classifier"]["label"] for a in o.annotations
+            ]
         consolidated = ConsolidationResponse.parse(
             json.loads(s3.get_object(Bucket=bucket, Key=response_key)["Body"].read())
         )
@@ -203,8 +208,11 @@ def test_builtin_text_classification_round_trip(
         metadata = parsed_line.label("label").metadata
         assert metadata is not None and metadata.type == "groundtruth/text-classification"
         assert metadata.class_name in ("positive", "negative")
-    majority_right = sum(line["label-metadata"]["class-name"] == REVIEWS[line["source"]] for line in lines)
-    assert majority_right >= 5
+    # AND each label is the majority of its three answers (the simulated crowd is 90% right, so the answers vary
+    # with the random job name; the consolidation must follow them, whichever they are)
+    for line in lines:
+        labels = worker_labels[line["source"]]
+        assert line["label-metadata"]["class-name"] == max(set(labels), key=labels.count), labels
     # AND the job-state event was delivered
     backend.wait_idle()
     state = [
