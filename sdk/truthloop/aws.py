@@ -18,12 +18,13 @@ from truthloop.exceptions import (
     AwsServiceError,
     AwsValidationError,
     ConflictError,
+    ContractError,
     NotFoundError,
     QuotaExceededError,
     ThrottledError,
 )
 
-__all__ = ["RETRYABLE_CODES", "error_from_client_error", "is_retryable", "map_client_errors"]
+__all__ = ["RETRYABLE_CODES", "error_from_client_error", "is_retryable", "map_client_errors", "split_s3_uri"]
 
 #: Error codes that are safe to retry with backoff (aws-contracts.md Appendix 6). 402 quota errors are not.
 RETRYABLE_CODES = frozenset(
@@ -117,3 +118,17 @@ def map_client_errors(operation: str = "") -> Iterator[None]:
         if isinstance(inner, ClientError):
             raise error_from_client_error(inner, operation) from exc
         raise AwsServiceError(str(exc), code=type(exc).__name__, operation=operation) from exc
+
+
+def split_s3_uri(uri: str, what: str = "S3 URI", path: str = "$", *, key_required: bool = True) -> tuple[str, str]:
+    """``s3://bucket/key`` → ``(bucket, key)``, the one S3 URI parser of the package.
+
+    Raises :class:`ContractError` (a ``ValueError``) naming ``what`` (and ``path``, the JSON path it came from) when
+    the URI is not ``s3://`` or has no bucket, or no key when ``key_required`` (an output prefix may be the bucket
+    alone: ``s3://bucket`` gives ``("bucket", "")``).
+    """
+    bucket, _, key = uri[5:].partition("/") if uri.startswith("s3://") else ("", "", "")
+    if not bucket or (key_required and not key):
+        shape = "s3://bucket/key" if key_required else "s3://bucket[/prefix]"
+        raise ContractError(f"{what} is not an {shape} URI: {uri!r}"[:300], path)
+    return bucket, key

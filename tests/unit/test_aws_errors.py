@@ -6,7 +6,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from truthloop import exceptions as exc
-from truthloop.aws import is_retryable, map_client_errors
+from truthloop.aws import is_retryable, map_client_errors, split_s3_uri
+from truthloop.exceptions import ContractError
 
 
 def _client_error(code: str, status: int) -> ClientError:
@@ -52,3 +53,36 @@ def test_every_leaf_has_a_raised_when_docstring() -> None:
         cls = getattr(exc, name)
         assert issubclass(cls, exc.TruthloopError)
         assert cls.__doc__ and cls.__doc__.strip(), name
+
+
+@pytest.mark.parametrize(
+    ("uri", "key_required", "expected"),
+    [
+        ("s3://bucket/key", True, ("bucket", "key")),
+        ("s3://bucket/a/b/c.json", True, ("bucket", "a/b/c.json")),
+        ("s3://bucket", False, ("bucket", "")),
+        ("s3://bucket/prefix", False, ("bucket", "prefix")),
+    ],
+)
+def test_split_s3_uri_accepts(uri: str, key_required: bool, expected: tuple[str, str]) -> None:
+    # GIVEN an s3:// URI WHEN it is split THEN bucket and key come back
+    assert split_s3_uri(uri, key_required=key_required) == expected
+
+
+@pytest.mark.parametrize(
+    ("uri", "key_required"),
+    [
+        ("https://bucket/key", True),
+        ("s3://", False),
+        ("s3:///key", True),
+        ("s3://bucket", True),
+        ("s3://bucket/", True),
+    ],
+)
+def test_split_s3_uri_names_what_and_where(uri: str, key_required: bool) -> None:
+    # GIVEN a URI that is not s3://bucket/key WHEN it is split THEN the error names the field and its JSON path
+    with pytest.raises(ContractError) as raised:
+        split_s3_uri(uri, "S3OutputPath", "$.OutputConfig.S3OutputPath", key_required=key_required)
+    assert raised.value.path == "$.OutputConfig.S3OutputPath"
+    assert "S3OutputPath" in raised.value.message and repr(uri) in raised.value.message
+    assert isinstance(raised.value, ValueError)

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from truthloop.aws import map_client_errors
+from truthloop.aws import map_client_errors, split_s3_uri
 from truthloop.contracts import canonical_json
 from truthloop.exceptions import AwsError, ConfigurationError, LabelingError
-from truthloop.labeling.post import split_s3_uri
 from truthloop.naming import deterministic_name, validate_label_attribute_name
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from truthloop.aws import map_client_errors
+from truthloop.aws import map_client_errors, split_s3_uri
 from truthloop.consolidation import Answers
 from truthloop.consolidation._base import CategoricalAggregator
 from truthloop.consolidation.boxes import BoxAggregator, WorkerBox
@@ -85,16 +85,6 @@ class _Item:
     object_id: str
     data: DatasetObject
     answers: list[tuple[str, Answer]]
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``; raises :class:`ContractError` otherwise."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ContractError(f"not an s3://bucket/key URI: {uri!r}"[:300])
-    bucket, key = uri[5:].split("/", 1)
-    if not bucket or not key:
-        raise ContractError(f"not an s3://bucket/key URI: {uri!r}"[:300])
-    return bucket, key
 
 
 def _read_s3(s3: Any, uri: str) -> bytes:

@@ -70,8 +70,8 @@ class DemoOutput:
 
     def write(self, s3: Any, *, bucket: str, reviewed_prefix: str, labeled_manifest_uri: str, images: str) -> None:
         """Fetch the reviewed dataset, the labeled manifest and the images, and export the training files."""
+        from truthloop.aws import split_s3_uri
         from truthloop.export import export
-        from truthloop.local.s3 import parse_s3_uri
 
         reviewed = self.root / "reviewed.manifest"
         keys = sorted(
@@ -85,7 +85,7 @@ class DemoOutput:
         training.mkdir(exist_ok=True)
         if labeled_manifest_uri:
             labeled = self.root / "labeled.manifest"
-            manifest_bucket, manifest_key = parse_s3_uri(labeled_manifest_uri)
+            manifest_bucket, manifest_key = split_s3_uri(labeled_manifest_uri, "labeled manifest")
             self._download(s3, manifest_bucket, [manifest_key], labeled)
             self.files["labeled manifest (boxes)"] = labeled
             coco = training / "boxes.coco.json"

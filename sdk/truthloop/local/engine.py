@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from truthloop.aws import split_s3_uri
 from truthloop.contracts import arn_resource_name
 from truthloop.contracts._reader import iso
 from truthloop.local.events import A2I_DETAIL_TYPE
 from truthloop.local.labeling import JOB_KIND, LabelingEngine
 from truthloop.local.runtime import Runtime
-from truthloop.local.s3 import parse_s3_uri
 from truthloop.local.steps import RetryPolicy, StepMessage
 from truthloop.local.storage import HumanLoop, Task
 from truthloop.local.workforce import WorkerDirectory
@@ -49,7 +49,7 @@ def _iso_ms(epoch: float) -> str:
 
 def a2i_output_key(s3_output_path: str, flow_name: str, loop_name: str, created: float) -> tuple[str, str]:
     """``<S3OutputPath>/<flow>/YYYY/MM/DD/hh/mm/ss/<loop>/output.json`` (creation time, UTC) as (bucket, key)."""
-    bucket, prefix = parse_s3_uri(s3_output_path.rstrip("/"))
+    bucket, prefix = split_s3_uri(s3_output_path.rstrip("/"), "S3OutputPath", key_required=False)
     stamp = datetime.fromtimestamp(created, UTC).strftime("%Y/%m/%d/%H/%M/%S")
     key = "/".join(p for p in (prefix, flow_name, stamp, loop_name, "output.json") if p)
     return bucket, key

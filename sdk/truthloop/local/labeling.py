@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from truthloop.arns import HUMAN_TASK_UI_ACCOUNT
+from truthloop.aws import split_s3_uri
 from truthloop.contracts import (
     ConsolidationEvent,
     ConsolidationResponse,
@@ -42,7 +43,6 @@ from truthloop.local import templating
 from truthloop.local.events import GT_DETAIL_TYPE
 from truthloop.local.lambdas import LambdaError, LambdaNotMapped
 from truthloop.local.runtime import Runtime
-from truthloop.local.s3 import parse_s3_uri
 from truthloop.local.storage import JobObject, Resource, Task
 from truthloop.local.workforce import WorkerDirectory
 
@@ -86,7 +86,7 @@ class LabelingEngine:
     # ------------------------------------------------------------------ helpers
     def _s3_read(self, uri: str, what: str) -> bytes:
         try:
-            bucket, key = parse_s3_uri(uri)
+            bucket, key = split_s3_uri(uri)
             body: bytes = self.rt.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             return body
         except Exception as exc:
@@ -94,7 +94,7 @@ class LabelingEngine:
             raise JobFailure(f"ClientError: cannot read the {what} {uri}: {code}") from None
 
     def _s3_write(self, uri: str, value: Any, *, jsonl: bool = False) -> None:
-        bucket, key = parse_s3_uri(uri)
+        bucket, key = split_s3_uri(uri)
         if jsonl:
             body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in value).encode("utf-8")
         else:

@@ -45,7 +45,6 @@ __all__ = [
     "S3Gateway",
     "is_loopback_origin",
     "moto_client",
-    "parse_s3_uri",
     "s3_client",
     "signing_service",
 ]
@@ -59,16 +58,6 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _MAGIC = b"truthloop-s3-object/1\n"
 _LOCKS = 64
 _MAX_BODY = 5 * 1024 * 1024 * 1024
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``; raises ValueError naming the URI otherwise."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise ValueError(f"S3 URI has no bucket: {uri!r}")
-    return bucket, key
 
 
 def moto_client(

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from truthloop.aws import map_client_errors
+from truthloop.aws import map_client_errors, split_s3_uri
 from truthloop.contracts._base import arn_resource_name
 from truthloop.contracts.a2i import HumanLoopOutput
 from truthloop.contracts.events import A2ILoopStatusEvent
@@ -96,15 +96,8 @@ class CompletionConfig:
         return f"{self.reviewed_prefix}{flow}/{stamp:%Y/%m/%d}/{event.human_loop_name}.manifest"
 
 
-def _split_s3(uri: str, what: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ContractError(f"{what} is not an s3:// URI: {uri!r}", "$.detail.humanLoopOutput.outputS3Uri")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
 def _read_json(s3: Any, uri: str, what: str) -> Any:
-    bucket, key = _split_s3(uri, what)
+    bucket, key = split_s3_uri(uri, what, "$.detail.humanLoopOutput.outputS3Uri")
     with map_client_errors("GetObject"):
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
