@@ -13,8 +13,9 @@ from truthloop.exceptions import ConsolidationError
 
 __all__ = ["AutoSelect", "starved"]
 
-#: Poisson standard deviations of allowance in the collapse guard (about a one-sided 2% level).
-COLLAPSE_Z = 2.0
+#: Poisson standard deviations of allowance in the collapse guard: the strictest level of the bench's
+#: leave-one-dataset-out grid (1, 2, 3), which the 14 bench sets cannot tell apart.
+COLLAPSE_Z = 1.0
 
 Factory = Callable[[], CategoricalAggregator]
 
@@ -95,7 +96,14 @@ class AutoSelect(CategoricalAggregator):
     ) -> None:
         if not candidates:
             raise ConsolidationError("AutoSelect needs at least one candidate")
-        if folds < 2 or not 0 <= min_class_ratio < 1 or min_tasks < 0 or min_worker_answers < 0 or margin < 0 or collapse_z < 0:
+        if (
+            folds < 2
+            or not 0 <= min_class_ratio < 1
+            or min_tasks < 0
+            or min_worker_answers < 0
+            or margin < 0
+            or collapse_z < 0
+        ):
             raise ConsolidationError(
                 "folds must be >= 2, min_class_ratio in [0, 1), min_tasks, min_worker_answers, margin and"
                 " collapse_z >= 0"

@@ -80,22 +80,23 @@ def test_a_candidate_that_agrees_with_majority_vote_is_never_collapsed() -> None
 
 
 @pytest.mark.parametrize(
-    ("predicted", "majority", "ratio", "starved"),
+    ("predicted", "majority", "ratio", "z", "starved"),
     [
-        ([0, 300], [2, 298], 0.3, False),  # expected 0.6 tasks: no task is chance
-        ([0, 300], [40, 260], 0.3, True),  # expected 12 ± 3.5: none is a collapse
-        ([8, 292], [40, 260], 0.3, False),  # 8 >= 12 - 2 * 3.46
-        ([5, 295], [40, 260], 0.3, True),  # 5 < 5.07
-        ([5, 295], [40, 260], 0.1, False),  # ratio 0.1: expected 4
-        ([3, 19030], [5695, 13338], 0.3, True),  # one-coin Dawid-Skene on trec
+        ([0, 300], [2, 298], 0.3, 1.0, False),  # expected 0.6 tasks: no task is chance
+        ([0, 300], [2, 298], 0.3, 0.0, True),  # ... unless no allowance is made
+        ([0, 300], [40, 260], 0.3, 2.0, True),  # expected 12 ± 3.46: none is a collapse
+        ([8, 292], [40, 260], 0.3, 2.0, False),  # 8 >= 12 - 2 × 3.46
+        ([8, 292], [40, 260], 0.3, 1.0, True),  # 8 < 12 - 3.46
+        ([5, 295], [40, 260], 0.1, 1.0, False),  # ratio 0.1: expected 4
+        ([3, 19030], [5695, 13338], 0.3, 3.0, True),  # one-coin Dawid-Skene on trec
     ],
 )
 def test_starved_allows_z_poisson_deviations_below_the_expected_count(
-    predicted: list[int], majority: list[int], ratio: float, starved: bool
+    predicted: list[int], majority: list[int], ratio: float, z: float, starved: bool
 ) -> None:
     from truthloop.consolidation.auto import starved as is_starved
 
-    assert is_starved(np.array(predicted), np.array(majority), ratio) is starved
+    assert is_starved(np.array(predicted), np.array(majority), ratio, z) is starved
 
 
 def test_the_candidate_whose_consensus_predicts_held_out_answers_wins() -> None:
