@@ -558,6 +558,10 @@ def batches_report(prepared: dict[str, Any], stats: dict[str, Any], seed: int = 
             "carried_s_per_batch": elapsed / len(sizes),
         }
         row["gap_to_whole_job"] = row["whole_job"] - row["carried"]
+        row["vs_batch_mv"] = row["carried"] - row["batch_mv"]
+        if row["vs_batch_mv"] < 0:
+            hits = carried_labels[scored[:, 0]] == scored[:, 1]
+            row["vs_batch_mv_mcnemar"] = mcnemar(hits, batch_mv[scored[:, 0]] == scored[:, 1])
         rows[name] = row
     mean_gap = float(np.mean([r["gap_to_whole_job"] for r in rows.values()]))
     return {
@@ -565,6 +569,7 @@ def batches_report(prepared: dict[str, Any], stats: dict[str, Any], seed: int = 
         "per_dataset": rows,
         "mean_gap_to_whole_job": mean_gap,
         "mean_gain_over_batch_mv": float(np.mean([r["carried"] - r["batch_mv"] for r in rows.values()])),
+        "below_batch_mv": {n: r["vs_batch_mv"] for n, r in rows.items() if r["vs_batch_mv"] < -MV_TOLERANCE},
         "met": mean_gap <= 0.005,
     }
 
