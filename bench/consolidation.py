@@ -387,20 +387,10 @@ def numeric(folder: Path) -> dict[str, Any]:
 #: candidates: held-out agreement with the consensus favours them on data where a skill model is far better
 #: (bluebirds: 0.688 vs 0.668 held out, 0.759 vs 0.898 on gold), so a grid that includes them chose them on 13
 #: datasets and lost 0.13 on the 14th (0.012 mean held-out gap).
-#: The collapse guard's allowance (``collapse_z``, Poisson standard deviations) runs from the strictest guard
-#: (1: a one-sided 16% level) to 3 (0.1%); no allowance at all (0) is not a test, it would judge a class by
-#: counts of one or two tasks.
 LODO_GRID: list[dict[str, Any]] = [
-    {
-        "candidates": candidates,
-        "min_class_ratio": ratio,
-        "collapse_z": z,
-        "min_worker_answers": answers,
-        "margin": margin,
-    }
+    {"candidates": candidates, "min_class_ratio": ratio, "min_worker_answers": answers, "margin": margin}
     for candidates in (("ds", "ods"), ("ods", "ds"))
     for ratio in (0.3, 0.2, 0.1)
-    for z in (1.0, 2.0, 3.0)
     for answers in (20.0, 10.0, 5.0)
     for margin in (0.005, 0.002, 0.0)
 ]
@@ -410,9 +400,8 @@ MV_TOLERANCE = 0.001
 
 def candidate_stats(answers: Answers, scored: np.ndarray, folds: int = 5, seed: int = 0) -> dict[str, Any]:
     """What every setting of the default decides from, on one dataset (computed once, exactly as AutoSelect does):
-    per candidate its gold accuracy, its task count per class (the collapse guard compares it with majority
-    vote's) and its held-out agreement on the same seeded folds; the typical worker's answer count; the task
-    count."""
+    per candidate its gold accuracy, its smallest ratio of predicted to answered class share (the collapse guard)
+    and its held-out agreement on the same seeded folds; the typical worker's answer count; the task count."""
     from truthloop.consolidation._base import Design
     from truthloop.consolidation.auto import AutoSelect
 
@@ -420,12 +409,15 @@ def candidate_stats(answers: Answers, scored: np.ndarray, folds: int = 5, seed: 
     probe = AutoSelect(folds=folds, seed=seed)
     probe._input = (answers, None)
     fold = np.random.default_rng(seed).integers(0, folds, design.n).astype(np.int64)
+    answered = np.bincount(design.label, minlength=design.k) / max(design.n, 1)
+    used = answered > 0
     out: dict[str, Any] = {"typical": AutoSelect.typical_worker_answers(design), "tasks": design.n_tasks}
     for name in ("mv", "wawa", "ds", "ods"):
         model = METHODS[name]().fit(answers)
+        predicted = np.bincount(model.label_indices_, minlength=design.k) / max(design.n_tasks, 1)
         out[name] = {
             "accuracy": float(np.mean(model.label_indices_[scored[:, 0]] == scored[:, 1])),
-            "class_counts": np.bincount(model.label_indices_, minlength=design.k).tolist(),
+            "class_ratio": float(np.min(predicted[used] / answered[used])),
             "held_out": probe._held_out_agreement(METHODS[name], fold) if name != "mv" else None,
         }
     return out
@@ -435,15 +427,8 @@ def auto_choice(stats: dict[str, Any], setting: dict[str, Any], min_tasks: int =
     """The method AutoSelect with ``setting`` picks on a dataset with ``stats`` (mirrors AutoSelect._fit)."""
     if stats["tasks"] < min_tasks or stats["typical"] < setting["min_worker_answers"]:
         return "mv"
-    from truthloop.consolidation.auto import starved
-
     candidates = list(setting["candidates"])
-    votes = stats["mv"]["class_counts"]
-    healthy = [
-        c
-        for c in candidates
-        if not starved(stats[c]["class_counts"], votes, setting["min_class_ratio"], setting["collapse_z"])
-    ]
+    healthy = [c for c in candidates if stats[c]["class_ratio"] >= setting["min_class_ratio"]]
     if not healthy:
         return candidates[0]
     first = healthy[0]
@@ -817,7 +802,6 @@ def main() -> None:
             shipped = {
                 "candidates": tuple(METHODS_BY_FACTORY[c] for c in default.candidates),
                 "min_class_ratio": default.min_class_ratio,
-                "collapse_z": default.collapse_z,
                 "min_worker_answers": default.min_worker_answers,
                 "margin": default.margin,
             }

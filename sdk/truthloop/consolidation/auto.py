@@ -11,20 +11,9 @@ from truthloop.consolidation.dawid_skene import DawidSkene, OneCoinDawidSkene
 from truthloop.consolidation.majority import MajorityVote
 from truthloop.exceptions import ConsolidationError
 
-__all__ = ["AutoSelect", "starved"]
-
-#: Poisson standard deviations of allowance in the collapse guard: the strictest level of the bench's
-#: leave-one-dataset-out grid (1, 2, 3), which the 14 bench sets cannot tell apart.
-COLLAPSE_Z = 1.0
+__all__ = ["AutoSelect"]
 
 Factory = Callable[[], CategoricalAggregator]
-
-
-def starved(predicted: IntArray, majority: IntArray, ratio: float, z: float = COLLAPSE_Z) -> bool:
-    """Whether a model starves a class: per class, its task count ``predicted`` is below ``ratio`` × majority
-    vote's count ``majority`` by more than ``z`` Poisson standard deviations of that expectation."""
-    expected = ratio * np.asarray(majority, dtype=np.float64)
-    return bool(np.any(np.asarray(predicted, dtype=np.float64) < expected - z * np.sqrt(expected)))
 
 
 class AutoSelect(CategoricalAggregator):
@@ -43,15 +32,9 @@ class AutoSelect(CategoricalAggregator):
        :math:`s = 0.75`), which is as wide as the spread of skills between workers, so a skill model cannot do
        better than equal votes; with 1–3 answers per worker it fits each worker's few answers exactly and
        overrides clear majorities with confidence 1.
-    1. **Collapse guard** — a candidate fitted on all answers is rejected when it gives some class to fewer
-       tasks than ``min_class_ratio`` × the tasks majority vote gives it, by more than chance: fewer than
-       :math:`e - z\sqrt{e}` with :math:`e` = ``min_class_ratio`` × majority vote's count and :math:`z` =
-       ``collapse_z`` (e.g. a model that labels 3 of 19,000 tasks "1" where majority vote labels 5,700 "1").
-       Majority vote is the reference, not the share of answers, because workers over-use some classes (a
-       "can't tell" or "not related" option given by many but rarely by most): measured against answer shares,
-       majority vote itself would count as collapsed on such data, and a candidate that agrees with it would be
-       rejected for that. The allowance of :math:`z` Poisson standard deviations keeps a class majority vote
-       gives to a handful of tasks from deciding anything (0 where ``e`` = 0.6 is chance).
+    1. **Collapse guard** — a candidate fitted on all answers is rejected when it gives some class that workers
+       use less than ``min_class_ratio`` × its share of the answers (e.g. a model that labels no task "0" while
+       a third of the answers say "0").
     2. **Cross-validated agreement** — the answers are split into ``folds`` random folds (seeded
        ``np.random.default_rng(seed)``); each candidate is fitted without a fold and scored by the share of the
        held-out answers that equal the consensus label of their task. The best-scoring remaining candidate
@@ -92,21 +75,12 @@ class AutoSelect(CategoricalAggregator):
         fallback: Factory = MajorityVote,
         seed: int | None = 0,
         margin: float = 0.0,
-        collapse_z: float = COLLAPSE_Z,
     ) -> None:
         if not candidates:
             raise ConsolidationError("AutoSelect needs at least one candidate")
-        if (
-            folds < 2
-            or not 0 <= min_class_ratio < 1
-            or min_tasks < 0
-            or min_worker_answers < 0
-            or margin < 0
-            or collapse_z < 0
-        ):
+        if folds < 2 or not 0 <= min_class_ratio < 1 or min_tasks < 0 or min_worker_answers < 0 or margin < 0:
             raise ConsolidationError(
-                "folds must be >= 2, min_class_ratio in [0, 1), min_tasks, min_worker_answers, margin and"
-                " collapse_z >= 0"
+                "folds must be >= 2, min_class_ratio in [0, 1), min_tasks, min_worker_answers and margin >= 0"
             )
         self.candidates = tuple(candidates)
         self.folds = folds
@@ -116,11 +90,13 @@ class AutoSelect(CategoricalAggregator):
         self.fallback = fallback
         self.seed = seed
         self.margin = margin
-        self.collapse_z = collapse_z
 
-    def _collapsed(self, design: Design, model: CategoricalAggregator, majority: IntArray) -> bool:
-        predicted = np.bincount(model.label_indices_, minlength=design.k)
-        return starved(predicted, majority, self.min_class_ratio, self.collapse_z)
+    def _collapsed(self, design: Design, model: CategoricalAggregator) -> bool:
+        k = design.k
+        answered = np.bincount(design.label, minlength=k) / max(design.n, 1)
+        predicted = np.bincount(model.label_indices_, minlength=k) / max(design.n_tasks, 1)
+        used = answered > 0
+        return bool(np.any(predicted[used] < self.min_class_ratio * answered[used]))
 
     def _held_out_agreement(self, factory: Factory, fold: IntArray) -> float:
         answers, gold = self._input
@@ -170,8 +146,7 @@ class AutoSelect(CategoricalAggregator):
         if len(fitted) > 1:
             rng = np.random.default_rng(self.seed)
             fold = rng.integers(0, self.folds, design.n).astype(np.int64)
-            votes = np.bincount(MajorityVote().fit(answers, gold).label_indices_, minlength=design.k)
-            healthy = [i for i, model in enumerate(fitted) if not self._collapsed(design, model, votes)]
+            healthy = [i for i, model in enumerate(fitted) if not self._collapsed(design, model)]
             for i in healthy:
                 self.scores_[i] = self._held_out_agreement(self.candidates[i], fold)
             if healthy:

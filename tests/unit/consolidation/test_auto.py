@@ -53,52 +53,6 @@ def test_collapsed_candidates_are_rejected() -> None:
     assert math.isnan(model.scores_[0]) and 0 < model.scores_[1] <= 1
 
 
-def _with_an_overused_class(n_tasks: int = 60, seed: int = 0) -> Answers:
-    """9 workers, 3 true classes at 75% accuracy, plus a fourth answer "?" (a "can't tell") that each worker
-    gives on 20% of the tasks regardless of the truth: a fifth of the answers, rarely a task's majority."""
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, 3, n_tasks)
-    rows = []
-    for t in range(n_tasks):
-        for w in range(9):
-            label = truth[t] if rng.random() < 0.75 else rng.integers(0, 3)
-            rows.append((t, w, "?" if rng.random() < 0.2 else str(label)))
-    return Answers.from_records(rows)
-
-
-def test_a_candidate_that_agrees_with_majority_vote_is_never_collapsed() -> None:
-    # GIVEN a class that workers over-use but that is rarely a task's majority
-    answers = _with_an_overused_class()
-    votes = MajorityVote().fit(answers)
-    share = np.mean([label == "?" for label in votes.labels_.values()])
-    assert share < 0.3 * np.mean(answers.label_index == answers.classes.index("?"))  # starved vs answer shares
-    # WHEN majority vote is a candidate next to a collapsed model
-    model = AutoSelect(candidates=(MajorityVote, AlwaysFirst), min_worker_answers=0).fit(answers)
-    # THEN majority vote is healthy and chosen (the guard measures classes against majority vote's labels)
-    assert model.chosen_ == 0 and model.reason_ == "the other candidates collapsed"
-    assert not math.isnan(model.scores_[0]) and math.isnan(model.scores_[1])
-
-
-@pytest.mark.parametrize(
-    ("predicted", "majority", "ratio", "z", "starved"),
-    [
-        ([0, 300], [2, 298], 0.3, 1.0, False),  # expected 0.6 tasks: no task is chance
-        ([0, 300], [2, 298], 0.3, 0.0, True),  # ... unless no allowance is made
-        ([0, 300], [40, 260], 0.3, 2.0, True),  # expected 12 ± 3.46: none is a collapse
-        ([8, 292], [40, 260], 0.3, 2.0, False),  # 8 >= 12 - 2 × 3.46
-        ([8, 292], [40, 260], 0.3, 1.0, True),  # 8 < 12 - 3.46
-        ([5, 295], [40, 260], 0.1, 1.0, False),  # ratio 0.1: expected 4
-        ([3, 19030], [5695, 13338], 0.3, 3.0, True),  # one-coin Dawid-Skene on trec
-    ],
-)
-def test_starved_allows_z_poisson_deviations_below_the_expected_count(
-    predicted: list[int], majority: list[int], ratio: float, z: float, starved: bool
-) -> None:
-    from truthloop.consolidation.auto import starved as is_starved
-
-    assert is_starved(np.array(predicted), np.array(majority), ratio, z) is starved
-
-
 def test_the_candidate_whose_consensus_predicts_held_out_answers_wins() -> None:
     model = AutoSelect(candidates=(LeastVoted, MajorityVote)).fit(_answers())
     assert model.chosen_ == 1
@@ -173,8 +127,6 @@ def test_rejects_bad_parameters() -> None:
         AutoSelect(min_worker_answers=-1)
     with pytest.raises(ConsolidationError, match="margin"):
         AutoSelect(margin=-0.1)
-    with pytest.raises(ConsolidationError, match="collapse_z"):
-        AutoSelect(collapse_z=-1)
     with pytest.raises(ConsolidationError, match="at least one candidate"):
         AutoSelect(candidates=())
 

@@ -73,7 +73,7 @@ def test_the_lodo_replay_of_a_setting_makes_autoselects_choice(bench: ModuleType
     # WHEN the bench replays AutoSelect's default setting from the precomputed figures
     stats = bench.candidate_stats(answers, scored)
     model = AutoSelect().fit(answers)
-    setting = {"candidates": ("ds", "ods"), "min_class_ratio": model.min_class_ratio, "collapse_z": model.collapse_z,
+    setting = {"candidates": ("ds", "ods"), "min_class_ratio": model.min_class_ratio,
                "min_worker_answers": model.min_worker_answers, "margin": model.margin}  # fmt: skip
     # THEN it names the method AutoSelect chose, with the same held-out agreement
     expected = "mv" if model.chosen_ < 0 else ("ds", "ods")[model.chosen_]
