@@ -487,6 +487,62 @@ def lodo(stats: dict[str, Any], best: dict[str, float], shipped: dict[str, Any])
     }
 
 
+def override_signals(answers: Answers, scored: np.ndarray, folds: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Gold-free evidence on whether a skill model's departures from majority vote ("overrides") are right, next to
+    their gold record, per candidate: the share of tasks overridden; gold tasks among them won and lost against
+    majority vote; the share of overrides the same model still makes when refitted without each of ``folds``
+    seeded answer folds; the share the other candidate makes too; and, on the same folds, majority vote's and the
+    candidate's held-out agreement (share of held-out answers equal to the label fitted without them) and held-out
+    label log-likelihood (mean log-probability of held-out answers under full confusion matrices fitted, with
+    Dawid-Skene's prior, to the training answers given each method's labels)."""
+    from truthloop.consolidation._base import Design
+
+    fold = np.random.default_rng(seed).integers(0, folds, len(answers))
+    k = answers.n_classes
+    full = {m: METHODS[m]().fit(answers).label_indices_ for m in ("mv", "ds", "ods")}
+    refit: dict[str, list[np.ndarray]] = {m: [] for m in full}
+    agree = dict.fromkeys(full, 0.0)
+    loglik = dict.fromkeys(full, 0.0)
+    count = 0
+    scorer = DawidSkene()
+    for f in range(folds):
+        subset, kept = answers.select(fold != f)
+        design = Design(subset, k)
+        position = np.full(answers.n_tasks, -1)
+        position[kept] = np.arange(len(kept))
+        held = position[answers.task_index[fold == f]]
+        usable = held >= 0
+        task, worker = held[usable], answers.worker_index[fold == f][usable]
+        label = answers.label_index[fold == f][usable]
+        count += len(task)
+        for m in full:
+            fitted = METHODS[m]().fit(subset).label_indices_
+            labels = np.full(answers.n_tasks, -1)
+            labels[kept] = fitted
+            refit[m].append(labels)
+            errors, _priors = scorer._m_step(design, np.eye(k)[fitted])
+            agree[m] += float(np.sum(fitted[task] == label))
+            loglik[m] += float(np.sum(np.log(errors[worker, fitted[task], label])))
+    out: dict[str, Any] = {"mv": {"held_out_agreement": agree["mv"] / count, "held_out_loglik": loglik["mv"] / count}}
+    for m, other in (("ds", "ods"), ("ods", "ds")):
+        override = np.flatnonzero(full[m] != full["mv"])
+        on_gold = np.isin(scored[:, 0], override)
+        persisted = [labels[override] == full[m][override] for labels in refit[m]]
+        present = [labels[override] >= 0 for labels in refit[m]]
+        out[m] = {
+            "overridden": len(override) / answers.n_tasks,
+            "gold_won_lost": [
+                int(np.sum(full[m][scored[on_gold, 0]] == scored[on_gold, 1])),
+                int(np.sum(full["mv"][scored[on_gold, 0]] == scored[on_gold, 1])),
+            ],
+            "refit_persistence": float(np.sum(persisted) / max(np.sum(present), 1)),
+            "other_makes_it_too": float(np.mean(full[other][override] == full[m][override])) if len(override) else 1.0,
+            "held_out_agreement": agree[m] / count,
+            "held_out_loglik": loglik[m] / count,
+        }
+    return out
+
+
 # ------------------------------------------------------------------ batches with carried worker skills
 
 
@@ -543,6 +599,10 @@ def batches_report(prepared: dict[str, Any], stats: dict[str, Any], seed: int = 
             "carried_s_per_batch": elapsed / len(sizes),
         }
         row["gap_to_whole_job"] = row["whole_job"] - row["carried"]
+        row["vs_batch_mv"] = row["carried"] - row["batch_mv"]
+        if row["vs_batch_mv"] < 0:
+            hits = carried_labels[scored[:, 0]] == scored[:, 1]
+            row["vs_batch_mv_mcnemar"] = mcnemar(hits, batch_mv[scored[:, 0]] == scored[:, 1])
         rows[name] = row
     mean_gap = float(np.mean([r["gap_to_whole_job"] for r in rows.values()]))
     return {
@@ -550,6 +610,7 @@ def batches_report(prepared: dict[str, Any], stats: dict[str, Any], seed: int = 
         "per_dataset": rows,
         "mean_gap_to_whole_job": mean_gap,
         "mean_gain_over_batch_mv": float(np.mean([r["carried"] - r["batch_mv"] for r in rows.values()])),
+        "below_batch_mv": {n: r["vs_batch_mv"] for n, r in rows.items() if r["vs_batch_mv"] < -MV_TOLERANCE},
         "met": mean_gap <= 0.005,
     }
 
@@ -801,6 +862,9 @@ def main() -> None:
                 "margin": default.margin,
             }
             report["lodo"] = {"reference": source, **lodo(stats, best, shipped)}
+            report["lodo"]["override_signals"] = {
+                name: override_signals(answers, scored) for name, (answers, scored, _hits) in prepared.items()
+            }
             report["targets"]["lodo_default"] = {
                 "rule": "leave-one-dataset-out: never below majority vote - 0.001, mean gap to the best <= 0.005",
                 "value": report["lodo"]["mean_gap"],

@@ -21,7 +21,7 @@ A :class:`Budget` (:mod:`truthloop.review.budget`) caps the loops started per ti
 
 :meth:`ReviewPolicy.to_activation_conditions` emits the A2I activation-conditions JSON for the built-in sources
 (aws-contracts.md §8) where the policy is expressible, and raises :class:`~truthloop.exceptions.PolicyError`
-saying why where it is not.
+saying why where it is not; the compiler and the conditions' validation live in :mod:`truthloop.review.activation`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,24 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from truthloop.contracts._reader import child_path
-from truthloop.contracts.a2i import ActivationConditions
-from truthloop.exceptions import ContractError, PolicyError
+from truthloop.exceptions import PolicyError
 from truthloop.review._policy_errors import _error
+from truthloop.review.activation import (
+    CONDITION_TYPES,
+    MAX_CONDITIONS_CHARS,
+    MAX_NESTING,
+    Conditions,
+    policy_conditions,
+    validate_activation_conditions,
+)
 from truthloop.review.budget import Budget, BudgetStore, InMemoryBudgetStore, budget_from_dict
 from truthloop.review.types import KINDS, Prediction, ReviewDecision, normalise_key
 
+# the A2I compiler lives in truthloop.review.activation; its names stay importable from here
 __all__ = [
+    "CONDITION_TYPES",
+    "MAX_CONDITIONS_CHARS",
+    "MAX_NESTING",
     "AllOf",
     "AnyOf",
     "Budget",
@@ -53,27 +64,10 @@ __all__ = [
     "Rule",
     "Sampling",
     "sample_fraction",
+    "validate_activation_conditions",
 ]
 
 POLICY_VERSION = 1
-#: Activation conditions are a JSON string of at most this many characters (CreateFlowDefinition, [BC]).
-MAX_CONDITIONS_CHARS = 10240
-#: A2I allows this many levels of And/Or nesting (aws-contracts.md §8).
-MAX_NESTING = 2
-
-_MODERATION = "rekognition:detect_moderation_labels"
-_TEXTRACT = "textract:analyze_document"
-_BUILTIN = {
-    _MODERATION: _MODERATION,
-    _TEXTRACT: _TEXTRACT,
-    "AWS/Rekognition/DetectModerationLabels/Image/V3": _MODERATION,
-    "AWS/Textract/AnalyzeDocument/Forms/V1": _TEXTRACT,
-}
-#: Condition types A2I accepts per built-in source.
-CONDITION_TYPES = {
-    _MODERATION: frozenset({"ModerationLabelConfidenceCheck", "Sampling"}),
-    _TEXTRACT: frozenset({"ImportantFormKeyConfidenceCheck", "MissingImportantFormKey", "Sampling"}),
-}
 _KEY_KINDS = frozenset({"form_field", "query_answer", "missing_key"})
 _SCORED_KINDS = ("label", "entity", "form_field", "query_answer")
 _TWO64 = float(1 << 64)
@@ -148,8 +142,7 @@ class _Hit:
         self.extra.extend(other.extra)
 
 
-# A disjunction of A2I ComplexConditions (the top-level ``Conditions`` array means "any of").
-_Conditions = list[dict[str, Any]]
+_Conditions = Conditions
 
 
 class Rule(ABC):
@@ -166,9 +159,14 @@ class Rule(ABC):
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (see :meth:`ReviewPolicy.from_dict`)."""
 
-    @abstractmethod
     def conditions(self, source: str, path: str, policy: ReviewPolicy) -> _Conditions:
-        """A2I activation conditions equivalent to this rule for ``source`` (a disjunction); raise if none."""
+        """A2I activation conditions equivalent to this rule for ``source`` (a disjunction); raise if none.
+
+        The built-in rules are compiled by :mod:`truthloop.review.activation`; a rule class of your own overrides
+        this to take part (the default says A2I cannot express it)."""
+        from truthloop.review.activation import rule_conditions
+
+        return rule_conditions(self, source, path, policy)
 
     def leaves(self) -> Iterable[Rule]:
         yield self
@@ -186,12 +184,6 @@ def _unit(value: Any, what: str, path: str) -> float:
     if not 0.0 <= number <= 1.0:
         raise _error(f"{what} must be within 0..1 (confidences are normalised), got {number:g}", path)
     return number
-
-
-def _percent(value: float) -> float | int:
-    """A 0..1 threshold on the A2I 0–100 scale, without float noise (0.7 → 70, 0.655 → 65.5)."""
-    scaled = round(value * 100.0, 6)
-    return int(scaled) if scaled.is_integer() else scaled
 
 
 class ConfidenceBelow(Rule):
@@ -233,6 +225,11 @@ class ConfidenceBelow(Rule):
         self._per_exact = dict(self.per)
         self._per_key = {normalise_key(k): v for k, v in self.per.items()}
 
+    @property
+    def judged_kinds(self) -> frozenset[str]:
+        """The prediction kinds this rule judges (``kinds``, or every scored kind)."""
+        return self._kinds
+
     def threshold_for(self, prediction: Prediction) -> float | None:
         found = self._per_exact.get(prediction.subject)
         if found is None and prediction.kind in _KEY_KINDS:
@@ -271,57 +268,6 @@ class ConfidenceBelow(Rule):
         if self.word_threshold is not None:
             out["word_threshold"] = self.word_threshold
         return self._named(out)
-
-    def conditions(self, source: str, path: str, policy: ReviewPolicy) -> _Conditions:
-        if source == _MODERATION:
-            if "label" not in self._kinds:
-                raise _error("this threshold rule judges no moderation labels (kinds excludes 'label')", path)
-            if self.word_threshold is not None:
-                raise _error("word_threshold applies to Textract only", f"{path}.word_threshold")
-            return self._checks(
-                path,
-                "ModerationLabelName",
-                lambda subject, limit: {
-                    "ConditionType": "ModerationLabelConfidenceCheck",
-                    "ConditionParameters": {"ModerationLabelName": subject, "ConfidenceLessThan": _percent(limit)},
-                },
-            )
-        if "query_answer" in (self.kinds or ()):
-            raise _error(
-                "A2I's Textract integration (AWS/Textract/AnalyzeDocument/Forms/V1) evaluates FORMS only; "
-                "query answers cannot be checked by activation conditions",
-                f"{path}.kinds",
-            )
-        if "form_field" not in self._kinds:
-            raise _error("this threshold rule judges no form fields (kinds excludes 'form_field')", path)
-        aliases = policy.form_key_aliases()
-
-        def check(subject: str, limit: float) -> dict[str, Any]:
-            params: dict[str, Any] = {"ImportantFormKey": subject}
-            if subject != "*" and aliases.get(normalise_key(subject)):
-                params["ImportantFormKeyAliases"] = list(aliases[normalise_key(subject)])
-            params["KeyValueBlockConfidenceLessThan"] = _percent(limit)
-            if self.word_threshold is not None:
-                params["WordBlockConfidenceLessThan"] = _percent(self.word_threshold)
-            return {"ConditionType": "ImportantFormKeyConfidenceCheck", "ConditionParameters": params}
-
-        return self._checks(path, "ImportantFormKey", check)
-
-    def _checks(self, path: str, what: str, make: Any) -> _Conditions:
-        out: _Conditions = []
-        default = self.threshold
-        for subject, limit in self.per.items():
-            if default is not None and limit < default:
-                raise _error(
-                    f"{subject!r} has a lower threshold ({limit:g}) than the global one ({default:g}); A2I's "
-                    f'{what} "*" would still send it at the global threshold, so this policy is not expressible',
-                    f"{path}.per",
-                )
-            if default is None or limit > default:
-                out.append(make(subject, limit))
-        if default is not None:
-            out.append(make("*", default))
-        return out
 
 
 class RequiredFormKeys(Rule):
@@ -364,17 +310,6 @@ class RequiredFormKeys(Rule):
     def to_dict(self) -> dict[str, Any]:
         return self._named({"type": self.type, "keys": {k: list(v) for k, v in self.keys.items()}})
 
-    def conditions(self, source: str, path: str, policy: ReviewPolicy) -> _Conditions:
-        if source != _TEXTRACT:
-            raise _error("required form keys apply to textract:analyze_document only", path)
-        out: _Conditions = []
-        for key, aliases in self.keys.items():
-            params: dict[str, Any] = {"ImportantFormKey": key}
-            if aliases:
-                params["ImportantFormKeyAliases"] = list(aliases)
-            out.append({"ConditionType": "MissingImportantFormKey", "ConditionParameters": params})
-        return out
-
 
 class Sampling(Rule):
     """Fires for a deterministic ``percentage`` of inputs (an audit sample, like A2I's ``Sampling``).
@@ -410,15 +345,6 @@ class Sampling(Rule):
             out["salt"] = self.salt
         return self._named(out)
 
-    def conditions(self, source: str, path: str, policy: ReviewPolicy) -> _Conditions:
-        if not 0.01 <= self.percentage <= 100.0:
-            raise _error(
-                f"A2I's RandomSamplingPercentage must be within 0.01..100, got {self.percentage:g}",
-                f"{path}.percentage",
-            )
-        percentage = int(self.percentage) if self.percentage.is_integer() else self.percentage
-        return [{"ConditionType": "Sampling", "ConditionParameters": {"RandomSamplingPercentage": percentage}}]
-
 
 class NoPredictions(Rule):
     """Fires when the model returned no predictions (of ``kinds``, when given): nothing to trust."""
@@ -444,9 +370,6 @@ class NoPredictions(Rule):
         if self.kinds is not None:
             out["kinds"] = list(self.kinds)
         return self._named(out)
-
-    def conditions(self, source: str, path: str, policy: ReviewPolicy) -> _Conditions:
-        raise _error("A2I has no activation condition for an empty response", path)
 
 
 class _Combinator(Rule):
@@ -486,12 +409,6 @@ class AnyOf(_Combinator):
                 hit.merge(found)
         return hit
 
-    def conditions(self, source: str, path: str, policy: ReviewPolicy) -> _Conditions:
-        out: _Conditions = []
-        for index, rule in enumerate(self.rules):
-            out.extend(rule.conditions(source, f"{path}.rules[{index}]", policy))
-        return out
-
 
 class AllOf(_Combinator):
     """Fires when every child fires; the findings of all children are reported."""
@@ -509,17 +426,6 @@ class AllOf(_Combinator):
             else:
                 hit.merge(found)
         return hit
-
-    def conditions(self, source: str, path: str, policy: ReviewPolicy) -> _Conditions:
-        parts: _Conditions = []
-        for index, rule in enumerate(self.rules):
-            child = rule.conditions(source, f"{path}.rules[{index}]", policy)
-            if len(child) == 1:
-                only = child[0]
-                parts.extend(only.get("And", [only]))
-            else:
-                parts.append({"Or": child})
-        return parts if len(parts) == 1 else [{"And": parts}]
 
 
 # ============================================================================================ policy
@@ -642,7 +548,8 @@ class ReviewPolicy:
     # -------------------------------------------------------------------------------------------- A2I
 
     def to_activation_conditions(self, source: str | None = None, *, drop_budget: bool = False) -> dict[str, Any]:
-        """The ``HumanLoopActivationConditions`` JSON for a built-in source's flow definition.
+        """The ``HumanLoopActivationConditions`` JSON for a built-in source's flow definition
+        (:func:`truthloop.review.activation.policy_conditions`).
 
         ``source`` is ``rekognition:detect_moderation_labels`` or ``textract:analyze_document`` (or A2I's
         ``AWS/...`` names); when omitted, it is inferred if exactly one built-in source can express the policy.
@@ -651,145 +558,7 @@ class ReviewPolicy:
         percentage below 0.01, or a budget (A2I has none; ``drop_budget=True`` emits the conditions anyway and
         leaves the budget to the caller).
         """
-        if source is None:
-            return _infer(self, drop_budget)
-        canonical = _BUILTIN.get(source)
-        if canonical is None:
-            raise _error(
-                f"activation conditions exist only for A2I's built-in sources (rekognition:detect_moderation_labels, "
-                f"textract:analyze_document), not {source!r}; route other sources with ReviewClient",
-                "$",
-            )
-        if self.budget is not None and not drop_budget:
-            raise _error(
-                "A2I activation conditions cannot express a budget; pass drop_budget=True (CLI: --drop-budget) "
-                "and enforce it yourself",
-                "$.budget",
-            )
-        conditions = _flatten(self.rule.conditions(canonical, "$.rule", self))
-        result = {"Conditions": conditions}
-        validate_activation_conditions(result, canonical)
-        return result
-
-
-def _infer(policy: ReviewPolicy, drop_budget: bool) -> dict[str, Any]:
-    results: dict[str, dict[str, Any]] = {}
-    errors: dict[str, PolicyError] = {}
-    for source in (_MODERATION, _TEXTRACT):
-        try:
-            results[source] = policy.to_activation_conditions(source, drop_budget=drop_budget)
-        except PolicyError as exc:
-            errors[source] = exc
-    if len(results) == 1:
-        return next(iter(results.values()))
-    if results:
-        raise _error(
-            "this policy fits both rekognition:detect_moderation_labels and textract:analyze_document; "
-            "pass source= to choose",
-            "$",
-        )
-    raise next(iter(errors.values()))
-
-
-def _flatten(conditions: _Conditions) -> _Conditions:
-    """Merge nested ``Or`` into the top-level disjunction and ``And`` into ``And``."""
-    out: _Conditions = []
-    for condition in conditions:
-        if "Or" in condition:
-            out.extend(_flatten(condition["Or"]))
-        else:
-            out.append(_flatten_and(condition))
-    return out
-
-
-def _flatten_and(condition: dict[str, Any]) -> dict[str, Any]:
-    if "And" in condition:
-        parts: _Conditions = []
-        for child in condition["And"]:
-            child = _flatten_and(child)
-            parts.extend(child.get("And", [child]))
-        return {"And": parts}
-    if "Or" in condition:
-        parts = []
-        for child in condition["Or"]:
-            child = _flatten_and(child)
-            parts.extend(child.get("Or", [child]))
-        return {"Or": parts}
-    return condition
-
-
-def _depth(condition: Mapping[str, Any]) -> int:
-    for key in ("And", "Or"):
-        if key in condition:
-            return 1 + max(_depth(c) for c in condition[key])
-    return 0
-
-
-_PARAMETERS = {
-    "ModerationLabelConfidenceCheck": ("ModerationLabelName", "Confidence"),
-    "ImportantFormKeyConfidenceCheck": ("ImportantFormKey", "KeyValueBlockConfidence", "WordBlockConfidence"),
-    "MissingImportantFormKey": ("ImportantFormKey",),
-}
-_COMPARISONS = ("Equals", "LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals")
-
-
-def validate_activation_conditions(conditions: Mapping[str, Any], source: str) -> None:
-    """Check activation conditions against aws-contracts.md §8 for ``source``; raises :class:`PolicyError`."""
-    canonical = _BUILTIN.get(source)
-    if canonical is None:
-        raise _error(f"{source!r} is not a built-in A2I source", "$")
-    try:
-        ActivationConditions.parse(conditions)
-    except ContractError as exc:
-        raise _error(exc.message, exc.path) from None
-    text = json.dumps(conditions)
-    if len(text) > MAX_CONDITIONS_CHARS:
-        raise _error(f"activation conditions are {len(text)} characters; A2I allows {MAX_CONDITIONS_CHARS}", "$")
-    allowed = CONDITION_TYPES[canonical]
-
-    def check(condition: Mapping[str, Any], path: str, depth: int) -> None:
-        for key in ("And", "Or"):
-            if key in condition:
-                if depth >= MAX_NESTING:
-                    raise _error(f"And/Or nests deeper than A2I's {MAX_NESTING} levels", path)
-                for index, child in enumerate(condition[key]):
-                    check(child, f"{path}.{key}[{index}]", depth + 1)
-                return
-        kind = condition["ConditionType"]
-        if kind not in allowed:
-            raise _error(f"{kind} is not allowed for {canonical}; allowed: {sorted(allowed)}", f"{path}.ConditionType")
-        params = condition.get("ConditionParameters", {})
-        if kind == "Sampling":
-            value = params.get("RandomSamplingPercentage")
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.01 <= value <= 100:
-                raise _error(
-                    "RandomSamplingPercentage must be a number within 0.01..100",
-                    f"{path}.ConditionParameters.RandomSamplingPercentage",
-                )
-            return
-        name_key, *measures = _PARAMETERS[kind]
-        if not isinstance(params.get(name_key), str) or not params[name_key]:
-            raise _error(f"{name_key} must be a non-empty string", f"{path}.ConditionParameters.{name_key}")
-        aliases = params.get("ImportantFormKeyAliases", [])
-        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-            raise _error("ImportantFormKeyAliases must be a list of strings", f"{path}.ConditionParameters")
-        found = 0
-        for measure in measures:
-            for comparison in _COMPARISONS:
-                value = params.get(measure + comparison)
-                if value is None:
-                    continue
-                found += 1
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-                    raise _error(
-                        f"{measure + comparison} must be within 0..100 (the service's scale), got {value!r}",
-                        f"{path}.ConditionParameters.{measure + comparison}",
-                    )
-        if measures and not found:
-            raise _error(f"{kind} needs at least one confidence comparison", f"{path}.ConditionParameters")
-
-    for index, condition in enumerate(conditions["Conditions"]):
-        check(condition, f"$.Conditions[{index}]", 0)
+        return policy_conditions(self, source, drop_budget=drop_budget)
 
 
 # ============================================================================================ parsing
