@@ -9,6 +9,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -316,3 +317,45 @@ def _settle(storage: DynamoDBStorage, name: str) -> None:
 
 _WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"})
 _READS = frozenset({"get_item", "query", "batch_get_item"})
+
+
+def test_what_leases_declines_and_done_counts_cost(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, _, _ = store
+    team = _task("x").workteam_arn
+    storage.put_tasks([_task("t1"), _task("t2"), replace(_task("t3"), time_limit=80)])
+    measured: dict[str, dict[str, int]] = {}
+    # WHEN a worker claims with a 60 s lease, claims again, renews, declines, lets a claim lapse, and so on
+    for step, call in (
+        ("claim, leased", lambda: storage.claim_task([team], "w1", 1100.0, lease_seconds=60)),
+        ("claim of a held task (renews its lease)", lambda: storage.claim_task([team], "w1", 1110.0, lease_seconds=60)),
+        ("renew_lease", lambda: storage.renew_lease("t1", "w1", 1120.0, 60)),
+        ("renew_lease of a claim not held", lambda: storage.renew_lease("t2", "w1", 1120.0, 60)),
+        ("decline", lambda: storage.release_assignment("t1", "w1", 1130.0, decline=True)),
+        ("claim, leased, then lapsed", lambda: storage.claim_task([team], "w1", 1140.0, lease_seconds=60)),
+        ("claim over the lapsed claim", lambda: storage.claim_task([team], "w1", 1300.0, lease_seconds=60)),
+        ("renew_lease capped at the time limit", lambda: storage.renew_lease("t3", "w1", 1340.0, 60)),
+        ("sweep of the lapsed claim", lambda: storage.sweep_tasks(1341.0)),
+        ("submit", lambda: storage.submit_answer("t3", "w1", {"ok": True}, 1342.0)),
+        ("queue_done_counts", lambda: storage.queue_done_counts([team], "w1")),
+    ):
+        storage.reset_stats()
+        call()
+        measured[step] = {op: int(v["requests"]) for op, v in storage.stats.items() if op != "S3" and v["requests"]}
+    print(json.dumps(measured, indent=1))
+    # THEN renewing a lease is one conditional update (two when the second caps it at the time limit)
+    assert measured["renew_lease"] == measured["renew_lease of a claim not held"] == {"update_item": 1}
+    assert measured["renew_lease capped at the time limit"] == {"update_item": 2}
+    assert storage.assignments("t3")[0].lease_until == 1380.0  # the deadline
+    # AND a leased claim costs what a claim costs; claiming a held task renews it with one update
+    assert measured["claim, leased"] == {"query": 2, "batch_get_item": 1, "transact_write_items": 1}
+    assert measured["claim of a held task (renews its lease)"] == {"query": 2, "update_item": 1}
+    # AND replacing a lapsed claim's hold reads that claim's task once more; the transaction checks it is lapsed
+    assert measured["claim over the lapsed claim"] == {"query": 3, "batch_get_item": 1, "transact_write_items": 1}
+    # AND a decline is a release: one read, one transaction; so is the sweep's hand-back of the lapsed claim
+    assert measured["decline"] == {"query": 1, "transact_write_items": 1}
+    # (its hold points at the newer claim by now: the hold's delete is dropped and the transaction sent again)
+    assert measured["sweep of the lapsed claim"] == {"query": 3, "transact_write_items": 2}
+    # AND a submission still costs one transaction (its done count rides in it), and done counts one Query
+    assert measured["submit"] == {"query": 1, "transact_write_items": 1}
+    assert measured["queue_done_counts"] == {"query": 1}
+    assert storage.queue_done_counts([team], "w1") == {team: 1}
