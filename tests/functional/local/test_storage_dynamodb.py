@@ -27,7 +27,7 @@ from truthloop.local.storage import (
     Task,
 )
 from truthloop.local.storage.dynamodb import DynamoDBStorage
-from truthloop.local.storage.dynamodb_items import OFFLOAD_BYTES, loop_key, task_key
+from truthloop.local.storage.dynamodb_items import OFFLOAD_BYTES, assignment_key, loop_key, task_key
 from truthloop.local.storage.dynamodb_schema import INDEXES
 
 
@@ -161,6 +161,23 @@ def test_finished_loops_get_a_ttl_and_are_gone_for_reads_once_past_it() -> None:
         assert storage.count_human_loops() == 0
         loop, created = storage.start_human_loop(_loop("old", '{"a": 2}'), _task("task-new"), max_active=1)
         assert created and loop.input_content == '{"a": 2}'
+
+
+def test_a_declined_assignment_outlives_its_task_by_the_retention() -> None:
+    with dynamodb_storage(retention_seconds=3600) as (storage, dynamodb, _):
+        # GIVEN a task open for 30 days more, claimed and declined at t=2000; another declined with retention off
+        storage.put_tasks([replace(_task("long"), expires_at=2000.0 + 30 * 86400)])
+        storage.claim_task([_task("x").workteam_arn], "w1", 2000.0, lease_seconds=60)
+        before = time.time()
+        assert storage.release_assignment("long", "w1", 2000.0, decline=True)
+        # THEN the declined record is purged only a retention after the task's end (it keeps the task from w1)
+        purge_at = float(_raw(dynamodb, assignment_key("long", "w1"))["purge_at"]["N"])
+        assert before + 30 * 86400 + 3600 - 1 <= purge_at <= time.time() + 30 * 86400 + 3600
+    with dynamodb_storage(retention_seconds=None) as (storage, dynamodb, _):
+        storage.put_tasks([_task("kept")])
+        storage.claim_task([_task("x").workteam_arn], "w1", 2000.0)
+        assert storage.release_assignment("kept", "w1", 2000.0, decline=True)
+        assert "purge_at" not in _raw(dynamodb, assignment_key("kept", "w1"))
 
 
 def _refuse(code: str, message: str = "slow down", **extra: Any) -> Any:

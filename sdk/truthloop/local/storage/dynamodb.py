@@ -763,7 +763,8 @@ class DynamoDBStorage(TableRequests):
             key = it.assignment_key(task_id, worker_id)
             if decline:  # kept, as 'declined', so that this worker is not offered the task again
                 a.set_all({"status": "declined", "lease_until": None, "g3pk": None, "g3sk": None})
-                a.set(TTL_ATTRIBUTE, self._purge_at())
+                purge_at = self._purge_at()  # the retention counts from the task's end: it may outlive the retention
+                a.set(TTL_ATTRIBUTE, None if purge_at is None else purge_at + max(0.0, task.expires_at - now))
                 hand_back = self._update(key, a, f"{a.n('status')} = {a.v('active')}")
             else:
                 hand_back = self._delete(key, f"{a.n('status')} = {a.v('active')}", a)
