@@ -27,7 +27,7 @@ from truthloop.local.storage import (
     Task,
 )
 from truthloop.local.storage.dynamodb import DynamoDBStorage
-from truthloop.local.storage.dynamodb_items import OFFLOAD_BYTES, assignment_key, loop_key, task_key
+from truthloop.local.storage.dynamodb_items import OFFLOAD_BYTES, assignment_key, due_sk, loop_key, task_key
 from truthloop.local.storage.dynamodb_schema import INDEXES
 
 
@@ -178,6 +178,39 @@ def test_a_declined_assignment_outlives_its_task_by_the_retention() -> None:
         storage.claim_task([_task("x").workteam_arn], "w1", 2000.0)
         assert storage.release_assignment("kept", "w1", 2000.0, decline=True)
         assert "purge_at" not in _raw(dynamodb, assignment_key("kept", "w1"))
+
+
+def test_a_renewal_between_the_sweeps_read_and_write_keeps_the_claim(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, _ = store
+    team = _task("x").workteam_arn
+    # GIVEN a claim whose 30 s lease ends at 1030, and the page's renewal (another process) landing right after the
+    # sweep read the task's partition and before its transaction
+    storage.put_tasks([_task("t1")])
+    storage.claim_task([team], "w1", 1000.0, lease_seconds=30)
+    renewals: list[str] = []
+
+    def renew_in_between(**kwargs: Any) -> None:
+        if not renewals:
+            renewals.append("renewed")
+            dynamodb.update_item(
+                TableName=TABLE,
+                Key=assignment_key("t1", "w1"),
+                UpdateExpression="SET lease_until = :lease, g3sk = :due",
+                ExpressionAttributeValues={":lease": {"N": "1059.0"}, ":due": {"S": due_sk("t1", "w1", 1059.0)}},
+            )
+
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", renew_in_between)
+    # WHEN the sweep runs at 1030
+    storage.sweep_tasks(1030.0)
+    dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", renew_in_between)
+    # THEN the renewal wins: the claim is still held, by w1 alone, and renews again
+    assert renewals == ["renewed"]
+    assert [(a.status, a.lease_until) for a in storage.assignments("t1")] == [("active", 1059.0)]
+    task = storage.get_task("t1")
+    assert task is not None and task.active == 1
+    assert storage.claim_task([team], "w2", 1031.0) is None
+    renewed = storage.renew_lease("t1", "w1", 1040.0, 30)
+    assert renewed is not None and renewed.lease_until == 1070.0
 
 
 def _refuse(code: str, message: str = "slow down", **extra: Any) -> Any:
