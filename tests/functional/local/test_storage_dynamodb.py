@@ -213,6 +213,35 @@ def test_a_renewal_between_the_sweeps_read_and_write_keeps_the_claim(store: tupl
     assert renewed is not None and renewed.lease_until == 1070.0
 
 
+def test_a_hold_is_replaced_only_while_its_claim_is_still_lapsed(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, _ = store
+    team = _task("x").workteam_arn
+    # GIVEN w1's lapsed claim on q0 (lease to 1030), and, between w1's next claim reading that and its transaction,
+    # q0 held by w1 again with a live lease (as after a sweep and a claim from another tab)
+    storage.put_tasks([_task("q0"), _task("q1")])
+    storage.claim_task([team], "w1", 1000.0, lease_seconds=30)
+    injected: list[str] = []
+
+    def claim_again_in_between(**kwargs: Any) -> None:
+        if not injected:
+            injected.append("q0 held again")
+            dynamodb.update_item(
+                TableName=TABLE,
+                Key=assignment_key("q0", "w1"),
+                UpdateExpression="SET lease_until = :lease, accepted_at = :now",
+                ExpressionAttributeValues={":lease": {"N": "1100.0"}, ":now": {"N": "1040.0"}},
+            )
+
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", claim_again_in_between)
+    # WHEN w1 claims at 1040
+    claimed = storage.claim_task([team], "w1", 1040.0, lease_seconds=60)
+    dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", claim_again_in_between)
+    # THEN the transaction's check on q0 refused to replace the hold: w1 gets q0, and holds nothing else
+    assert injected == ["q0 held again"]
+    assert claimed is not None and claimed[0].id == "q0"
+    assert storage.assignments("q1") == []
+
+
 def _refuse(code: str, message: str = "slow down", **extra: Any) -> Any:
     """A ``before-call`` handler answering every call with an error response (botocore raises it as ClientError)."""
 
