@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.functional.local.stores import STORES
 from truthloop.contracts import HumanLoopOutput, load
 from truthloop.local import BackendConfig, LocalBackend
 from truthloop.templates import catalogue
@@ -233,10 +234,12 @@ def test_decline_shows_another_task_and_the_bar_counts_down_in_mm_ss(
     assert claimed.status_code == 200 and first.endswith(claimed.json()["task"]["id"])
 
 
-def test_an_open_task_page_keeps_its_claim_and_a_closed_one_lets_it_go(tmp_path: Path, page: Any) -> None:
+@pytest.mark.parametrize("storage", STORES)
+def test_an_open_task_page_keeps_its_claim_and_a_closed_one_lets_it_go(tmp_path: Path, page: Any, storage: str) -> None:
     from tests.browser.conftest import ready
 
-    # GIVEN a backend whose portal claims lapse after 3 s without a heartbeat (the page renews every second)
+    # GIVEN a backend (on either store) whose portal claims lapse after 3 s without a heartbeat (the page renews
+    # every second)
     config = BackendConfig(
         port=0,
         data_dir=tmp_path,
@@ -245,6 +248,7 @@ def test_an_open_task_page_keeps_its_claim_and_a_closed_one_lets_it_go(tmp_path:
         flow_activation_seconds=0.05,
         engine_interval_seconds=0.05,
         claim_lease_seconds=3,
+        storage=storage,  # type: ignore[arg-type]
     )
     with LocalBackend(config) as backend:
         _review_loop(backend)

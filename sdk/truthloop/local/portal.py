@@ -296,8 +296,8 @@ class PortalApp:
         return self.rt.storage.queue_counts(arns, worker_id), done
 
     def _leases(self) -> SupportsClaimLeases | None:
-        """The store's short claims and declines, when it has them (SQLite does; otherwise claims last until the
-        time limit and Decline is a plain hand-back)."""
+        """The store's short claims and declines, when it has them (SQLite and DynamoDB do; a store without them
+        holds claims until the time limit and makes Decline a plain hand-back)."""
         storage = self.rt.storage
         return storage if isinstance(storage, SupportsClaimLeases) else None
 

@@ -152,14 +152,6 @@ def test_time_limit_frees_the_task(
     assert retaken is not None and retaken["id"] == task["id"]
 
 
-def _needs_claim_leases(backend: LocalBackend) -> None:
-    """Short claims, declines and done counts are SQLite's for now (SupportsClaimLeases, not ported to DynamoDB)."""
-    from truthloop.local.storage import SupportsClaimLeases
-
-    if not isinstance(backend.storage, SupportsClaimLeases):
-        pytest.skip(f"the {backend.config.storage} store does not implement SupportsClaimLeases yet")
-
-
 def _start_loops(a2i: Any, flow_arn: str, count: int, prefix: str) -> None:
     for index in range(count):
         a2i.start_human_loop(
@@ -172,7 +164,6 @@ def _start_loops(a2i: Any, flow_arn: str, count: int, prefix: str) -> None:
 def test_decline_shows_another_task_and_gives_the_declined_one_to_others(
     backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
 ) -> None:
-    _needs_claim_leases(backend)
     # GIVEN two tasks and a signed-in worker holding the first
     _start_loops(a2i, flow(), 2, "decline")
     team_name = team.rsplit("/", 1)[1]
@@ -198,7 +189,6 @@ def test_decline_shows_another_task_and_gives_the_declined_one_to_others(
 def test_an_idle_claim_is_released_and_an_open_page_keeps_it(
     backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
 ) -> None:
-    _needs_claim_leases(backend)
     # GIVEN a worker who opened a task in the browser (lease: claim_lease_seconds) and another worker waiting
     _start_loops(a2i, flow(), 1, "lease")
     team_name = team.rsplit("/", 1)[1]
@@ -243,7 +233,6 @@ def test_heartbeat_needs_the_csrf_token(
 def test_queues_show_what_is_left_and_done_and_the_task_page_a_mm_ss_timer(
     backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str
 ) -> None:
-    _needs_claim_leases(backend)
     # GIVEN three tasks, one answered by the worker
     _start_loops(a2i, flow(), 3, "count")
     team_name = team.rsplit("/", 1)[1]

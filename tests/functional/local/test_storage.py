@@ -6,6 +6,7 @@ The DynamoDB-only parts (S3 offload, TTL, request counts, error mapping) are in 
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 import threading
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import pytest
 
@@ -28,6 +29,7 @@ from truthloop.local.storage import (
     Resource,
     SQLiteStorage,
     Storage,
+    SupportsClaimLeases,
     Task,
     Worker,
 )
@@ -67,6 +69,16 @@ def _task(task_id: str, *, required: int = 1, team: str = "team-a", expires: flo
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     with open_store(request.param, tmp_path) as store:
         yield store
+
+
+class LeasingStorage(SupportsClaimLeases, Storage, Protocol):
+    """A store with the optional short claims, declines and done counts (both stores have them)."""
+
+
+@pytest.fixture
+def leasing(storage: Storage) -> LeasingStorage:
+    assert isinstance(storage, SupportsClaimLeases), f"{type(storage).__name__} lacks SupportsClaimLeases"
+    return storage
 
 
 @pytest.fixture
@@ -209,10 +221,8 @@ def test_sweep_times_out_assignments_and_expires_tasks(storage: Storage) -> None
     assert task is not None and task.status == "expired" and task.active == 0
 
 
-def test_sqlite_only_a_declined_task_goes_to_others_and_the_decliner_gets_another(
-    sqlite_storage: SQLiteStorage,
-) -> None:
-    storage = sqlite_storage
+def test_a_declined_task_goes_to_others_and_the_decliner_gets_another(leasing: LeasingStorage) -> None:
+    storage = leasing
     # GIVEN two open tasks, the first claimed by w1
     storage.put_tasks([_task("t1"), _task("t2")])
     first = storage.claim_task(["team-a"], "w1", 1000.0)
@@ -225,16 +235,34 @@ def test_sqlite_only_a_declined_task_goes_to_others_and_the_decliner_gets_anothe
     other = storage.claim_task(["team-a"], "w2", 1003.0)
     assert other is not None and other[0].id == "t1"
     assert storage.queue_counts(["team-a"], "w1") == {"team-a": 1}  # only the one w1 holds
+    # AND the declined assignment stays, declined, and cannot be answered or declined again
+    assert {a.worker_id: a.status for a in storage.assignments("t1")} == {"w1": "declined", "w2": "active"}
+    with pytest.raises(AssignmentError, match="declined"):
+        storage.submit_answer("t1", "w1", {}, 1004.0)
+    assert not storage.release_assignment("t1", "w1", 1004.0, decline=True)
 
 
-def test_sqlite_only_a_plain_release_lets_the_same_worker_claim_the_task_again(
-    sqlite_storage: SQLiteStorage,
-) -> None:
-    storage = sqlite_storage
+def test_declining_the_only_task_leaves_nothing_for_the_decliner(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN one task, claimed for one named task id and declined
+    storage.put_tasks([_task("t1")])
+    assert storage.claim_task(["team-a"], "w1", 1000.0, task_id="t1", lease_seconds=30) is not None
+    assert storage.release_assignment("t1", "w1", 1001.0, decline=True)
+    # THEN neither a claim of the queue nor of that task gives it back to them; the task has its slot free
+    assert storage.claim_task(["team-a"], "w1", 1002.0) is None
+    assert storage.claim_task(["team-a"], "w1", 1002.0, task_id="t1") is None
+    assert storage.queue_counts(["team-a"], "w1") == {"team-a": 0}
+    assert storage.queue_counts(["team-a"], "w2") == {"team-a": 1}
+    task = storage.get_task("t1")
+    assert task is not None and (task.status, task.active) == ("open", 0)
+
+
+def test_a_plain_release_lets_the_same_worker_claim_the_task_again(leasing: LeasingStorage) -> None:
+    storage = leasing
     # GIVEN a claimed task released without declining
     storage.put_tasks([_task("t1")])
-    storage.claim_task(["team-a"], "w1", 1000.0)
-    storage.release_assignment("t1", "w1", 1001.0)
+    storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30)
+    assert storage.release_assignment("t1", "w1", 1001.0, decline=False)
     # WHEN the same worker claims again
     claimed = storage.claim_task(["team-a"], "w1", 1002.0)
     # THEN it is the same task
@@ -250,10 +278,10 @@ def test_sqlite_only_a_plain_release_lets_the_same_worker_claim_the_task_again(
         (1020.0, 1050.0, True),
     ],
 )
-def test_sqlite_only_an_unrenewed_lease_returns_the_task_to_the_queue(
-    sqlite_storage: SQLiteStorage, renew_at: float | None, sweep_at: float, released: bool
+def test_an_unrenewed_lease_returns_the_task_to_the_queue(
+    leasing: LeasingStorage, renew_at: float | None, sweep_at: float, released: bool
 ) -> None:
-    storage = sqlite_storage
+    storage = leasing
     # GIVEN a claim with a 30 s lease (time limit 60 s)
     storage.put_tasks([_task("t1")])
     claimed = storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30)
@@ -270,33 +298,85 @@ def test_sqlite_only_an_unrenewed_lease_returns_the_task_to_the_queue(
     assert task is not None and task.active == 1
     if released:
         assert storage.renew_lease("t1", "w1", sweep_at, 30) is None
+        assert [a.worker_id for a in storage.assignments("t1")] == ["w2"]
 
 
-def test_sqlite_only_a_lease_never_outlives_the_time_limit(sqlite_storage: SQLiteStorage) -> None:
-    storage = sqlite_storage
+def test_a_lease_never_outlives_the_time_limit(leasing: LeasingStorage) -> None:
+    storage = leasing
     # GIVEN a claim with a lease longer than the 60 s time limit
     storage.put_tasks([_task("t1")])
     claimed = storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=600)
-    # WHEN it is renewed near its deadline
+    # WHEN it is renewed near its deadline, and claimed again (which renews the held claim)
     renewed = storage.renew_lease("t1", "w1", 1050.0, 600)
-    # THEN both stop at the deadline
+    again = storage.claim_task(["team-a"], "w1", 1055.0, lease_seconds=600)
+    # THEN all stop at the deadline
     assert claimed is not None and claimed[1].lease_until == 1060.0
     assert renewed is not None and renewed.lease_until == 1060.0
+    assert again is not None and again[1].lease_until == 1060.0
+    # AND the sweep times it out (not a lapsed lease: it is not handed back as if never held)
+    storage.sweep_tasks(1060.0)
+    assert [a.status for a in storage.assignments("t1")] == ["timedout"]
+    assert storage.renew_lease("t1", "w1", 1060.0, 600) is None
 
 
-def test_sqlite_only_done_counts_count_the_workers_submitted_answers(sqlite_storage: SQLiteStorage) -> None:
-    storage = sqlite_storage
-    # GIVEN three tasks of which w1 answered two
+def test_a_held_claim_is_renewed_by_claiming_again_and_a_plain_claim_keeps_its_lease(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN a claim with a 30 s lease
+    storage.put_tasks([_task("t1"), _task("t2")])
+    storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30)
+    # WHEN the worker claims again with a lease (another tab), then without one (the JSON API)
+    renewed = storage.claim_task(["team-a"], "w1", 1020.0, lease_seconds=30)
+    plain = storage.claim_task(["team-a"], "w1", 1025.0)
+    # THEN both return the held task; the first moved the lease, the second left it
+    assert renewed is not None and (renewed[0].id, renewed[1].lease_until) == ("t1", 1050.0)
+    assert plain is not None and (plain[0].id, plain[1].lease_until) == ("t1", 1050.0)
+    # AND the sweep at 1030 leaves the claim alone
+    storage.sweep_tasks(1030.0)
+    assert [a.status for a in storage.assignments("t1")] == ["active"]
+
+
+def test_a_lapsed_claim_refuses_its_answer_and_its_worker_gets_another_task(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN w1's 30 s claim on t1 lapsed (the page closed) and the sweep has not run yet
+    storage.put_tasks([_task("t1"), _task("t2")])
+    storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30)
+    # WHEN w1 answers it late, and then asks for a task
+    with pytest.raises(AssignmentError, match="lapsed"):
+        storage.submit_answer("t1", "w1", {}, 1031.0)
+    claimed = storage.claim_task(["team-a"], "w1", 1032.0, lease_seconds=30)
+    # THEN they get the other task, which they can answer; the lapsed one cannot be renewed
+    assert claimed is not None and claimed[0].id == "t2"
+    assert storage.renew_lease("t1", "w1", 1033.0, 30) is None
+    storage.submit_answer("t2", "w1", {}, 1034.0)
+    # AND the sweep hands t1 back to the queue, where w1 may take it again
+    storage.sweep_tasks(1035.0)
+    again = storage.claim_task(["team-a"], "w1", 1036.0)
+    assert again is not None and again[0].id == "t1"
+
+
+def test_done_counts_count_the_workers_submitted_answers(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN three tasks of which w1 answered two, plus a loop's task w1 answered and that loop then deleted
     storage.put_tasks([_task("t1"), _task("t2"), _task("t3", team="team-b")])
     for _ in range(2):
         claimed = storage.claim_task(["team-a"], "w1", 1000.0)
         assert claimed is not None
         storage.submit_answer(claimed[0].id, "w1", {}, 1001.0)
+    storage.start_human_loop(_loop("gone"), _task("task-gone", team="team-b"), max_active=None)
+    assert storage.claim_task(["team-b"], "w1", 1002.0, task_id="task-gone") is not None
+    storage.submit_answer("task-gone", "w1", {}, 1003.0)
+    assert storage.queue_done_counts(["team-b"], "w1") == {"team-b": 1}
+    storage.transition_human_loop("gone", ("InProgress",), "Completed", now=1004.0)
+    assert storage.delete_human_loop("gone", ("Completed",)) is not None
     # WHEN the portal asks for the counts
     done = storage.queue_done_counts(["team-a", "team-b"], "w1")
-    # THEN they are per team
+    # THEN they are per team, without the deleted loop's answer; declines and releases count nothing
     assert done == {"team-a": 2, "team-b": 0}
+    claimed = storage.claim_task(["team-b"], "w1", 1005.0)
+    assert claimed is not None and storage.release_assignment(claimed[0].id, "w1", 1006.0, decline=True)
+    assert storage.queue_done_counts(["team-a", "team-b"], "w1") == {"team-a": 2, "team-b": 0}
     assert storage.queue_done_counts(["team-a"], "w2") == {"team-a": 0}
+    assert storage.queue_done_counts([], "w1") == {}
 
 
 def test_readers_never_block_on_the_writer(storage: Storage) -> None:
@@ -364,6 +444,92 @@ def test_racing_claims_of_one_worker_give_one_assignment(storage: Storage) -> No
     assert len(claimed) == 1
     held = [a for n in range(3) for a in storage.assignments(f"q{n}") if a.status == "active"]
     assert len(held) == 1
+
+
+def _claim_leased(storage: LeasingStorage, team: str, n: int) -> object:
+    return storage.claim_task([team], f"w{n}", 1100.0, lease_seconds=30)
+
+
+def _renew_or_sweep(storage: LeasingStorage, task_id: str, n: int) -> object:
+    return storage.renew_lease(task_id, "w1", 1029.99, 30) if n == 0 else storage.sweep_tasks(1030.0)
+
+
+def test_racing_leased_claims_of_two_workers_give_one_task_one_holder(leasing: LeasingStorage) -> None:
+    storage = leasing
+    for round_ in range(3):
+        # GIVEN one task needing one answer
+        task_id = f"one-{round_}"
+        storage.put_tasks([replace(_task(task_id), workteam_arn=f"team-{round_}")])
+        # WHEN two workers claim it with leases at the same moment
+        results = _race(2, functools.partial(_claim_leased, storage, f"team-{round_}"))
+        # THEN exactly one holds it, and the task counts one holder
+        assert not [r for r in results if isinstance(r, Exception)]
+        assert sum(r is not None for r in results) == 1
+        task = storage.get_task(task_id)
+        assert task is not None and task.active == 1
+        assert [a.status for a in storage.assignments(task_id)] == ["active"]
+
+
+def test_racing_decline_and_claims_never_exceed_the_required_holders(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN a task needing one answer, held by w0
+    storage.put_tasks([_task("hot")])
+    assert storage.claim_task(["team-a"], "w0", 1100.0, lease_seconds=30) is not None
+
+    # WHEN w0 declines it while w1..w4 claim it (twice each) at the same moment
+    def act(n: int) -> object:
+        if n == 0:
+            return storage.release_assignment("hot", "w0", 1101.0, decline=True)
+        return [storage.claim_task(["team-a"], f"w{n}", 1101.0 + k / 10, lease_seconds=30) for k in range(2)]
+
+    results = _race(5, act)
+    # THEN the decline went through, at most one other worker holds it, and never the decliner
+    assert results[0] is True and not [r for r in results if isinstance(r, Exception)]
+    holders = [a for a in storage.assignments("hot") if a.status == "active"]
+    assert len(holders) <= 1 and all(a.worker_id != "w0" for a in holders)
+    task = storage.get_task("hot")
+    assert task is not None and task.active == len(holders)
+    assert storage.claim_task(["team-a"], "w0", 1102.0) is None
+
+
+def test_racing_tabs_of_a_worker_with_a_lapsed_claim_give_one_new_assignment(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN w1's lapsed (unswept) claim on q0 and two more open tasks
+    storage.put_tasks([_task(f"q{n}") for n in range(3)])
+    assert storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30) is not None
+    # WHEN w1 claims from four tabs at once after the lease's end
+    results = _race(4, lambda n: storage.claim_task(["team-a"], "w1", 1040.0, lease_seconds=30))
+    # THEN every tab shows the same new task, and only it is held
+    assert not [r for r in results if isinstance(r, Exception)]
+    claimed = {r[0].id for r in results if isinstance(r, tuple)}
+    assert len(claimed) == 1 and claimed != {"q0"}
+    live = [
+        a
+        for n in range(3)
+        for a in storage.assignments(f"q{n}")
+        if a.status == "active" and (a.lease_until is None or a.lease_until > 1040.0)
+    ]
+    assert [a.task_id for a in live] == list(claimed)
+
+
+def test_racing_renewal_and_sweep_agree_on_who_holds_the_task(leasing: LeasingStorage) -> None:
+    storage = leasing
+    for round_ in range(4):
+        # GIVEN a claim whose 30 s lease ends at 1030
+        task_id = f"edge-{round_}"
+        storage.put_tasks([replace(_task(task_id), workteam_arn=f"team-{round_}")])
+        assert storage.claim_task([f"team-{round_}"], "w1", 1000.0, lease_seconds=30) is not None
+        # WHEN the page renews it just before its end while a sweep (with a clock just past it) runs
+        results = _race(2, functools.partial(_renew_or_sweep, storage, task_id))
+        # THEN a renewal that succeeded kept the claim; one that failed found it handed back
+        assert not [r for r in results if isinstance(r, Exception)]
+        held = [a for a in storage.assignments(task_id) if a.status == "active"]
+        task = storage.get_task(task_id)
+        assert task is not None
+        if results[0] is None:
+            assert held == [] and task.active == 0
+        else:
+            assert [a.lease_until for a in held] == [1059.99] and task.active == 1
 
 
 def test_racing_starts_never_exceed_the_quota(storage: Storage) -> None:

@@ -9,6 +9,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -26,7 +27,7 @@ from truthloop.local.storage import (
     Task,
 )
 from truthloop.local.storage.dynamodb import DynamoDBStorage
-from truthloop.local.storage.dynamodb_items import OFFLOAD_BYTES, loop_key, task_key
+from truthloop.local.storage.dynamodb_items import OFFLOAD_BYTES, assignment_key, due_sk, loop_key, task_key
 from truthloop.local.storage.dynamodb_schema import INDEXES
 
 
@@ -160,6 +161,85 @@ def test_finished_loops_get_a_ttl_and_are_gone_for_reads_once_past_it() -> None:
         assert storage.count_human_loops() == 0
         loop, created = storage.start_human_loop(_loop("old", '{"a": 2}'), _task("task-new"), max_active=1)
         assert created and loop.input_content == '{"a": 2}'
+
+
+def test_a_declined_assignment_outlives_its_task_by_the_retention() -> None:
+    with dynamodb_storage(retention_seconds=3600) as (storage, dynamodb, _):
+        # GIVEN a task open for 30 days more, claimed and declined at t=2000; another declined with retention off
+        storage.put_tasks([replace(_task("long"), expires_at=2000.0 + 30 * 86400)])
+        storage.claim_task([_task("x").workteam_arn], "w1", 2000.0, lease_seconds=60)
+        before = time.time()
+        assert storage.release_assignment("long", "w1", 2000.0, decline=True)
+        # THEN the declined record is purged only a retention after the task's end (it keeps the task from w1)
+        purge_at = float(_raw(dynamodb, assignment_key("long", "w1"))["purge_at"]["N"])
+        assert before + 30 * 86400 + 3600 - 1 <= purge_at <= time.time() + 30 * 86400 + 3600
+    with dynamodb_storage(retention_seconds=None) as (storage, dynamodb, _):
+        storage.put_tasks([_task("kept")])
+        storage.claim_task([_task("x").workteam_arn], "w1", 2000.0)
+        assert storage.release_assignment("kept", "w1", 2000.0, decline=True)
+        assert "purge_at" not in _raw(dynamodb, assignment_key("kept", "w1"))
+
+
+def test_a_renewal_between_the_sweeps_read_and_write_keeps_the_claim(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, _ = store
+    team = _task("x").workteam_arn
+    # GIVEN a claim whose 30 s lease ends at 1030, and the page's renewal (another process) landing right after the
+    # sweep read the task's partition and before its transaction
+    storage.put_tasks([_task("t1")])
+    storage.claim_task([team], "w1", 1000.0, lease_seconds=30)
+    renewals: list[str] = []
+
+    def renew_in_between(**kwargs: Any) -> None:
+        if not renewals:
+            renewals.append("renewed")
+            dynamodb.update_item(
+                TableName=TABLE,
+                Key=assignment_key("t1", "w1"),
+                UpdateExpression="SET lease_until = :lease, g3sk = :due",
+                ExpressionAttributeValues={":lease": {"N": "1059.0"}, ":due": {"S": due_sk("t1", "w1", 1059.0)}},
+            )
+
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", renew_in_between)
+    # WHEN the sweep runs at 1030
+    storage.sweep_tasks(1030.0)
+    dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", renew_in_between)
+    # THEN the renewal wins: the claim is still held, by w1 alone, and renews again
+    assert renewals == ["renewed"]
+    assert [(a.status, a.lease_until) for a in storage.assignments("t1")] == [("active", 1059.0)]
+    task = storage.get_task("t1")
+    assert task is not None and task.active == 1
+    assert storage.claim_task([team], "w2", 1031.0) is None
+    renewed = storage.renew_lease("t1", "w1", 1040.0, 30)
+    assert renewed is not None and renewed.lease_until == 1070.0
+
+
+def test_a_hold_is_replaced_only_while_its_claim_is_still_lapsed(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, dynamodb, _ = store
+    team = _task("x").workteam_arn
+    # GIVEN w1's lapsed claim on q0 (lease to 1030), and, between w1's next claim reading that and its transaction,
+    # q0 held by w1 again with a live lease (as after a sweep and a claim from another tab)
+    storage.put_tasks([_task("q0"), _task("q1")])
+    storage.claim_task([team], "w1", 1000.0, lease_seconds=30)
+    injected: list[str] = []
+
+    def claim_again_in_between(**kwargs: Any) -> None:
+        if not injected:
+            injected.append("q0 held again")
+            dynamodb.update_item(
+                TableName=TABLE,
+                Key=assignment_key("q0", "w1"),
+                UpdateExpression="SET lease_until = :lease, accepted_at = :now",
+                ExpressionAttributeValues={":lease": {"N": "1100.0"}, ":now": {"N": "1040.0"}},
+            )
+
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", claim_again_in_between)
+    # WHEN w1 claims at 1040
+    claimed = storage.claim_task([team], "w1", 1040.0, lease_seconds=60)
+    dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", claim_again_in_between)
+    # THEN the transaction's check on q0 refused to replace the hold: w1 gets q0, and holds nothing else
+    assert injected == ["q0 held again"]
+    assert claimed is not None and claimed[0].id == "q0"
+    assert storage.assignments("q1") == []
 
 
 def _refuse(code: str, message: str = "slow down", **extra: Any) -> Any:
@@ -316,3 +396,45 @@ def _settle(storage: DynamoDBStorage, name: str) -> None:
 
 _WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"})
 _READS = frozenset({"get_item", "query", "batch_get_item"})
+
+
+def test_what_leases_declines_and_done_counts_cost(store: tuple[DynamoDBStorage, Any, Any]) -> None:
+    storage, _, _ = store
+    team = _task("x").workteam_arn
+    storage.put_tasks([_task("t1"), _task("t2"), replace(_task("t3"), time_limit=80)])
+    measured: dict[str, dict[str, int]] = {}
+    # WHEN a worker claims with a 60 s lease, claims again, renews, declines, lets a claim lapse, and so on
+    for step, call in (
+        ("claim, leased", lambda: storage.claim_task([team], "w1", 1100.0, lease_seconds=60)),
+        ("claim of a held task (renews its lease)", lambda: storage.claim_task([team], "w1", 1110.0, lease_seconds=60)),
+        ("renew_lease", lambda: storage.renew_lease("t1", "w1", 1120.0, 60)),
+        ("renew_lease of a claim not held", lambda: storage.renew_lease("t2", "w1", 1120.0, 60)),
+        ("decline", lambda: storage.release_assignment("t1", "w1", 1130.0, decline=True)),
+        ("claim, leased, then lapsed", lambda: storage.claim_task([team], "w1", 1140.0, lease_seconds=60)),
+        ("claim over the lapsed claim", lambda: storage.claim_task([team], "w1", 1300.0, lease_seconds=60)),
+        ("renew_lease capped at the time limit", lambda: storage.renew_lease("t3", "w1", 1340.0, 60)),
+        ("sweep of the lapsed claim", lambda: storage.sweep_tasks(1341.0)),
+        ("submit", lambda: storage.submit_answer("t3", "w1", {"ok": True}, 1342.0)),
+        ("queue_done_counts", lambda: storage.queue_done_counts([team], "w1")),
+    ):
+        storage.reset_stats()
+        call()
+        measured[step] = {op: int(v["requests"]) for op, v in storage.stats.items() if op != "S3" and v["requests"]}
+    print(json.dumps(measured, indent=1))
+    # THEN renewing a lease is one conditional update (two when the second caps it at the time limit)
+    assert measured["renew_lease"] == measured["renew_lease of a claim not held"] == {"update_item": 1}
+    assert measured["renew_lease capped at the time limit"] == {"update_item": 2}
+    assert storage.assignments("t3")[0].lease_until == 1380.0  # the deadline
+    # AND a leased claim costs what a claim costs; claiming a held task renews it with one update
+    assert measured["claim, leased"] == {"query": 2, "batch_get_item": 1, "transact_write_items": 1}
+    assert measured["claim of a held task (renews its lease)"] == {"query": 2, "update_item": 1}
+    # AND replacing a lapsed claim's hold reads that claim's task once more; the transaction checks it is lapsed
+    assert measured["claim over the lapsed claim"] == {"query": 3, "batch_get_item": 1, "transact_write_items": 1}
+    # AND a decline is a release: one read, one transaction; so is the sweep's hand-back of the lapsed claim
+    assert measured["decline"] == {"query": 1, "transact_write_items": 1}
+    # (its hold points at the newer claim by now: the hold's delete is dropped and the transaction sent again)
+    assert measured["sweep of the lapsed claim"] == {"query": 3, "transact_write_items": 2}
+    # AND a submission still costs one transaction (its done count rides in it), and done counts one Query
+    assert measured["submit"] == {"query": 1, "transact_write_items": 1}
+    assert measured["queue_done_counts"] == {"query": 1}
+    assert storage.queue_done_counts([team], "w1") == {team: 1}

@@ -375,9 +375,10 @@ class Storage(Protocol):
 class SupportsClaimLeases(Protocol):
     """Optional: short claims for the portal's browser pages, declines, and per-worker done counts.
 
-    A store with these (SQLite) lets the portal hand an idle claim back quickly (``lease_seconds``, renewed by the
-    open task page with :meth:`renew_lease`; :meth:`Storage.sweep_tasks` releases lapsed ones), keep a declined task
-    from the worker who declined it (``decline=True``), and count each worker's answers per queue.
+    A store with these (SQLite and DynamoDB both have them) lets the portal hand an idle claim back quickly
+    (``lease_seconds``, renewed by the open task page with :meth:`renew_lease`; :meth:`Storage.sweep_tasks` releases
+    lapsed ones), keep a declined task from the worker who declined it (``decline=True``), and count each worker's
+    answers per queue.
     """
 
     def claim_task(

@@ -119,7 +119,9 @@ class DynamoDBStorage(TableRequests):
 
     # ------------------------------------------------------------------ plumbing
     def _transact_releasing_holds(self, items: list[dict[str, Any]], holds: list[dict[str, Any]]) -> None:
-        """Run ``items`` plus the deletes of workers' holds; a hold that points elsewhere by now is left alone."""
+        """Run ``items`` plus optional writes: the deletes of workers' holds (a hold that points elsewhere by now is
+        left alone) and done-count decrements (a count that is 0 already stays 0); a failed optional write is
+        dropped and the rest retried."""
         while True:
             try:
                 self._transact(items + holds)
@@ -396,10 +398,14 @@ class DynamoDBStorage(TableRequests):
             if loop.task_id is not None:
                 for member in self._partition(loop.task_id):
                     items.append(self._delete({"pk": member["pk"], "sk": member["sk"]}))
-                    if it.s(member, "sk").startswith("ASG#") and it.s(member, "status") == "active":
+                    if not it.s(member, "sk").startswith("ASG#"):
+                        continue
+                    if it.s(member, "status") == "active":
                         holds.append(
                             self._hold_delete(it.assignment_from(member, self.docs), it.s(member, "workteam_arn"))
                         )
+                    elif it.s(member, "status") == "submitted":  # the worker's done count forgets the answer
+                        holds.append(self._done_update(it.s(member, "worker_id"), it.s(member, "workteam_arn"), -1))
             if loop.status in it.ACTIVE_LOOP:
                 items.append(self._counter_update(-1))
             if len(items) + len(holds) > _TRANSACTION_MAX_ITEMS:
@@ -484,19 +490,68 @@ class DynamoDBStorage(TableRequests):
         return None if item is None else it.task_from(item, self.docs)
 
     def claim_task(
-        self, workteam_arns: Sequence[str], worker_id: str, now: float, *, task_id: str | None = None
+        self,
+        workteam_arns: Sequence[str],
+        worker_id: str,
+        now: float,
+        *,
+        task_id: str | None = None,
+        lease_seconds: float | None = None,
     ) -> tuple[Task, Assignment] | None:
         if not workteam_arns:
             return None
         teams = list(dict.fromkeys(workteam_arns))
         for _ in range(ATTEMPTS):
-            held = self._held(teams, worker_id, now, task_id)
+            held, stale = self._held(teams, worker_id, now, task_id)
             if held is not None:
-                return held
-            claimed = self._claim_new(teams, worker_id, now, task_id)
+                task, assignment = held
+                if lease_seconds is None:
+                    return held
+                lease = min(now + lease_seconds, assignment.deadline)
+                try:
+                    self._set_lease(task.id, worker_id, now, lease)
+                except ConditionFailed:
+                    continue  # submitted, released or lapsed since the read: look again
+                assignment.lease_until = lease
+                return task, assignment
+            claimed = self._claim_new(teams, worker_id, now, task_id, lease_seconds, stale)
             if claimed != "retry":
                 return claimed if isinstance(claimed, tuple) else None
         raise StorageThrottled("ClaimTask", f"the holds of worker {worker_id} kept changing")
+
+    def _set_lease(self, task_id: str, worker_id: str, now: float, lease: float) -> Item:
+        """Move a held assignment's lease to ``lease`` (and its place in the sweep's ``DEADLINE`` list): one
+        conditional update, refused (:class:`ConditionFailed` with the item as it was) unless the assignment is
+        active, its lease has not lapsed and ``lease`` does not pass its time limit."""
+        e = Expr().set_all({"lease_until": float(lease), "g3sk": it.due_sk(task_id, worker_id, lease)})
+        condition = (
+            f"{e.n('status')} = {e.v('active')} AND {e.n('deadline')} > {e.v(float(now))} AND "
+            f"{e.n('deadline')} >= {e.v(float(lease))} AND "
+            f"(attribute_not_exists({e.n('lease_until')}) OR {e.n('lease_until')} > {e.v(float(now))})"
+        )
+        response = self._call(
+            "update_item",
+            Key=it.assignment_key(task_id, worker_id),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **e.params(condition=condition, update=True),
+        )
+        item: Item = response["Attributes"]
+        return item
+
+    def renew_lease(self, task_id: str, worker_id: str, now: float, lease_seconds: float) -> Assignment | None:
+        lease = now + lease_seconds
+        for _ in range(2):  # the second try caps the lease at the time limit the first one found
+            try:
+                item = self._set_lease(task_id, worker_id, now, lease)
+            except ConditionFailed as exc:
+                old = exc.item
+                if old is None or not it.assignment_live(old, now) or it.f(old, "deadline") >= lease:
+                    return None
+                lease = it.f(old, "deadline")
+                continue
+            return it.assignment_from(item, None)
+        return None
 
     def _holds(self, worker_id: str) -> list[Item]:
         e = Expr()
@@ -504,21 +559,21 @@ class DynamoDBStorage(TableRequests):
 
     def _held(
         self, teams: list[str], worker_id: str, now: float, task_id: str | None
-    ) -> tuple[Task, Assignment] | None:
-        holds = [
-            h
-            for h in self._holds(worker_id)
-            if it.s(h, "sk") in teams
-            and it.f(h, "deadline") > now
-            and (task_id is None or it.s(h, "task_id") == task_id)
-        ]
+    ) -> tuple[tuple[Task, Assignment] | None, dict[str, str]]:
+        """The worker's held assignment in those teams (``task_id``'s, if given), and per team the task of a
+        hold within its time limit whose assignment is not held any more (its lease lapsed): a claim may replace
+        such a hold (see :meth:`_try_claim`)."""
+        holds = [h for h in self._holds(worker_id) if it.s(h, "sk") in teams and it.f(h, "deadline") > now]
+        stale: dict[str, str] = {}
         for hold in sorted(holds, key=lambda h: it.f(h, "accepted_at")):
             members = {it.s(m, "sk"): m for m in self._partition(it.s(hold, "task_id"))}
             task_item, assignment_item = members.get("TASK"), members.get("ASG#" + worker_id)
-            if task_item is None or assignment_item is None or it.s(assignment_item, "status") != "active":
+            if task_item is None or assignment_item is None or not it.assignment_live(assignment_item, now):
+                stale[it.s(hold, "sk")] = it.s(hold, "task_id")
                 continue
-            return it.task_from(task_item, self.docs), it.assignment_from(assignment_item, self.docs)
-        return None
+            if task_id is None or it.s(hold, "task_id") == task_id:
+                return (it.task_from(task_item, self.docs), it.assignment_from(assignment_item, self.docs)), stale
+        return None, stale
 
     def _queue(self, team: str, now: float | None) -> Iterator[Item]:
         """Open tasks of a workteam with a free slot, oldest first (gsi2; eventually consistent, so a candidate)."""
@@ -557,7 +612,13 @@ class DynamoDBStorage(TableRequests):
         return found
 
     def _claim_new(
-        self, teams: list[str], worker_id: str, now: float, task_id: str | None
+        self,
+        teams: list[str],
+        worker_id: str,
+        now: float,
+        task_id: str | None,
+        lease_seconds: float | None,
+        stale: dict[str, str],
     ) -> tuple[Task, Assignment] | str | None:
         if task_id is not None:
             item = self._get(it.task_key(task_id))
@@ -579,26 +640,32 @@ class DynamoDBStorage(TableRequests):
             for candidate in batch:
                 if it.s(candidate, "id") in touched:
                     continue
-                outcome = self._try_claim(candidate, worker_id, now)
+                team = it.s(candidate, "workteam_arn")
+                outcome = self._try_claim(candidate, worker_id, now, lease_seconds, stale.get(team))
                 if outcome == "hold-taken":
                     return None if task_id is not None else "retry"
                 if isinstance(outcome, tuple):
                     return outcome
 
-    def _try_claim(self, candidate: Item, worker_id: str, now: float) -> tuple[Task, Assignment] | str:
+    def _try_claim(
+        self, candidate: Item, worker_id: str, now: float, lease_seconds: float | None, stale_task: str | None
+    ) -> tuple[Task, Assignment] | str:
+        """One claim transaction. ``stale_task``: the task of the worker's hold in this team whose assignment was
+        seen not held any more; the hold may be replaced while that assignment is still not held (a condition
+        check on it in the same transaction), as it may once its time limit passed."""
         task_id, team = it.s(candidate, "id"), it.s(candidate, "workteam_arn")
         time_limit, expires_at = it.i(candidate, "time_limit"), it.f(candidate, "expires_at")
         deadline = min(now + time_limit, expires_at) if time_limit > 0 else expires_at
-        assignment = Assignment(task_id, worker_id, "active", now, deadline)
+        lease = None if lease_seconds is None else min(now + lease_seconds, deadline)
+        assignment = Assignment(task_id, worker_id, "active", now, deadline, lease_until=lease)
         a, h, t = Expr(), Expr(), Expr()
         t.add("active", 1).add("free", -1).add("ver", 1)
+        hold_free = f"attribute_not_exists({h.n('pk')}) OR {h.n('deadline')} <= {h.v(float(now))}"
+        if stale_task is not None:
+            hold_free += f" OR {h.n('task_id')} = {h.v(stale_task)}"
         items = [
             self._put(it.assignment_item(assignment, team), f"attribute_not_exists({a.n('pk')})", a),
-            self._put(
-                it.hold_item(assignment, team),
-                f"attribute_not_exists({h.n('pk')}) OR {h.n('deadline')} <= {h.v(float(now))}",
-                h,
-            ),
+            self._put(it.hold_item(assignment, team), hold_free, h),
             self._update(
                 it.task_key(task_id),
                 t,
@@ -606,10 +673,20 @@ class DynamoDBStorage(TableRequests):
                 f"{t.n('expires_at')} > {t.v(float(now))}",
             ),
         ]
+        if stale_task is not None and stale_task != task_id:  # (the same task: the put's condition checks it)
+            c = Expr()
+            items.append(
+                self._check(
+                    it.assignment_key(stale_task, worker_id),
+                    f"attribute_not_exists({c.n('pk')}) OR {c.n('status')} <> {c.v('active')} OR "
+                    f"{c.n('lease_until')} <= {c.v(float(now))}",
+                    c,
+                )
+            )
         try:
             self._transact(items)
         except Cancelled as exc:
-            if exc.failed(1):
+            if exc.failed(1) or exc.failed(3):
                 return "hold-taken"
             if exc.condition_failed:
                 return "skip"
@@ -637,6 +714,8 @@ class DynamoDBStorage(TableRequests):
                 raise AssignmentError(f"task {task_id} is {task.status}")
             if assignment.deadline <= now:
                 raise AssignmentError(f"the time limit of task {task_id} has passed")
+            if assignment.lease_until is not None and assignment.lease_until <= now:
+                raise AssignmentError(f"the claim on task {task_id} lapsed (its page stopped renewing it)")
             task.answers += 1
             task.active -= 1
             if task.answers >= task.required:
@@ -646,9 +725,14 @@ class DynamoDBStorage(TableRequests):
             a = Expr().set("status", "submitted").set("submitted_at", float(now))
             a.set_all(self.docs.fields("answer", it.dumps(answer), 1))
             a.set_all({"g3pk": None, "g3sk": None, TTL_ATTRIBUTE: self._purge_at()})
+            held_now = (
+                f"{a.n('status')} = {a.v('active')} AND "
+                f"(attribute_not_exists({a.n('lease_until')}) OR {a.n('lease_until')} > {a.v(float(now))})"
+            )
             items = [
-                self._update(it.assignment_key(task_id, worker_id), a, f"{a.n('status')} = {a.v('active')}"),
+                self._update(it.assignment_key(task_id, worker_id), a, held_now),
                 self._task_write(task_item, task),
+                self._done_update(worker_id, task.workteam_arn, 1),
             ]
             try:
                 self._transact_releasing_holds(items, [self._hold_delete(assignment, task.workteam_arn)])
@@ -659,7 +743,13 @@ class DynamoDBStorage(TableRequests):
             return task
         raise StorageThrottled("SubmitAnswer", f"task {task_id} kept changing")
 
-    def release_assignment(self, task_id: str, worker_id: str, now: float) -> bool:
+    def _done_update(self, worker_id: str, workteam_arn: str, delta: int) -> dict[str, Any]:
+        """Add ``delta`` to the worker's done count in a workteam (a decrement only while the count is above 0)."""
+        e = Expr().add("done", delta)
+        condition = None if delta >= 0 else f"{e.n('done')} >= {e.v(-delta)}"
+        return self._update(it.done_key(worker_id, workteam_arn), e, condition)
+
+    def release_assignment(self, task_id: str, worker_id: str, now: float, *, decline: bool = False) -> bool:
         for _ in range(ATTEMPTS):
             members = {it.s(m, "sk"): m for m in self._partition(task_id)}
             task_item, held = members.get("TASK"), members.get("ASG#" + worker_id)
@@ -670,10 +760,15 @@ class DynamoDBStorage(TableRequests):
             if task.status == "closing" and task.active == 0:
                 task.status = "cancelled"
             a = Expr()
-            items = [
-                self._delete(it.assignment_key(task_id, worker_id), f"{a.n('status')} = {a.v('active')}", a),
-                self._task_write(task_item, task),
-            ]
+            key = it.assignment_key(task_id, worker_id)
+            if decline:  # kept, as 'declined', so that this worker is not offered the task again
+                a.set_all({"status": "declined", "lease_until": None, "g3pk": None, "g3sk": None})
+                purge_at = self._purge_at()  # the retention counts from the task's end: it may outlive the retention
+                a.set(TTL_ATTRIBUTE, None if purge_at is None else purge_at + max(0.0, task.expires_at - now))
+                hand_back = self._update(key, a, f"{a.n('status')} = {a.v('active')}")
+            else:
+                hand_back = self._delete(key, f"{a.n('status')} = {a.v('active')}", a)
+            items = [hand_back, self._task_write(task_item, task)]
             assignment = it.assignment_from(held, None)
             try:
                 self._transact_releasing_holds(items, [self._hold_delete(assignment, task.workteam_arn)])
@@ -716,7 +811,10 @@ class DynamoDBStorage(TableRequests):
             f"{e.n('g3pk')} = {e.v('DEADLINE')} AND {e.n('g3sk')} <= {e.v(it.tkey(now) + '#' + HIGH)}",
             e,
             index="gsi3",
-            filter_expression=f"{e.n('deadline')} <= {e.v(float(now))} AND {e.n('status')} = {e.v('active')}",
+            filter_expression=(
+                f"{e.n('status')} = {e.v('active')} AND "
+                f"({e.n('deadline')} <= {e.v(float(now))} OR {e.n('lease_until')} <= {e.v(float(now))})"
+            ),
         ):
             overdue.setdefault(it.s(item, "task_id"), []).append(it.s(item, "worker_id"))
         for task_id in overdue:
@@ -734,7 +832,8 @@ class DynamoDBStorage(TableRequests):
         return changed
 
     def _finish_assignments(self, task_id: str, now: float, *, expire: bool) -> int:
-        """Time out the task's overdue active assignments, or (``expire``) expire the task with all of them."""
+        """Time out the task's overdue active assignments and hand back lapsed claims (deleted: the worker may claim
+        the task again), or (``expire``) expire the task with all of them."""
         for _ in range(ATTEMPTS):
             members = self._partition(task_id)
             task_item = next((m for m in members if it.s(m, "sk") == "TASK"), None)
@@ -746,6 +845,7 @@ class DynamoDBStorage(TableRequests):
                 for m in members
                 if it.s(m, "sk").startswith("ASG#") and it.s(m, "status") == "active"
             ]
+            lapsed: list[Assignment] = []
             if expire:
                 if task.status not in ANSWERABLE or task.expires_at > now:
                     return 0
@@ -754,12 +854,22 @@ class DynamoDBStorage(TableRequests):
                 ending = active
             else:
                 ending = [a for a in active if a.deadline <= now]
-                if not ending:
+                lapsed = [a for a in active if a.deadline > now and a.lease_until is not None and a.lease_until <= now]
+                if not ending and not lapsed:
                     return 0
-                task.active = max(task.active - len(ending), 0)
+                task.active = max(task.active - len(ending) - len(lapsed), 0)
                 if task.status == "closing" and task.active == 0:
                     task.status = "cancelled"
             items = []
+            for assignment in lapsed:  # only while still lapsed: a renewal in between wins
+                d = Expr()
+                items.append(
+                    self._delete(
+                        it.assignment_key(task_id, assignment.worker_id),
+                        f"{d.n('status')} = {d.v('active')} AND {d.n('lease_until')} <= {d.v(float(now))}",
+                        d,
+                    )
+                )
             for assignment in ending:
                 a = Expr().set_all({"status": "timedout", "g3pk": None, "g3sk": None, TTL_ATTRIBUTE: self._purge_at()})
                 items.append(
@@ -768,7 +878,7 @@ class DynamoDBStorage(TableRequests):
                     )
                 )
             items.append(self._task_write(task_item, task))
-            holds = [self._hold_delete(a, task.workteam_arn) for a in ending]
+            holds = [self._hold_delete(a, task.workteam_arn) for a in (*lapsed, *ending)]
             try:
                 self._transact_releasing_holds(items, holds)
             except Cancelled as exc:
@@ -829,6 +939,17 @@ class DynamoDBStorage(TableRequests):
         for team in dict.fromkeys(workteam_arns):
             ids = [it.s(item, "id") for item in self._queue(team, None)]
             counts[team] += len(ids) - len(self._touched(ids, worker_id))
+        return counts
+
+    def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
+        if not workteam_arns:
+            return {}
+        counts = dict.fromkeys(workteam_arns, 0)
+        e = Expr()
+        for item in self._query(f"{e.n('pk')} = {e.v('DONE#' + worker_id)}", e):
+            team = it.s(item, "sk")
+            if team in counts:
+                counts[team] = max(it.i(item, "done"), 0)
         return counts
 
     def open_task_count(self, owner: str) -> int:

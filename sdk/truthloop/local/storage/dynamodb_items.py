@@ -469,6 +469,21 @@ def hold_key(worker_id: str, workteam_arn: str) -> Item:
     return {"pk": {"S": f"HOLD#{worker_id}"}, "sk": {"S": workteam_arn}}
 
 
+def done_key(worker_id: str, workteam_arn: str) -> Item:
+    """How many answers a worker submitted in one workteam (a counter the submission adds to)."""
+    return {"pk": {"S": f"DONE#{worker_id}"}, "sk": {"S": workteam_arn}}
+
+
+def due_sk(task_id: str, worker_id: str, due: float) -> str:
+    """An active assignment's ``gsi3`` sort key under ``DEADLINE``: when the sweep must look at it next."""
+    return f"{tkey(due)}#{task_id}#{worker_id}"
+
+
+def assignment_due(assignment: Assignment) -> float:
+    """When an active assignment ends unless something happens: its lease's end, or else its time limit."""
+    return assignment.deadline if assignment.lease_until is None else min(assignment.lease_until, assignment.deadline)
+
+
 def assignment_item(assignment: Assignment, workteam_arn: str) -> Item:
     return put_fields(
         {},
@@ -481,8 +496,9 @@ def assignment_item(assignment: Assignment, workteam_arn: str) -> Item:
             "status": assignment.status,
             "accepted_at": float(assignment.accepted_at),
             "deadline": float(assignment.deadline),
+            "lease_until": None if assignment.lease_until is None else float(assignment.lease_until),
             "g3pk": "DEADLINE",
-            "g3sk": f"{tkey(assignment.deadline)}#{assignment.task_id}#{assignment.worker_id}",
+            "g3sk": due_sk(assignment.task_id, assignment.worker_id, assignment_due(assignment)),
         },
     )
 
@@ -503,7 +519,14 @@ def assignment_from(item: Item, docs: Documents | None) -> Assignment:
         deadline=f(item, "deadline"),
         submitted_at=f_or_none(item, "submitted_at"),
         answer=None if docs is None else docs.json(item, "answer"),
+        lease_until=f_or_none(item, "lease_until"),
     )
+
+
+def assignment_live(item: Item, now: float) -> bool:
+    """Whether an assignment item is held now: active, within its time limit, and its lease (if any) not lapsed."""
+    lease = f_or_none(item, "lease_until")
+    return s(item, "status") == "active" and f(item, "deadline") > now and (lease is None or lease > now)
 
 
 # ---------------------------------------------------------------------- job objects

@@ -181,6 +181,10 @@ class TableRequests:
             request.update((expr or Expr()).params(condition=condition))
         return {"Delete": request}
 
+    def _check(self, key: Item, condition: str, expr: Expr) -> dict[str, Any]:
+        """A transaction's ``ConditionCheck``: the transaction goes through only while ``condition`` holds."""
+        return {"ConditionCheck": {"TableName": self.table, "Key": key, **expr.params(condition=condition)}}
+
     def _get(self, key: Item) -> Item | None:
         found: Item | None = self._call("get_item", Key=key, ConsistentRead=True).get("Item")
         return found
