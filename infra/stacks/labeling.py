@@ -1,4 +1,4 @@
-"""TruthloopLabeling: upload data, get Ground Truth labeling jobs (LabelingPipeline), or jobs on the truthloop service."""
+"""TruthloopLabeling: upload data, get labeling jobs (LabelingPipeline) on Ground Truth or the truthloop service."""
 
 from __future__ import annotations
 

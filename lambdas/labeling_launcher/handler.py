@@ -2,9 +2,10 @@
 
 Configuration: ``TRUTHLOOP_JOB_CONFIG`` (JSON, see :class:`truthloop.labeling.launcher.JobConfig`) and
 ``TRUTHLOOP_PENDING_TABLE`` (the DynamoDB table of items); with ``TRUTHLOOP_SERVICE_ENDPOINT`` the jobs are created
-on the truthloop service (its SageMaker client, signed for its API) instead of Ground Truth. Messages that cannot be handled are reported as
-partial batch failures (and reach the DLQ after the queue's maxReceiveCount); if launching jobs fails, the whole
-batch is retried, which is safe because registration is idempotent and job names are deterministic.
+on the truthloop service (its SageMaker client, signed for its API) instead of Ground Truth. Messages that cannot be
+handled are reported as partial batch failures (and reach the DLQ after the queue's maxReceiveCount); if launching
+jobs fails, the whole batch is retried, which is safe because registration is idempotent and job names are
+deterministic.
 """
 
 from __future__ import annotations

@@ -59,9 +59,9 @@ from truthloop.cdk.labeling_job import LabelingJob
 from truthloop.cdk.layer import TruthloopLayer
 from truthloop.cdk.service import EVENT_SOURCE, ServiceTarget
 from truthloop.cdk.task_ui import HumanTaskUi, lint_template_file, resolve_template
-from truthloop.service.signing import ENV_ENDPOINT as ENV_SERVICE_ENDPOINT
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
+from truthloop.service.signing import ENV_ENDPOINT as ENV_SERVICE_ENDPOINT
 
 __all__ = ["BUILTIN_SUFFIX", "GROUND_TRUTH_CORS", "TASK_TYPES", "LabelingPipeline"]
 

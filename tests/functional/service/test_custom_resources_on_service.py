@@ -126,9 +126,10 @@ def test_handlers_create_and_delete_the_review_resources_on_the_service(
 
 def test_an_unsigned_caller_cannot_create_anything(service_endpoint: tuple[str, Gateway]) -> None:
     # GIVEN the handlers' endpoint, but a caller whose secret is not the one IAM knows
-    url, gateway = service_endpoint
+    _, gateway = service_endpoint
     os.environ["AWS_SECRET_ACCESS_KEY"] = "not the secret"  # restored by monkeypatch (set in the fixture)
     # WHEN the work-team handler runs THEN the gateway refuses it and the handler fails with the reason
+    request = {"MemberDefinitions": [{"CognitoMemberDefinition": COGNITO}], "Description": "x"}
     with pytest.raises(_provider.ProvisioningError, match="cannot create work team") as caught:
-        workteam.on_event(_event("Create", {"MemberDefinitions": [{"CognitoMemberDefinition": COGNITO}], "Description": "x"}))
+        workteam.on_event(_event("Create", request))
     assert gateway.refused and gateway.forwarded == 0, caught.value
