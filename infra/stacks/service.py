@@ -71,7 +71,6 @@ class ServiceStack(cdk.Stack):
             "UserPoolId": (service.user_pool.user_pool_id, "Cognito user pool of the workers"),
             "UserPoolClientId": (service.user_pool_client.user_pool_client_id, "The worker portal's app client"),
             "WorkerGroupName": (service.worker_group.group_name or "", "Cognito group of the default work team"),
-            "WorkerPortalUrl": (f"{service.api_endpoint}/portal/", "Workers sign in here and work on their tasks"),
             "AlarmTopicArn": (service.alarm_topic.topic_arn, "Subscribe here to the service's alarms"),
         }
         for name, (value, description) in outputs.items():

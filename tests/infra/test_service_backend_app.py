@@ -150,7 +150,7 @@ def test_the_work_team_is_the_service_pools_worker_group(templates: dict[str, di
     assert '\\"UserGroup\\":\\"truthloop-workers\\"' in request
     assert "ExportsOutputRefServiceUserPool" in request and "PortalClient" in request
     assert "WorkteamArn" in tpl["Outputs"]
-    assert {"WorkerPortalUrl", "AddWorkerCommand", "UserPoolId"} <= set(templates["TruthloopService"]["Outputs"])
+    assert {"AddWorkerCommand", "UserPoolId", "WorkerGroupName"} <= set(templates["TruthloopService"]["Outputs"])
 
 
 def test_the_review_flow_runs_on_the_service_with_its_team_and_task_ui(templates: dict[str, dict[str, Any]]) -> None:
