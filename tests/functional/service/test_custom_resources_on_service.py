@@ -1,5 +1,6 @@
 """The service-mode custom resources, end to end: the CloudFormation handlers create (and delete) a work team, a task
-UI and a flow definition on a running ``truthloop service local``, through a gateway that verifies SigV4.
+UI and a flow definition on a running ``truthloop service local``, through a gateway that verifies SigV4; and the
+labeling launcher starts its jobs there on the team and task UI the handlers created.
 
 This is the path a ``-c truthloop:backend=service`` deployment takes: the provider functions get only
 ``TRUTHLOOP_SERVICE_ENDPOINT`` (and ``execute-api:Invoke``), and ``custom_resources._provider.sagemaker()`` gives them
@@ -15,14 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from custom_resources import _provider, flow_definition, human_task_ui, workteam
 
 import truthloop.service
 from tests.functional.service.test_service_local import _SET_BY_SERVICE
 from tests.functional.service.test_signed_client import Gateway
+from truthloop.labeling.launcher import JobConfig, Launcher
 from truthloop.service.local import LocalService
 from truthloop.service.signing import ENV_ENDPOINT
+from truthloop.templates._assets import templates_dir
 
 STACK_ID = "arn:aws:cloudformation:us-east-1:111122223333:stack/TruthloopReview/0a1b2c3d"
 TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
@@ -133,3 +137,83 @@ def test_an_unsigned_caller_cannot_create_anything(service_endpoint: tuple[str, 
     with pytest.raises(_provider.ProvisioningError, match="cannot create work team") as caught:
         workteam.on_event(_event("Create", request))
     assert gateway.refused and gateway.forwarded == 0, caught.value
+
+
+def _service_clients(url: str) -> tuple[Any, Any]:
+    """S3 and DynamoDB of the running service (requests signed for them go to its moto side)."""
+    session = boto3.session.Session(region_name="us-east-1")
+    return session.client("s3", endpoint_url=url), session.resource("dynamodb", endpoint_url=url)
+
+
+def _pending_table(dynamodb: Any) -> Any:
+    """The labeling stack's pending-items table (the layout LabelingPipeline deploys)."""
+    return dynamodb.create_table(
+        TableName="pending",
+        KeySchema=[{"AttributeName": "item", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("item", "status", "job", "createdAt")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": f"{key}-index",
+                "KeySchema": [
+                    {"AttributeName": key, "KeyType": "HASH"},
+                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for key in ("status", "job")
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_the_launcher_starts_a_labeling_job_on_the_services_team_and_task_ui(
+    service_endpoint: tuple[str, Gateway],
+) -> None:
+    url, gateway = service_endpoint
+    s3, dynamodb = _service_clients(os.environ["AWS_ENDPOINT_URL"])  # the service's own S3 and DynamoDB
+    for bucket in ("labeling-input", "labeling-output"):
+        s3.create_bucket(Bucket=bucket)
+    # GIVEN the labeling stack's team and task UI (the catalogue's GT template) created by the handlers, and its
+    # launcher configured as LabelingPipeline(service=...) configures it: humanTaskUiArn, no template in S3
+    _, team = _provision(workteam, {"MemberDefinitions": [{"CognitoMemberDefinition": COGNITO}], "Description": "t"})
+    template = (templates_dir() / "gt" / "text-classification.liquid.html").read_text(encoding="utf-8")
+    _, ui = _provision(human_task_ui, {"UiTemplate": {"Content": template}})
+    config = JobConfig.from_json(
+        json.dumps(
+            {
+                "jobNamePrefix": "truthloop-label",
+                "labelAttributeName": "label",
+                "roleArn": "arn:aws:iam::111122223333:role/truthloop-labeling-job",
+                "workteamArn": team["WorkteamArn"],
+                "inputBucket": "labeling-input",
+                "outputS3Uri": "s3://labeling-output/output/",
+                "taskTitle": "Label the data",
+                "taskDescription": "Read each item and give it the right label",
+                "humanTaskUiArn": ui["HumanTaskUiArn"],
+                "labels": ["positive", "negative"],
+            }
+        )
+    )
+    sagemaker = truthloop.service.client("sagemaker", endpoint_url=url)  # what lambdas/labeling_launcher makes
+    launcher = Launcher(config, table=_pending_table(dynamodb), s3=s3, sagemaker=sagemaker)
+    lines = [{"source": "I love it"}, {"source": "I hate it"}]
+    s3.put_object(
+        Bucket="labeling-input", Key="manifests/batch.jsonl", Body="\n".join(json.dumps(x) for x in lines).encode()
+    )
+    before = gateway.forwarded
+    # WHEN the upload's event arrives and the launcher launches what is pending
+    detail = {"bucket": {"name": "labeling-input"}, "object": {"key": "manifests/batch.jsonl"}}
+    launcher.handle_message(json.dumps({"detail-type": "Object Created", "source": "aws.s3", "detail": detail}))
+    (job,) = launcher.launch_pending()
+    # THEN the job runs on the service, with the team and the task UI created there, through the verifying gateway
+    described = sagemaker.describe_labeling_job(LabelingJobName=job)
+    assert described["LabelingJobStatus"] in {"Initializing", "InProgress"}
+    assert described["HumanTaskConfig"]["WorkteamArn"] == team["WorkteamArn"]
+    assert described["HumanTaskConfig"]["UiConfig"] == {"HumanTaskUiArn": ui["HumanTaskUiArn"]}
+    assert gateway.forwarded - before >= 2 and gateway.refused == []
+    deadline = time.monotonic() + 20
+    while sagemaker.describe_labeling_job(LabelingJobName=job)["LabelingJobStatus"] != "InProgress":
+        assert time.monotonic() < deadline, sagemaker.describe_labeling_job(LabelingJobName=job).get("FailureReason")
+        time.sleep(0.2)
