@@ -101,6 +101,16 @@ def test_the_whole_synth_has_no_sagemaker_resource_permission_or_gt_a2i_custom_r
     assert sorted(k for k in kinds if k.startswith("AWS::SageMaker::")) == []
     assert sorted(a for a in actions if a.lower().startswith("sagemaker")) == []
     assert "iam:PassRole" not in actions
+    # AND the roles that requests name for SageMaker's sake (a flow's, the jobs') hold no permission at all
+    for tpl in templates.values():
+        named = [
+            logical_id
+            for logical_id, role in resources(tpl, "AWS::IAM::Role").items()
+            if "sagemaker.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+        ]
+        for logical_id in named:
+            assert _granted(tpl, {"Ref": logical_id}) == {}, logical_id
+            assert "Policies" not in tpl["Resources"][logical_id]["Properties"], logical_id
     # AND every custom resource is one created on the service
     assert not kinds & set(GT_A2I_CUSTOM_RESOURCES)
     assert sorted(k for k in kinds if k.startswith("Custom::")) == [

@@ -185,7 +185,7 @@ class FlowDefinition(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="A2I flow definition: writes human answers to the output prefix",
         )
-        if existing_role is None:
+        if existing_role is None and service is None:  # on the service, its own roles write the output
             grant_objects(
                 self.role,
                 output_bucket,

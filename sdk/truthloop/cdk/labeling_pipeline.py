@@ -284,64 +284,67 @@ class LabelingPipeline(Construct):
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Ground Truth labeling jobs of the truthloop labeling pipeline",
+            description="Ground Truth labeling jobs of the truthloop labeling pipeline"
+            + (" (on the truthloop service: named in requests, holds no permission)" if service else ""),
         )
-        grant_objects(
-            self.job_role,
-            self.input_bucket,
-            read=[MANIFESTS, OBJECTS, JOBS],
-            list_prefixes=[MANIFESTS, OBJECTS, JOBS],
-            key=self.key,
-            purpose="Ground Truth reads job manifests, label configs and the data objects they reference",
-        )
-        grant_objects(
-            self.job_role,
-            self.output_bucket,
-            read=[output_prefix],
-            write=[output_prefix],
-            list_prefixes=[output_prefix],
-            key=self.key,
-            purpose="Ground Truth writes (and re-reads) worker answers and output manifests under output/",
-        )
-        allow(self.job_role, ["s3:GetBucketLocation"], [self.input_bucket.bucket_arn, self.output_bucket.bucket_arn])
-        allow(
-            self.job_role,
-            ["lambda:InvokeFunction"],
-            [self.pre_annotation_function.function_arn, self.post_annotation_function.function_arn],
-        )
-        if self.template_asset is not None:
+        if service is None:  # on the service the request names the role, the service's own roles do the work
+            grant_objects(
+                self.job_role,
+                self.input_bucket,
+                read=[MANIFESTS, OBJECTS, JOBS],
+                list_prefixes=[MANIFESTS, OBJECTS, JOBS],
+                key=self.key,
+                purpose="Ground Truth reads job manifests, label configs and the data objects they reference",
+            )
+            grant_objects(
+                self.job_role,
+                self.output_bucket,
+                read=[output_prefix],
+                write=[output_prefix],
+                list_prefixes=[output_prefix],
+                key=self.key,
+                purpose="Ground Truth writes (and re-reads) worker answers and output manifests under output/",
+            )
+            buckets = [self.input_bucket.bucket_arn, self.output_bucket.bucket_arn]
+            allow(self.job_role, ["s3:GetBucketLocation"], buckets)
             allow(
                 self.job_role,
-                ["s3:GetObject"],
-                [
-                    cdk.Fn.join(
-                        "",
-                        [
-                            "arn:",
-                            cdk.Aws.PARTITION,
-                            ":s3:::",
-                            self.template_asset.s3_bucket_name,
-                            "/",
-                            self.template_asset.s3_object_key,
-                        ],
-                    )
-                ],
+                ["lambda:InvokeFunction"],
+                [self.pre_annotation_function.function_arn, self.post_annotation_function.function_arn],
             )
-        allow(
-            self.job_role,
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-            [arn(self, "logs", "log-group:/aws/sagemaker/LabelingJobs:*", sep=":")],
-            wildcard_reason="Ground Truth writes job logs to the log group /aws/sagemaker/LabelingJobs (any stream).",
-        )
-        allow(
-            self.job_role,
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            wildcard_reason="cloudwatch:PutMetricData supports no resource-level permissions; Ground Truth posts "
-            "labeling-job metrics with it.",
-        )
-
-        if service is not None:  # the service does the job role's work with its own roles
+            if self.template_asset is not None:
+                allow(
+                    self.job_role,
+                    ["s3:GetObject"],
+                    [
+                        cdk.Fn.join(
+                            "",
+                            [
+                                "arn:",
+                                cdk.Aws.PARTITION,
+                                ":s3:::",
+                                self.template_asset.s3_bucket_name,
+                                "/",
+                                self.template_asset.s3_object_key,
+                            ],
+                        )
+                    ],
+                )
+            allow(
+                self.job_role,
+                ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                [arn(self, "logs", "log-group:/aws/sagemaker/LabelingJobs:*", sep=":")],
+                wildcard_reason="Ground Truth writes job logs to the log group /aws/sagemaker/LabelingJobs (any "
+                "stream).",
+            )
+            allow(
+                self.job_role,
+                ["cloudwatch:PutMetricData"],
+                ["*"],
+                wildcard_reason="cloudwatch:PutMetricData supports no resource-level permissions; Ground Truth posts "
+                "labeling-job metrics with it.",
+            )
+        else:
             service.grant_objects(
                 self,
                 self.input_bucket,
