@@ -2,7 +2,9 @@
 
 Stacks: ``TruthloopWorkforce`` (skipped when ``truthloop:workteamArn`` names an existing work team),
 ``TruthloopLabeling`` and ``TruthloopReview`` on Ground Truth and A2I; with ``-c truthloop:backend=service`` the
-``TruthloopService`` stack instead (the same APIs in the account, for accounts that cannot onboard to GT/A2I).
+``TruthloopService`` stack (the same APIs in the account, for accounts that cannot onboard to GT/A2I) and the same
+three stacks wired onto it: their work team, task UIs, flow definition and labeling jobs are created on the
+service, signed, and no SageMaker resource or permission is deployed.
 Settings are CDK context values (``-c truthloop:<key>=<value>``);
 ``infra/config.py`` lists them with their defaults and docs/deploy.md explains them. Every stack is checked with
 cdk-nag's AwsSolutions rules during synth; a finding without a written acknowledgment fails the synth.
@@ -28,7 +30,13 @@ import aws_cdk as cdk  # noqa: E402
 import cdk_nag  # noqa: E402
 
 from infra.config import AppConfig, load_config  # noqa: E402
-from infra.stacks import LabelingStack, ReviewStack, ServiceStack, WorkforceStack  # noqa: E402
+from infra.stacks import (  # noqa: E402
+    LabelingStack,
+    ReviewStack,
+    ServiceStack,
+    ServiceWorkforceStack,
+    WorkforceStack,
+)
 from truthloop.cdk._common import ConstructPropsError, unsupported_region  # noqa: E402
 
 
@@ -42,7 +50,15 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]
     )
     stacks: dict[str, cdk.Stack] = {}
     if config.service_backend:  # the service runs in any region; GT and A2I only in theirs
-        stacks["TruthloopService"] = ServiceStack(app, "TruthloopService", config=config, env=env)
+        service_stack = ServiceStack(app, "TruthloopService", config=config, env=env)
+        service = service_stack.service
+        team = ServiceWorkforceStack(app, "TruthloopWorkforce", config=config, service=service, env=env)
+        stacks["TruthloopService"] = service_stack
+        stacks["TruthloopWorkforce"] = team
+        for name, kind in (("TruthloopLabeling", LabelingStack), ("TruthloopReview", ReviewStack)):
+            stacks[name] = kind(
+                app, name, config=config, workteam_arn=team.workteam_arn, service=service.target, env=env
+            )
         return _finish(app, stacks)
     region_error = unsupported_region(env.region) if env.region and not cdk.Token.is_unresolved(env.region) else None
     if region_error:

@@ -287,6 +287,11 @@ def _backend_problems(values: Mapping[str, Any], given: set[str]) -> list[str]:
                 f"truthloop:review:source={values['review:source']!r} needs A2I's built-in integration with "
                 "Textract/Rekognition; with truthloop:backend=service use 'custom' (send predictions to the router)"
             )
+        if values["labeling:streaming"]:
+            problems.append(
+                "truthloop:labeling:streaming needs Ground Truth's streaming jobs (an SNS input topic), which the "
+                "truthloop service does not have; with truthloop:backend=service upload to the input bucket instead"
+            )
         if values["existingUserPoolId"] and "cognitoDomainPrefix" in given:
             problems.append("truthloop:cognitoDomainPrefix is for a new user pool, not truthloop:existingUserPoolId")
         if not 1 <= values["service:sweepRateMinutes"] <= 1440:

@@ -1,4 +1,4 @@
-"""TruthloopLabeling: upload data, get Ground Truth labeling jobs (LabelingPipeline)."""
+"""TruthloopLabeling: upload data, get labeling jobs (LabelingPipeline) on Ground Truth or the truthloop service."""
 
 from __future__ import annotations
 
@@ -10,13 +10,24 @@ from constructs import Construct
 from infra.config import AppConfig
 from infra.stacks._shared import lambdas_root, log_retention, removal_policy, stack_key
 from truthloop.cdk.labeling_pipeline import LabelingPipeline
+from truthloop.cdk.service import ServiceTarget
 
 
 class LabelingStack(cdk.Stack):
-    """The labeling pipeline for one task type, labelled by ``workteam_arn``."""
+    """The labeling pipeline for one task type, labelled by ``workteam_arn`` (on the truthloop ``service`` if given)."""
 
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig, workteam_arn: str, **kwargs: Any) -> None:
-        super().__init__(scope, id, description="truthloop: Ground Truth labeling pipeline", **kwargs)
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: AppConfig,
+        workteam_arn: str,
+        service: ServiceTarget | None = None,
+        **kwargs: Any,
+    ) -> None:
+        where = "the truthloop service" if service is not None else "Ground Truth"
+        super().__init__(scope, id, description=f"truthloop: labeling pipeline on {where}", **kwargs)
         template = config.labeling_template()
         threshold = config.value("labeling:autoAcceptThreshold")
         self.pipeline = LabelingPipeline(
@@ -44,6 +55,7 @@ class LabelingStack(cdk.Stack):
             log_retention=log_retention(config),
             removal_policy=removal_policy(config),
             lambdas_root=lambdas_root(config),
+            service=service,
         )
         cdk.CfnOutput(
             self,
@@ -55,7 +67,7 @@ class LabelingStack(cdk.Stack):
             self,
             "OutputUri",
             value=f"s3://{self.pipeline.output_bucket.bucket_name}/output/",
-            description="Ground Truth writes each job's output here",
+            description=f"{where} writes each job's output here",
         )
         cdk.CfnOutput(
             self,
@@ -69,4 +81,11 @@ class LabelingStack(cdk.Stack):
                 "StreamingInputTopicArn",
                 value=self.pipeline.input_topic.topic_arn,
                 description="Publish data objects here for the streaming labeling job",
+            )
+        if self.pipeline.task_ui is not None:
+            cdk.CfnOutput(
+                self,
+                "TaskUiArn",
+                value=self.pipeline.task_ui.human_task_ui_arn,
+                description="The workers' task UI on the truthloop service (the labeling jobs' HumanTaskUiArn)",
             )

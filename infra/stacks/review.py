@@ -1,4 +1,4 @@
-"""TruthloopReview: the A2I flow definition, its task UI and the review pipeline."""
+"""TruthloopReview: the A2I flow definition, its task UI and the review pipeline (on A2I or the truthloop service)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,25 @@ from infra.stacks._shared import lambdas_root, log_retention, removal_policy, st
 from truthloop.cdk._common import access_logs_bucket, secure_bucket
 from truthloop.cdk.flow_definition import FlowDefinition
 from truthloop.cdk.review_pipeline import ReviewPipeline
+from truthloop.cdk.service import ServiceTarget
 from truthloop.cdk.task_ui import HumanTaskUi
 
 
 class ReviewStack(cdk.Stack):
-    """Human review of model predictions, reviewed by ``workteam_arn``."""
+    """Human review of model predictions, reviewed by ``workteam_arn`` (on the truthloop ``service`` if given)."""
 
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig, workteam_arn: str, **kwargs: Any) -> None:
-        super().__init__(scope, id, description="truthloop: Augmented AI review pipeline", **kwargs)
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: AppConfig,
+        workteam_arn: str,
+        service: ServiceTarget | None = None,
+        **kwargs: Any,
+    ) -> None:
+        where = "the truthloop service" if service is not None else "Augmented AI"
+        super().__init__(scope, id, description=f"truthloop: review pipeline on {where}", **kwargs)
         policy = removal_policy(config)
         key = stack_key(self, config, description="truthloop review: A2I output, queues, table, reviewed data")
         logs_bucket = access_logs_bucket(self, "AccessLogs", removal_policy=policy)
@@ -27,7 +38,9 @@ class ReviewStack(cdk.Stack):
         source = config.value("review:source")
         template = config.review_template()
         prefix = f"{config.value('workforceName')[:14].lower()}-review"
-        self.task_ui = HumanTaskUi(self, "TaskUi", template=template, name_prefix=prefix)
+        self.task_ui = HumanTaskUi(
+            self, "TaskUi", template=template, name_prefix=prefix, service=service, log_retention=log_retention(config)
+        )
         self.flow_definition = FlowDefinition(
             self,
             "Flow",
@@ -44,6 +57,7 @@ class ReviewStack(cdk.Stack):
             review_policy=config.value("review:policy") if source != "custom" else None,
             name_prefix=prefix,
             log_retention=log_retention(config),
+            service=service,
         )
         reserved = config.value("review:reservedConcurrency")
         self.pipeline = ReviewPipeline(
@@ -59,10 +73,11 @@ class ReviewStack(cdk.Stack):
             log_retention=log_retention(config),
             removal_policy=policy,
             lambdas_root=lambdas_root(config),
+            service=service,
         )
         cdk.CfnOutput(
             self,
             "FlowDefinitionArn",
             value=self.flow_definition.flow_definition_arn,
-            description="The A2I flow definition (StartHumanLoop, or HumanLoopConfig in Textract/Rekognition)",
+            description=f"The flow definition on {where} (StartHumanLoop, or HumanLoopConfig in Textract/Rekognition)",
         )

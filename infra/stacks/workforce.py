@@ -1,4 +1,8 @@
-"""TruthloopWorkforce: the private work team (Cognito user pool, workforce, work team) and its sign-in outputs."""
+"""TruthloopWorkforce: the private work team (Cognito user pool, workforce, work team) and its sign-in outputs.
+
+With ``truthloop:backend=service`` the team is one on the truthloop service (:class:`ServiceWorkforceStack`): a
+Cognito group of the service's user pool, registered with the service's ``CreateWorkteam``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from constructs import Construct
 
 from infra.config import AppConfig
 from infra.stacks._shared import log_retention, removal_policy
+from truthloop.cdk.service import TruthloopService
+from truthloop.cdk.service_workteam import ServiceWorkteam
 from truthloop.cdk.workforce import PrivateWorkforce
 
 
@@ -42,3 +48,30 @@ class WorkforceStack(cdk.Stack):
             log_retention=log_retention(config),
         )
         self.workteam_arn = self.workforce.workteam_arn
+
+
+class ServiceWorkforceStack(cdk.Stack):
+    """The work team on the truthloop ``service``: its workers are the service's worker group (no SageMaker team)."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, config: AppConfig, service: TruthloopService, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id, description="truthloop: the work team on the truthloop service", **kwargs)
+        self.workteam = ServiceWorkteam(
+            self,
+            "Workteam",
+            service=service.target,
+            user_pool=service.user_pool,
+            user_pool_client=service.user_pool_client,
+            group_name=service.worker_group.group_name,
+            description="Labels and reviews for the truthloop stacks",
+            name_prefix="truthloop-team",
+            log_retention=log_retention(config),
+        )
+        self.workteam_arn = self.workteam.workteam_arn
+        outputs = {
+            "WorkteamArn": (self.workteam_arn, "The work team on the truthloop service (flows and labeling jobs)"),
+            "WorkerGroupName": (self.workteam.group_name, "Add workers to this group of the service's user pool"),
+        }
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(self, name, value=value, description=description)

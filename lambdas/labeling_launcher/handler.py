@@ -1,9 +1,11 @@
 """Labeling launcher Lambda (SQS → this function): register uploads, launch jobs, re-queue failed items.
 
 Configuration: ``TRUTHLOOP_JOB_CONFIG`` (JSON, see :class:`truthloop.labeling.launcher.JobConfig`) and
-``TRUTHLOOP_PENDING_TABLE`` (the DynamoDB table of items). Messages that cannot be handled are reported as
-partial batch failures (and reach the DLQ after the queue's maxReceiveCount); if launching jobs fails, the whole
-batch is retried, which is safe because registration is idempotent and job names are deterministic.
+``TRUTHLOOP_PENDING_TABLE`` (the DynamoDB table of items); with ``TRUTHLOOP_SERVICE_ENDPOINT`` the jobs are created
+on the truthloop service (its SageMaker client, signed for its API) instead of Ground Truth. Messages that cannot be
+handled are reported as partial batch failures (and reach the DLQ after the queue's maxReceiveCount); if launching
+jobs fails, the whole batch is retried, which is safe because registration is idempotent and job names are
+deterministic.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from truthloop.labeling.launcher import JobConfig, Launcher
+from truthloop.service.signing import ENV_ENDPOINT as ENV_SERVICE_ENDPOINT
+from truthloop.service.signing import client as service_client
 
 logger = Logger()
 tracer = Tracer()
@@ -28,7 +32,11 @@ processor = BatchProcessor(event_type=EventType.SQS)
 CONFIG = JobConfig.from_json(os.environ.get("TRUTHLOOP_JOB_CONFIG", "{}"))
 TABLE = boto3.resource("dynamodb").Table(os.environ["TRUTHLOOP_PENDING_TABLE"])
 S3 = boto3.client("s3")
-SAGEMAKER = boto3.client("sagemaker")
+SAGEMAKER = (
+    service_client("sagemaker", endpoint_url=os.environ[ENV_SERVICE_ENDPOINT])
+    if os.environ.get(ENV_SERVICE_ENDPOINT)
+    else boto3.client("sagemaker")
+)
 SNS = boto3.client("sns")
 
 

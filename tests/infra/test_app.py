@@ -70,6 +70,17 @@ def test_wildcard_actions_are_never_granted(templates: dict[str, dict[str, Any]]
     assert [w for w in wildcards if not w[1].startswith(("TruthloopFlowDefinitionProvider", "AWS679f53fac"))] == []
 
 
+def test_the_default_backend_deploys_on_ground_truth_and_a2i_only(templates: dict[str, dict[str, Any]]) -> None:
+    # GIVEN every resource of the default (sagemaker) backend
+    everything = json.dumps(templates)
+    kinds = {r["Type"] for tpl in templates.values() for r in tpl["Resources"].values()}
+    # THEN the work team and task UI are SageMaker's, the flow is A2I's, and nothing points at the truthloop service
+    assert {"AWS::SageMaker::Workteam", "AWS::SageMaker::HumanTaskUi", "Custom::TruthloopFlowDefinition"} <= kinds
+    assert not [k for k in kinds if k.startswith("Custom::TruthloopService")]
+    assert "TRUTHLOOP_SERVICE_ENDPOINT" not in everything and "execute-api" not in everything
+    assert "truthloop.service" not in everything  # no rule listens to the service's events
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_functions_run_python312_on_arm64_with_tracing_and_retention(
     templates: dict[str, dict[str, Any]], stack: str

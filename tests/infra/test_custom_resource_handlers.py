@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from custom_resources import flow_definition, labeling_job
+from custom_resources import flow_definition, human_task_ui, labeling_job, workteam
 from custom_resources._provider import ProvisioningError, resource_name
 
 ACCOUNT = "111122223333"
@@ -395,3 +395,94 @@ def test_a_retried_create_adopts_its_running_or_completed_job(sagemaker: tuple[A
     stubber.add_response("describe_labeling_job", job_description(name, status), {"LabelingJobName": name})
     result = labeling_job.on_event(event("Create", JOB_REQUEST, prefix="truthloop-job"), client=client)
     assert result["PhysicalResourceId"] == name
+
+
+# ------------------------------------------------------------------------------------------ work teams and task UIs
+# (used on the truthloop service; tests/functional/service/test_custom_resources_on_service.py runs them against it)
+
+TEAM_REQUEST: dict[str, Any] = {
+    "MemberDefinitions": [
+        {"CognitoMemberDefinition": {"UserPool": "us-east-1_Pool", "UserGroup": "truthloop-workers", "ClientId": "c"}}
+    ],
+    "Description": "reviewers",
+}
+UI_REQUEST: dict[str, Any] = {"UiTemplate": {"Content": "<crowd-form></crowd-form>"}}
+
+
+def test_an_unchanged_team_is_kept_on_update(sagemaker: tuple[Any, Stubber]) -> None:
+    client, stubber = sagemaker
+    name = resource_name("truthloop-team", TEAM_REQUEST)
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:workteam/private-crowd/{name}"
+    # GIVEN the team exists under the request's name (DescribeWorkteam, and no CreateWorkteam is stubbed)
+    team = {
+        "WorkteamName": name,
+        "MemberDefinitions": TEAM_REQUEST["MemberDefinitions"],
+        "WorkteamArn": arn,
+        "Description": "reviewers",
+    }
+    stubber.add_response("describe_workteam", {"Workteam": team}, {"WorkteamName": name})
+    # WHEN CloudFormation updates the stack without changing the team
+    result = workteam.on_event(event("Update", TEAM_REQUEST, prefix="truthloop-team", physical=name), client=client)
+    # THEN the same team is reported, nothing created
+    assert result == {"PhysicalResourceId": name, "Data": {"WorkteamName": name, "WorkteamArn": arn}}
+
+
+@pytest.mark.parametrize(
+    ("module", "operation", "code", "message"),
+    [
+        (workteam, "delete_workteam", "ValidationException", "The work team x does not exist."),
+        (human_task_ui, "delete_human_task_ui", "ResourceNotFound", "HumanTaskUi x does not exist."),
+    ],
+)
+def test_deleting_what_is_already_gone_succeeds(
+    sagemaker: tuple[Any, Stubber], module: Any, operation: str, code: str, message: str
+) -> None:
+    client, stubber = sagemaker
+    # GIVEN the resource no longer exists
+    stubber.add_client_error(operation, service_error_code=code, service_message=message, http_status_code=400)
+    # WHEN CloudFormation deletes it THEN the delete succeeds
+    assert module.on_event({"RequestType": "Delete", "PhysicalResourceId": "x"}, client=client) == {
+        "PhysicalResourceId": "x"
+    }
+
+
+@pytest.mark.parametrize(
+    ("module", "request_", "fragment"),
+    [
+        (workteam, {"Description": "no members"}, "Request.MemberDefinitions must be a non-empty list"),
+        (human_task_ui, {"UiTemplate": {"Content": "  "}}, "Request.UiTemplate.Content must be a non-empty string"),
+    ],
+)
+def test_a_bad_request_fails_naming_the_field(
+    sagemaker: tuple[Any, Stubber], module: Any, request_: dict[str, Any], fragment: str
+) -> None:
+    client, _ = sagemaker
+    # GIVEN a request without the field WHEN it is created THEN the reason names it (and nothing is called)
+    with pytest.raises(ProvisioningError, match=fragment):
+        module.on_event(event("Create", request_), client=client)
+
+
+def test_a_task_ui_waits_until_active(sagemaker: tuple[Any, Stubber]) -> None:
+    client, stubber = sagemaker
+    name = resource_name("truthloop-review", UI_REQUEST)
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:human-task-ui/{name}"
+    described = {
+        "HumanTaskUiArn": arn,
+        "HumanTaskUiName": name,
+        "CreationTime": NOW,
+        "UiTemplate": {"Url": "https://example.com/t", "ContentSha256": "0" * 64},
+    }
+    stubber.add_response(
+        "create_human_task_ui", {"HumanTaskUiArn": arn}, {"HumanTaskUiName": name, **UI_REQUEST}
+    )
+    stubber.add_response("describe_human_task_ui", {**described, "HumanTaskUiStatus": "Deleting"})
+    stubber.add_response("describe_human_task_ui", {**described, "HumanTaskUiStatus": "Active"})
+    # GIVEN a created UI that is not Active at the first poll, and is at the second
+    created = human_task_ui.on_event(event("Create", UI_REQUEST), client=client)
+    assert created["Data"] == {"HumanTaskUiName": name, "HumanTaskUiArn": arn}
+    # WHEN the framework polls THEN it waits, then completes with the UI's ARN
+    assert human_task_ui.is_complete(event("Create", UI_REQUEST, physical=name), client=client) == {
+        "IsComplete": False
+    }
+    done = human_task_ui.is_complete(event("Create", UI_REQUEST, physical=name), client=client)
+    assert done == {"IsComplete": True, "Data": {"HumanTaskUiName": name, "HumanTaskUiArn": arn}}

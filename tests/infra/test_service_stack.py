@@ -32,7 +32,7 @@ from truthloop.contracts.events import A2I_DETAIL_TYPES
 from truthloop.local.storage.dynamodb_schema import TABLE_SCHEMA
 
 SERVICE_LAMBDAS = INFRA_FIXTURES / "lambdas"
-SERVICE_CONTEXT = {"truthloop:backend": "service", "truthloop:lambdasDir": str(SERVICE_LAMBDAS)}
+SERVICE_CONTEXT = {"truthloop:backend": "service"}
 #: Another layout in CreateTable's shape (the form of the storage's TABLE_SCHEMA): numeric sort key, KEYS_ONLY.
 SCHEMA: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -69,6 +69,7 @@ def built(outdir: Path) -> dict[str, Any]:
         outdir / "existing",
         **SERVICE_CONTEXT,
         **{
+            "truthloop:lambdasDir": str(SERVICE_LAMBDAS),
             "truthloop:existingUserPoolId": "us-east-1_AbCdEf123",
             "truthloop:existingUserPoolClientId": "1example23456789",
             "truthloop:service:dataBuckets": "customer-inputs,customer-outputs",
@@ -302,8 +303,8 @@ def test_outputs_name_the_endpoint_for_clients(built: dict[str, Any]) -> None:
 
 
 def test_the_service_mode_app_has_no_ground_truth_or_a2i_resource(built: dict[str, Any]) -> None:
-    # THEN the app is the service stack alone, without any SageMaker resource, GT/A2I custom resource or permission
-    assert list(built["stacks"]) == ["TruthloopService"]
+    # THEN no stack of the app has a SageMaker resource, a GT/A2I custom resource or a SageMaker permission
+    assert list(built["stacks"]) == ["TruthloopService", "TruthloopWorkforce", "TruthloopLabeling", "TruthloopReview"]
     for name, stack in built["stacks"].items():
         tpl = template(stack)
         kinds = {r["Type"] for r in tpl["Resources"].values()}
@@ -324,14 +325,15 @@ def test_inconsistent_context_lists_every_problem_at_once(tmp_path: Path) -> Non
             "truthloop:review:source": "textract:analyze_document",
             "truthloop:existingUserPoolId": "us-east-1_AbCdEf123",
             "truthloop:service:sweepRateMinutes": "0",
+            "truthloop:labeling:streaming": "true",
         },
     )
     # WHEN the app is built
     with pytest.raises(ConstructPropsError) as caught:
         build_app(app)
-    # THEN one error lists all six (the pool is also no Cognito team's beside a work team ARN)
+    # THEN one error lists all seven (the pool is also no Cognito team's beside a work team ARN)
     message = str(caught.value)
-    assert "6 problem(s)" in message
+    assert "7 problem(s)" in message
     for fragment in (
         "truthloop:workteamArn",
         "truthloop:labeling:humanTaskUiArn",
@@ -339,6 +341,7 @@ def test_inconsistent_context_lists_every_problem_at_once(tmp_path: Path) -> Non
         "give truthloop:existingUserPoolId and truthloop:existingUserPoolClientId together",
         "truthloop:existingUserPoolId is for a Cognito work team: not with workteamArn or oidcGroups",
         "sweepRateMinutes",
+        "truthloop:labeling:streaming needs Ground Truth's streaming jobs",
     ):
         assert fragment in message
 
@@ -468,16 +471,19 @@ def test_a_review_pipeline_on_the_service_needs_a_flow_created_there(tmp_path: P
     )
     target = ServiceTarget(endpoint="https://abc.execute-api.us-east-1.amazonaws.com", invoke_arn="arn:x")
     # WHEN the pipeline is built THEN the mix is refused with the reason
-    with pytest.raises(ConstructPropsError, match="give the flow_definition_arn of a flow created there"):
+    with pytest.raises(ConstructPropsError, match="give the flow_definition_arn of a flow created there, or a Flow"):
         ReviewPipeline(stack, "Review", flow_definition=flow, service=target)
 
 
 def test_the_service_deploys_where_ground_truth_and_a2i_do_not(tmp_path: Path) -> None:
     # GIVEN a region without Ground Truth or A2I
     context = {**SERVICE_CONTEXT, "truthloop:account": "111122223333", "truthloop:region": "eu-north-1"}
-    # WHEN the service-mode app is built THEN it has the service stack in that region (the GT/A2I check is skipped)
+    # WHEN the service-mode app is built THEN all its stacks are in that region (the GT/A2I check is skipped)
     _, stacks = build_app(new_app(tmp_path, **context))
-    assert [(name, stack.region) for name, stack in stacks.items()] == [("TruthloopService", "eu-north-1")]
+    assert {(name, stack.region) for name, stack in stacks.items()} == {
+        (name, "eu-north-1")
+        for name in ("TruthloopService", "TruthloopWorkforce", "TruthloopLabeling", "TruthloopReview")
+    }
     # AND the SageMaker backend there is refused
     with pytest.raises(ConstructPropsError, match="eu-north-1"):
         build_app(new_app(tmp_path / "sm", **{"truthloop:account": "111122223333", "truthloop:region": "eu-north-1"}))

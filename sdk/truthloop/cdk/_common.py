@@ -173,9 +173,10 @@ def allow(
         actions=list(actions), resources=list(resources), conditions=dict(conditions) if conditions else None
     )
     principal.grant_principal.add_to_principal_policy(statement)
-    owner = principal.grant_principal
-    if not isinstance(owner, Construct):  # e.g. a service principal: nothing to acknowledge on
+    grant_principal = principal.grant_principal
+    if getattr(grant_principal, "node", None) is None:  # e.g. a service principal: nothing to acknowledge on
         return statement
+    owner = cast(IConstruct, grant_principal)  # a construct (a role, or a role imported into this stack)
     stack = cdk.Stack.of(owner)
     findings = [f"Action::{a}" for a in actions if "*" in a]
     for resource in resources:

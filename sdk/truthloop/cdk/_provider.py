@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -15,6 +15,10 @@ from constructs import Construct, IConstruct
 
 from truthloop.cdk._common import ConstructPropsError, acknowledge, allow, python_function
 from truthloop.cdk.layer import TruthloopLayer
+from truthloop.service.signing import ENV_ENDPOINT
+
+if TYPE_CHECKING:
+    from truthloop.cdk.service import ServiceTarget
 
 __all__ = ["MAX_CUSTOM_RESOURCE_SECONDS", "SageMakerResourceProvider"]
 
@@ -34,6 +38,11 @@ class SageMakerResourceProvider(Construct):
     The framework polls ``is_complete`` every ``query_interval`` until it reports completion or
     ``total_timeout`` passes (under one hour: CloudFormation's limit for a custom resource). Use :meth:`of` for
     one shared provider per stack and module.
+
+    With ``service`` (a :class:`~truthloop.cdk.service.ServiceTarget`) the handlers create the resources on the
+    truthloop service instead of SageMaker: they get its endpoint (``TRUTHLOOP_SERVICE_ENDPOINT``, so
+    ``custom_resources._provider.sagemaker()`` returns the service's signed client) and ``execute-api:Invoke`` on
+    its API, and no SageMaker permission (:meth:`allow` and :meth:`allow_pass_role` then refuse to add one).
     """
 
     def __init__(
@@ -47,8 +56,10 @@ class SageMakerResourceProvider(Construct):
         total_timeout: cdk.Duration | None = None,
         lambdas_root: Any = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        service: ServiceTarget | None = None,
     ) -> None:
         super().__init__(scope, id)
+        self.service = service
         total = total_timeout or cdk.Duration.minutes(30)
         if total.to_seconds() >= MAX_CUSTOM_RESOURCE_SECONDS:
             raise ConstructPropsError(
@@ -68,6 +79,9 @@ class SageMakerResourceProvider(Construct):
             "lambdas_root": lambdas_root,
             "log_retention": log_retention,
         }
+        if service is not None:
+            common["environment"] = {ENV_ENDPOINT: service.endpoint}
+            common["service"] = f"truthloop-{module.replace('_', '-')}-service-provider"
         self.on_event_function = python_function(
             self,
             "OnEvent",
@@ -97,6 +111,9 @@ class SageMakerResourceProvider(Construct):
             ),
         )
         self.service_token = self.provider.service_token
+        if service is not None:
+            service.grant_invoke(self.on_event_function)
+            service.grant_invoke(self.is_complete_function)
         self._acknowledge_framework()
 
     def _acknowledge_framework(self) -> None:
@@ -137,6 +154,8 @@ class SageMakerResourceProvider(Construct):
         on_event_only: bool = False,
     ) -> None:
         """Give the handler functions a permission they need for the API calls of this resource kind."""
+        if self.service is not None and any(a.startswith("sagemaker:") for a in actions):
+            raise ValueError(f"{self.node.path} works on the truthloop service: it needs no SageMaker permission")
         targets: list[lambda_.Function] = [self.on_event_function]
         if not on_event_only:
             targets.append(self.is_complete_function)
@@ -144,7 +163,9 @@ class SageMakerResourceProvider(Construct):
             allow(function, actions, resources, wildcard_reason=wildcard_reason, conditions=conditions)
 
     def allow_pass_role(self, role: iam.IRole) -> None:
-        """Let ``on_event`` pass ``role`` to SageMaker (and to nothing else)."""
+        """Let ``on_event`` pass ``role`` to SageMaker (and to nothing else); nothing on the truthloop service."""
+        if self.service is not None:  # the service uses its own roles, it does not assume the given one
+            return
         allow(
             self.on_event_function,
             ["iam:PassRole"],
@@ -153,14 +174,26 @@ class SageMakerResourceProvider(Construct):
         )
 
     @classmethod
-    def of(cls, scope: IConstruct, *, module: str, description: str, **kwargs: Any) -> SageMakerResourceProvider:
-        """The stack-wide provider for ``module`` (created on first use, with the settings of that first call)."""
+    def of(
+        cls,
+        scope: IConstruct,
+        *,
+        module: str,
+        description: str,
+        service: ServiceTarget | None = None,
+        **kwargs: Any,
+    ) -> SageMakerResourceProvider:
+        """The stack-wide provider for ``module`` (created on first use, with the settings of that first call).
+
+        Providers for SageMaker and for the truthloop service are separate (``...Provider``/``...ServiceProvider``).
+        """
         stack = cdk.Stack.of(scope)
-        id = "Truthloop" + "".join(part.capitalize() for part in module.split("_")) + "Provider"
+        kind = "ServiceProvider" if service is not None else "Provider"
+        id = "Truthloop" + "".join(part.capitalize() for part in module.split("_")) + kind
         existing = stack.node.try_find_child(id)
         if isinstance(existing, SageMakerResourceProvider):
             return existing
-        return cls(stack, id, module=module, description=description, **kwargs)
+        return cls(stack, id, module=module, description=description, service=service, **kwargs)
 
 
 def _cfn(function: lambda_.Function) -> cdk.CfnElement:

@@ -6,7 +6,7 @@ import inspect
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -19,6 +19,9 @@ from truthloop.cdk._common import Problems, allow, arn, depend_on_policy, grant_
 from truthloop.cdk._provider import SageMakerResourceProvider
 from truthloop.cdk.task_ui import HumanTaskUi
 from truthloop.naming import deterministic_name
+
+if TYPE_CHECKING:
+    from truthloop.cdk.service import ServiceTarget
 
 __all__ = ["BUILTIN_SOURCES", "FlowDefinition", "activation_conditions_from_policy"]
 
@@ -59,8 +62,14 @@ class FlowDefinition(Construct):
     integration (``"textract:analyze_document"``, ``"rekognition:detect_moderation_labels"``), which needs
     activation conditions: explicit ``activation_conditions`` or generated from ``review_policy``.
 
+    With ``service`` (a :class:`~truthloop.cdk.service.ServiceTarget`) the flow is created on the truthloop
+    service instead (``Custom::TruthloopServiceFlowDefinition``: the same handler, given the service's endpoint and
+    ``execute-api:Invoke``, no SageMaker permission); the service's own functions get write access to the output
+    prefix (they write each loop's ``output.json``), and only ``"custom"`` sources exist there.
+
     Attributes: ``flow_definition_arn``, ``flow_definition_name``, ``role``, ``resource``, ``output_bucket``,
-    ``output_prefix``, ``output_s3_uri``, ``encryption_key``, ``request`` (the CreateFlowDefinition request).
+    ``output_prefix``, ``output_s3_uri``, ``encryption_key``, ``request`` (the CreateFlowDefinition request),
+    ``service``.
     """
 
     def __init__(
@@ -86,13 +95,21 @@ class FlowDefinition(Construct):
         existing_role: iam.IRole | None = None,
         name_prefix: str = "truthloop-review",
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        service: ServiceTarget | None = None,
     ) -> None:
         super().__init__(scope, id)
         keywords = list(task_keywords)
         problems = Problems(f"FlowDefinition {self.node.path}")
-        region = region_problem(self)
+        region = region_problem(self) if service is None else None
         if region:
             problems.add(region)
+        if service is not None and source != "custom":
+            problems.add(
+                f"source {source!r} is A2I's built-in integration with Textract/Rekognition, which the truthloop "
+                "service does not have: use 'custom' (loops started by review_router)"
+            )
+        if service is not None and human_task_ui is not None and human_task_ui.service is None:
+            problems.add("human_task_ui is a SageMaker task UI; on the truthloop service give HumanTaskUi(service=...)")
         problems.exclusive(human_task_ui=human_task_ui, human_task_ui_arn=human_task_ui_arn)
         problems.require(
             human_task_ui is not None or bool(human_task_ui_arn), "give human_task_ui or human_task_ui_arn"
@@ -157,6 +174,7 @@ class FlowDefinition(Construct):
             )
         problems.raise_if_any()
 
+        self.service = service
         self.output_bucket = output_bucket
         self.output_prefix = output_prefix
         self.encryption_key = encryption_key
@@ -167,7 +185,7 @@ class FlowDefinition(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="A2I flow definition: writes human answers to the output prefix",
         )
-        if existing_role is None:
+        if existing_role is None and service is None:  # on the service, its own roles write the output
             grant_objects(
                 self.role,
                 output_bucket,
@@ -204,34 +222,52 @@ class FlowDefinition(Construct):
         self.request = request
 
         provider = SageMakerResourceProvider.of(
-            self, module="flow_definition", description="truthloop A2I flow definitions", log_retention=log_retention
+            self,
+            module="flow_definition",
+            description="truthloop A2I flow definitions" + (" on the truthloop service" if service else ""),
+            log_retention=log_retention,
+            service=service,
         )
         name_head = deterministic_name(name_prefix, "probe").rsplit("-", 1)[0]
         #: Every flow this construct ever made (a change replaces the flow under a new name with this prefix):
         #: match events and permissions on it, so loops of a replaced flow are still handled.
         self.flow_definition_arn_prefix = arn(self, "sagemaker", f"flow-definition/{name_head}-")
-        flows = [arn(self, "sagemaker", f"flow-definition/{name_head}-*")]
-        reason = (
-            f"Flow definition names are generated at deploy time as '{name_head}-<hash of the definition>' so that "
-            "a changed definition replaces the old one; the permission covers exactly that name prefix."
-        )
-        provider.allow(
-            ["sagemaker:CreateFlowDefinition", "sagemaker:DeleteFlowDefinition"],
-            flows,
-            wildcard_reason=reason,
-            on_event_only=True,
-        )
-        provider.allow(["sagemaker:DescribeFlowDefinition"], flows, wildcard_reason=reason)
-        provider.allow_pass_role(self.role)
+        if service is None:
+            flows = [arn(self, "sagemaker", f"flow-definition/{name_head}-*")]
+            reason = (
+                f"Flow definition names are generated at deploy time as '{name_head}-<hash of the definition>' so "
+                "that a changed definition replaces the old one; the permission covers exactly that name prefix."
+            )
+            provider.allow(
+                ["sagemaker:CreateFlowDefinition", "sagemaker:DeleteFlowDefinition"],
+                flows,
+                wildcard_reason=reason,
+                on_event_only=True,
+            )
+            provider.allow(["sagemaker:DescribeFlowDefinition"], flows, wildcard_reason=reason)
+            provider.allow_pass_role(self.role)
+        else:
+            service.grant_objects(
+                self,
+                output_bucket,
+                read=[output_prefix],
+                write=[output_prefix],
+                key=encryption_key,
+                purpose="it writes each human loop's output.json under the flow's output prefix",
+            )
         self.resource = cdk.CustomResource(
             self,
             "Resource",
             service_token=provider.service_token,
-            resource_type="Custom::TruthloopFlowDefinition",
+            resource_type="Custom::TruthloopServiceFlowDefinition" if service else "Custom::TruthloopFlowDefinition",
             properties={"NamePrefix": name_prefix, "Request": cdk.Stack.of(self).to_json_string(request)},
         )
         # The flow role must be able to write before A2I validates the output path.
         depend_on_policy(self.resource, self.role)
+        for data_role in service.data_roles(self) if service is not None else ():
+            policy = data_role.node.try_find_child("Policy")  # the service must be able to write, too
+            if policy is not None:
+                self.resource.node.add_dependency(policy)
         self.flow_definition_arn = self.resource.get_att_string("FlowDefinitionArn")
         self.flow_definition_name = self.resource.get_att_string("FlowDefinitionName")
 

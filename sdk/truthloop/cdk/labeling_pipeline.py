@@ -9,7 +9,12 @@
     optional: a streaming labeling job fed by an SNS input topic
 
 Ground Truth calls the ``pre_annotation`` and ``post_annotation`` functions of this pipeline; their names contain
-``SageMaker`` so that a job role relying on the AmazonSageMakerGroundTruthExecution policy may invoke them too.
+``SageMaker`` so that a job role relying on the AmazonSageMakerGroundTruthExecution policy may invoke them too
+(and so that the truthloop service's engine, which has exactly that reach, may).
+
+With ``service`` the same pipeline runs on the truthloop service: the launcher creates the jobs there (signed), the
+worker template becomes a task UI on the service (:class:`~truthloop.cdk.task_ui.HumanTaskUi` with ``service``),
+the service's functions get the buckets' prefixes, and the job-state rule also takes the service's events.
 """
 
 from __future__ import annotations
@@ -52,9 +57,11 @@ from truthloop.cdk._common import (
 )
 from truthloop.cdk.labeling_job import LabelingJob
 from truthloop.cdk.layer import TruthloopLayer
-from truthloop.cdk.task_ui import lint_template_file, resolve_template
+from truthloop.cdk.service import EVENT_SOURCE, ServiceTarget
+from truthloop.cdk.task_ui import HumanTaskUi, lint_template_file, resolve_template
 from truthloop.exceptions import InvalidNameError
 from truthloop.naming import deterministic_name, validate_label_attribute_name
+from truthloop.service.signing import ENV_ENDPOINT as ENV_SERVICE_ENDPOINT
 
 __all__ = ["BUILTIN_SUFFIX", "GROUND_TRUTH_CORS", "TASK_TYPES", "LabelingPipeline"]
 
@@ -109,7 +116,12 @@ class LabelingPipeline(Construct):
     Attributes: ``key``, ``input_bucket``, ``output_bucket``, ``queue``, ``dead_letter_queue``, ``pending_table``,
     ``notification_topic``, ``launcher_function``, ``pre_annotation_function``, ``post_annotation_function``,
     ``job_role``, ``template_asset``, ``ui_template_s3_uri``, ``upload_rule``, ``job_state_rule``, ``schedule_rule``,
-    ``input_topic`` and ``streaming_job`` (streaming only), ``job_config``.
+    ``input_topic`` and ``streaming_job`` (streaming only), ``job_config``, ``task_ui`` (on the service only).
+
+    ``service`` (a :class:`~truthloop.cdk.service.ServiceTarget`, e.g. ``TruthloopService.target``) runs the jobs on
+    the truthloop service instead of Ground Truth: ``workteam_arn`` is then a team on the service (e.g.
+    :class:`~truthloop.cdk.service_workteam.ServiceWorkteam`), the launcher has ``execute-api:Invoke`` instead of
+    any SageMaker permission, and streaming jobs are not available.
     """
 
     def __init__(
@@ -147,6 +159,7 @@ class LabelingPipeline(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         lambdas_root: Path | None = None,
+        service: ServiceTarget | None = None,
     ) -> None:
         super().__init__(scope, id)
         labels = list(labels)
@@ -167,6 +180,8 @@ class LabelingPipeline(Construct):
             input_bucket_props=input_bucket_props,
             existing_output_bucket=existing_output_bucket,
             output_bucket_props=output_bucket_props,
+            service=service,
+            streaming=streaming,
         )
         layers = [TruthloopLayer.of(self)]
         self.key: kms.IKey = existing_key or encryption_key(
@@ -199,10 +214,23 @@ class LabelingPipeline(Construct):
         # ------------------------------------------------------------------ the worker template
         self.template_asset: assets.Asset | None = None
         self.ui_template_s3_uri: str | None = None
+        self.task_ui: HumanTaskUi | None = None
         if template_path is not None:
             lint_template_file(self, template_path)
-            self.template_asset = assets.Asset(self, "Template", path=str(template_path))
-            self.ui_template_s3_uri = self.template_asset.s3_object_url
+            if service is not None:  # the service keeps the template itself, as a task UI
+                self.task_ui = HumanTaskUi(
+                    self,
+                    "TaskUi",
+                    template=template_path,
+                    name_prefix=job_name_prefix.strip("-"),
+                    lint=False,
+                    service=service,
+                    log_retention=log_retention,
+                )
+                human_task_ui_arn = self.task_ui.human_task_ui_arn
+            else:
+                self.template_asset = assets.Asset(self, "Template", path=str(template_path))
+                self.ui_template_s3_uri = self.template_asset.s3_object_url
 
         # ------------------------------------------------------------------ Ground Truth's Lambdas
         task_env = {"TRUTHLOOP_TASK_TYPE": task_type}
@@ -256,62 +284,82 @@ class LabelingPipeline(Construct):
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Ground Truth labeling jobs of the truthloop labeling pipeline",
+            description="Ground Truth labeling jobs of the truthloop labeling pipeline"
+            + (" (on the truthloop service: named in requests, holds no permission)" if service else ""),
         )
-        grant_objects(
-            self.job_role,
-            self.input_bucket,
-            read=[MANIFESTS, OBJECTS, JOBS],
-            list_prefixes=[MANIFESTS, OBJECTS, JOBS],
-            key=self.key,
-            purpose="Ground Truth reads job manifests, label configs and the data objects they reference",
-        )
-        grant_objects(
-            self.job_role,
-            self.output_bucket,
-            read=[output_prefix],
-            write=[output_prefix],
-            list_prefixes=[output_prefix],
-            key=self.key,
-            purpose="Ground Truth writes (and re-reads) worker answers and output manifests under output/",
-        )
-        allow(self.job_role, ["s3:GetBucketLocation"], [self.input_bucket.bucket_arn, self.output_bucket.bucket_arn])
-        allow(
-            self.job_role,
-            ["lambda:InvokeFunction"],
-            [self.pre_annotation_function.function_arn, self.post_annotation_function.function_arn],
-        )
-        if self.template_asset is not None:
+        if service is None:  # on the service the request names the role, the service's own roles do the work
+            grant_objects(
+                self.job_role,
+                self.input_bucket,
+                read=[MANIFESTS, OBJECTS, JOBS],
+                list_prefixes=[MANIFESTS, OBJECTS, JOBS],
+                key=self.key,
+                purpose="Ground Truth reads job manifests, label configs and the data objects they reference",
+            )
+            grant_objects(
+                self.job_role,
+                self.output_bucket,
+                read=[output_prefix],
+                write=[output_prefix],
+                list_prefixes=[output_prefix],
+                key=self.key,
+                purpose="Ground Truth writes (and re-reads) worker answers and output manifests under output/",
+            )
+            buckets = [self.input_bucket.bucket_arn, self.output_bucket.bucket_arn]
+            allow(self.job_role, ["s3:GetBucketLocation"], buckets)
             allow(
                 self.job_role,
-                ["s3:GetObject"],
-                [
-                    cdk.Fn.join(
-                        "",
-                        [
-                            "arn:",
-                            cdk.Aws.PARTITION,
-                            ":s3:::",
-                            self.template_asset.s3_bucket_name,
-                            "/",
-                            self.template_asset.s3_object_key,
-                        ],
-                    )
-                ],
+                ["lambda:InvokeFunction"],
+                [self.pre_annotation_function.function_arn, self.post_annotation_function.function_arn],
             )
-        allow(
-            self.job_role,
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-            [arn(self, "logs", "log-group:/aws/sagemaker/LabelingJobs:*", sep=":")],
-            wildcard_reason="Ground Truth writes job logs to the log group /aws/sagemaker/LabelingJobs (any stream).",
-        )
-        allow(
-            self.job_role,
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            wildcard_reason="cloudwatch:PutMetricData supports no resource-level permissions; Ground Truth posts "
-            "labeling-job metrics with it.",
-        )
+            if self.template_asset is not None:
+                allow(
+                    self.job_role,
+                    ["s3:GetObject"],
+                    [
+                        cdk.Fn.join(
+                            "",
+                            [
+                                "arn:",
+                                cdk.Aws.PARTITION,
+                                ":s3:::",
+                                self.template_asset.s3_bucket_name,
+                                "/",
+                                self.template_asset.s3_object_key,
+                            ],
+                        )
+                    ],
+                )
+            allow(
+                self.job_role,
+                ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                [arn(self, "logs", "log-group:/aws/sagemaker/LabelingJobs:*", sep=":")],
+                wildcard_reason="Ground Truth writes job logs to the log group /aws/sagemaker/LabelingJobs (any "
+                "stream).",
+            )
+            allow(
+                self.job_role,
+                ["cloudwatch:PutMetricData"],
+                ["*"],
+                wildcard_reason="cloudwatch:PutMetricData supports no resource-level permissions; Ground Truth posts "
+                "labeling-job metrics with it.",
+            )
+        else:
+            service.grant_objects(
+                self,
+                self.input_bucket,
+                read=[MANIFESTS, OBJECTS, JOBS],
+                key=self.key,
+                purpose="it reads job manifests, label configs and the data objects they reference",
+            )
+            service.grant_objects(
+                self,
+                self.output_bucket,
+                read=[output_prefix],
+                write=[output_prefix],
+                key=self.key,
+                purpose="it writes (and re-reads) worker answers and output manifests under output/",
+            )
 
         # ------------------------------------------------------------------ pending items and the queue
         self.pending_table = dynamodb.Table(
@@ -384,6 +432,7 @@ class LabelingPipeline(Construct):
                     {k: v for k, v in self.job_config.items() if v not in (None, [], "")}
                 ),
                 "TRUTHLOOP_PENDING_TABLE": self.pending_table.table_name,
+                **({ENV_SERVICE_ENDPOINT: service.endpoint} if service is not None else {}),
             },
             timeout=launcher_timeout,
             memory_size=512,
@@ -422,20 +471,23 @@ class LabelingPipeline(Construct):
             wildcard_reason="Query on the table's two secondary indexes (status-index, job-index).",
         )
         grant_key(launcher, self.key, encrypt=True)
-        jobs = [arn(self, "sagemaker", f"labeling-job/{name_head}-*")]
-        allow(
-            launcher,
-            ["sagemaker:CreateLabelingJob", "sagemaker:DescribeLabelingJob"],
-            jobs,
-            wildcard_reason=f"The launcher names jobs '{name_head}-<hash of the batch>' at run time; the permission "
-            "covers exactly that prefix.",
-        )
-        allow(
-            launcher,
-            ["iam:PassRole"],
-            [self.job_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
+        if service is not None:
+            service.grant_invoke(launcher)  # CreateLabelingJob and DescribeLabelingJob, as calls to the service
+        else:
+            jobs = [arn(self, "sagemaker", f"labeling-job/{name_head}-*")]
+            allow(
+                launcher,
+                ["sagemaker:CreateLabelingJob", "sagemaker:DescribeLabelingJob"],
+                jobs,
+                wildcard_reason=f"The launcher names jobs '{name_head}-<hash of the batch>' at run time; the "
+                "permission covers exactly that prefix.",
+            )
+            allow(
+                launcher,
+                ["iam:PassRole"],
+                [self.job_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
         allow(launcher, ["sns:Publish"], [self.notification_topic.topic_arn])
 
         # ------------------------------------------------------------------ events
@@ -458,7 +510,7 @@ class LabelingPipeline(Construct):
             "JobStates",
             description="State changes of the labeling jobs this pipeline started",
             event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
+                source=["aws.sagemaker", EVENT_SOURCE] if service is not None else ["aws.sagemaker"],
                 detail_type=["SageMaker Ground Truth Labeling Job State Change"],
                 resources=events.Match.prefix(arn(self, "sagemaker", f"labeling-job/{name_head}")),
             ),
@@ -527,9 +579,11 @@ class LabelingPipeline(Construct):
 
     def _validate(self, **props: Any) -> Path | None:
         problems = Problems(f"LabelingPipeline {self.node.path}")
-        region = region_problem(self)
+        region = region_problem(self) if props["service"] is None else None
         if region:
             problems.add(region)
+        if props["service"] is not None and props["streaming"]:
+            problems.add("streaming labeling jobs (an SNS input topic) are not available on the truthloop service")
         task_type = props["task_type"]
         problems.require(task_type in BUILTIN_SUFFIX, f"task_type {task_type!r} is not one of {list(TASK_TYPES)}")
         attribute = props["label_attribute_name"]

@@ -86,7 +86,7 @@ class ReviewPipeline(Construct):
     pipeline on the truthloop service instead of Amazon A2I: the router starts loops there (signed; permission
     ``execute-api:Invoke`` instead of ``sagemaker:StartHumanLoop``) and the status rule takes the service's events
     (source ``truthloop.service``) as well as A2I's. The flow must then be one created on the service
-    (``flow_definition_arn``).
+    (``flow_definition_arn``, or a :class:`FlowDefinition` given the same ``service``).
 
     Attributes: ``key``, ``router_function``, ``router_queue``, ``router_dead_letter_queue``, ``function_url``,
     ``completed_function``, ``completed_dead_letter_queue``, ``status_rule``, ``results_table``,
@@ -135,11 +135,13 @@ class ReviewPipeline(Construct):
                     ":flow-definition/" in flow_definition_arn,
                     f"flow_definition_arn {flow_definition_arn!r} is not a flow definition ARN",
                 )
-        if service is not None and flow_definition is not None:
+        if service is not None and flow_definition is not None and flow_definition.service is None:
             problems.add(
-                "service starts loops on the truthloop service: give the flow_definition_arn of a flow created there "
-                "(a FlowDefinition construct creates it on SageMaker)"
+                "service starts loops on the truthloop service: give the flow_definition_arn of a flow created there, "
+                "or a FlowDefinition(service=...) (this FlowDefinition creates its flow on SageMaker)"
             )
+        if service is None and flow_definition is not None and flow_definition.service is not None:
+            problems.add("flow_definition was created on the truthloop service: give service= too")
         if flow_definition is not None and a2i_output_bucket is not None:
             problems.add("a2i_output_bucket comes from flow_definition; give it only with flow_definition_arn")
         problems.exclusive(existing_results_table=existing_results_table, results_table_props=results_table_props)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigw
@@ -42,7 +42,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from truthloop.cdk._common import (
     ConstructPropsError,
@@ -54,6 +54,7 @@ from truthloop.cdk._common import (
     arn,
     encryption_key,
     grant_key,
+    grant_objects,
     python_function,
     secure_bucket,
     secure_queue,
@@ -61,6 +62,7 @@ from truthloop.cdk._common import (
 )
 from truthloop.cdk.layer import TruthloopLayer
 from truthloop.cdk.workforce import worker_user_pool
+from truthloop.service import settings
 
 __all__ = [
     "EVENT_SOURCE",
@@ -75,24 +77,24 @@ __all__ = [
 SERVICE_LAYER_EXTRAS = ("lambda", "service")
 
 #: The ``source`` of the events the service puts on the bus (A2I's and GT's own come from ``aws.sagemaker``).
-EVENT_SOURCE = "truthloop.service"
+EVENT_SOURCE = settings.DEFAULT_EVENT_SOURCE
 
 
 class ServiceEnvironment:
     """The environment variables the service's Lambda handlers are configured by.
 
-    The same names as ``truthloop.service.settings`` (``ENV_*``), which the handlers read.
+    Aliases of the ``ENV_*`` names of :mod:`truthloop.service.settings`, which the handlers read: one source.
     """
 
-    TABLE = "TRUTHLOOP_SERVICE_TABLE"
-    BUCKET = "TRUTHLOOP_SERVICE_BUCKET"
-    QUEUE_URL = "TRUTHLOOP_SERVICE_QUEUE_URL"
-    EVENT_BUS = "TRUTHLOOP_SERVICE_EVENT_BUS"
-    EVENT_SOURCE = "TRUTHLOOP_SERVICE_EVENT_SOURCE"
-    ACCOUNT_ID = "TRUTHLOOP_SERVICE_ACCOUNT_ID"
-    BASE_URL = "TRUTHLOOP_SERVICE_BASE_URL"
-    USER_POOL_ID = "TRUTHLOOP_SERVICE_USER_POOL_ID"
-    USER_POOL_CLIENT_ID = "TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID"
+    TABLE = settings.ENV_TABLE
+    BUCKET = settings.ENV_BUCKET
+    QUEUE_URL = settings.ENV_QUEUE_URL
+    EVENT_BUS = settings.ENV_EVENT_BUS
+    EVENT_SOURCE = settings.ENV_EVENT_SOURCE
+    ACCOUNT_ID = settings.ENV_ACCOUNT_ID
+    BASE_URL = settings.ENV_BASE_URL
+    USER_POOL_ID = settings.ENV_USER_POOL_ID
+    USER_POOL_CLIENT_ID = settings.ENV_USER_POOL_CLIENT_ID
 
 
 #: Ground Truth's execution policy (AmazonSageMakerGroundTruthExecution) lets a job invoke only functions whose
@@ -124,10 +126,15 @@ _PROJECTIONS = {
 
 @dataclass(frozen=True)
 class ServiceTarget:
-    """Where callers reach a deployed service: its endpoint, and the API whose routes IAM lets them invoke."""
+    """Where callers reach a deployed service: its endpoint, and the API whose routes IAM lets them invoke.
+
+    ``data_role_arns`` are the roles of the service's functions that read inputs and write outputs (the API and the
+    engine): :meth:`grant_objects` gives them a stack's buckets, as a flow's or a job's role is given them on AWS.
+    """
 
     endpoint: str
     invoke_arn: str
+    data_role_arns: tuple[str, ...] = ()
 
     def grant_invoke(self, grantee: iam.IGrantable) -> None:
         """``execute-api:Invoke`` on every route of the service's API (the only permission a caller needs)."""
@@ -138,6 +145,34 @@ class ServiceTarget:
             wildcard_reason="Every route and method of the truthloop service's own HTTP API: the A2I runtime and "
             "the SageMaker subset share its one $default route, which IAM names as <api id>/<stage>/<method>/<path>.",
         )
+
+    def data_roles(self, scope: IConstruct) -> list[iam.IRole]:
+        """The data roles, imported once into ``scope``'s stack (policies added to them live in that stack)."""
+        stack = cdk.Stack.of(scope)
+        roles: list[iam.IRole] = []
+        for position, role_arn in enumerate(self.data_role_arns):
+            id = f"TruthloopServiceDataRole{position}"
+            existing = stack.node.try_find_child(id)
+            roles.append(
+                cast(iam.IRole, existing)
+                if existing is not None
+                else iam.Role.from_role_arn(stack, id, role_arn, mutable=True)
+            )
+        return roles
+
+    def grant_objects(
+        self,
+        scope: IConstruct,
+        bucket: s3.IBucket,
+        *,
+        read: Sequence[str] = (),
+        write: Sequence[str] = (),
+        key: kms.IKey | None = None,
+        purpose: str,
+    ) -> None:
+        """Let the service's functions read/write ``bucket`` under the given key prefixes (and use its key)."""
+        for role in self.data_roles(scope):
+            grant_objects(role, bucket, read=read, write=write, key=key, purpose=f"the truthloop service: {purpose}")
 
 
 # --------------------------------------------------------------------------------------------- table schema
@@ -450,7 +485,13 @@ class TruthloopService(Construct):
         # ------------------------------------------------------------------ HTTP API
         self._http_api(api_throttle_rate, api_throttle_burst, log_retention)
         self.target = ServiceTarget(
-            endpoint=self.api_endpoint, invoke_arn=arn(self, "execute-api", f"{self.api.api_id}/*")
+            endpoint=self.api_endpoint,
+            invoke_arn=arn(self, "execute-api", f"{self.api.api_id}/*"),
+            data_role_arns=tuple(
+                function.role.role_arn
+                for function in (self.api_function, self.engine_function)
+                if function.role is not None
+            ),
         )
         for function in (self.api_function, self.engine_function, self.sweep_function):
             # The portal's address (Workteam.SubDomain); set after the API exists, which depends on no function.

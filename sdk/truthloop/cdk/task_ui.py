@@ -1,4 +1,4 @@
-"""``HumanTaskUi``: an A2I worker task template (``AWS::SageMaker::HumanTaskUi``), linted at synth."""
+"""``HumanTaskUi``: a worker task template (``AWS::SageMaker::HumanTaskUi``, or on the truthloop service), linted."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from truthloop.cdk._common import Problems, is_token, region_problem
+from truthloop.cdk._provider import SageMakerResourceProvider
 from truthloop.exceptions import TemplateLintError
 from truthloop.naming import deterministic_name
 from truthloop.templates._assets import templates_dir
+
+if TYPE_CHECKING:
+    from truthloop.cdk.service import ServiceTarget
 
 __all__ = ["MAX_TEMPLATE_CHARS", "HumanTaskUi", "lint_template", "lint_template_file", "resolve_template"]
 
@@ -122,8 +127,13 @@ class HumanTaskUi(Construct):
     template file and line; warnings become CDK warnings. The UI name is ``<name_prefix>-<hash of content>``, so
     an edited template deploys as a new UI (CloudFormation replaces it) and an unchanged one is left alone.
 
+    With ``service`` (a :class:`~truthloop.cdk.service.ServiceTarget`) the UI is created on the truthloop service
+    instead, by a custom resource (``Custom::TruthloopServiceHumanTaskUi``, handler
+    ``lambdas/custom_resources/human_task_ui.py``) that calls the service's ``CreateHumanTaskUi``, signed; the
+    region is then not checked (the service runs in any region).
+
     Attributes: ``human_task_ui_arn``, ``human_task_ui_name``, ``human_task_ui`` (``CfnHumanTaskUi`` or None),
-    ``template_path``, ``content``.
+    ``resource`` (the custom resource on the service, or None), ``template_path``, ``content``, ``service``.
     """
 
     def __init__(
@@ -136,12 +146,16 @@ class HumanTaskUi(Construct):
         name_prefix: str = "truthloop",
         task_input: Any = None,
         lint: bool = True,
+        service: ServiceTarget | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, id)
         problems = Problems(f"HumanTaskUi {self.node.path}")
-        region = region_problem(self)
+        region = region_problem(self) if service is None else None
         if region:
             problems.add(region)
+        if service is not None and existing_human_task_ui_arn is not None:
+            problems.add("service creates the UI from a template on the truthloop service: give template, not an ARN")
         problems.exclusive(template=template, existing_human_task_ui_arn=existing_human_task_ui_arn)
         problems.require(
             template is not None or existing_human_task_ui_arn is not None,
@@ -179,7 +193,9 @@ class HumanTaskUi(Construct):
 
         self.template_path = path
         self.content = content
+        self.service = service
         self.human_task_ui: sagemaker.CfnHumanTaskUi | None = None
+        self.resource: cdk.CustomResource | None = None
         if existing_human_task_ui_arn:
             self.human_task_ui_arn = existing_human_task_ui_arn
             self.human_task_ui_name = (
@@ -192,6 +208,27 @@ class HumanTaskUi(Construct):
         assert path is not None
         if lint:
             lint_template_file(self, path, task_input=task_input)
+        if service is not None:
+            provider = SageMakerResourceProvider.of(
+                self,
+                module="human_task_ui",
+                description="truthloop task UIs on the truthloop service",
+                service=service,
+                log_retention=log_retention,
+            )
+            self.resource = cdk.CustomResource(
+                self,
+                "Resource",
+                service_token=provider.service_token,
+                resource_type="Custom::TruthloopServiceHumanTaskUi",
+                properties={
+                    "NamePrefix": name_prefix,
+                    "Request": cdk.Stack.of(self).to_json_string({"UiTemplate": {"Content": content}}),
+                },
+            )
+            self.human_task_ui_arn = self.resource.get_att_string("HumanTaskUiArn")
+            self.human_task_ui_name = self.resource.get_att_string("HumanTaskUiName")
+            return
         self.human_task_ui_name = deterministic_name(name_prefix, content, max_length=63, lower=True)
         self.human_task_ui = sagemaker.CfnHumanTaskUi(
             self,

@@ -18,6 +18,8 @@ __all__ = [
     "ENV_EVENT_SOURCE",
     "ENV_QUEUE_URL",
     "ENV_TABLE",
+    "ENV_USER_POOL_CLIENT_ID",
+    "ENV_USER_POOL_ID",
     "ServiceSettings",
 ]
 
@@ -35,6 +37,10 @@ ENV_EVENT_SOURCE = "TRUTHLOOP_SERVICE_EVENT_SOURCE"
 ENV_ACCOUNT_ID = "TRUTHLOOP_SERVICE_ACCOUNT_ID"
 #: optional: the public URL of the HTTP API (the portal's address in ``Workteam.SubDomain``)
 ENV_BASE_URL = "TRUTHLOOP_SERVICE_BASE_URL"
+#: the deployment's Cognito user pool of workers (set by the stack for the portal's sign-in; not read by the engine)
+ENV_USER_POOL_ID = "TRUTHLOOP_SERVICE_USER_POOL_ID"
+#: ... and the portal's app client in it
+ENV_USER_POOL_CLIENT_ID = "TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID"
 
 DEFAULT_EVENT_BUS = "default"
 DEFAULT_EVENT_SOURCE = "truthloop.service"
