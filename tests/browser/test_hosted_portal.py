@@ -103,8 +103,7 @@ def hosted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hosted]:
             RoleArn=ROLE,
         )["FlowDefinitionArn"]
         assert _until(
-            lambda: sm.describe_flow_definition(FlowDefinitionName="team-a-review")["FlowDefinitionStatus"]
-            == "Active"
+            lambda: sm.describe_flow_definition(FlowDefinitionName="team-a-review")["FlowDefinitionStatus"] == "Active"
         )
         a2i.start_human_loop(
             HumanLoopName="hosted-loop-1",
