@@ -50,6 +50,7 @@ from truthloop.local import templating
 from truthloop.local.runtime import Runtime
 from truthloop.local.storage import Assignment, AssignmentError, SupportsClaimLeases, Task, Worker
 from truthloop.local.workforce import WorkerDirectory
+from truthloop.templates._page import asset_content_security_policy
 
 __all__ = ["HostedSignIn", "PortalApp", "SignInError", "SignedInWorker", "TaskView", "answer_from_body"]
 
@@ -214,7 +215,7 @@ class PortalApp:
             Route("/api/tasks/{task_id}/release", self.api_release, methods=["POST"]),
         ]
         if templating.STATIC_DIR.is_dir():
-            routes.append(Mount("/static", app=StaticFiles(directory=str(templating.STATIC_DIR)), name="static"))
+            routes.append(Mount("/static", app=_AssetFiles(directory=str(templating.STATIC_DIR)), name="static"))
         self.app = Starlette(
             routes=routes,
             middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
@@ -859,6 +860,16 @@ class PortalApp:
         if released:
             self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task ends when its last holder leaves
         return JSONResponse({"released": released}, status_code=200 if released else 404)
+
+
+class _AssetFiles(StaticFiles):
+    """The offline crowd elements, with the same Content-Security-Policy as the hosted portal's CDN sends them."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["content-security-policy"] = asset_content_security_policy()
+        response.headers["x-content-type-options"] = "nosniff"
+        return response
 
 
 def _task_bar(
