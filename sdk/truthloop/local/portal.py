@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
@@ -490,7 +491,8 @@ class PortalApp:
                 self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
         target = "/portal/"
         if self.sign_in is not None:  # end the hosted UI's own session too, or it signs the worker straight back in
-            target = self.sign_in.logout_url(logout_uri=f"{self.public_url}/")
+            with contextlib.suppress(SignInError):
+                target = self.sign_in.logout_url(logout_uri=f"{self.public_url}/")
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/portal")
         return response
@@ -511,9 +513,12 @@ class PortalApp:
         state = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=")
-        target = self.sign_in.authorize_url(
-            redirect_uri=self._redirect_uri, state=state, code_challenge=challenge.decode("ascii")
-        )
+        try:
+            target = self.sign_in.authorize_url(
+                redirect_uri=self._redirect_uri, state=state, code_challenge=challenge.decode("ascii")
+            )
+        except SignInError as exc:
+            return self._login_page(request, error=str(exc), status=503)
         response = RedirectResponse(target, status_code=303, headers=_SECURITY_HEADERS)
         response.set_cookie(
             OAUTH_COOKIE,

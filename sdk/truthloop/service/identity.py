@@ -211,10 +211,18 @@ class CognitoSignIn:
             fetch=fetch,
             clock=clock,
         )
-        return cls(user_pool_id, client_id, _check_url("the sign-in (hosted UI) URL", auth_url), verifier)
+        hosted_ui = _check_url("the sign-in (hosted UI) URL", auth_url) if auth_url else ""
+        return cls(user_pool_id, client_id, hosted_ui, verifier)
 
     def verify(self, token: str) -> SignedInWorker:
         return self.verifier.verify(token)
+
+    def _hosted_ui(self) -> str:
+        if not self.auth_url:
+            raise SignInError(
+                "the portal's sign-in address is not configured (TRUTHLOOP_SERVICE_AUTH_URL: the user pool's hosted UI)"
+            )
+        return self.auth_url
 
     def authorize_url(self, *, redirect_uri: str, state: str, code_challenge: str) -> str:
         query = urllib.parse.urlencode(
@@ -229,11 +237,11 @@ class CognitoSignIn:
             },
             quote_via=urllib.parse.quote,
         )
-        return f"{self.auth_url}/oauth2/authorize?{query}"
+        return f"{self._hosted_ui()}/oauth2/authorize?{query}"
 
     def logout_url(self, *, logout_uri: str) -> str:
         query = urllib.parse.urlencode({"client_id": self.client_id, "logout_uri": logout_uri})
-        return f"{self.auth_url}/logout?{query}"
+        return f"{self._hosted_ui()}/logout?{query}"
 
     def exchange(self, *, code: str, redirect_uri: str, code_verifier: str) -> str:
         """The ID token for an authorization code (``POST /oauth2/token``); SignInError if the server refuses."""
@@ -246,7 +254,7 @@ class CognitoSignIn:
                 "code_verifier": code_verifier,
             }
         ).encode("ascii")
-        url = f"{self.auth_url}/oauth2/token"
+        url = f"{self._hosted_ui()}/oauth2/token"
         try:
             raw = (self.fetch_token or _post_form)(url, body)
             document = json.loads(raw)

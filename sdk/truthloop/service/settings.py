@@ -45,7 +45,8 @@ ENV_BASE_URL = "TRUTHLOOP_SERVICE_BASE_URL"
 ENV_USER_POOL_ID = "TRUTHLOOP_SERVICE_USER_POOL_ID"
 #: ... its public app client (authorization code + PKCE); the tokens' ``aud``/``client_id`` ...
 ENV_USER_POOL_CLIENT_ID = "TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID"
-#: ... and the hosted UI's base URL (``https://<domain>.auth.<region>.amazoncognito.com``): all three or none
+#: ... and the hosted UI's base URL (``https://<domain>.auth.<region>.amazoncognito.com``). Pool and client go
+#: together; without the hosted UI's URL the portal takes Cognito tokens (Bearer) but cannot start a browser sign-in
 ENV_AUTH_URL = "TRUTHLOOP_SERVICE_AUTH_URL"
 #: optional: where browsers reach the portal (``https://<distribution>/portal``; default ``<base URL>/portal``)
 ENV_PORTAL_URL = "TRUTHLOOP_SERVICE_PORTAL_URL"
@@ -91,11 +92,11 @@ class ServiceSettings:
                 f"the truthloop service needs the environment variable(s) {', '.join(missing)}"
             )
         sign_in = [env.get(name) or "" for name in (ENV_USER_POOL_ID, ENV_USER_POOL_CLIENT_ID, ENV_AUTH_URL)]
-        if any(sign_in) and not all(sign_in):
-            absent = [n for n, v in zip((ENV_USER_POOL_ID, ENV_USER_POOL_CLIENT_ID, ENV_AUTH_URL), sign_in) if not v]
+        if (sign_in[0] or sign_in[2]) and not (sign_in[0] and sign_in[1]):
+            absent = [n for n, v in zip((ENV_USER_POOL_ID, ENV_USER_POOL_CLIENT_ID), sign_in) if not v]
             raise ServiceConfigurationError(
-                f"the hosted portal's sign-in needs {ENV_USER_POOL_ID}, {ENV_USER_POOL_CLIENT_ID} and {ENV_AUTH_URL} "
-                f"together; missing: {', '.join(absent)}"
+                f"the hosted portal's sign-in needs {ENV_USER_POOL_ID} and {ENV_USER_POOL_CLIENT_ID} together "
+                f"(and {ENV_AUTH_URL} for the browser sign-in); missing: {', '.join(absent)}"
             )
         account = env.get(ENV_ACCOUNT_ID) or DEFAULT_ACCOUNT_ID
         if not (account.isdigit() and len(account) == 12):

@@ -298,3 +298,49 @@ def test_the_portal_callback_refuses_a_state_it_did_not_start(service: LocalServ
     response = httpx.get(f"{service.portal_url}/oauth2/callback", params={"code": "c", "state": "s"}, timeout=20)
     # THEN it is refused without exchanging anything
     assert response.status_code == 400 and "was not started here" in response.text
+
+
+# --------------------------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"TRUTHLOOP_SERVICE_USER_POOL_ID": "us-east-1_P"}, "missing: TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID"),
+        ({"TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID": "c", "TRUTHLOOP_SERVICE_AUTH_URL": "https://a"}, "missing: "),
+    ],
+)
+def test_a_partial_sign_in_configuration_names_what_is_missing(env: dict[str, str], fragment: str) -> None:
+    from truthloop.exceptions import ServiceConfigurationError
+    from truthloop.service.settings import ServiceSettings
+
+    base = {"TRUTHLOOP_SERVICE_TABLE": "t", "TRUTHLOOP_SERVICE_BUCKET": "b", "TRUTHLOOP_SERVICE_QUEUE_URL": "q"}
+    with pytest.raises(ServiceConfigurationError, match=fragment):
+        ServiceSettings.from_env({**base, "AWS_REGION": "us-east-1", **env})
+
+
+def _get(path: str) -> tuple[int, dict[str, str], bytes]:
+    from truthloop.local.handlers import LambdaContext
+    from truthloop.service.entry import handle_http
+    from truthloop.service.http_api import from_http_api_response, to_http_api_event
+
+    event = to_http_api_event("GET", path, "", {"host": "api.local"}, b"")
+    context = LambdaContext(function_name="truthloop-service-api", invoked_function_arn="arn:local")
+    return from_http_api_response(handle_http(event, context))
+
+
+def test_without_the_hosted_ui_address_the_sign_in_says_so_and_assets_carry_the_csp(
+    deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from truthloop.templates._page import asset_content_security_policy
+
+    # GIVEN a deployment with a user pool and client but no hosted UI address (an existing pool, not configured)
+    monkeypatch.setenv("TRUTHLOOP_SERVICE_USER_POOL_ID", "us-east-1_Existing")
+    monkeypatch.setenv("TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID", "client")
+    # WHEN a browser starts the sign-in
+    status, _, body = _get("/portal/oauth2/login")
+    # THEN it is told what is missing (503), not sent anywhere
+    assert status == 503 and b"TRUTHLOOP_SERVICE_AUTH_URL" in body
+    # AND the portal's static assets are served with the CSP the CloudFront distribution sends
+    status, headers, _ = _get("/portal/static/crowd-core.js")
+    assert status == 200 and headers["content-security-policy"] == asset_content_security_policy()
