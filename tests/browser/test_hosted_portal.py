@@ -156,8 +156,9 @@ def test_a_team_a_worker_signs_in_and_completes_the_loop_and_team_b_is_refused(h
     # THEN he sees only team B's queue, and is refused team A's
     assert page.locator('td[data-team="team-b"]').inner_text() == "0 task(s) available"
     assert page.locator('td[data-team="team-a"]').count() == 0
-    refused = page.request.post(f"{service.portal_url}/teams/team-a/start", form={"csrf": "x"})
-    assert refused.status in (403,), refused.text()
+    csrf = page.locator('input[name="csrf"]').first.get_attribute("value") or ""
+    refused = page.request.post(f"{service.portal_url}/teams/team-a/start", form={"csrf": csrf})
+    assert refused.status == 403 and "not a member of workteam team-a" in refused.text()
     bob = _token(hosted, service.user_pool_id, service.user_pool_client_id, "bob")
     assert _api(hosted, "POST", "/tasks/claim", bob, {"workteamArn": hosted.team_a}).status_code == 403
     assert _api(hosted, "POST", "/tasks/claim", bob, {}).status_code == 204  # nothing in B's own queue

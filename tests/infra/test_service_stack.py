@@ -451,6 +451,10 @@ def test_inconsistent_context_lists_every_problem_at_once(tmp_path: Path) -> Non
     [
         ({"truthloop:service:dataBuckets": "inputs"}, "truthloop:service:dataBuckets is a service setting"),
         ({"truthloop:backend": "sagemaker-ish"}, "truthloop:backend must be 'sagemaker' or 'service'"),
+        (
+            {"truthloop:backend": "service", "truthloop:service:authUrl": "https://w.auth.us-east-1.amazoncognito.com"},
+            "truthloop:service:authUrl is the hosted UI of truthloop:existingUserPoolId",
+        ),
     ],
 )
 def test_service_settings_need_the_service_backend(tmp_path: Path, context: dict[str, str], fragment: str) -> None:
