@@ -211,3 +211,7 @@ def test_a_token_of_another_user_pool_is_refused(hosted: Hosted, page: Any) -> N
     assert "not by this deployment's user pool" in response.json()["error"]
     assert page.get_by_role("link", name="Sign in").is_visible()
     assert page.locator('td[data-team="team-a"]').count() == 0
+    # AND the hosted sign-in page has no serious accessibility violation
+    from tests.browser.test_accessibility import axe_violations
+
+    assert not axe_violations(page)
