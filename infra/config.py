@@ -67,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "service:apiThrottleRate": 50,  # requests per second, all callers together
     "service:apiThrottleBurst": 100,
     "service:alarmEmail": None,
+    "service:authUrl": None,  # the hosted UI (https://…) of existingUserPoolId: where the portal signs workers in
 }
 
 #: Settings that only mean something with Ground Truth and A2I (truthloop:backend=sagemaker).
@@ -292,6 +293,11 @@ def _backend_problems(values: Mapping[str, Any], given: set[str]) -> list[str]:
                 "truthloop:labeling:streaming needs Ground Truth's streaming jobs (an SNS input topic), which the "
                 "truthloop service does not have; with truthloop:backend=service upload to the input bucket instead"
             )
+        auth_url = values["service:authUrl"]
+        if auth_url and not values["existingUserPoolId"]:
+            problems.append("truthloop:service:authUrl is the hosted UI of truthloop:existingUserPoolId (give both)")
+        if auth_url and not str(auth_url).startswith("https://"):
+            problems.append(f"truthloop:service:authUrl must be an https:// address, got {auth_url!r}")
         if values["existingUserPoolId"] and "cognitoDomainPrefix" in given:
             problems.append("truthloop:cognitoDomainPrefix is for a new user pool, not truthloop:existingUserPoolId")
         if not 1 <= values["service:sweepRateMinutes"] <= 1440:

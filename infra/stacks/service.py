@@ -48,6 +48,7 @@ class ServiceStack(cdk.Stack):
             existing_key=stack_key(self, config, description="truthloop service: table, buckets, queues, topic"),
             existing_user_pool=existing_pool,
             existing_user_pool_client=existing_client,
+            existing_auth_url=str(config.value("service:authUrl")) if config.value("service:authUrl") else None,
             domain_prefix=config.value("cognitoDomainPrefix"),
             mfa=cognito.Mfa.REQUIRED if config.value("mfa") == "required" else cognito.Mfa.OPTIONAL,
             plus_feature_plan=bool(config.value("cognitoPlusPlan")),
@@ -70,6 +71,7 @@ class ServiceStack(cdk.Stack):
             "DeadLetterQueueUrl": (service.dead_letter_queue.queue_url, "Engine steps that failed every retry"),
             "UserPoolId": (service.user_pool.user_pool_id, "Cognito user pool of the workers"),
             "UserPoolClientId": (service.user_pool_client.user_pool_client_id, "The worker portal's app client"),
+            "PortalUrl": (f"{service.portal_url}/", "The hosted worker portal (CloudFront): workers sign in here"),
             "WorkerGroupName": (service.worker_group.group_name or "", "Cognito group of the default work team"),
             "AlarmTopicArn": (service.alarm_topic.topic_arn, "Subscribe here to the service's alarms"),
         }

@@ -30,6 +30,7 @@ from truthloop.cdk.review_pipeline import ReviewPipeline
 from truthloop.cdk.service import EVENT_SOURCE, ServiceTarget, TruthloopService, table_definition
 from truthloop.contracts.events import A2I_DETAIL_TYPES
 from truthloop.local.storage.dynamodb_schema import TABLE_SCHEMA
+from truthloop.templates._page import asset_content_security_policy
 
 SERVICE_LAMBDAS = INFRA_FIXTURES / "lambdas"
 SERVICE_CONTEXT = {"truthloop:backend": "service"}
@@ -148,11 +149,17 @@ def test_the_table_is_built_from_the_storage_schema(
 
 
 @pytest.mark.parametrize("variant", ["tpl", "other_tpl"])
-def test_every_route_requires_iam_authorisation(built: dict[str, Any], variant: str) -> None:
-    routes = resources(built[variant], "AWS::ApiGatewayV2::Route")
-    assert routes
-    for logical_id, route in routes.items():
-        assert route["Properties"]["AuthorizationType"] == "AWS_IAM", logical_id
+def test_every_route_but_the_portals_requires_iam_authorisation(built: dict[str, Any], variant: str) -> None:
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in resources(built[variant], "AWS::ApiGatewayV2::Route").values()
+    }
+    # THEN the APIs' $default route is IAM-only; the portal's two routes are open to browsers (the app checks tokens)
+    assert sorted(routes) == ["$default", "ANY /portal", "ANY /portal/{proxy+}"]
+    assert routes["$default"]["AuthorizationType"] == "AWS_IAM"
+    for key in ("ANY /portal", "ANY /portal/{proxy+}"):
+        assert routes[key]["AuthorizationType"] == "NONE", key
+        assert routes[key]["Target"] == routes["$default"]["Target"], key  # the same API function
 
 
 def test_the_api_stage_logs_access_and_throttles(built: dict[str, Any]) -> None:
@@ -167,7 +174,7 @@ def test_the_api_stage_logs_access_and_throttles(built: dict[str, Any]) -> None:
 
 def test_three_functions_with_their_own_roles_and_the_service_environment(built: dict[str, Any]) -> None:
     functions = _functions(built["tpl"])
-    (layer_id,) = resources(built["tpl"], "AWS::Lambda::LayerVersion")
+    (layer_id,) = (i for i in resources(built["tpl"], "AWS::Lambda::LayerVersion") if i.startswith("TruthloopLayer"))
     assert layer_id.startswith("TruthloopLayerService")  # the layer with the 'service' extra
     assert sorted(functions) == [
         "service_api.handler.handler",
@@ -191,6 +198,8 @@ def test_three_functions_with_their_own_roles_and_the_service_environment(built:
 def test_no_function_may_scan_or_use_wildcard_actions(built: dict[str, Any]) -> None:
     for variant in ("tpl", "other_tpl"):
         for logical_id, statement, _ in statements(built[variant]):
+            if logical_id.startswith("CustomCDKBucketDeployment"):  # CDK's own asset copier (acknowledged)
+                continue
             actions = as_list(statement["Action"])
             assert "dynamodb:Scan" not in actions, logical_id
             assert not [a for a in actions if "*" in a], logical_id
@@ -286,6 +295,100 @@ def test_a_new_worker_pool_signs_in_with_code_flow_and_no_client_secret(built: d
     assert one(tpl, "AWS::Cognito::UserPoolGroup")["Properties"]["GroupName"] == "truthloop-workers"
 
 
+def _distribution(tpl: dict[str, Any]) -> dict[str, Any]:
+    return dict(one(tpl, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"])
+
+
+def test_the_portal_is_served_by_cloudfront_https_only_with_logs(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    config = _distribution(tpl)
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    # THEN every behaviour is HTTPS only, and the distribution logs to a bucket of its own
+    assert sorted(behaviors) == ["/portal*", "/portal/static/*"]
+    for behavior in [config["DefaultCacheBehavior"], *behaviors.values()]:
+        assert behavior["ViewerProtocolPolicy"] == "https-only"
+    assert config["Logging"]["Bucket"]["Fn::GetAtt"][1] == "RegionalDomainName"
+    origins = {o["Id"]: o for o in config["Origins"]}
+    # AND the assets come from S3 through origin access control, the pages from the HTTP API over TLS
+    static_origin = origins[behaviors["/portal/static/*"]["TargetOriginId"]]
+    assert "OriginAccessControlId" in static_origin and static_origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    pages = behaviors["/portal*"]
+    api_origin = origins[pages["TargetOriginId"]]
+    assert api_origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert "ApiEndpoint" in json.dumps(api_origin["DomainName"])
+    assert "POST" in pages["AllowedMethods"]
+    assert pages["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # Managed-CachingDisabled
+    assert pages["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AllViewerExceptHostHeader
+    oac = one(tpl, "AWS::CloudFront::OriginAccessControl")["Properties"]["OriginAccessControlConfig"]
+    assert oac["SigningBehavior"] == "always" and oac["OriginAccessControlOriginType"] == "s3"
+
+
+def test_the_portal_assets_have_the_local_portals_content_security_policy(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    policies = {
+        p["Properties"]["ResponseHeadersPolicyConfig"]["Comment"]: p["Properties"]["ResponseHeadersPolicyConfig"]
+        for p in resources(tpl, "AWS::CloudFront::ResponseHeadersPolicy").values()
+    }
+    (assets,) = (c for name, c in policies.items() if "assets" in name)
+    headers = assets["SecurityHeadersConfig"]
+    # THEN the CSP is the one the local portal sends with the same files
+    assert headers["ContentSecurityPolicy"] == {
+        "ContentSecurityPolicy": asset_content_security_policy(),
+        "Override": True,
+    }
+    assert headers["FrameOptions"]["FrameOption"] == "DENY"
+    assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 365 * 86400
+    config = _distribution(tpl)
+    static = next(b for b in config["CacheBehaviors"] if b["PathPattern"] == "/portal/static/*")
+    assert static["ResponseHeadersPolicyId"]["Ref"].startswith("ServicePortalAssetHeaders")
+    # AND the files are the portal's offline crowd elements, under the prefix the distribution serves
+    deployment = one(tpl, "Custom::CDKBucketDeployment")["Properties"]
+    assert deployment["DestinationBucketKeyPrefix"] == "portal/static/"
+
+
+def test_the_portal_assets_bucket_is_private_and_read_only_by_the_distribution(built: dict[str, Any]) -> None:
+    tpl = built["tpl"]
+    buckets = resources(tpl, "AWS::S3::Bucket")
+    (assets_id,) = (i for i in buckets if i.startswith("ServicePortalAssets"))
+    props = buckets[assets_id]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert "LoggingConfiguration" in props
+    policy = next(
+        p["Properties"]["PolicyDocument"]
+        for p in resources(tpl, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": assets_id}
+    )
+    reads = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
+    assert len(reads) == 1 and reads[0]["Action"] == "s3:GetObject"
+    assert "AWS:SourceArn" in reads[0]["Condition"]["StringEquals"]
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in policy["Statement"])
+
+
+def test_the_portal_client_calls_back_to_the_distribution_and_the_api_knows_the_sign_in(
+    built: dict[str, Any],
+) -> None:
+    tpl = built["tpl"]
+    client = one(tpl, "AWS::Cognito::UserPoolClient")["Properties"]
+    (distribution_id,) = resources(tpl, "AWS::CloudFront::Distribution")
+    callback = json.dumps(client["CallbackURLs"])
+    assert distribution_id in callback and "DomainName" in callback and "/portal/oauth2/callback" in callback
+    assert client["AllowedOAuthFlows"] == ["code"] and client["GenerateSecret"] is False
+    env = _functions(tpl)["service_api.handler.handler"][1]["Environment"]["Variables"]
+    assert distribution_id in json.dumps(env["TRUTHLOOP_SERVICE_PORTAL_URL"])
+    assert "amazoncognito.com" in json.dumps(env["TRUTHLOOP_SERVICE_AUTH_URL"])
+    for name in ("TRUTHLOOP_SERVICE_USER_POOL_ID", "TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID"):
+        assert isinstance(env[name], dict), name
+    # AND with an existing pool whose hosted UI is not given, the portal knows the pool but not where to sign in
+    other = _functions(built["other_tpl"])["service_api.handler.handler"][1]["Environment"]["Variables"]
+    assert other["TRUTHLOOP_SERVICE_USER_POOL_ID"] == "us-east-1_AbCdEf123"
+    assert "TRUTHLOOP_SERVICE_AUTH_URL" not in other
+
+
 def test_an_existing_user_pool_is_used_as_is(built: dict[str, Any]) -> None:
     tpl = built["other_tpl"]
     assert resources(tpl, "AWS::Cognito::UserPool") == {}
@@ -351,6 +454,10 @@ def test_inconsistent_context_lists_every_problem_at_once(tmp_path: Path) -> Non
     [
         ({"truthloop:service:dataBuckets": "inputs"}, "truthloop:service:dataBuckets is a service setting"),
         ({"truthloop:backend": "sagemaker-ish"}, "truthloop:backend must be 'sagemaker' or 'service'"),
+        (
+            {"truthloop:backend": "service", "truthloop:service:authUrl": "https://w.auth.us-east-1.amazoncognito.com"},
+            "truthloop:service:authUrl is the hosted UI of truthloop:existingUserPoolId",
+        ),
     ],
 )
 def test_service_settings_need_the_service_backend(tmp_path: Path, context: dict[str, str], fragment: str) -> None:

@@ -8,6 +8,13 @@
     EventBridge schedule (+DLQ) ─▶ service_sweep ─▶ work queue ─────────────────────────┘   events → default bus
     Cognito user pool (workers; work teams are groups)
 
+    browser ─CloudFront (HTTPS only, logged)─┬─ /portal/static/* ─OAC─▶ portal assets bucket (CSP response headers)
+                                             └─ /portal*  ─▶ HTTP API routes ANY /portal, /portal/{proxy+} (no IAM:
+                                                the app verifies the Cognito token) ─▶ service_api
+
+The hosted worker portal: workers sign in with the user pool's hosted UI (authorization code + PKCE); the app client's
+callback is the distribution's ``/portal/oauth2/callback``. Every other route keeps IAM authorisation.
+
 Nothing runs while nobody calls: the API and the engine are Lambda functions, the table is on-demand, and the
 only clock is the sweep schedule (one short invocation per ``sweep_rate``). Every store uses one customer-managed
 key and refuses plain HTTP; every function has its own role with exact actions on exact resources; alarms on
@@ -29,6 +36,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
@@ -40,6 +49,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3_deployment
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
@@ -53,6 +63,7 @@ from truthloop.cdk._common import (
     allow_service_to_use_key,
     arn,
     encryption_key,
+    flatten_reference,
     grant_key,
     grant_objects,
     python_function,
@@ -63,6 +74,7 @@ from truthloop.cdk._common import (
 from truthloop.cdk.layer import TruthloopLayer
 from truthloop.cdk.workforce import worker_user_pool
 from truthloop.service import settings
+from truthloop.templates._page import asset_content_security_policy
 
 __all__ = [
     "EVENT_SOURCE",
@@ -95,6 +107,14 @@ class ServiceEnvironment:
     BASE_URL = settings.ENV_BASE_URL
     USER_POOL_ID = settings.ENV_USER_POOL_ID
     USER_POOL_CLIENT_ID = settings.ENV_USER_POOL_CLIENT_ID
+    AUTH_URL = settings.ENV_AUTH_URL
+    PORTAL_URL = settings.ENV_PORTAL_URL
+
+
+#: the portal's offline crowd elements (served by the distribution under /portal/static/)
+PORTAL_ASSETS = Path(__file__).resolve().parents[3] / "templates" / "static"
+#: the HTTP API routes of the hosted portal: no IAM authorisation (browsers), the app checks the Cognito token
+PORTAL_ROUTES = ("/portal", "/portal/{proxy+}")
 
 
 #: Ground Truth's execution policy (AmazonSageMakerGroundTruthExecution) lets a job invoke only functions whose
@@ -173,6 +193,48 @@ class ServiceTarget:
         """Let the service's functions read/write ``bucket`` under the given key prefixes (and use its key)."""
         for role in self.data_roles(scope):
             grant_objects(role, bucket, read=read, write=write, key=key, purpose=f"the truthloop service: {purpose}")
+
+
+def _acknowledge_deployment(stack: cdk.Stack) -> None:
+    """cdk-nag's findings on CDK's BucketDeployment handler (a singleton function CDK writes at the stack's root),
+    each named as cdk-nag names it: the managed logging policy and the wildcards of CDK's own grants."""
+    for child in stack.node.children:
+        if "CDKBucketDeployment" not in child.node.id:
+            continue
+        acknowledge(
+            child,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's BucketDeployment handler logs with AWSLambdaBasicExecutionRole; it runs only at deploy time, to "
+            "copy the portal's static assets.",
+        )
+        acknowledge(
+            child,
+            "AwsSolutions-L1",
+            "CDK's BucketDeployment handler runtime is chosen by the CDK release (it bundles the AWS CLI for it).",
+        )
+        findings: set[str] = set()
+        for policy in child.node.find_all():
+            if not isinstance(policy, iam.CfnPolicy):
+                continue
+            document = stack.resolve(policy.policy_document)
+            for statement in document.get("Statement", []):
+                actions = statement.get("Action", [])
+                findings.update(
+                    f"Action::{a}" for a in ([actions] if isinstance(actions, str) else actions) if "*" in a
+                )
+                targets = statement.get("Resource", [])
+                for target in [targets] if not isinstance(targets, list) else targets:
+                    flat = flatten_reference(target)
+                    if "*" in flat:
+                        findings.add(f"Resource::{flat}")
+        for finding in sorted(findings):
+            acknowledge(
+                child,
+                f"AwsSolutions-IAM5[{finding}]",
+                "CDK's BucketDeployment handler reads CDK's asset bucket and replaces every object under the portal "
+                "bucket's portal/static/ prefix, then invalidates /portal/static/* on the distribution (CloudFront "
+                "has no resource-level permission for that): CDK's own grants, used at deploy time only.",
+            )
 
 
 # --------------------------------------------------------------------------------------------- table schema
@@ -274,6 +336,7 @@ class TruthloopService(Construct):
         existing_key: kms.IKey | None = None,
         existing_user_pool: cognito.IUserPool | None = None,
         existing_user_pool_client: cognito.IUserPoolClient | None = None,
+        existing_auth_url: str | None = None,
         user_pool_props: Mapping[str, Any] | None = None,
         domain_prefix: str | None = None,
         worker_group_name: str = "truthloop-workers",
@@ -302,6 +365,10 @@ class TruthloopService(Construct):
             problems.add("existing_user_pool and existing_user_pool_client go together (give both or neither)")
         if existing_user_pool is not None and domain_prefix:
             problems.add("domain_prefix is for a new user pool; an existing pool keeps its own domain")
+        if existing_auth_url is not None and existing_user_pool is None:
+            problems.add("existing_auth_url is the hosted UI of existing_user_pool; a new pool gets its own domain")
+        if existing_auth_url and not existing_auth_url.startswith("https://"):
+            problems.add(f"existing_auth_url must be the pool's https:// hosted UI address, got {existing_auth_url!r}")
         problems.require(1 <= engine_batch_size <= 10, f"engine_batch_size must be 1–10, got {engine_batch_size}")
         problems.require(1 <= max_receive_count <= 1000, f"max_receive_count must be 1–1000, got {max_receive_count}")
         problems.require(api_throttle_rate >= 1, f"api_throttle_rate must be at least 1, got {api_throttle_rate}")
@@ -409,6 +476,9 @@ class TruthloopService(Construct):
             ServiceEnvironment.USER_POOL_ID: self.user_pool.user_pool_id,
             ServiceEnvironment.USER_POOL_CLIENT_ID: self.user_pool_client.user_pool_client_id,
         }
+        auth_url = existing_auth_url or (self.user_pool_domain.base_url() if self.user_pool_domain else None)
+        if auth_url:
+            environment[ServiceEnvironment.AUTH_URL] = auth_url
         common: dict[str, Any] = {
             "layers": layers,
             "environment": environment,
@@ -496,6 +566,7 @@ class TruthloopService(Construct):
         for function in (self.api_function, self.engine_function, self.sweep_function):
             # The portal's address (Workteam.SubDomain); set after the API exists, which depends on no function.
             function.add_environment(ServiceEnvironment.BASE_URL, self.api_endpoint)
+        self._portal(removal_policy)
         self._point_client_at_portal()
 
         # ------------------------------------------------------------------ operations
@@ -572,8 +643,151 @@ class TruthloopService(Construct):
             return
         cfn = self._new_client.node.default_child
         assert isinstance(cfn, cognito.CfnUserPoolClient)
-        cfn.add_property_override("CallbackURLs", [f"{self.api_endpoint}/portal/oauth2/callback"])
-        cfn.add_property_override("LogoutURLs", [f"{self.api_endpoint}/portal/"])
+        cfn.add_property_override("CallbackURLs", [f"{self.portal_url}/oauth2/callback"])
+        cfn.add_property_override("LogoutURLs", [f"{self.portal_url}/"])
+
+    # ----------------------------------------------------------------------------------------- hosted portal
+
+    def _portal(self, removal_policy: cdk.RemovalPolicy) -> None:
+        """The hosted worker portal: assets in S3 behind CloudFront (OAC), pages from the API's portal routes."""
+        integration = self._integration  # the same Lambda integration as the $default route
+        self.portal_routes: list[apigw.HttpRoute] = []
+        for path in PORTAL_ROUTES:
+            self.portal_routes += self.api.add_routes(
+                path=path,
+                methods=[apigw.HttpMethod.ANY],
+                integration=integration,
+                authorizer=apigw.HttpNoneAuthorizer(),
+            )
+        for route in self.portal_routes:
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                "The worker portal's routes are opened by browsers: the sign-in page and the OAuth callback need no "
+                "token, and every other portal request is authorised by the application, which verifies the Cognito "
+                "token (RS256 against the pool's JWKS, issuer, audience, expiry) and the worker's groups.",
+            )
+        self.portal_assets = s3.Bucket(
+            self,
+            "PortalAssets",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # public code (the crowd elements); OAC reads SSE-S3 as is
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="portal-assets/",
+            removal_policy=removal_policy,
+            auto_delete_objects=False,
+        )
+        # CloudFront's standard logs are written with ACLs: a bucket of their own that allows them
+        self.portal_logs = s3.Bucket(
+            self,
+            "PortalLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
+            versioned=True,
+            removal_policy=removal_policy,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-portal-logs", expiration=cdk.Duration.days(365))],
+        )
+        acknowledge(
+            self.portal_logs,
+            "AwsSolutions-S1",
+            "This bucket only receives the portal distribution's CloudFront access logs; logging it would log logs.",
+        )
+        headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "PortalAssetHeaders",
+            comment="truthloop portal assets: the local portal's Content-Security-Policy and security headers",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=asset_content_security_policy(), override=True
+                ),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True
+                ),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True
+                ),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=cdk.Duration.days(365), include_subdomains=True, override=True
+                ),
+            ),
+        )
+        page_headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "PortalPageHeaders",
+            comment="truthloop portal pages: HSTS (each page carries its own per-request CSP with a script nonce)",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=cdk.Duration.days(365), include_subdomains=True, override=True
+                ),
+            ),
+        )
+        assets = cloudfront.BehaviorOptions(
+            origin=origins.S3BucketOrigin.with_origin_access_control(self.portal_assets),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+            response_headers_policy=headers,
+        )
+        api_host = cdk.Fn.select(2, cdk.Fn.split("/", self.api_endpoint))
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Portal",
+            comment="truthloop hosted worker portal",
+            default_behavior=assets,
+            additional_behaviors={
+                "/portal/static/*": assets,
+                "/portal*": cloudfront.BehaviorOptions(
+                    origin=origins.HttpOrigin(api_host, protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY),
+                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+                    allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                    cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                    origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+                    response_headers_policy=page_headers,
+                ),
+            },
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            enable_logging=True,
+            log_bucket=self.portal_logs,
+            log_file_prefix="portal/",
+        )
+        acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR4",
+            "The distribution has no custom domain, so it serves the default *.cloudfront.net certificate, which "
+            "CloudFront pins to TLSv1 as the minimum; viewers are HTTPS only and origins are reached over TLS 1.2.",
+        )
+        acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR1",
+            "Workers of a private workforce may sign in from anywhere; access is controlled by Cognito sign-in and "
+            "work team groups, not by country.",
+        )
+        acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR2",
+            "No WAF web ACL by default (it costs per month while nobody works); the portal's pages need a verified "
+            "Cognito token and the API stage throttles. Attach a web ACL to the distribution where one is required.",
+        )
+        self.portal_url: str = f"https://{self.distribution.distribution_domain_name}/portal"
+        deployment = s3_deployment.BucketDeployment(
+            self,
+            "PortalAssetFiles",
+            sources=[s3_deployment.Source.asset(str(PORTAL_ASSETS))],
+            destination_bucket=self.portal_assets,
+            destination_key_prefix="portal/static/",
+            distribution=self.distribution,
+            distribution_paths=["/portal/static/*"],
+            memory_limit=256,
+        )
+        _acknowledge_deployment(cdk.Stack.of(deployment))
+        self.api_function.add_environment(ServiceEnvironment.PORTAL_URL, self.portal_url)
 
     # ----------------------------------------------------------------------------------------- permissions
 
@@ -635,6 +849,7 @@ class TruthloopService(Construct):
         integration = integrations.HttpLambdaIntegration(
             "Integration", self.api_function, payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0
         )
+        self._integration = integration
         self.api = apigw.HttpApi(
             self,
             "HttpApi",

@@ -11,10 +11,21 @@
 * Sessions are an HttpOnly, SameSite=Strict cookie holding a random id (``secrets.token_urlsafe``); every state
   change needs the session's CSRF token (form field, ``X-CSRF-Token`` header or ``csrf`` query parameter).
 * The JSON API under ``/portal/api/`` (``Authorization: Bearer <worker token>``) is what simulated workers use.
+* Hosted (the service with a Cognito user pool, ``sign_in`` given): no worker tokens. ``GET /portal/oauth2/login``
+  starts the authorization-code flow with PKCE (S256) at the user pool's hosted UI; ``GET /portal/oauth2/callback``
+  exchanges the code, verifies the ID token and keeps it as the session cookie (HttpOnly, SameSite=Lax, Secure on
+  https), so any API container serves any request. Every request verifies the token again; the CSRF token is an
+  HMAC of it. The JSON API takes the same tokens (``Authorization: Bearer <Cognito ID or access token>``). A worker
+  sees the queues of the workteams whose ``CognitoMemberDefinition.UserGroup`` (of this pool) is one of their
+  ``cognito:groups``; another team's queue or task is refused (403).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import hmac
 import html
 import json
 import re
@@ -23,8 +34,8 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl, quote
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -40,11 +51,15 @@ from truthloop.local import templating
 from truthloop.local.runtime import Runtime
 from truthloop.local.storage import Assignment, AssignmentError, SupportsClaimLeases, Task, Worker
 from truthloop.local.workforce import WorkerDirectory
+from truthloop.templates._page import asset_content_security_policy
 
-__all__ = ["PortalApp", "TaskView", "answer_from_body"]
+__all__ = ["HostedSignIn", "PortalApp", "SignInError", "SignedInWorker", "TaskView", "answer_from_body"]
 
 SESSION_COOKIE = "truthloop_session"
 LOGIN_COOKIE = "truthloop_login"
+#: the hosted sign-in's state and PKCE verifier, between /oauth2/login and /oauth2/callback
+OAUTH_COOKIE = "truthloop_oauth"
+OAUTH_SECONDS = 600
 SESSION_SECONDS = 12 * 3600
 _SECURITY_HEADERS = {
     "x-frame-options": "DENY",
@@ -54,11 +69,43 @@ _SECURITY_HEADERS = {
 }
 
 
+class SignInError(Exception):
+    """A token or sign-in the hosted portal refuses; the message says why."""
+
+
+@dataclass(frozen=True)
+class SignedInWorker:
+    """A worker as a verified Cognito token names them."""
+
+    sub: str
+    name: str
+    groups: frozenset[str]
+    expires: float
+    issuer: str
+
+
+class HostedSignIn(Protocol):
+    """The hosted portal's sign-in (:class:`truthloop.service.identity.CognitoSignIn`)."""
+
+    @property
+    def user_pool_id(self) -> str: ...
+
+    def verify(self, token: str) -> SignedInWorker: ...
+
+    def authorize_url(self, *, redirect_uri: str, state: str, code_challenge: str) -> str: ...
+
+    def logout_url(self, *, logout_uri: str) -> str: ...
+
+    def exchange(self, *, code: str, redirect_uri: str, code_verifier: str) -> str: ...
+
+
 @dataclass
 class Session:
     worker_id: str
     csrf: str
     expires: float
+    #: the worker's Cognito groups (hosted); ``None``: a local worker, who is in every workteam
+    groups: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,16 +184,24 @@ class PortalApp:
         sagemaker: Any,
         *,
         allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "[::1]"),
+        sign_in: HostedSignIn | None = None,
+        public_url: str = "",
     ) -> None:
         self.rt = runtime
         self.workers = workers
         self.sagemaker = sagemaker
+        self.sign_in = sign_in
+        #: where browsers reach the portal (``https://…/portal``): the OAuth redirect and sign-out addresses
+        self.public_url = (public_url or runtime.portal_url).rstrip("/")
+        self._known_workers: set[str] = set()
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         routes: list[Route | Mount] = [
             Route("/", self.home, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
+            Route("/oauth2/login", self.oauth_login, methods=["GET"]),
+            Route("/oauth2/callback", self.oauth_callback, methods=["GET"]),
             Route("/teams/{team}/start", self.start, methods=["POST"]),
             Route("/teams/{team}/next", self.next_task, methods=["GET"]),
             Route("/tasks/{task_id}", self.show_task, methods=["GET"]),
@@ -161,7 +216,7 @@ class PortalApp:
             Route("/api/tasks/{task_id}/release", self.api_release, methods=["POST"]),
         ]
         if templating.STATIC_DIR.is_dir():
-            routes.append(Mount("/static", app=StaticFiles(directory=str(templating.STATIC_DIR)), name="static"))
+            routes.append(Mount("/static", app=_AssetFiles(directory=str(templating.STATIC_DIR)), name="static"))
         self.app = Starlette(
             routes=routes,
             middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
@@ -172,6 +227,11 @@ class PortalApp:
         sid = request.cookies.get(SESSION_COOKIE)
         if not sid:
             return None
+        if self.sign_in is not None:
+            try:
+                return self._token_session(sid)
+            except SignInError:
+                return None
         with self._lock:
             session = self._sessions.get(sid)
             if session is None or session.expires < time.time():
@@ -191,17 +251,78 @@ class PortalApp:
             supplied = value if isinstance(value, str) else None
         return supplied is not None and secrets.compare_digest(supplied, session.csrf)
 
+    def _token_session(self, token: str) -> Session:
+        """The session of a Cognito token (verified now); :class:`SignInError` if it is refused."""
+        assert self.sign_in is not None
+        who = self.sign_in.verify(token)
+        worker = self._cognito_worker(who)
+        csrf = base64.urlsafe_b64encode(hmac.new(self.rt.secret, b"csrf|" + token.encode(), hashlib.sha256).digest())
+        return Session(worker.id, csrf.decode("ascii").rstrip("="), who.expires, who.groups)
+
+    def _cognito_worker(self, who: SignedInWorker) -> Worker:
+        """The worker record of a signed-in Cognito user (made at their first sign-in; the id is stable)."""
+        worker_id = hashlib.sha256(f"{who.issuer}|{who.sub}".encode()).hexdigest()[:16]
+        worker = Worker(worker_id, who.name, f"cognito-{worker_id}", who.sub, self.rt.now())
+        if worker_id in self._known_workers:
+            return worker
+        stored = self.workers.get(worker_id)
+        if stored is None or stored.name != who.name:
+            self.rt.storage.put_worker(worker)
+        with self._lock:
+            self._known_workers.add(worker_id)
+        return worker
+
     def _worker(self, session: Session) -> Worker | None:
         return self.workers.get(session.worker_id)
 
-    def _teams(self) -> dict[str, str]:
-        return {str(t.doc["WorkteamArn"]): t.name for t in self.rt.storage.resources_in_status("workteam", ("Active",))}
+    def _teams(self, session: Session | None = None) -> dict[str, str]:
+        """Active workteams ``{arn: name}``; with a hosted session, only those of the worker's Cognito groups."""
+        found = self.rt.storage.resources_in_status("workteam", ("Active",))
+        groups = None if session is None else session.groups
+        return {str(t.doc["WorkteamArn"]): t.name for t in found if groups is None or self._member(t.doc, groups)}
 
-    def _bearer(self, request: Request) -> Worker | None:
+    def _member(self, doc: dict[str, Any], groups: frozenset[str]) -> bool:
+        pool = self.sign_in.user_pool_id if self.sign_in is not None else None
+        for member in doc.get("MemberDefinitions", []):
+            cognito = member.get("CognitoMemberDefinition") if isinstance(member, dict) else None
+            if isinstance(cognito, dict) and cognito.get("UserPool") == pool and cognito.get("UserGroup") in groups:
+                return True
+        return False
+
+    def _refused_team(self, session: Session, workteam_arn: str) -> Response | None:
+        """403 when the worker's groups do not include the task's workteam."""
+        if session.groups is None or workteam_arn in self._teams(session):
+            return None
+        return JSONResponse({"error": "this task belongs to a workteam you are not a member of"}, status_code=403)
+
+    def _bearer(self, request: Request) -> tuple[Worker, Session] | None:
+        """The caller of the JSON API: a worker token (local) or a Cognito token (hosted)."""
         value = request.headers.get("authorization", "")
         if not value.lower().startswith("bearer "):
             return None
-        return self.workers.authenticate(value[7:].strip())
+        token = value[7:].strip()
+        if self.sign_in is not None:
+            try:
+                session = self._token_session(token)
+            except SignInError:
+                return None
+            worker = self.workers.get(session.worker_id)
+            return None if worker is None else (worker, session)
+        found = self.workers.authenticate(token)
+        return None if found is None else (found, Session(found.id, "", float("inf")))
+
+    def _unauthorised(self, request: Request) -> Response:
+        """401 for the JSON API, naming why a Cognito token was refused."""
+        reason = "a worker token is required (Authorization: Bearer …)"
+        value = request.headers.get("authorization", "")
+        if self.sign_in is not None:
+            reason = "a Cognito ID or access token of this deployment is required (Authorization: Bearer …)"
+            if value.lower().startswith("bearer "):
+                try:
+                    self.sign_in.verify(value[7:].strip())
+                except SignInError as exc:
+                    reason = f"token refused: {exc}"
+        return JSONResponse({"error": reason}, status_code=401, headers={"www-authenticate": "Bearer"})
 
     # ------------------------------------------------------------------ task views
     def task_view(self, task: Task, deadline: float) -> TaskView:
@@ -257,7 +378,7 @@ class PortalApp:
         worker = self._worker(session)
         if worker is None:
             return self._login_page(request, error="Your worker no longer exists; sign in again.")
-        teams = self._teams()
+        teams = self._teams(session)
         counts, done = await anyio.to_thread.run_sync(self._counts, list(teams), worker.id)
         rows = []
         for arn, name in sorted(teams.items(), key=lambda item: item[1]):
@@ -321,6 +442,12 @@ class PortalApp:
         return leases.release_assignment(task_id, worker_id, self.rt.now(), decline=decline)
 
     def _login_page(self, request: Request, *, error: str = "", status: int = 200) -> Response:
+        if self.sign_in is not None:
+            notice = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+            body = f"""<div class="card"><h1>Sign in</h1>{notice}
+<p class="muted">Workers sign in with their account of this deployment's user pool.</p>
+<p><a class="button" id="sign-in" href="/portal/oauth2/login">Sign in</a></p></div>"""
+            return _page("Sign in", body, status=status)
         login_csrf = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
         notice = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
         body = f"""<div class="card"><h1>Sign in</h1>{notice}
@@ -333,6 +460,8 @@ class PortalApp:
         return response
 
     async def login(self, request: Request) -> Response:
+        if self.sign_in is not None:
+            return self._login_page(request, error="Worker tokens are not accepted here: sign in.", status=403)
         form = await _form(request)
         supplied = form.get("csrf")
         expected = request.cookies.get(LOGIN_COOKIE)
@@ -360,16 +489,97 @@ class PortalApp:
                 return _page("Forbidden", '<p class="error">Missing or wrong CSRF token.</p>', status=403)
             with self._lock:
                 self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
-        response = RedirectResponse("/portal/", status_code=303)
+        target = "/portal/"
+        if self.sign_in is not None:  # end the hosted UI's own session too, or it signs the worker straight back in
+            with contextlib.suppress(SignInError):
+                target = self.sign_in.logout_url(logout_uri=f"{self.public_url}/")
+        response = RedirectResponse(target, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/portal")
         return response
 
-    def _team_arn(self, name: str) -> str | None:
-        return next((arn for arn, team in self._teams().items() if team == name), None)
+    # ------------------------------------------------------------------ hosted sign-in (Cognito)
+    @property
+    def _redirect_uri(self) -> str:
+        return f"{self.public_url}/oauth2/callback"
+
+    @property
+    def _secure(self) -> bool:
+        return urlsplit(self.public_url).scheme == "https"
+
+    async def oauth_login(self, request: Request) -> Response:
+        """Start the authorization-code flow with PKCE: state and verifier in a short HttpOnly cookie."""
+        if self.sign_in is None:
+            return _page("Not found", '<p class="error">This portal signs in with worker tokens.</p>', status=404)
+        state = secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=")
+        try:
+            target = self.sign_in.authorize_url(
+                redirect_uri=self._redirect_uri, state=state, code_challenge=challenge.decode("ascii")
+            )
+        except SignInError as exc:
+            return self._login_page(request, error=str(exc), status=503)
+        response = RedirectResponse(target, status_code=303, headers=_SECURITY_HEADERS)
+        response.set_cookie(
+            OAUTH_COOKIE,
+            f"{state}.{verifier}",
+            max_age=OAUTH_SECONDS,
+            path="/portal/oauth2",
+            httponly=True,
+            samesite="lax",  # the hosted UI's redirect back is a cross-site top-level GET
+            secure=self._secure,
+        )
+        return response
+
+    async def oauth_callback(self, request: Request) -> Response:
+        """The hosted UI's redirect: check the state, exchange the code (with the verifier), keep the ID token."""
+        if self.sign_in is None:
+            return _page("Not found", '<p class="error">This portal signs in with worker tokens.</p>', status=404)
+        sign_in = self.sign_in
+        params = request.query_params
+        if params.get("error"):
+            reason = f"{params.get('error')}: {params.get('error_description', '')}".rstrip(": ")
+            return self._login_page(request, error=f"Sign-in failed ({reason}).", status=400)
+        state, _, verifier = (request.cookies.get(OAUTH_COOKIE) or "").partition(".")
+        code = params.get("code", "")
+        if not state or not verifier or not secrets.compare_digest(state, params.get("state", "")):
+            return self._login_page(
+                request, error="The sign-in expired or was not started here; try again.", status=400
+            )
+        if not code:
+            return self._login_page(request, error="The sign-in server sent no authorization code.", status=400)
+        try:
+            token = await anyio.to_thread.run_sync(
+                lambda: sign_in.exchange(code=code, redirect_uri=self._redirect_uri, code_verifier=verifier)
+            )
+            session = await anyio.to_thread.run_sync(self._token_session, token)
+        except SignInError as exc:
+            return self._login_page(request, error=f"Sign-in refused: {exc}", status=401)
+        response = RedirectResponse("/portal/", status_code=303, headers=_SECURITY_HEADERS)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=max(1, int(session.expires - time.time())),
+            path="/portal",
+            httponly=True,
+            samesite="lax",
+            secure=self._secure,
+        )
+        response.delete_cookie(OAUTH_COOKIE, path="/portal/oauth2")
+        return response
+
+    def _team_arn(self, name: str, session: Session | None = None) -> str | None:
+        return next((arn for arn, team in self._teams(session).items() if team == name), None)
 
     async def _claim_and_redirect(self, session: Session, team: str, *, before: str = "") -> Response:
-        arn = self._team_arn(team)
+        arn = self._team_arn(team, session)
         if arn is None:
+            if session.groups is not None and self._team_arn(team) is not None:
+                return _page(
+                    "Forbidden",
+                    f'<p class="error">You are not a member of workteam {html.escape(team)}.</p>',
+                    status=403,
+                )
             return _page("Not found", f'<p class="error">No workteam named {html.escape(team)}.</p>', status=404)
         claimed = await anyio.to_thread.run_sync(self._claim, [arn], session.worker_id)
         if claimed is None:
@@ -414,6 +624,11 @@ class PortalApp:
         if session is None:
             return RedirectResponse("/portal/", status_code=303)
         task_id = request.path_params["task_id"]
+        if session.groups is not None:
+            found = await anyio.to_thread.run_sync(self.rt.storage.get_task, task_id)
+            if found is not None and self._refused_team(session, found.workteam_arn) is not None:
+                message = '<p class="error">This task belongs to a workteam you are not a member of.</p>'
+                return _page("Forbidden", message, status=403)
         held = await anyio.to_thread.run_sync(self._held, task_id, session.worker_id)
         if held is None:
             return _page(
@@ -488,7 +703,7 @@ class PortalApp:
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         task_id = request.path_params["task_id"]
-        result = await self._submit(task_id, session.worker_id, answer)
+        result = await self._submit(task_id, session, answer)
         if isinstance(result, Response):
             return result
         team = self._teams().get(result.workteam_arn, "")
@@ -497,7 +712,13 @@ class PortalApp:
             return RedirectResponse(next_url, status_code=303)
         return JSONResponse({"status": "submitted", "taskId": task_id, "next": next_url})
 
-    async def _submit(self, task_id: str, worker_id: str, answer: dict[str, Any]) -> Task | Response:
+    async def _submit(self, task_id: str, session: Session, answer: dict[str, Any]) -> Task | Response:
+        if session.groups is not None:
+            found = await anyio.to_thread.run_sync(self.rt.storage.get_task, task_id)
+            refused = None if found is None else self._refused_team(session, found.workteam_arn)
+            if refused is not None:
+                return refused
+        worker_id = session.worker_id
         try:
             task = await anyio.to_thread.run_sync(
                 lambda: self.rt.storage.submit_answer(task_id, worker_id, answer, self.rt.now())
@@ -565,10 +786,11 @@ class PortalApp:
         return data
 
     async def api_queues(self, request: Request) -> Response:
-        worker = self._bearer(request)
-        if worker is None:
-            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
-        teams = self._teams()
+        caller = self._bearer(request)
+        if caller is None:
+            return self._unauthorised(request)
+        worker, session = caller
+        teams = self._teams(session)
         counts = await anyio.to_thread.run_sync(self.rt.storage.queue_counts, list(teams), worker.id)
         queues = [
             {"workteamArn": arn, "workteamName": name, "available": counts.get(arn, 0)} for arn, name in teams.items()
@@ -576,18 +798,21 @@ class PortalApp:
         return JSONResponse({"worker": {"id": worker.id, "name": worker.name}, "queues": queues})
 
     async def api_claim(self, request: Request) -> Response:
-        worker = self._bearer(request)
-        if worker is None:
-            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        caller = self._bearer(request)
+        if caller is None:
+            return self._unauthorised(request)
+        worker, session = caller
         body = await request.body()
         try:
             wanted = json.loads(body) if body.strip() else {}
         except ValueError:
             return JSONResponse({"error": "the body is not JSON"}, status_code=400)
-        teams = list(self._teams())
+        teams = list(self._teams(session))
         arn = wanted.get("workteamArn") if isinstance(wanted, dict) else None
         if arn is not None:
             if arn not in teams:
+                if arn in self._teams():
+                    return JSONResponse({"error": f"you are not a member of workteam {arn}"}, status_code=403)
                 return JSONResponse({"error": f"no workteam {arn}"}, status_code=404)
             teams = [arn]
         claimed = await anyio.to_thread.run_sync(lambda: self.rt.storage.claim_task(teams, worker.id, self.rt.now()))
@@ -598,9 +823,15 @@ class PortalApp:
         return JSONResponse({"task": data})
 
     async def api_task(self, request: Request) -> Response:
-        worker = self._bearer(request)
-        if worker is None:
-            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        caller = self._bearer(request)
+        if caller is None:
+            return self._unauthorised(request)
+        worker, session = caller
+        if session.groups is not None:
+            found = await anyio.to_thread.run_sync(self.rt.storage.get_task, request.path_params["task_id"])
+            refused = None if found is None else self._refused_team(session, found.workteam_arn)
+            if refused is not None:
+                return refused
         held = await anyio.to_thread.run_sync(self._held, request.path_params["task_id"], worker.id)
         if held is None:
             return JSONResponse({"error": "this task is not assigned to you"}, status_code=404)
@@ -608,23 +839,25 @@ class PortalApp:
         return JSONResponse({"task": data})
 
     async def api_answer(self, request: Request) -> Response:
-        worker = self._bearer(request)
-        if worker is None:
-            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        caller = self._bearer(request)
+        if caller is None:
+            return self._unauthorised(request)
+        session = caller[1]
         try:
             body = json.loads(await request.body())
             answer = answer_from_body(body.get("answer") if isinstance(body, dict) else None)
         except ValueError as exc:
             return JSONResponse({"error": f'expected {{"answer": {{…}}}}: {exc}'}, status_code=400)
-        result = await self._submit(request.path_params["task_id"], worker.id, answer)
+        result = await self._submit(request.path_params["task_id"], session, answer)
         if isinstance(result, Response):
             return result
         return JSONResponse({"status": "submitted", "taskId": result.id, "taskStatus": result.status})
 
     async def api_release(self, request: Request) -> Response:
-        worker = self._bearer(request)
-        if worker is None:
-            return JSONResponse({"error": "a worker token is required (Authorization: Bearer …)"}, status_code=401)
+        caller = self._bearer(request)
+        if caller is None:
+            return self._unauthorised(request)
+        worker = caller[0]
         task_id = request.path_params["task_id"]
         released = await anyio.to_thread.run_sync(
             lambda: self.rt.storage.release_assignment(task_id, worker.id, self.rt.now())
@@ -632,6 +865,16 @@ class PortalApp:
         if released:
             self.rt.steps.enqueue("settle_task", task_id)  # a stopped loop's task ends when its last holder leaves
         return JSONResponse({"released": released}, status_code=200 if released else 404)
+
+
+class _AssetFiles(StaticFiles):
+    """The offline crowd elements, with the same Content-Security-Policy as the hosted portal's CDN sends them."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["content-security-policy"] = asset_content_security_policy()
+        response.headers["x-content-type-options"] = "nosniff"
+        return response
 
 
 def _task_bar(

@@ -25,6 +25,7 @@ from botocore.config import Config
 from starlette.routing import Mount, Router
 from starlette.types import Receive, Scope, Send
 
+from truthloop.exceptions import ServiceConfigurationError
 from truthloop.local.a2i import A2IService
 from truthloop.local.api import AwsApi
 from truthloop.local.config import BackendConfig
@@ -118,7 +119,28 @@ class Service:
         api = AwsApi(self.runtime, self.a2i, self.sagemaker)
         # the HTTP API's own name (or the custom domain in TRUTHLOOP_SERVICE_BASE_URL): loopback alone is local-only
         host = urlsplit(settings.base_url).hostname if settings.base_url_set else None
-        portal = PortalApp(self.runtime, self.workers, self.sagemaker, allowed_hosts=(host,) if host else ("*",))
+        sign_in = None
+        if settings.user_pool_id:
+            from truthloop.service.identity import CognitoSignIn
+
+            try:
+                sign_in = CognitoSignIn.for_pool(
+                    region=settings.region,
+                    user_pool_id=settings.user_pool_id,
+                    client_id=settings.user_pool_client_id,
+                    auth_url=settings.auth_url,
+                    jwks_url=settings.jwks_url or None,
+                )
+            except ValueError as exc:  # an http:// address off loopback
+                raise ServiceConfigurationError(str(exc)) from None
+        portal = PortalApp(
+            self.runtime,
+            self.workers,
+            self.sagemaker,
+            allowed_hosts=(host,) if host else ("*",),
+            sign_in=sign_in,
+            public_url=settings.portal_url,
+        )
         self.app = ServiceApp(api, portal)
 
     @classmethod

@@ -33,7 +33,14 @@ def service() -> None:
 @click.option("--region", default="us-east-1", show_default=True, help="Region of the emulated deployment.")
 @click.option("--workers", "worker_count", type=int, default=3, show_default=True, help="Portal tokens to issue.")
 @click.option("--sweep-seconds", type=float, default=60.0, show_default=True, help="Interval of the scheduled sweep.")
-def local_command(port: int, data_dir: Path, region: str, worker_count: int, sweep_seconds: float) -> None:
+@click.option(
+    "--sign-in",
+    is_flag=True,
+    help="Portal sign-in with a moto Cognito user pool (local hosted UI) instead of worker tokens.",
+)
+def local_command(
+    port: int, data_dir: Path, region: str, worker_count: int, sweep_seconds: float, sign_in: bool
+) -> None:
     """Run the service's real Lambda handlers on 127.0.0.1 over moto, on one port, until Ctrl+C.
 
     Requests signed for S3, DynamoDB, SQS, SNS or EventBridge go to moto; every other request is an HTTP API
@@ -50,7 +57,7 @@ def local_command(port: int, data_dir: Path, region: str, worker_count: int, swe
     from truthloop.service.local import LocalService
 
     running = LocalService(
-        port=port, data_dir=data_dir, region=region, workers=worker_count, sweep_seconds=sweep_seconds
+        port=port, data_dir=data_dir, region=region, workers=worker_count, sweep_seconds=sweep_seconds, sign_in=sign_in
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -64,9 +71,13 @@ def local_command(port: int, data_dir: Path, region: str, worker_count: int, swe
         click.echo(
             f"  (with any credentials, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION={region})"
         )
-        click.echo("worker tokens (sign in to the portal with one):")
-        for name, token in running.worker_tokens.items():
-            click.echo(f"  {name}: {token}")
+        if sign_in:
+            click.echo(f"user pool {running.user_pool_id}, portal client {running.user_pool_client_id}: add workers")
+            click.echo("  with admin-create-user, admin-set-user-password --permanent and admin-add-user-to-group")
+        else:
+            click.echo("worker tokens (sign in to the portal with one):")
+            for name, token in running.worker_tokens.items():
+                click.echo(f"  {name}: {token}")
         click.echo(f"state: {data_dir} (S3 only; DynamoDB and SQS are in memory); Ctrl+C stops")
         while not stop.wait(0.5):
             pass

@@ -28,6 +28,7 @@ from truthloop.service.settings import (
     ENV_EVENT_SOURCE,
     ENV_QUEUE_URL,
     ENV_TABLE,
+    PORTAL_ENV_KEYS,
 )
 
 __all__ = ["current_service", "handle_http", "handle_schedule", "handle_step"]
@@ -42,6 +43,7 @@ _ENV_KEYS = (
     ENV_EVENT_SOURCE,
     ENV_ACCOUNT_ID,
     ENV_BASE_URL,
+    *PORTAL_ENV_KEYS,
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",

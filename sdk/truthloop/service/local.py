@@ -4,6 +4,11 @@ One port answers everything, as AWS would across its endpoints:
 
 * requests signed for ``s3``, ``dynamodb``, ``sqs``, ``sns`` or ``events`` go to moto (:class:`S3Gateway`: S3 is
   written through to ``<data-dir>/s3``, the others are in memory);
+* requests signed for ``cognito-idp`` (or unsigned ones with its ``X-Amz-Target``, such as ``InitiateAuth``), and
+  ``GET /<user pool id>/.well-known/jwks.json``, go to moto's Cognito (its tokens are signed with the key that JWKS
+  publishes);
+* with ``sign_in`` (``--sign-in``): a user pool and portal client are made, the portal signs workers in with them,
+  and ``/local-cognito/…`` is a LOCAL-ONLY stand-in for the pool's hosted UI (:mod:`truthloop.service.local_signin`);
 * every other request becomes an HTTP API (payload 2.0) event for ``lambdas/service_api`` (SageMaker, the A2I
   runtime and the portal), run on a worker thread;
 * a :class:`QueueDriver` plays the SQS event source mapping (``lambdas/service_engine``) and the sweep schedule
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -42,15 +48,29 @@ from truthloop.local.s3 import MOTO_SERVICES, DurableS3, S3Gateway, is_loopback_
 from truthloop.service.driver import QueueDriver
 from truthloop.service.emulated import create_deployment
 from truthloop.service.http_api import from_http_api_response, to_http_api_event
-from truthloop.service.settings import ENV_BASE_URL
+from truthloop.service.local_signin import LOCAL_SIGN_IN_PREFIX, LocalHostedUI, create_worker_pool
+from truthloop.service.settings import (
+    ENV_AUTH_URL,
+    ENV_BASE_URL,
+    ENV_JWKS_URL,
+    ENV_USER_POOL_CLIENT_ID,
+    ENV_USER_POOL_ID,
+)
 
 __all__ = ["SERVED_MOTO_SERVICES", "LocalService"]
 
 #: signing names answered by moto (the service publishes its status events to EventBridge)
-SERVED_MOTO_SERVICES = (*MOTO_SERVICES, "events")
+SERVED_MOTO_SERVICES = (*MOTO_SERVICES, "events", "cognito-idp")
+#: a user pool's public keys and OpenID configuration (unsigned GETs, as on AWS)
+_COGNITO_WELL_KNOWN = re.compile(r"^/[a-z0-9-]+_[0-9A-Za-z]+/\.well-known/(jwks\.json|openid-configuration)$")
+_COGNITO_TARGET = "awscognitoidentityproviderservice."
 _LAMBDAS = Path(__file__).resolve().parents[1] / "cdk" / "_lambdas"
 _HOST = "127.0.0.1"
-_ENDPOINT_SERVICES = ("SAGEMAKER", "SAGEMAKER_A2I_RUNTIME", *(name.upper() for name in SERVED_MOTO_SERVICES))
+_ENDPOINT_SERVICES = (
+    "SAGEMAKER",
+    "SAGEMAKER_A2I_RUNTIME",
+    *(name.upper().replace("-", "_") for name in SERVED_MOTO_SERVICES),
+)
 
 Handler = Callable[[Any, Any], Any]
 
@@ -90,9 +110,10 @@ async def _refuse(send: Send, status: int, code: str, message: str) -> None:
 class _Dispatch:
     """Loopback ``Host`` only; moto's services by SigV4 scope; everything else to the API handler (if any)."""
 
-    def __init__(self, gateway: S3Gateway, api: Handler | None) -> None:
+    def __init__(self, gateway: S3Gateway, api: Handler | None, hosted_ui: Any = None) -> None:
         self.gateway = gateway
         self.api = api
+        self.hosted_ui = hosted_ui
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,6 +124,14 @@ class _Dispatch:
             return
         query = scope.get("query_string", b"").decode("latin-1")
         service = signing_service(headers, query)
+        if service is None and (
+            (scope["method"] == "GET" and _COGNITO_WELL_KNOWN.match(scope["path"]))
+            or headers.get("x-amz-target", "").lower().startswith(_COGNITO_TARGET)
+        ):
+            service = "cognito-idp"
+        if service is None and self.hosted_ui is not None and scope["path"].startswith(f"{LOCAL_SIGN_IN_PREFIX}/"):
+            await self.hosted_ui(scope, receive, send)
+            return
         if service in SERVED_MOTO_SERVICES:
             await self.gateway(scope, receive, send, service=service)
             return
@@ -128,7 +157,9 @@ class _Dispatch:
         response = await anyio.to_thread.run_sync(_call_on_own_loop, api, event, context)
         status, response_headers, content = from_http_api_response(response)
         response_headers["content-length"] = str(len(content))
+        response_headers.pop("set-cookie", None)  # one header per cookie (a comma-joined one breaks on Expires=)
         encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response_headers.items()]
+        encoded += [(b"set-cookie", str(cookie).encode("latin-1")) for cookie in response.get("cookies") or []]
         await send({"type": "http.response.start", "status": status, "headers": encoded})
         await send({"type": "http.response.body", "body": content})
 
@@ -164,7 +195,14 @@ class LocalService:
     """
 
     def __init__(
-        self, *, port: int, data_dir: Path, region: str = "us-east-1", workers: int = 3, sweep_seconds: float = 60.0
+        self,
+        *,
+        port: int,
+        data_dir: Path,
+        region: str = "us-east-1",
+        workers: int = 3,
+        sweep_seconds: float = 60.0,
+        sign_in: bool = False,
     ) -> None:
         self.port = port
         self.data_dir = Path(data_dir)
@@ -174,6 +212,10 @@ class LocalService:
         self.endpoint_url = ""
         self.portal_url = ""
         self.worker_tokens: dict[str, str] = {}
+        self.sign_in = sign_in
+        #: with ``sign_in``: the user pool and portal app client the portal signs workers in with
+        self.user_pool_id = ""
+        self.user_pool_client_id = ""
         self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
         self._saved_env: dict[str, str | None] = {}
         self._driver: QueueDriver | None = None
@@ -195,6 +237,7 @@ class LocalService:
         # moto's state is per process: this deployment starts from an empty table and queue, and S3 from its files
         reset_moto()
         get_backend("events").reset()
+        get_backend("cognito-idp").reset()
         store = DurableS3(self.data_dir / "s3")
         store.restore()
         gateway = S3Gateway(store)
@@ -214,11 +257,25 @@ class LocalService:
         )
         made = create_deployment(lambda name: _client(name, internal_url, self.region))
         self._set_env(made.env)
+        hosted_ui = None
+        if self.sign_in:
+            cognito = _client("cognito-idp", internal_url, self.region)
+            pool, client = create_worker_pool(cognito, portal_url=f"{self.endpoint_url}/portal")
+            self.user_pool_id, self.user_pool_client_id = pool, client
+            hosted_ui = LocalHostedUI(cognito, pool).app
+            self._set_env(
+                {
+                    ENV_USER_POOL_ID: pool,
+                    ENV_USER_POOL_CLIENT_ID: client,
+                    ENV_AUTH_URL: f"{self.endpoint_url}{LOCAL_SIGN_IN_PREFIX}",
+                    ENV_JWKS_URL: f"{internal_url}/{pool}/.well-known/jwks.json",
+                }
+            )
         from truthloop.service.entry import current_service
 
         service = current_service()
         self.portal_url = service.runtime.portal_url
-        for index in range(1, self.worker_count + 1):
+        for index in range(1, 0 if self.sign_in else self.worker_count + 1):
             _, token = service.workers.issue(f"worker-{index}")
             self.worker_tokens[f"worker-{index}"] = token
         self._driver = QueueDriver(
@@ -230,7 +287,8 @@ class LocalService:
             sweep_interval_seconds=self.sweep_seconds,
         )
         self._driver.start()
-        self._servers.append(_serve(sock, _Dispatch(gateway, _handler("service_api")), "truthloop-service-http"))
+        public = _Dispatch(gateway, _handler("service_api"), hosted_ui)
+        self._servers.append(_serve(sock, public, "truthloop-service-http"))
         self._write_state()
 
     def _set_env(self, values: dict[str, str]) -> None:
@@ -259,7 +317,7 @@ class LocalService:
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
         }
-        for service in _ENDPOINT_SERVICES:
+        for service in _ENDPOINT_SERVICES:  # COGNITO_IDP too
             env[f"AWS_ENDPOINT_URL_{service}"] = self.endpoint_url
         return env
 

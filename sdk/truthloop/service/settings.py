@@ -12,14 +12,18 @@ __all__ = [
     "DEFAULT_EVENT_BUS",
     "DEFAULT_EVENT_SOURCE",
     "ENV_ACCOUNT_ID",
+    "ENV_AUTH_URL",
     "ENV_BASE_URL",
     "ENV_BUCKET",
     "ENV_EVENT_BUS",
     "ENV_EVENT_SOURCE",
+    "ENV_JWKS_URL",
+    "ENV_PORTAL_URL",
     "ENV_QUEUE_URL",
     "ENV_TABLE",
     "ENV_USER_POOL_CLIENT_ID",
     "ENV_USER_POOL_ID",
+    "PORTAL_ENV_KEYS",
     "ServiceSettings",
 ]
 
@@ -37,10 +41,19 @@ ENV_EVENT_SOURCE = "TRUTHLOOP_SERVICE_EVENT_SOURCE"
 ENV_ACCOUNT_ID = "TRUTHLOOP_SERVICE_ACCOUNT_ID"
 #: optional: the public URL of the HTTP API (the portal's address in ``Workteam.SubDomain``)
 ENV_BASE_URL = "TRUTHLOOP_SERVICE_BASE_URL"
-#: the deployment's Cognito user pool of workers (set by the stack for the portal's sign-in; not read by the engine)
+#: optional: the hosted portal's Cognito user pool (workers sign in; work teams are its groups) ...
 ENV_USER_POOL_ID = "TRUTHLOOP_SERVICE_USER_POOL_ID"
-#: ... and the portal's app client in it
+#: ... its public app client (authorization code + PKCE); the tokens' ``aud``/``client_id`` ...
 ENV_USER_POOL_CLIENT_ID = "TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID"
+#: ... and the hosted UI's base URL (``https://<domain>.auth.<region>.amazoncognito.com``). Pool and client go
+#: together; without the hosted UI's URL the portal takes Cognito tokens (Bearer) but cannot start a browser sign-in
+ENV_AUTH_URL = "TRUTHLOOP_SERVICE_AUTH_URL"
+#: optional: where browsers reach the portal (``https://<distribution>/portal``; default ``<base URL>/portal``)
+ENV_PORTAL_URL = "TRUTHLOOP_SERVICE_PORTAL_URL"
+#: optional: where the pool's signing keys are (default ``<issuer>/.well-known/jwks.json``; ``service local``: moto)
+ENV_JWKS_URL = "TRUTHLOOP_SERVICE_JWKS_URL"
+#: the hosted portal's variables
+PORTAL_ENV_KEYS = (ENV_USER_POOL_ID, ENV_USER_POOL_CLIENT_ID, ENV_AUTH_URL, ENV_PORTAL_URL, ENV_JWKS_URL)
 
 DEFAULT_EVENT_BUS = "default"
 DEFAULT_EVENT_SOURCE = "truthloop.service"
@@ -60,6 +73,12 @@ class ServiceSettings:
     base_url: str = "http://127.0.0.1"
     #: whether ``base_url`` was configured (then the portal answers only that host name)
     base_url_set: bool = False
+    #: the hosted portal's sign-in (empty: no Cognito; the portal takes worker tokens, as locally)
+    user_pool_id: str = ""
+    user_pool_client_id: str = ""
+    auth_url: str = ""
+    portal_url: str = ""
+    jwks_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -71,6 +90,13 @@ class ServiceSettings:
         if missing:
             raise ServiceConfigurationError(
                 f"the truthloop service needs the environment variable(s) {', '.join(missing)}"
+            )
+        sign_in = [env.get(name) or "" for name in (ENV_USER_POOL_ID, ENV_USER_POOL_CLIENT_ID, ENV_AUTH_URL)]
+        if (sign_in[0] or sign_in[2]) and not (sign_in[0] and sign_in[1]):
+            absent = [n for n, v in zip((ENV_USER_POOL_ID, ENV_USER_POOL_CLIENT_ID), sign_in) if not v]
+            raise ServiceConfigurationError(
+                f"the hosted portal's sign-in needs {ENV_USER_POOL_ID} and {ENV_USER_POOL_CLIENT_ID} together "
+                f"(and {ENV_AUTH_URL} for the browser sign-in); missing: {', '.join(absent)}"
             )
         account = env.get(ENV_ACCOUNT_ID) or DEFAULT_ACCOUNT_ID
         if not (account.isdigit() and len(account) == 12):
@@ -85,4 +111,9 @@ class ServiceSettings:
             account_id=account,
             base_url=(env.get(ENV_BASE_URL) or "http://127.0.0.1").rstrip("/"),
             base_url_set=bool(env.get(ENV_BASE_URL)),
+            user_pool_id=sign_in[0],
+            user_pool_client_id=sign_in[1],
+            auth_url=sign_in[2].rstrip("/"),
+            portal_url=(env.get(ENV_PORTAL_URL) or "").rstrip("/"),
+            jwks_url=env.get(ENV_JWKS_URL) or "",
         )

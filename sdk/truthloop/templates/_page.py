@@ -28,7 +28,7 @@ import markupsafe
 from truthloop.templates._assets import offline_asset_tags, replace_aws_assets
 from truthloop.templates._render import render
 
-__all__ = ["LOOPBACK_SOURCES", "content_security_policy", "render_page"]
+__all__ = ["LOOPBACK_SOURCES", "asset_content_security_policy", "content_security_policy", "render_page"]
 
 #: Where a local page may load images and media from besides its own origin.
 LOOPBACK_SOURCES: Final[tuple[str, ...]] = ("http://127.0.0.1:*", "http://localhost:*")
@@ -98,6 +98,14 @@ def content_security_policy(
         "frame-src": ["'none'"],
     }
     return "; ".join(f"{k} {' '.join(v)}" for k, v in directives.items())
+
+
+def asset_content_security_policy() -> str:
+    """The policy the portal's static assets (the offline crowd elements) are served with, locally and by the
+    hosted portal's CloudFront distribution: the task pages' directives, with the page's nonce replaced by ``'self'``
+    (an asset has no inline script) and no loopback image sources (no emulator's S3 behind a distribution)."""
+    policy = content_security_policy("x", image_sources=())
+    return policy.replace("script-src 'nonce-x'", "script-src 'self'")
 
 
 def _add_nonces(template_text: str, nonce: str) -> str:
