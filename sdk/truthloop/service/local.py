@@ -37,6 +37,7 @@ from starlette.types import Receive, Scope, Send
 
 from truthloop.exceptions import LocalBackendError
 from truthloop.local.backend import STATE_FILE
+from truthloop.local.dynamodb_journal import DurableDynamoDB, RestoreReport
 from truthloop.local.handlers import LambdaContext, load_handler
 from truthloop.local.s3 import MOTO_SERVICES, DurableS3, S3Gateway, is_loopback_host, reset_moto, signing_service
 from truthloop.service.driver import QueueDriver
@@ -164,7 +165,15 @@ class LocalService:
     """
 
     def __init__(
-        self, *, port: int, data_dir: Path, region: str = "us-east-1", workers: int = 3, sweep_seconds: float = 60.0
+        self,
+        *,
+        port: int,
+        data_dir: Path,
+        region: str = "us-east-1",
+        workers: int = 3,
+        sweep_seconds: float = 60.0,
+        journal: bool = True,
+        run_engine: bool = True,
     ) -> None:
         self.port = port
         self.data_dir = Path(data_dir)
@@ -177,6 +186,13 @@ class LocalService:
         self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
         self._saved_env: dict[str, str | None] = {}
         self._driver: QueueDriver | None = None
+        #: ``True``: DynamoDB is journaled to ``<data-dir>/dynamodb``; ``False``: moto's memory only (benchmarks)
+        self.journal = journal
+        #: ``False``: nothing consumes the engine queue and no sweep runs (tests: a crash before the engine ran)
+        self.run_engine = run_engine
+        self.dynamodb: DurableDynamoDB | None = None
+        #: what the start found in ``<data-dir>/dynamodb`` (``None`` without the journal)
+        self.restored: RestoreReport | None = None
 
     def start(self) -> LocalService:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -192,12 +208,15 @@ class LocalService:
         return self
 
     def _start(self, sock: socket.socket) -> None:
-        # moto's state is per process: this deployment starts from an empty table and queue, and S3 from its files
+        # moto's state is per process: it starts empty, then S3 and DynamoDB are loaded from their files
         reset_moto()
         get_backend("events").reset()
         store = DurableS3(self.data_dir / "s3")
         store.restore()
-        gateway = S3Gateway(store)
+        self.dynamodb = DurableDynamoDB(self.data_dir / "dynamodb") if self.journal else None
+        gateway = S3Gateway(store, self.dynamodb)
+        if self.dynamodb is not None:
+            self.restored = self.dynamodb.restore(gateway.apply_dynamodb)
         internal = _listen(0)
         self._servers.append(_serve(internal, _Dispatch(gateway, None), "truthloop-service-moto"))
         internal_url = f"http://{_HOST}:{internal.getsockname()[1]}"
@@ -229,7 +248,8 @@ class LocalService:
             region=self.region,
             sweep_interval_seconds=self.sweep_seconds,
         )
-        self._driver.start()
+        if self.run_engine:
+            self._driver.start()
         self._servers.append(_serve(sock, _Dispatch(gateway, _handler("service_api")), "truthloop-service-http"))
         self._write_state()
 
@@ -272,6 +292,9 @@ class LocalService:
         for _, thread in self._servers:
             thread.join(timeout=15)
         self._servers = []
+        if self.dynamodb is not None:
+            self.dynamodb.close()
+            self.dynamodb = None
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
