@@ -11,7 +11,9 @@ versions other than the latest) is not kept, only buckets and the latest version
 :class:`S3Gateway` is the ASGI side: it serves moto's S3 (and the DynamoDB, SQS and SNS that handlers such as
 ``review_completed`` call) to SigV4-signed requests only, dispatching on the credential scope's service name, so one
 ``AWS_ENDPOINT_URL`` configures every client. moto's own admin routes (``/moto-api/…``) are never routed, browser
-requests from another origin are refused, and moto's blanket ``Access-Control-Allow-Origin: *`` is stripped.
+requests from another origin are refused, and moto's blanket ``Access-Control-Allow-Origin: *`` is stripped. Given a
+:class:`~truthloop.local.dynamodb_journal.DurableDynamoDB`, it journals every DynamoDB write moto accepted (fsync)
+before the answer.
 """
 
 from __future__ import annotations

@@ -3,15 +3,23 @@
 One port answers everything, as AWS would across its endpoints:
 
 * requests signed for ``s3``, ``dynamodb``, ``sqs``, ``sns`` or ``events`` go to moto (:class:`S3Gateway`: S3 is
-  written through to ``<data-dir>/s3``, the others are in memory);
+  written through to ``<data-dir>/s3``, DynamoDB journaled to ``<data-dir>/dynamodb``, the others are in memory);
 * every other request becomes an HTTP API (payload 2.0) event for ``lambdas/service_api`` (SageMaker, the A2I
   runtime and the portal), run on a worker thread;
 * a :class:`QueueDriver` plays the SQS event source mapping (``lambdas/service_engine``) and the sweep schedule
   (``lambdas/service_sweep``) in the background.
 
 The handlers' own boto3 calls go to a second, internal loopback server with the same moto gateway, so they never
-wait on the event loop serving the request that made them. DynamoDB, SQS and EventBridge state is not kept across
-restarts (moto keeps it in memory); a restart starts from an empty table and queue.
+wait on the event loop serving the request that made them.
+
+State survives a restart on the same data directory, ``kill -9`` included: an acknowledged S3 or DynamoDB write is
+on disk before its answer (:class:`~truthloop.local.s3.DurableS3`, :class:`~truthloop.local.dynamodb_journal.
+DurableDynamoDB`: the journal is replayed, then compacted into a snapshot, at start). The queues and the EventBridge
+rule are recreated empty by :func:`~truthloop.service.emulated.create_deployment` (which keeps a restored table and
+bucket). Engine messages lost with the queue are not needed: every step is re-derived from the table by the sweep,
+which the driver runs as soon as it starts (flows still ``Initializing``, finished tasks not yet settled, whose
+step also publishes the loop's event, active labeling jobs, loops left ``Stopping``). Lost for good: events already
+routed to the capture queue, and messages in the dead-letter queue.
 """
 
 from __future__ import annotations
