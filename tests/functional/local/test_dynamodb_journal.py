@@ -4,12 +4,14 @@ a restart replays it (after the snapshot) into an empty moto, compacts, and surv
 from __future__ import annotations
 
 import base64
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from truthloop.exceptions import LocalBackendError
@@ -29,6 +31,7 @@ class Gateway:
         self.journal: DurableDynamoDB | None = None
         self.servers: list[Any] = []
         self.report = RestoreReport()
+        self.url = ""
 
     def start(self) -> Any:
         reset_moto()
@@ -38,7 +41,8 @@ class Gateway:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.servers.append(_serve(sock, _Dispatch(gateway, None), "journal-test"))
-        return moto_client("dynamodb", f"http://127.0.0.1:{sock.getsockname()[1]}", "us-east-1")
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        return moto_client("dynamodb", self.url, "us-east-1")
 
     def stop(self) -> None:
         for server, thread in self.servers:
@@ -204,3 +208,22 @@ def test_a_refused_write_is_not_journaled(gateway: Gateway) -> None:
     client.scan(TableName=TABLE)
     # THEN nothing was appended
     assert gateway.journal_files()[0].stat().st_size == before
+
+
+def test_after_a_failed_append_every_later_write_is_refused(gateway: Gateway) -> None:
+    # GIVEN a journal whose file can no longer be written (what a full or failing disk does to an append)
+    client = gateway.start()
+    create_table(client, TABLE, wait=False)
+    assert gateway.journal is not None and gateway.journal._fd is not None
+    os.close(gateway.journal._fd)
+    gateway.journal._fd = os.open(os.devnull, os.O_RDONLY)
+    client = moto_client("dynamodb", gateway.url, "us-east-1", Config(retries={"max_attempts": 1}))
+    # WHEN a write is made, and then another
+    # THEN each is answered with an error naming the journal (never acknowledged), reads still work
+    for name in ("first", "second"):
+        with pytest.raises(ClientError, match="journal") as raised:
+            client.put_item(TableName=TABLE, Item=_key(name))
+        assert raised.value.response["Error"]["Code"] == "InternalServerError"
+    assert client.describe_table(TableName=TABLE)["Table"]["TableName"] == TABLE
+    # AND the second write never reached moto (refused before it was applied)
+    assert "Item" not in client.get_item(TableName=TABLE, Key=_key("second"))
