@@ -48,7 +48,7 @@ from typing import Any
 
 from truthloop.exceptions import LocalBackendError
 
-__all__ = ["READ_ONLY_OPERATIONS", "DurableDynamoDB", "JournalBroken", "RestoreReport", "operation_of"]
+__all__ = ["READ_ONLY_OPERATIONS", "DurableDynamoDB", "JournalBroken", "RestoreReport", "SharedLock", "operation_of"]
 
 log = logging.getLogger("truthloop.local.dynamodb")
 
@@ -195,13 +195,54 @@ def _transactions_without_backup() -> Iterator[None]:
         models.copy = original
 
 
+class SharedLock:
+    """Many readers or one writer; a waiting writer goes before new readers (moto's DynamoDB is not safe to read
+    while a write changes it: a ``Query`` iterating a table that a ``PutItem`` grows raises ``RuntimeError``)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
 class DurableDynamoDB:
     """moto's in-memory DynamoDB with a write-through journal and a snapshot in ``root``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        #: serialises moto's application of a write with its append, so the journal's order is moto's order
-        self.lock = threading.Lock()
+        #: a write holds it exclusively while moto applies it and it is appended (the journal's order is moto's
+        #: order); reads hold it shared, so they never see moto's tables in the middle of a change
+        self.lock = SharedLock()
         self._fd: int | None = None
         self._journal: Path | None = None
         self._broken: str | None = None
@@ -210,7 +251,7 @@ class DurableDynamoDB:
 
     # ------------------------------------------------------------------ write path
     def append(self, headers: dict[str, str], body: bytes) -> None:
-        """Append one applied request and ``fsync`` it (caller holds :attr:`lock`)."""
+        """Append one applied request and ``fsync`` it (caller holds :attr:`lock` exclusively)."""
         if self._broken is not None:
             raise JournalBroken(self._broken)
         if self._fd is None:

@@ -538,11 +538,12 @@ class S3Gateway:
     def _handle_dynamodb(
         self, app: Any, journal: DurableDynamoDB, environ: dict[str, Any], scope: Scope
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """A read straight to moto; anything else applied and journaled (fsync) under the journal's lock."""
+        """A read under the journal's lock shared; anything else applied and journaled (fsync) under it exclusively."""
         if operation_of(environ.get("HTTP_X_AMZ_TARGET", "")) in READ_ONLY_OPERATIONS:
-            return self._call(app, environ)
+            with journal.lock.shared():
+                return self._call(app, environ)
         body: bytes = environ["wsgi.input"].getvalue()
-        with journal.lock:
+        with journal.lock.exclusive():
             journal.check_writable()
             status, headers, payload = self._call(app, environ)
             if status < 300:  # durable before moto's answer is sent
