@@ -32,6 +32,7 @@ from truthloop.local.a2i import A2IService
 from truthloop.local.admin import AdminApp
 from truthloop.local.api import AwsApi
 from truthloop.local.config import LOCAL_DOCUMENTS_BUCKET, LOCAL_TABLE, BackendConfig
+from truthloop.local.dynamodb_journal import DurableDynamoDB, RestoreReport
 from truthloop.local.engine import Engine
 from truthloop.local.events import EventBus, EventTarget
 from truthloop.local.handlers import environment, forget_file_handlers
@@ -156,6 +157,9 @@ class LocalBackend:
         self._main: tuple[uvicorn.Server, threading.Thread] | None = None
         self._internal: tuple[uvicorn.Server, threading.Thread] | None = None
         self._started = False
+        self.dynamodb_journal: DurableDynamoDB | None = None
+        #: what the start found in ``<data-dir>/dynamodb`` (``None`` when moto is shared, ``reset_s3=False``)
+        self.dynamodb_restored: RestoreReport | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalBackend:
@@ -180,14 +184,20 @@ class LocalBackend:
         base_url = f"http://{config.host}:{port}"
         self.endpoint_url = base_url
         self.s3_store = DurableS3(data_dir / "s3")
+        # moto's DynamoDB (the store's table with "storage": "dynamodb", and any handler's) is journaled to disk when
+        # this backend owns moto; with reset_s3=False moto is shared with another backend in the process
+        self.dynamodb_journal = DurableDynamoDB(data_dir / "dynamodb") if config.reset_s3 else None
+        gateway = S3Gateway(self.s3_store, self.dynamodb_journal)
         try:
             if config.reset_s3:
                 reset_moto()
             self.s3_store.restore()
+            if self.dynamodb_journal is not None:
+                self.dynamodb_restored = self.dynamodb_journal.restore(gateway.apply_dynamodb)
         except BaseException:
             sock.close()
+            self._close_journal()
             raise
-        gateway = S3Gateway(self.s3_store)
         self._app = _App(gateway)
         try:
             if config.storage == "sqlite":
@@ -202,6 +212,7 @@ class LocalBackend:
         except BaseException:
             sock.close()
             self._stop_servers()
+            self._close_journal()
             raise
         secret = self.storage.get_meta("secret")
         if secret is None:
@@ -234,7 +245,9 @@ class LocalBackend:
         problems = lambdas.check()  # a wrong handler path is reported at start, not when a job first calls it
         if problems:
             sock.close()
+            self._stop_servers()
             self.storage.close()
+            self._close_journal()
             raise LocalBackendError("; ".join(problems))
         self.runtime = Runtime(
             config=config,
@@ -323,8 +336,14 @@ class LocalBackend:
         self.engine.stop()
         self.runtime.events.stop()
         self.storage.close()
+        self._close_journal()
         with contextlib.suppress(OSError):
             (self.config.data_dir / STATE_FILE).unlink()
+
+    def _close_journal(self) -> None:
+        if self.dynamodb_journal is not None:
+            self.dynamodb_journal.close()
+            self.dynamodb_journal = None
 
     def __enter__(self) -> LocalBackend:
         return self.start()

@@ -11,7 +11,9 @@ versions other than the latest) is not kept, only buckets and the latest version
 :class:`S3Gateway` is the ASGI side: it serves moto's S3 (and the DynamoDB, SQS and SNS that handlers such as
 ``review_completed`` call) to SigV4-signed requests only, dispatching on the credential scope's service name, so one
 ``AWS_ENDPOINT_URL`` configures every client. moto's own admin routes (``/moto-api/…``) are never routed, browser
-requests from another origin are refused, and moto's blanket ``Access-Control-Allow-Origin: *`` is stripped.
+requests from another origin are refused, and moto's blanket ``Access-Control-Allow-Origin: *`` is stripped. Given a
+:class:`~truthloop.local.dynamodb_journal.DurableDynamoDB`, it journals every DynamoDB write moto accepted (fsync)
+before the answer.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from botocore.config import Config
 from starlette.types import Receive, Scope, Send
 
 from truthloop.exceptions import LocalBackendError
+from truthloop.local.dynamodb_journal import READ_ONLY_OPERATIONS, DurableDynamoDB, JournalBroken, operation_of
 
 __all__ = [
     "MOTO_SERVICES",
@@ -441,8 +444,9 @@ def _mutation(method: str, path: str, query: str) -> tuple[str, str | None, bool
 class S3Gateway:
     """ASGI app serving moto's S3, DynamoDB, SQS and SNS on the API port, with S3 written through to disk."""
 
-    def __init__(self, store: DurableS3 | None) -> None:
+    def __init__(self, store: DurableS3 | None, dynamodb: DurableDynamoDB | None = None) -> None:
         self.store = store
+        self.dynamodb = dynamodb
         self._apps: dict[str, Any] = {}
         self._apps_lock = threading.Lock()
 
@@ -478,6 +482,9 @@ class S3Gateway:
         environ = _wsgi_environ(scope, bytes(body))
         try:
             status, response_headers, payload = await anyio.to_thread.run_sync(self._handle, service, environ, scope)
+        except JournalBroken as exc:
+            await self._error(send, service, 500, "InternalServerError", str(exc))
+            return
         except _Unprocessable as exc:
             cause = exc.__cause__
             log.warning("local %s could not process %s %s: %r", service, scope["method"], scope["path"], cause)
@@ -501,6 +508,8 @@ class S3Gateway:
         self, service: str, environ: dict[str, Any], scope: Scope
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         app = self._app(service)
+        if service == "dynamodb" and self.dynamodb is not None:
+            return self._handle_dynamodb(app, self.dynamodb, environ, scope)
         store = self.store if service == "s3" else None
         mutation = None if store is None else _mutation(scope["method"], scope["path"], environ["QUERY_STRING"])
         if store is None or mutation is None:
@@ -514,6 +523,37 @@ class S3Gateway:
                 else:
                     store.sync_key(bucket, key)
         return status, headers, payload
+
+    def _handle_dynamodb(
+        self, app: Any, journal: DurableDynamoDB, environ: dict[str, Any], scope: Scope
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """A read under the journal's lock shared; anything else applied and journaled (fsync) under it exclusively."""
+        if operation_of(environ.get("HTTP_X_AMZ_TARGET", "")) in READ_ONLY_OPERATIONS:
+            with journal.lock.shared():
+                return self._call(app, environ)
+        body: bytes = environ["wsgi.input"].getvalue()
+        with journal.lock.exclusive():
+            journal.check_writable()
+            status, headers, payload = self._call(app, environ)
+            if status < 300:  # durable before moto's answer is sent
+                journal.append({k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}, body)
+        return status, headers, payload
+
+    def apply_dynamodb(self, headers: dict[str, str], body: bytes) -> int:
+        """Send one recorded DynamoDB request to moto (the journal's replay); returns moto's HTTP status."""
+        scope: Scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+        }
+        try:
+            status, _, _ = self._call(self._app("dynamodb"), _wsgi_environ(scope, body))
+        except _Unprocessable:
+            return 500
+        return status
 
     @staticmethod
     def _call(app: Any, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

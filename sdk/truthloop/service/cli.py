@@ -28,7 +28,7 @@ def service() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".truthloop-service"),
     show_default=True,
-    help="Directory holding the S3 objects and backend.json.",
+    help="Directory holding the S3 objects, the DynamoDB journal and backend.json.",
 )
 @click.option("--region", default="us-east-1", show_default=True, help="Region of the emulated deployment.")
 @click.option("--workers", "worker_count", type=int, default=3, show_default=True, help="Portal tokens to issue.")
@@ -47,8 +47,9 @@ def local_command(
     event for the API handler (SageMaker, A2I runtime, portal). The engine handler is fed from the SQS queue and
     the sweep handler runs on a schedule, in the background.
 
-    Persistence: S3 objects are written to --data-dir and survive a restart. DynamoDB, SQS and EventBridge state
-    is in memory only: a restart starts from an empty table and queue (use `truthloop local up` for durable state).
+    Persistence: state survives a restart on the same --data-dir, even kill -9. S3 objects are written through to
+    --data-dir/s3 and every DynamoDB write is journaled to --data-dir/dynamodb (fsynced before the answer; replayed
+    and compacted at start). The engine queue is not kept: the sweep, run at start, finds every step still due.
 
     \b
     Example:
@@ -78,7 +79,7 @@ def local_command(
             click.echo("worker tokens (sign in to the portal with one):")
             for name, token in running.worker_tokens.items():
                 click.echo(f"  {name}: {token}")
-        click.echo(f"state: {data_dir} (S3 only; DynamoDB and SQS are in memory); Ctrl+C stops")
+        click.echo(f"state: {data_dir} (S3 and DynamoDB; the engine queue is re-derived at start); Ctrl+C stops")
         while not stop.wait(0.5):
             pass
     finally:

@@ -7,6 +7,7 @@ handlers read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,12 +40,19 @@ def create_deployment(
 ) -> EmulatedDeployment:
     """Create the resources with ``make_client(service_name)`` and return where they are.
 
+    A table or bucket that exists already (restored from disk) is kept as it is; queues and the rule are
+    (re)created, which SQS and EventBridge accept for the same name and attributes.
+
     The engine queue redrives a message to the DLQ after ``max_receive_count`` receives; with ``capture_events``
     an EventBridge rule sends every ``truthloop.service`` event to a capture queue, so tests can read them.
     """
-    create_table(make_client("dynamodb"), prefix, wait=False)
+    dynamodb = make_client("dynamodb")
+    if prefix not in dynamodb.list_tables()["TableNames"]:  # kept from an earlier run (truthloop service local)
+        create_table(dynamodb, prefix, wait=False)
     bucket = f"{prefix}-documents"
-    make_client("s3").create_bucket(Bucket=bucket)
+    s3 = make_client("s3")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket)
     sqs = make_client("sqs")
 
     def arn(url: str) -> str:

@@ -3,7 +3,7 @@
 One port answers everything, as AWS would across its endpoints:
 
 * requests signed for ``s3``, ``dynamodb``, ``sqs``, ``sns`` or ``events`` go to moto (:class:`S3Gateway`: S3 is
-  written through to ``<data-dir>/s3``, the others are in memory);
+  written through to ``<data-dir>/s3``, DynamoDB journaled to ``<data-dir>/dynamodb``, the others are in memory);
 * requests signed for ``cognito-idp`` (or unsigned ones with its ``X-Amz-Target``, such as ``InitiateAuth``), and
   ``GET /<user pool id>/.well-known/jwks.json``, go to moto's Cognito (its tokens are signed with the key that JWKS
   publishes);
@@ -15,8 +15,16 @@ One port answers everything, as AWS would across its endpoints:
   (``lambdas/service_sweep``) in the background.
 
 The handlers' own boto3 calls go to a second, internal loopback server with the same moto gateway, so they never
-wait on the event loop serving the request that made them. DynamoDB, SQS and EventBridge state is not kept across
-restarts (moto keeps it in memory); a restart starts from an empty table and queue.
+wait on the event loop serving the request that made them.
+
+State survives a restart on the same data directory, ``kill -9`` included: an acknowledged S3 or DynamoDB write is
+on disk before its answer (:class:`~truthloop.local.s3.DurableS3`, :class:`~truthloop.local.dynamodb_journal.
+DurableDynamoDB`: the journal is replayed, then compacted into a snapshot, at start). The queues and the EventBridge
+rule are recreated empty by :func:`~truthloop.service.emulated.create_deployment` (which keeps a restored table and
+bucket). Engine messages lost with the queue are not needed: every step is re-derived from the table by the sweep,
+which the driver runs as soon as it starts (flows still ``Initializing``, finished tasks not yet settled, whose
+step also publishes the loop's event, active labeling jobs, loops left ``Stopping``). Lost for good: events already
+routed to the capture queue, and messages in the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from starlette.types import Receive, Scope, Send
 
 from truthloop.exceptions import LocalBackendError
 from truthloop.local.backend import STATE_FILE
+from truthloop.local.dynamodb_journal import DurableDynamoDB, RestoreReport
 from truthloop.local.handlers import LambdaContext, load_handler
 from truthloop.local.s3 import MOTO_SERVICES, DurableS3, S3Gateway, is_loopback_host, reset_moto, signing_service
 from truthloop.service.driver import QueueDriver
@@ -203,6 +212,8 @@ class LocalService:
         workers: int = 3,
         sweep_seconds: float = 60.0,
         sign_in: bool = False,
+        journal: bool = True,
+        run_engine: bool = True,
     ) -> None:
         self.port = port
         self.data_dir = Path(data_dir)
@@ -219,6 +230,13 @@ class LocalService:
         self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
         self._saved_env: dict[str, str | None] = {}
         self._driver: QueueDriver | None = None
+        #: ``True``: DynamoDB is journaled to ``<data-dir>/dynamodb``; ``False``: moto's memory only (benchmarks)
+        self.journal = journal
+        #: ``False``: nothing consumes the engine queue and no sweep runs (tests: a crash before the engine ran)
+        self.run_engine = run_engine
+        self.dynamodb: DurableDynamoDB | None = None
+        #: what the start found in ``<data-dir>/dynamodb`` (``None`` without the journal)
+        self.restored: RestoreReport | None = None
 
     def start(self) -> LocalService:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -234,13 +252,16 @@ class LocalService:
         return self
 
     def _start(self, sock: socket.socket) -> None:
-        # moto's state is per process: this deployment starts from an empty table and queue, and S3 from its files
+        # moto's state is per process: it starts empty, then S3 and DynamoDB are loaded from their files
         reset_moto()
         get_backend("events").reset()
         get_backend("cognito-idp").reset()
         store = DurableS3(self.data_dir / "s3")
         store.restore()
-        gateway = S3Gateway(store)
+        self.dynamodb = DurableDynamoDB(self.data_dir / "dynamodb") if self.journal else None
+        gateway = S3Gateway(store, self.dynamodb)
+        if self.dynamodb is not None:
+            self.restored = self.dynamodb.restore(gateway.apply_dynamodb)
         internal = _listen(0)
         self._servers.append(_serve(internal, _Dispatch(gateway, None), "truthloop-service-moto"))
         internal_url = f"http://{_HOST}:{internal.getsockname()[1]}"
@@ -286,7 +307,8 @@ class LocalService:
             region=self.region,
             sweep_interval_seconds=self.sweep_seconds,
         )
-        self._driver.start()
+        if self.run_engine:
+            self._driver.start()
         public = _Dispatch(gateway, _handler("service_api"), hosted_ui)
         self._servers.append(_serve(sock, public, "truthloop-service-http"))
         self._write_state()
@@ -330,6 +352,9 @@ class LocalService:
         for _, thread in self._servers:
             thread.join(timeout=15)
         self._servers = []
+        if self.dynamodb is not None:
+            self.dynamodb.close()
+            self.dynamodb = None
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.functional.local.helpers import COGNITO, REVIEW_TEMPLATE, ROLE, wait_for
+from tests.functional.local.stores import STORES
 from truthloop.cli import main
 from truthloop.local import read_state
 
@@ -30,9 +31,13 @@ class Server:
         self.data_dir = data_dir
         self.process: subprocess.Popen[bytes] | None = None
         self.state: dict[str, Any] = {}
+        #: the store `local up` runs on ("dynamodb": moto's table, journaled to <data-dir>/dynamodb)
+        self.storage = "sqlite"
 
     def up(self) -> dict[str, Any]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        config = self.data_dir.parent / "config.json"
+        config.write_text(json.dumps({"storage": self.storage}))
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -46,6 +51,8 @@ class Server:
                 str(self.data_dir),
                 "--workers",
                 "1",
+                "--config",
+                str(config),
             ],
             cwd=ROOT,
             env=env,
@@ -108,8 +115,10 @@ def _answer(client: httpx.Client, answer: dict[str, Any]) -> str:
     return str(task["id"])
 
 
-def test_restart_keeps_loops_answers_jobs_and_s3(server: Server) -> None:
-    # GIVEN a running backend with a completed loop, a half-answered loop and a labeling job in progress
+@pytest.mark.parametrize("storage", STORES)
+def test_restart_keeps_loops_answers_jobs_and_s3(server: Server, storage: str) -> None:
+    # GIVEN a running backend (on each store) with a completed loop, a half-answered loop and a labeling job
+    server.storage = storage
     server.up()
     sm, a2i, s3 = server.clients()
     s3.create_bucket(Bucket="persist-bucket")
@@ -239,8 +248,10 @@ def _review_flow(sm: Any, bucket: str) -> str:
     return arn
 
 
-def test_kill_9_right_after_completion_loses_no_output_and_no_bucket(server: Server) -> None:
+@pytest.mark.parametrize("storage", STORES)
+def test_kill_9_right_after_completion_loses_no_output_and_no_bucket(server: Server, storage: str) -> None:
     # GIVEN 30 loops answered and Completed (output.json written by the engine) and a bucket created just now
+    server.storage = storage
     server.up()
     sm, a2i, s3 = server.clients()
     s3.create_bucket(Bucket="crash-output")

@@ -119,19 +119,22 @@ def test_a_request_for_another_host_is_refused(running: LocalService, host: str)
     assert response.json()["__type"] == "InvalidHost"
 
 
-def test_a_restart_keeps_s3_objects_and_starts_a_fresh_deployment(running: LocalService, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("journal", "kept"), [(True, ["before"]), (False, [])])
+def test_a_restart_keeps_s3_and_the_table_unless_the_journal_is_off(
+    running: LocalService, tmp_path: Path, journal: bool, kept: list[str]
+) -> None:
     # GIVEN an object in S3 and a workteam in the table of a running service
     s3, sm = _client(running, "s3"), _client(running, "sagemaker")
     s3.create_bucket(Bucket="kept")
     s3.put_object(Bucket="kept", Key="a.json", Body=b"{}")
     sm.create_workteam(WorkteamName="before", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}])
-    # WHEN it is stopped and started again on the same data directory
+    # WHEN it is stopped and started again on the same data directory (with or without the DynamoDB journal)
     running.stop()
-    with LocalService(port=0, data_dir=tmp_path, workers=1) as again:
+    with LocalService(port=0, data_dir=tmp_path, workers=1, journal=journal) as again:
         s3, sm = _client(again, "s3"), _client(again, "sagemaker")
-        # THEN S3 is as it was, and DynamoDB starts empty (documented: it is moto's memory)
+        # THEN S3 is as it was, and the table too unless the journal is off (then it is moto's memory)
         assert s3.get_object(Bucket="kept", Key="a.json")["Body"].read() == b"{}"
-        assert sm.list_workteams()["Workteams"] == []
+        assert [team["WorkteamName"] for team in sm.list_workteams()["Workteams"]] == kept
         sm.create_workteam(
             WorkteamName="after", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
         )
