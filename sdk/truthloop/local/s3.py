@@ -26,7 +26,7 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -450,12 +450,18 @@ def _mutation(method: str, path: str, query: str) -> tuple[str, str | None, bool
 
 
 class S3Gateway:
-    """ASGI app serving moto's S3, DynamoDB, SQS and SNS on the API port, with S3 written through to disk."""
+    """ASGI app serving moto's S3, DynamoDB, SQS and SNS on the API port, with S3 written through to disk.
 
-    def __init__(self, store: DurableS3 | None) -> None:
+    Requests for the services in ``one_at_a_time`` are applied one after another: moto does not apply a DynamoDB
+    request atomically (it copies and restores the whole table around a transaction), so a client that cannot
+    serialise its own requests (the service's Lambda handlers, which expect DynamoDB's atomicity) needs the server to.
+    """
+
+    def __init__(self, store: DurableS3 | None, *, one_at_a_time: Collection[str] = ()) -> None:
         self.store = store
         self._apps: dict[str, Any] = {}
         self._apps_lock = threading.Lock()
+        self._serial = {service: threading.Lock() for service in one_at_a_time}
 
     def _app(self, service: str) -> Any:
         with self._apps_lock:
@@ -512,6 +518,10 @@ class S3Gateway:
         self, service: str, environ: dict[str, Any], scope: Scope
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         app = self._app(service)
+        serial = self._serial.get(service)
+        if serial is not None:
+            with serial:
+                return self._call(app, environ)
         store = self.store if service == "s3" else None
         mutation = None if store is None else _mutation(scope["method"], scope["path"], environ["QUERY_STRING"])
         if store is None or mutation is None:
