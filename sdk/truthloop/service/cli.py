@@ -33,12 +33,23 @@ def service() -> None:
 @click.option("--region", default="us-east-1", show_default=True, help="Region of the emulated deployment.")
 @click.option("--workers", "worker_count", type=int, default=3, show_default=True, help="Portal tokens to issue.")
 @click.option("--sweep-seconds", type=float, default=60.0, show_default=True, help="Interval of the scheduled sweep.")
-def local_command(port: int, data_dir: Path, region: str, worker_count: int, sweep_seconds: float) -> None:
+@click.option(
+    "--lambda",
+    "lambdas",
+    multiple=True,
+    metavar="ARN=HANDLER[,NAME=VALUE...]",
+    help="Serve a labeling job's own Lambda ARN (Lambda's Invoke API) with a module:function or file.py:function "
+    "handler, with environment variables after commas. Repeatable.",
+)
+def local_command(
+    port: int, data_dir: Path, region: str, worker_count: int, sweep_seconds: float, lambdas: tuple[str, ...]
+) -> None:
     """Run the service's real Lambda handlers on 127.0.0.1 over moto, on one port, until Ctrl+C.
 
     Requests signed for S3, DynamoDB, SQS, SNS or EventBridge go to moto; every other request is an HTTP API
     event for the API handler (SageMaker, A2I runtime, portal). The engine handler is fed from the SQS queue and
-    the sweep handler runs on a schedule, in the background.
+    the sweep handler runs on a schedule, in the background. Requests signed for Lambda are its Invoke API for the
+    ARNs given with --lambda (a labeling job's own pre-annotation and consolidation functions).
 
     Persistence: S3 objects are written to --data-dir and survive a restart. DynamoDB, SQS and EventBridge state
     is in memory only: a restart starts from an empty table and queue (use `truthloop local up` for durable state).
@@ -47,10 +58,17 @@ def local_command(port: int, data_dir: Path, region: str, worker_count: int, swe
     Example:
       truthloop service local --port 4566 --data-dir .truthloop-service
     """
+    from truthloop.local.cli import _parse_lambda
     from truthloop.service.local import LocalService
 
+    mapping = _parse_lambda(lambdas)
     running = LocalService(
-        port=port, data_dir=data_dir, region=region, workers=worker_count, sweep_seconds=sweep_seconds
+        port=port,
+        data_dir=data_dir,
+        region=region,
+        workers=worker_count,
+        sweep_seconds=sweep_seconds,
+        lambdas=mapping,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
