@@ -43,7 +43,7 @@ from starlette.types import Receive, Scope, Send
 from truthloop.exceptions import LocalBackendError
 from truthloop.local.backend import STATE_FILE
 from truthloop.local.config import LambdaConfig
-from truthloop.local.handlers import LambdaContext, load_handler
+from truthloop.local.handlers import LambdaContext, forget_file_handlers, load_handler
 from truthloop.local.lambdas import LambdaError, LambdaRegistry, handler_environment
 from truthloop.local.s3 import MOTO_SERVICES, DurableS3, S3Gateway, is_loopback_host, reset_moto, signing_service
 from truthloop.service.driver import QueueDriver
@@ -297,6 +297,7 @@ class LocalService:
         # moto's state is per process: this deployment starts from an empty table and queue, and S3 from its files
         reset_moto()
         get_backend("events").reset()
+        forget_file_handlers()  # handlers start cold: module-level clients for this deployment's port, not an old one
         store = DurableS3(self.data_dir / "s3")
         store.restore()
         gateway = S3Gateway(store, one_at_a_time=("dynamodb",))  # moto is not atomic per request; DynamoDB is
