@@ -3,7 +3,7 @@
 The ``backend`` fixture runs every test that uses it three times: on the local backend with the SQLite store, with
 the DynamoDB store (the service's store, in the backend's moto server), and on ``truthloop service local`` (the
 service's real Lambda handlers over moto; see service.py). A test or module that is about the local backend itself
-opts out of the service with ``local_only("why")``.
+opts out of the service with ``local_only("why")``, a module with ``LOCAL_ONLY = "why"``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,15 @@ import pytest
 
 from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, Worker, unique, wait_for
 from tests.functional.local.service import BACKENDS, running_service
-from tests.functional.local.stores import scan_free
+from tests.functional.local.stores import STORES, scan_free
 from truthloop.local import BackendConfig, LocalBackend
+
+
+@pytest.hookimpl(tryfirst=True)  # the mark must be there before parametrize marks and fixture params are applied
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that says ``LOCAL_ONLY = "why"`` runs its backend tests on the local backend's stores only."""
+    if "backend" in metafunc.fixturenames and getattr(metafunc.module, "LOCAL_ONLY", ""):
+        metafunc.definition.add_marker(pytest.mark.parametrize("backend", STORES, indirect=True))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

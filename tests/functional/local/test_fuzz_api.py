@@ -18,11 +18,11 @@ import httpx
 import pytest
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
-from tests.functional.local.service import local_only
 from truthloop.local import LocalBackend
 from truthloop.local.protocol import A2I_SERVICE, SAGEMAKER_SERVICE, service_model
 
-pytestmark = local_only("it fuzzes the local backend's admin API and reads its in-process operation table too")
+#: the service is not the subject here (see conftest.pytest_generate_tests)
+LOCAL_ONLY = "it fuzzes the local backend's admin API and reads its in-process operation table too"
 
 SEED = 20261204
 AUTH = {

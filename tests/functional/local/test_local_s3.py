@@ -14,11 +14,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.functional.local.helpers import unique
-from tests.functional.local.service import local_only
 from truthloop.local import LocalBackend
 from truthloop.local.s3 import DurableS3
 
-pytestmark = local_only("it is about the local backend's own S3 gateway and its files on disk")
+#: the service is not the subject here (see conftest.pytest_generate_tests)
+LOCAL_ONLY = "it is about the local backend's own S3 gateway and its files on disk"
 
 
 def _signed_headers(method: str, url: str, service: str, body: bytes = b"") -> dict[str, str]:
