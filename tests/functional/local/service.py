@@ -24,6 +24,7 @@ from tests.functional.local.stores import STORES
 from truthloop.exceptions import LocalBackendError
 from truthloop.local.config import LambdaConfig
 from truthloop.local.runtime import Runtime
+from truthloop.local.sagemaker import SageMakerService
 from truthloop.local.storage import Storage
 from truthloop.service.entry import current_service
 from truthloop.service.local import LocalService
@@ -83,6 +84,10 @@ class ServiceBackend:
     @property
     def storage(self) -> Storage:
         return current_service().storage
+
+    @property
+    def sagemaker(self) -> SageMakerService:
+        return current_service().sagemaker
 
     def client_env(self) -> dict[str, str]:
         return self.service.client_env()
