@@ -112,7 +112,15 @@ def load_handler(spec: str, *, search_paths: tuple[Path, ...] = ()) -> Handler:
 
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of a handler call (serialised across threads)."""
+    """Set environment variables for the duration of a handler call (serialised across threads).
+
+    Nothing to set takes no lock: a call that sets nothing (the service's ``lambda:Invoke`` of a remote function)
+    must not wait for, or hold up, in-process handlers (``truthloop service local`` runs the invoked one in this
+    process, which would otherwise wait for the lock its caller holds).
+    """
+    if not values:
+        yield
+        return
     with _ENV_LOCK:
         saved = {key: os.environ.get(key) for key in values}
         os.environ.update(values)

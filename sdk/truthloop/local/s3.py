@@ -28,7 +28,7 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -442,13 +442,23 @@ def _mutation(method: str, path: str, query: str) -> tuple[str, str | None, bool
 
 
 class S3Gateway:
-    """ASGI app serving moto's S3, DynamoDB, SQS and SNS on the API port, with S3 written through to disk."""
+    """ASGI app serving moto's S3, DynamoDB, SQS and SNS on the API port, with S3 written through to disk.
 
-    def __init__(self, store: DurableS3 | None, dynamodb: DurableDynamoDB | None = None) -> None:
+    Requests for the services in ``one_at_a_time`` are applied one after another: moto does not apply a DynamoDB
+    request atomically (it copies and restores the whole table around a transaction), so a client that cannot
+    serialise its own requests (the service's Lambda handlers, which expect DynamoDB's atomicity) needs the server to.
+    A journaled DynamoDB (``dynamodb``) is serialised by the journal's own lock: writes one at a time, reads beside
+    each other but never beside a write.
+    """
+
+    def __init__(
+        self, store: DurableS3 | None, dynamodb: DurableDynamoDB | None = None, *, one_at_a_time: Collection[str] = ()
+    ) -> None:
         self.store = store
         self.dynamodb = dynamodb
         self._apps: dict[str, Any] = {}
         self._apps_lock = threading.Lock()
+        self._serial = {service: threading.Lock() for service in one_at_a_time}
 
     def _app(self, service: str) -> Any:
         with self._apps_lock:
@@ -510,6 +520,10 @@ class S3Gateway:
         app = self._app(service)
         if service == "dynamodb" and self.dynamodb is not None:
             return self._handle_dynamodb(app, self.dynamodb, environ, scope)
+        serial = self._serial.get(service)
+        if serial is not None:
+            with serial:
+                return self._call(app, environ)
         store = self.store if service == "s3" else None
         mutation = None if store is None else _mutation(scope["method"], scope["path"], environ["QUERY_STRING"])
         if store is None or mutation is None:

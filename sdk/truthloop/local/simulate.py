@@ -432,13 +432,18 @@ class CrowdStats:
 
 
 class Crowd:
-    """``count`` simulated workers answering through the portal API until the queues stay empty."""
+    """``count`` simulated workers answering through the portal API until the queues stay empty.
+
+    Their tokens come from the local backend's admin API (``admin_token``) or, for a deployment without one (the
+    service), from ``issue_token(name)``.
+    """
 
     def __init__(
         self,
         endpoint: str,
         *,
-        admin_token: str,
+        admin_token: str = "",
+        issue_token: Callable[[str], str] | None = None,
         count: int = 5,
         accuracy: float = 0.8,
         seed: int = 1,
@@ -450,7 +455,10 @@ class Crowd:
         if not 0.0 <= accuracy <= 1.0:
             raise ConfigurationError(f"--accuracy must be between 0 and 1, got {accuracy}")
         self.endpoint = endpoint.rstrip("/")
+        if not admin_token and issue_token is None:
+            raise ConfigurationError("simulated workers need an admin token or a way to issue worker tokens")
         self.admin_token = admin_token
+        self.issue_token = issue_token
         self.count = count
         self.accuracy = accuracy
         self.seed = seed
@@ -465,6 +473,9 @@ class Crowd:
         tokens = {}
         for index in range(1, self.count + 1):
             name = f"{self.name_prefix}-{index}"
+            if self.issue_token is not None:
+                tokens[name] = self.issue_token(name)
+                continue
             response = client.post(
                 "/_truthloop/workers",
                 json={"name": name, "simulated": True},

@@ -20,9 +20,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import boto3
 from botocore.config import Config
-from starlette.routing import Mount, Router
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from truthloop.exceptions import ServiceConfigurationError
@@ -43,9 +46,11 @@ from truthloop.service.invoker import LambdaInvoker
 from truthloop.service.runner import SqsStepRunner
 from truthloop.service.settings import ServiceSettings
 
-__all__ = ["CLIENT_CONFIG", "Clients", "Service", "ServiceApp"]
+__all__ = ["CLIENT_CONFIG", "UI_TEMPLATE_PATH", "Clients", "Service", "ServiceApp"]
 
 #: botocore does the retrying (standard mode: throttling and transient errors, with jittered backoff)
+#: where the links in DescribeHumanTaskUi's ``UiTemplate.Url`` point (the same path as the local backend's)
+UI_TEMPLATE_PATH = "/_truthloop/ui-templates/"
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
@@ -62,17 +67,35 @@ class Clients:
 
 
 class ServiceApp:
-    """The service's ASGI application: the portal (``/portal``) and the AWS APIs (everything else).
+    """The service's ASGI application: the portal (``/portal``), the signed task UI template links that
+    ``DescribeHumanTaskUi`` answers with (``/_truthloop/ui-templates/{name}``), and the AWS APIs (everything else).
 
     The local backend's dispatcher adds its admin API and local S3 routes; the service has neither (S3 is AWS's).
     """
 
-    def __init__(self, api: AwsApi, portal: PortalApp) -> None:
+    def __init__(self, api: AwsApi, portal: PortalApp, runtime: Runtime, sagemaker: SageMakerService) -> None:
         self.api = api
-        self.router = Router(routes=[Mount("/portal", app=portal.app)])
+        self.runtime = runtime
+        self.sagemaker = sagemaker
+        self.router = Router(
+            routes=[
+                Mount("/portal", app=portal.app),
+                Route(f"{UI_TEMPLATE_PATH}{{name}}", self.ui_template, methods=["GET"]),
+            ]
+        )
+
+    async def ui_template(self, request: Request) -> Response:
+        """A task UI's template, for the holder of the link DescribeHumanTaskUi gave (its signature)."""
+        name = request.path_params["name"]
+        if not self.runtime.verify(name, request.query_params.get("signature", "")):
+            return PlainTextResponse("AccessDenied", status_code=403)
+        content = await anyio.to_thread.run_sync(self.sagemaker.task_ui_content, name)
+        if content is None:
+            return PlainTextResponse("NoSuchKey", status_code=404)
+        return PlainTextResponse(content, media_type="text/html")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path", "").startswith("/portal"):
+        if scope["type"] == "http" and scope.get("path", "").startswith(("/portal", UI_TEMPLATE_PATH)):
             await self.router(scope, receive, send)
         else:
             await self.api(scope, receive, send)
@@ -141,7 +164,7 @@ class Service:
             sign_in=sign_in,
             public_url=settings.portal_url,
         )
-        self.app = ServiceApp(api, portal)
+        self.app = ServiceApp(api, portal, self.runtime, self.sagemaker)
 
     @classmethod
     def from_env(

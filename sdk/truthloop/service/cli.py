@@ -38,14 +38,29 @@ def service() -> None:
     is_flag=True,
     help="Portal sign-in with a moto Cognito user pool (local hosted UI) instead of worker tokens.",
 )
+@click.option(
+    "--lambda",
+    "lambdas",
+    multiple=True,
+    metavar="ARN=HANDLER[,NAME=VALUE...]",
+    help="Serve a labeling job's own Lambda ARN (Lambda's Invoke API) with a module:function or file.py:function "
+    "handler, with environment variables after commas. Repeatable.",
+)
 def local_command(
-    port: int, data_dir: Path, region: str, worker_count: int, sweep_seconds: float, sign_in: bool
+    port: int,
+    data_dir: Path,
+    region: str,
+    worker_count: int,
+    sweep_seconds: float,
+    sign_in: bool,
+    lambdas: tuple[str, ...],
 ) -> None:
     """Run the service's real Lambda handlers on 127.0.0.1 over moto, on one port, until Ctrl+C.
 
     Requests signed for S3, DynamoDB, SQS, SNS or EventBridge go to moto; every other request is an HTTP API
     event for the API handler (SageMaker, A2I runtime, portal). The engine handler is fed from the SQS queue and
-    the sweep handler runs on a schedule, in the background.
+    the sweep handler runs on a schedule, in the background. Requests signed for Lambda are its Invoke API for the
+    ARNs given with --lambda (a labeling job's own pre-annotation and consolidation functions).
 
     Persistence: state survives a restart on the same --data-dir, even kill -9. S3 objects are written through to
     --data-dir/s3 and every DynamoDB write is journaled to --data-dir/dynamodb (fsynced before the answer; replayed
@@ -55,10 +70,18 @@ def local_command(
     Example:
       truthloop service local --port 4566 --data-dir .truthloop-service
     """
+    from truthloop.local.cli import _parse_lambda
     from truthloop.service.local import LocalService
 
+    mapping = _parse_lambda(lambdas)
     running = LocalService(
-        port=port, data_dir=data_dir, region=region, workers=worker_count, sweep_seconds=sweep_seconds, sign_in=sign_in
+        port=port,
+        data_dir=data_dir,
+        region=region,
+        workers=worker_count,
+        sweep_seconds=sweep_seconds,
+        lambdas=mapping,
+        sign_in=sign_in,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,7 +5,9 @@
 * the sweep (``lambdas/service_sweep``): the schedule's time-based work.
 
 The service is built once per Lambda container from the environment (again if the ``TRUTHLOOP_SERVICE_*``
-variables change, as when ``truthloop service local`` runs two deployments in one process).
+variables or the region change; ``truthloop service local`` calls :func:`forget_service` when it starts and stops a
+deployment). ``AWS_ENDPOINT_URL`` is read once, when the clients are made: a host process that changes it later (a
+test clearing it) does not make the next invocation rebuild the service and lose what the built one holds.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from truthloop.service.settings import (
     PORTAL_ENV_KEYS,
 )
 
-__all__ = ["current_service", "handle_http", "handle_schedule", "handle_step"]
+__all__ = ["current_service", "forget_service", "handle_http", "handle_schedule", "handle_step"]
 
 log = logging.getLogger("truthloop.service")
 
@@ -46,7 +48,6 @@ _ENV_KEYS = (
     *PORTAL_ENV_KEYS,
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
 )
 _lock = threading.Lock()
 _built: dict[tuple[str | None, ...], tuple[Service, Mangum]] = {}
@@ -63,6 +64,12 @@ def _current() -> tuple[Service, Mangum]:
             _built.clear()
             _built[key] = found
         return found
+
+
+def forget_service() -> None:
+    """Drop the built service: the next invocation builds it again from the environment (a new deployment)."""
+    with _lock:
+        _built.clear()
 
 
 def current_service() -> Service:

@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from truthloop.local.handlers import LambdaContext
 
-__all__ = ["from_http_api_response", "through_handler", "to_http_api_event"]
+__all__ = ["from_http_api_response", "http_api_response", "through_handler", "to_http_api_event"]
 
 _TEXT_TYPES = ("application/json", "application/x-amz-json-1.1", "text/", "application/x-www-form-urlencoded")
 
@@ -68,13 +68,23 @@ def to_http_api_event(
 
 
 def from_http_api_response(response: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body bytes of a payload-2.0 response (``cookies`` become ``set-cookie`` headers)."""
+    """Status, headers and body bytes of a payload-2.0 response, one value per header name (``cookies`` joined
+    into one ``set-cookie`` value: enough for botocore; a browser needs :func:`http_api_response`'s headers)."""
+    status, pairs, body = http_api_response(response)
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return status, headers, body
+
+
+def http_api_response(response: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, header lines and body bytes of a payload-2.0 response as the HTTP API sends it: each of the
+    ``cookies`` is a ``set-cookie`` line of its own (one line holding several cannot be split by a browser, since
+    ``Expires`` has a comma)."""
     raw = response.get("body") or ""
     body = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode("utf-8")
-    headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
-    cookies = response.get("cookies") or []
-    if cookies:
-        headers["set-cookie"] = ", ".join(cookies)
+    headers = [(str(k).lower(), str(v)) for k, v in (response.get("headers") or {}).items()]
+    headers += [("set-cookie", str(cookie)) for cookie in response.get("cookies") or []]
     return int(response.get("statusCode", 200)), headers, body
 
 

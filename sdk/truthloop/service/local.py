@@ -12,7 +12,10 @@ One port answers everything, as AWS would across its endpoints:
 * every other request becomes an HTTP API (payload 2.0) event for ``lambdas/service_api`` (SageMaker, the A2I
   runtime and the portal), run on a worker thread;
 * a :class:`QueueDriver` plays the SQS event source mapping (``lambdas/service_engine``) and the sweep schedule
-  (``lambdas/service_sweep``) in the background.
+  (``lambdas/service_sweep``) in the background;
+* requests signed for ``lambda`` are Lambda's ``Invoke`` API for the functions mapped with ``lambdas`` (``--lambda
+  ARN=module:function``, as ``truthloop local up`` takes): the service calls a labeling job's own pre- and
+  post-annotation ARNs that way; an ARN mapped nowhere is ``ResourceNotFoundException``, as on AWS.
 
 The handlers' own boto3 calls go to a second, internal loopback server with the same moto gateway, so they never
 wait on the event loop serving the request that made them.
@@ -37,10 +40,11 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
 
 import anyio.to_thread
 import boto3
@@ -51,12 +55,15 @@ from starlette.types import Receive, Scope, Send
 
 from truthloop.exceptions import LocalBackendError
 from truthloop.local.backend import STATE_FILE
+from truthloop.local.config import LambdaConfig
 from truthloop.local.dynamodb_journal import DurableDynamoDB, RestoreReport
-from truthloop.local.handlers import LambdaContext, load_handler
+from truthloop.local.handlers import LambdaContext, forget_file_handlers, load_handler
+from truthloop.local.lambdas import LambdaError, LambdaRegistry, handler_environment
 from truthloop.local.s3 import MOTO_SERVICES, DurableS3, S3Gateway, is_loopback_host, reset_moto, signing_service
 from truthloop.service.driver import QueueDriver
-from truthloop.service.emulated import create_deployment
-from truthloop.service.http_api import from_http_api_response, to_http_api_event
+from truthloop.service.emulated import EmulatedDeployment, create_deployment
+from truthloop.service.entry import current_service, forget_service
+from truthloop.service.http_api import http_api_response, to_http_api_event
 from truthloop.service.local_signin import LOCAL_SIGN_IN_PREFIX, LocalHostedUI, create_worker_pool
 from truthloop.service.settings import (
     ENV_AUTH_URL,
@@ -82,6 +89,7 @@ _ENDPOINT_SERVICES = (
 )
 
 Handler = Callable[[Any, Any], Any]
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
 
 def _client(service: str, endpoint_url: str, region: str) -> Any:
@@ -111,17 +119,96 @@ def _call_on_own_loop(api: Handler, event: dict[str, Any], context: LambdaContex
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps({"__type": code, "message": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-amzn-errortype", code.encode()),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-class _Dispatch:
-    """Loopback ``Host`` only; moto's services by SigV4 scope; everything else to the API handler (if any)."""
+async def _reply(send: Send, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+    encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    encoded.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": body})
 
-    def __init__(self, gateway: S3Gateway, api: Handler | None, hosted_ui: Any = None) -> None:
+
+async def _read_body(receive: Receive) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return bytes(body)
+
+
+def _function_name(name: str) -> str:
+    """The function name in an ``Invoke`` FunctionName: a name, a (partial) ARN, either with a qualifier."""
+    parts = name.split(":")
+    if name.startswith("arn:") and len(parts) >= 7:
+        return parts[6]
+    if len(parts) >= 3 and parts[1] == "function":  # 123456789012:function:name[:qualifier]
+        return parts[2]
+    return parts[0]
+
+
+class LambdaFunctions:
+    """Lambda's ``Invoke`` API for the mapped functions (run in-process, with their environment)."""
+
+    def __init__(self, mapping: Mapping[str, LambdaConfig], environment: Mapping[str, str]) -> None:
+        self._by_name = {_function_name(arn): arn for arn in mapping}
+        self.registry = LambdaRegistry(
+            mapping, s3_client_factory=lambda: None, search_paths=(_LAMBDAS,)
+        )
+        self.registry.base_environment = dict(environment)
+
+    def check(self) -> list[str]:
+        return self.registry.check()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = _INVOKE_PATH.match(scope["path"])
+        payload = await _read_body(receive)
+        if scope["method"] != "POST" or matched is None:
+            await _refuse(send, 404, "UnknownOperationException", "only Lambda's Invoke is served here")
+            return
+        requested = unquote(matched["name"])
+        arn = self._by_name.get(_function_name(requested))
+        if arn is None:
+            await _refuse(send, 404, "ResourceNotFoundException", f"Function not found: {requested}")
+            return
+        try:
+            event = json.loads(payload) if payload else {}
+        except ValueError:
+            await _refuse(send, 400, "InvalidRequestContentException", "Could not parse request body into json")
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        kind = headers.get("x-amz-invocation-type", "RequestResponse")
+        if kind == "DryRun":
+            await _reply(send, 204, b"", {})
+            return
+        answer = {"content-type": "application/json", "x-amz-executed-version": "$LATEST"}
+        try:
+            result = await anyio.to_thread.run_sync(self.registry.invoke, arn, event)
+            body = json.dumps(result).encode()
+        except LambdaError as exc:
+            error = exc.error
+            body = json.dumps({"errorMessage": str(error), "errorType": type(error).__name__}).encode()
+            answer["x-amz-function-error"] = "Unhandled"
+        await _reply(send, 202 if kind == "Event" else 200, b"" if kind == "Event" else body, answer)
+
+
+class _Dispatch:
+    """Loopback ``Host`` only; moto's services by SigV4 scope, Lambda's to the mapped functions; everything else to
+    the API handler (if any)."""
+
+    def __init__(
+        self, gateway: S3Gateway, api: Handler | None, functions: LambdaFunctions, hosted_ui: Any = None
+    ) -> None:
         self.gateway = gateway
         self.api = api
+        self.functions = functions
         self.hosted_ui = hosted_ui
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,15 +231,13 @@ class _Dispatch:
         if service in SERVED_MOTO_SERVICES:
             await self.gateway(scope, receive, send, service=service)
             return
+        if service == "lambda":
+            await self.functions(scope, receive, send)
+            return
         if self.api is None:
             await _refuse(send, 404, "UnknownOperationException", "only moto's services are served here")
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await _read_body(receive)
         client = scope.get("client") or (_HOST, 0)
         raw_headers: dict[str, str] = {}
         for name, value in scope["headers"]:
@@ -164,11 +249,9 @@ class _Dispatch:
         api = self.api
         # the handler blocks (its own boto3 calls): never on the event loop
         response = await anyio.to_thread.run_sync(_call_on_own_loop, api, event, context)
-        status, response_headers, content = from_http_api_response(response)
-        response_headers["content-length"] = str(len(content))
-        response_headers.pop("set-cookie", None)  # one header per cookie (a comma-joined one breaks on Expires=)
-        encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response_headers.items()]
-        encoded += [(b"set-cookie", str(cookie).encode("latin-1")) for cookie in response.get("cookies") or []]
+        status, response_headers, content = http_api_response(response)
+        encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response_headers if k != "content-length"]
+        encoded.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": encoded})
         await send({"type": "http.response.body", "body": content})
 
@@ -201,6 +284,7 @@ class LocalService:
 
     It sets the ``TRUTHLOOP_SERVICE_*`` variables, region and endpoint in ``os.environ`` for the handlers (as
     Lambda does), so one process runs one of these at a time; :meth:`stop` restores the previous values.
+    ``lambdas`` maps a labeling job's own Lambda ARNs to in-process handlers (served as Lambda's ``Invoke``).
     """
 
     def __init__(
@@ -214,6 +298,7 @@ class LocalService:
         sign_in: bool = False,
         journal: bool = True,
         run_engine: bool = True,
+        lambdas: Mapping[str, LambdaConfig] | None = None,
     ) -> None:
         self.port = port
         self.data_dir = Path(data_dir)
@@ -227,6 +312,9 @@ class LocalService:
         #: with ``sign_in``: the user pool and portal app client the portal signs workers in with
         self.user_pool_id = ""
         self.user_pool_client_id = ""
+        self.lambdas = dict(lambdas or {})
+        #: the emulated resources (table, bucket, engine queue, DLQ, the queue capturing status events)
+        self.deployment: EmulatedDeployment | None = None
         self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
         self._saved_env: dict[str, str | None] = {}
         self._driver: QueueDriver | None = None
@@ -237,6 +325,13 @@ class LocalService:
         self.dynamodb: DurableDynamoDB | None = None
         #: what the start found in ``<data-dir>/dynamodb`` (``None`` without the journal)
         self.restored: RestoreReport | None = None
+
+    @property
+    def driver(self) -> QueueDriver:
+        """What plays the engine queue's event source mapping and the sweep schedule (while running)."""
+        if self._driver is None:
+            raise LocalBackendError("the service is not running")
+        return self._driver
 
     def start(self) -> LocalService:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -256,16 +351,31 @@ class LocalService:
         reset_moto()
         get_backend("events").reset()
         get_backend("cognito-idp").reset()
+        forget_file_handlers()  # handlers start cold: module-level clients for this deployment's port, not an old one
         store = DurableS3(self.data_dir / "s3")
         store.restore()
         self.dynamodb = DurableDynamoDB(self.data_dir / "dynamodb") if self.journal else None
-        gateway = S3Gateway(store, self.dynamodb)
+        # moto is not atomic per request, DynamoDB is: the journal's lock serialises writes, or the gateway does
+        gateway = S3Gateway(store, self.dynamodb, one_at_a_time=() if self.dynamodb else ("dynamodb",))
         if self.dynamodb is not None:
             self.restored = self.dynamodb.restore(gateway.apply_dynamodb)
-        internal = _listen(0)
-        self._servers.append(_serve(internal, _Dispatch(gateway, None), "truthloop-service-moto"))
-        internal_url = f"http://{_HOST}:{internal.getsockname()[1]}"
         self.endpoint_url = f"http://{_HOST}:{sock.getsockname()[1]}"
+        functions = LambdaFunctions(
+            self.lambdas,
+            handler_environment(
+                {
+                    **self.client_env(),
+                    "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "truthloop-local",
+                    "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "truthloop-local",
+                }
+            ),
+        )
+        problems = functions.check()  # a wrong handler path is reported at start, not when a job first calls it
+        if problems:
+            raise LocalBackendError("; ".join(problems))
+        internal = _listen(0)
+        self._servers.append(_serve(internal, _Dispatch(gateway, None, functions), "truthloop-service-moto"))
+        internal_url = f"http://{_HOST}:{internal.getsockname()[1]}"
         self._set_env(
             {
                 "AWS_ENDPOINT_URL": internal_url,
@@ -277,7 +387,9 @@ class LocalService:
             }
         )
         made = create_deployment(lambda name: _client(name, internal_url, self.region))
+        self.deployment = made
         self._set_env(made.env)
+        forget_service()  # a deployment of its own: never the service another LocalService built in this process
         hosted_ui = None
         if self.sign_in:
             cognito = _client("cognito-idp", internal_url, self.region)
@@ -292,8 +404,6 @@ class LocalService:
                     ENV_JWKS_URL: f"{internal_url}/{pool}/.well-known/jwks.json",
                 }
             )
-        from truthloop.service.entry import current_service
-
         service = current_service()
         self.portal_url = service.runtime.portal_url
         for index in range(1, 0 if self.sign_in else self.worker_count + 1):
@@ -309,7 +419,7 @@ class LocalService:
         )
         if self.run_engine:
             self._driver.start()
-        public = _Dispatch(gateway, _handler("service_api"), hosted_ui)
+        public = _Dispatch(gateway, _handler("service_api"), functions, hosted_ui)
         self._servers.append(_serve(sock, public, "truthloop-service-http"))
         self._write_state()
 
@@ -361,6 +471,7 @@ class LocalService:
             else:
                 os.environ[key] = value
         self._saved_env = {}
+        forget_service()
         with contextlib.suppress(OSError):
             (self.data_dir / STATE_FILE).unlink()
 

@@ -1,7 +1,9 @@
 """Fixtures for the local backend's functional tests: one running backend per module and store, plain boto3 clients.
 
-The ``backend`` fixture runs every test that uses it twice: on the SQLite store and on the DynamoDB store (the
-service's store, in the backend's moto server). Tests that need the other store's absence say why in their module.
+The ``backend`` fixture runs every test that uses it three times: on the local backend with the SQLite store, with
+the DynamoDB store (the service's store, in the backend's moto server), and on ``truthloop service local`` (the
+service's real Lambda handlers over moto; see service.py). A test or module that is about the local backend itself
+opts out of the service with ``local_only("why")``, a module with ``LOCAL_ONLY = "why"``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,24 @@ import boto3
 import pytest
 
 from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, Worker, unique, wait_for
+from tests.functional.local.service import BACKENDS, running_service
 from tests.functional.local.stores import STORES, scan_free
 from truthloop.local import BackendConfig, LocalBackend
 
 
-@pytest.fixture(scope="module", params=STORES)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+@pytest.hookimpl(tryfirst=True)  # the mark must be there before parametrize marks and fixture params are applied
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that says ``LOCAL_ONLY = "why"`` runs its backend tests on the local backend's stores only."""
+    if "backend" in metafunc.fixturenames and getattr(metafunc.module, "LOCAL_ONLY", ""):
+        metafunc.definition.add_marker(pytest.mark.parametrize("backend", STORES, indirect=True))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if request.param == "service":
+        with running_service(tmp_path_factory.mktemp("truthloop-service")) as service, scan_free(service.storage):
+            yield service
+        return
     config = BackendConfig(
         port=0,
         data_dir=tmp_path_factory.mktemp("truthloop-local"),
@@ -102,7 +116,7 @@ def flow(sm: Any, team: str, bucket: str) -> Callable[..., str]:
 
 
 @pytest.fixture
-def worker(backend: LocalBackend) -> Iterator[Callable[[str], Worker]]:
+def worker(backend: Any) -> Iterator[Callable[[str], Worker]]:
     made: list[Worker] = []
 
     def make(name: str) -> Worker:

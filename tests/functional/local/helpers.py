@@ -12,6 +12,7 @@ import httpx
 from botocore.config import Config
 
 from truthloop.local import LocalBackend
+from truthloop.local.simulate import Crowd
 
 FAST = {
     "flow_activation_seconds": 0.05,
@@ -47,7 +48,7 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 15.0, what: str =
 class Worker:
     """A worker using the portal's JSON API with a token (what simulated workers do)."""
 
-    def __init__(self, backend: LocalBackend, name: str) -> None:
+    def __init__(self, backend: Any, name: str) -> None:
         self.name = name
         self.token = backend.issue_worker(name)
         self.client = httpx.Client(
@@ -94,6 +95,20 @@ def s3_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     return sorted(keys)
 
 
-def events(backend: LocalBackend, detail_type: str | None = None) -> list[dict[str, Any]]:
+def events(backend: Any, detail_type: str | None = None) -> list[dict[str, Any]]:
+    """Status events sent so far: the local backend's outbox records (admin API), or what the service put on
+    EventBridge (``ServiceBackend.events``), as ``{"detailType", "event", "delivered", ...}``."""
+    if not isinstance(backend, LocalBackend):
+        found: list[dict[str, Any]] = backend.events(detail_type)
+        return found
     found = admin(backend, "GET", "/events")["events"]
     return [e for e in found if detail_type is None or e["detailType"] == detail_type]
+
+
+def crowd(backend: Any, **options: Any) -> Crowd:
+    """Simulated workers for the backend: tokens from the local backend's admin API, or issued by the service."""
+    if isinstance(backend, LocalBackend):
+        return Crowd(backend.endpoint_url, admin_token=backend.admin_token, **options)
+    return Crowd(
+        backend.endpoint_url, issue_token=lambda name: backend.issue_worker(name, simulated=True), **options
+    )

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.local.helpers import NO_RETRIES, Worker, admin, events, s3_json, unique, wait_for
+from tests.functional.local.service import local_only
 from truthloop.contracts import A2ILoopStatusEvent, DescribeHumanLoopResponse, HumanLoopOutput, load
 from truthloop.local import LocalBackend
 from truthloop.local.storage import StorageThrottled
@@ -286,6 +287,7 @@ def test_expired_loop_fails_with_expired_code(backend: LocalBackend, a2i: Any, f
     assert detail and detail[0]["humanLoopStatus"] == "Failed" and detail[0]["failureCode"] == "Expired"
 
 
+@local_only("the quota and fault injection are set through the local backend's admin API; the service has neither")
 def test_quota_gives_402_and_fault_injection_gives_429(
     backend: LocalBackend, a2i: Any, flow: Callable[..., str]
 ) -> None:

@@ -1,6 +1,6 @@
 """AWS's public sample call sequences (the A2I custom-task and Ground Truth image-classification notebooks),
-written out with their calls and parameters, run unchanged against the local backend: only the endpoint
-environment variables point boto3 at it."""
+written out with their calls and parameters, run unchanged against the local backend and against `truthloop service
+local`: only the endpoint environment variables point boto3 at it (simulated workers stand in for the people)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 
+from tests.functional.local.helpers import crowd
 from truthloop.local import LocalBackend
-from truthloop.local.simulate import Crowd
 
 SAMPLES = Path(__file__).resolve().parents[3] / "sdk" / "truthloop" / "local" / "samples"
 ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20200101T000000"
@@ -117,9 +117,7 @@ def test_a2i_custom_task_notebook_sequence(backend: LocalBackend, aws_env: dict[
     assert subdomain == backend.portal_url.removeprefix("http://")
     # --- workers label (here: simulated workers through the portal API) ----------------------------------------
     gold = {text: {"label": label} for text, label in sample_texts.items()}
-    Crowd(
-        backend.endpoint_url, admin_token=backend.admin_token, count=1, accuracy=1.0, gold=gold, name_prefix="nb-a2i"
-    ).run(idle_seconds=2.0)
+    crowd(backend, count=1, accuracy=1.0, gold=gold, name_prefix="nb-a2i").run(idle_seconds=2.0)
     # --- check status and read the results, as the notebook does ------------------------------------------------
     completed_human_loops = []
     for _ in range(100):
@@ -222,9 +220,7 @@ def test_ground_truth_image_classification_notebook_sequence(backend: LocalBacke
         time.sleep(0.1)
     # --- workers label; the notebook polls the status ---------------------------------------------------------------
     gold = {uri: {"label": label} for uri, label in truth.items()}
-    Crowd(
-        backend.endpoint_url, admin_token=backend.admin_token, count=3, accuracy=1.0, gold=gold, name_prefix="nb-gt"
-    ).run(idle_seconds=2.0)
+    crowd(backend, count=3, accuracy=1.0, gold=gold, name_prefix="nb-gt").run(idle_seconds=2.0)
     for _ in range(200):
         status = sagemaker_client.describe_labeling_job(LabelingJobName=job_name)["LabelingJobStatus"]
         if status in ("Completed", "Failed"):

@@ -21,6 +21,9 @@ from botocore.model import ListShape, MapShape, OperationModel, Shape, Structure
 from truthloop.local import LocalBackend
 from truthloop.local.protocol import A2I_SERVICE, SAGEMAKER_SERVICE, service_model
 
+#: the service is not the subject here (see conftest.pytest_generate_tests)
+LOCAL_ONLY = "it fuzzes the local backend's admin API and reads its in-process operation table too"
+
 SEED = 20261204
 AUTH = {
     "authorization": "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/sagemaker/aws4_request, "

@@ -12,7 +12,8 @@ import pytest
 
 from tests.functional.local import recording
 from tests.functional.local.helpers import FAST, REVIEW_TEMPLATE, ROLE, Worker, events, unique, wait_for
-from tests.functional.local.stores import STORES, scan_free
+from tests.functional.local.service import BACKENDS, local_only, running_service
+from tests.functional.local.stores import scan_free
 from truthloop.contracts import ConsolidationEvent, ConsolidationPayload, PreAnnotationEvent, load
 from truthloop.local import BackendConfig, EventHandlerConfig, LambdaConfig, LocalBackend
 from truthloop.local.events import EventTarget
@@ -22,17 +23,25 @@ POST = "arn:aws:lambda:us-east-1:123456789012:function:record-post"
 A2I = "SageMaker A2I HumanLoop Status Change"
 
 
-@pytest.fixture(scope="module", params=STORES)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The recording Lambdas mapped to two ARNs; on the service they are reached with Lambda's Invoke API (it has
+    no in-process event handlers: its status events go to EventBridge)."""
+    lambdas = {
+        PRE: LambdaConfig("tests.functional.local.recording:pre"),
+        POST: LambdaConfig("tests.functional.local.recording:post"),
+    }
+    if request.param == "service":
+        data_dir = tmp_path_factory.mktemp("truthloop-events")
+        with running_service(data_dir, lambdas=lambdas) as service, scan_free(service.storage):
+            yield service
+        return
     config = BackendConfig(
         port=0,
         data_dir=tmp_path_factory.mktemp("truthloop-events"),
         storage=request.param,
         workers=0,
-        lambdas={
-            PRE: LambdaConfig("tests.functional.local.recording:pre"),
-            POST: LambdaConfig("tests.functional.local.recording:post"),
-        },
+        lambdas=lambdas,
         event_handlers=(
             EventHandlerConfig("tests.functional.local.recording:on_event"),
             EventHandlerConfig("tests.functional.local.recording:flaky", detail_types=(A2I,)),
@@ -129,6 +138,7 @@ def test_mapped_lambdas_get_exactly_the_documented_events(
     assert first["rec"] == {"answers": [{"x": "one"}]} and first["rec-metadata"]["type"] == "groundTruth/custom"
 
 
+@local_only("duplicate copies, retries and in-process event handlers are the local backend's outbox's")
 def test_events_are_delivered_twice_retried_and_stored_once(
     backend: LocalBackend, a2i: Any, sm: Any, team: str, bucket: str, worker: Any
 ) -> None:

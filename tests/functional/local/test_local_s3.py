@@ -17,6 +17,9 @@ from tests.functional.local.helpers import unique
 from truthloop.local import LocalBackend
 from truthloop.local.s3 import DurableS3
 
+#: the service is not the subject here (see conftest.pytest_generate_tests)
+LOCAL_ONLY = "it is about the local backend's own S3 gateway and its files on disk"
+
 
 def _signed_headers(method: str, url: str, service: str, body: bytes = b"") -> dict[str, str]:
     request = AWSRequest(method=method, url=url, data=body)

@@ -438,3 +438,30 @@ def test_what_leases_declines_and_done_counts_cost(store: tuple[DynamoDBStorage,
     assert measured["submit"] == {"query": 1, "transact_write_items": 1}
     assert measured["queue_done_counts"] == {"query": 1}
     assert storage.queue_done_counts([team], "w1") == {team: 1}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("Initializing", "InProgress"), ("InProgress", "Stopping"), ("Stopping", "Stopped"), ("InProgress", "Completed")],
+)
+def test_a_status_change_between_the_per_status_queries_lists_the_resource_once(
+    store: tuple[DynamoDBStorage, Any, Any], monkeypatch: pytest.MonkeyPatch, before: str, after: str
+) -> None:
+    # GIVEN a labeling job whose status the engine changes forward while a list reads status by status
+    storage, _, _ = store
+    storage.create_resource(Resource("labeling-job", "job-a", before, 1.0, 1.0, {"n": 1}))
+    real_query = storage._query
+    moved = []
+
+    def query_then_move(*args: Any, **kwargs: Any) -> Any:
+        found = list(real_query(*args, **kwargs))
+        if found and not moved:  # the engine's write lands right after the query that saw the job
+            moved.append(storage.update_resource("labeling-job", "job-a", now=2.0, status=after))
+        return found
+
+    monkeypatch.setattr(storage, "_query", query_then_move)
+    # WHEN listing every status a job can have (in the order ListLabelingJobsForWorkteam asks for them)
+    statuses = ("Initializing", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+    listed = storage.resources_in_status("labeling-job", statuses)
+    # THEN the job is there exactly once, as it is now
+    assert [(r.name, r.status) for r in listed] == [("job-a", after)]

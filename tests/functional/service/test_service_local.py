@@ -13,7 +13,9 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
+from truthloop.local.config import LambdaConfig
 from truthloop.service.local import LocalService
 
 TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
@@ -138,3 +140,42 @@ def test_a_restart_keeps_s3_and_the_table_unless_the_journal_is_off(
         sm.create_workteam(
             WorkteamName="after", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
         )
+
+
+POST = "arn:aws:lambda:us-east-1:123456789012:function:sagemaker-free-text-post"
+
+
+def _consolidate(service: LocalService) -> Any:
+    """Invoke the mapped consolidation function on an empty request file in this service's S3."""
+    s3, lambda_ = _client(service, "s3"), _client(service, "lambda")
+    s3.create_bucket(Bucket="consolidation")
+    s3.put_object(Bucket="consolidation", Key="request.json", Body=b"[]")
+    event = {
+        "version": "2018-10-06",
+        "labelingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/j",
+        "labelAttributeName": "label",
+        "roleArn": ROLE,
+        "payload": {"s3Uri": "s3://consolidation/request.json"},
+        "outputConfig": "s3://consolidation/out",
+    }
+    return lambda_.invoke(FunctionName=POST, Payload=json.dumps(event).encode())
+
+
+def test_mapped_functions_are_invoked_and_start_cold_in_each_deployment(tmp_path: Path) -> None:
+    # GIVEN the post-annotation handler (its S3 client is made at import) mapped in two deployments, one after the
+    # other, in one process
+    mapping = {
+        POST: LambdaConfig("lambdas/post_annotation/handler.py:lambda_handler", {"TRUTHLOOP_TASK_TYPE": "free-text"})
+    }
+    for name in ("first", "second"):
+        with LocalService(port=0, data_dir=tmp_path / name, workers=0, lambdas=mapping) as service:
+            # WHEN a client invokes it through Lambda's Invoke on the service's port
+            response = _consolidate(service)
+            # THEN it ran against this deployment's S3 (not the stopped one's port) and answered
+            assert "FunctionError" not in response, response["Payload"].read()
+            assert json.loads(response["Payload"].read()) == []
+    # AND an ARN mapped nowhere is Lambda's ResourceNotFoundException, naming it
+    with LocalService(port=0, data_dir=tmp_path / "bare", workers=0) as service, pytest.raises(ClientError) as info:
+        _consolidate(service)
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert POST in info.value.response["Error"]["Message"]

@@ -75,6 +75,8 @@ _TRANSACTION_MAX_BYTES = 3_500_000  # TransactWriteItems takes 4 MB; the estimat
 _COUNTER = {"pk": {"S": "COUNTER"}, "sk": {"S": "active-loops"}}
 _EVENT_IDS = {"pk": {"S": "COUNTER"}, "sk": {"S": "event-id"}}
 _CLAIM_BATCH = 25
+#: statuses a resource does not leave (queried last: see resources_in_status)
+_FINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
 
 class DynamoDBStorage(TableRequests):
@@ -255,14 +257,19 @@ class DynamoDBStorage(TableRequests):
         return [it.resource_from(item, self.docs) for item in items], cursor
 
     def resources_in_status(self, kind: str, statuses: Sequence[str]) -> list[Resource]:
-        found: list[Resource] = []
-        for status in dict.fromkeys(statuses):
+        """One query per status, so a resource whose status changes between two of them is read twice or not at
+        all. Statuses are queried in the order a resource moves through them (final ones last): a forward move is
+        then read twice, never missed, and the later read (its newer status) is the one kept."""
+        found: dict[str, Resource] = {}
+        for status in sorted(dict.fromkeys(statuses), key=lambda s: s in _FINAL_STATUSES):
             e = Expr()
             condition = (
                 f"{e.n('g2pk')} = {e.v(it.resource_pk(kind))} AND begins_with({e.n('g2sk')}, {e.v(status + '#')})"
             )
-            found.extend(it.resource_from(item, self.docs) for item in self._query(condition, e, index="gsi2"))
-        return sorted(found, key=lambda r: (r.created, r.name))
+            for item in self._query(condition, e, index="gsi2"):
+                resource = it.resource_from(item, self.docs)
+                found[resource.name] = resource
+        return sorted(found.values(), key=lambda r: (r.created, r.name))
 
     # ------------------------------------------------------------------ human loops
     def _counter_update(self, delta: int, max_active: int | None = None) -> dict[str, Any]:
