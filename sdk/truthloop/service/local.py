@@ -204,7 +204,11 @@ class _Dispatch:
     the API handler (if any)."""
 
     def __init__(
-        self, gateway: S3Gateway, api: Handler | None, functions: LambdaFunctions, hosted_ui: Any = None
+        self,
+        gateway: S3Gateway,
+        api: Handler | None,
+        functions: LambdaFunctions | None = None,
+        hosted_ui: Any = None,
     ) -> None:
         self.gateway = gateway
         self.api = api
@@ -232,6 +236,9 @@ class _Dispatch:
             await self.gateway(scope, receive, send, service=service)
             return
         if service == "lambda":
+            if self.functions is None:
+                await _refuse(send, 404, "ResourceNotFoundException", "no Lambda function is served here")
+                return
             await self.functions(scope, receive, send)
             return
         if self.api is None:
