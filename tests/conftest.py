@@ -27,3 +27,13 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_metrics() -> None:
+    """powertools' ``Metrics`` instances share one metric set per process: metrics an earlier test's in-process
+    handler added without a flush (the local backend runs the GT functions in-process) would otherwise be printed by
+    the next handler that flushes, and counted by a test reading its EMF output."""
+    from aws_lambda_powertools import Metrics
+
+    Metrics().clear_metrics()
