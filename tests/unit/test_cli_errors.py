@@ -48,6 +48,33 @@ def test_local_commands_against_a_stopped_backend_name_it(tmp_path: Path, comman
     assert f"the local backend at {endpoint} does not answer" in line and "truthloop local up" in line
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [("", "is not valid JSON"), ('{"endpoint": ', "is not valid JSON"), ("[]", "is not a JSON object")],
+)
+def test_local_status_with_an_unreadable_backend_json_is_one_line(tmp_path: Path, content: str, reason: str) -> None:
+    # GIVEN backend.json empty, cut short or not an object (as a reader saw it while an older backend rewrote it)
+    (tmp_path / "backend.json").write_text(content, encoding="utf-8")
+    # WHEN
+    result = CliRunner().invoke(main, ["local", "status", "--data-dir", str(tmp_path)])
+    # THEN one line names the file and what is wrong with it
+    assert result.exit_code == 1
+    line = _one_line(result.output)
+    assert "backend.json" in line and reason in line
+
+
+def test_the_state_file_is_replaced_whole(tmp_path: Path) -> None:
+    # GIVEN an old backend.json
+    from truthloop.local.backend import read_state, write_state_file
+
+    write_state_file(tmp_path / "backend.json", {"pid": 1})
+    # WHEN a new one is written THEN it replaces the old whole, with mode 0600 and no temporary file left
+    write_state_file(tmp_path / "backend.json", {"pid": 2, "endpoint": "http://127.0.0.1:9"})
+    assert read_state(tmp_path) == {"pid": 2, "endpoint": "http://127.0.0.1:9"}
+    assert (tmp_path / "backend.json").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["backend.json"]
+
+
 def test_local_workers_with_a_bad_gold_file_is_one_line(tmp_path: Path) -> None:
     # GIVEN a running-looking backend and a gold file whose second line is not JSON
     (tmp_path / "backend.json").write_text(json.dumps({"endpoint": "http://127.0.0.1:9", "admin_token": "t"}))

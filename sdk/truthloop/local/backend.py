@@ -55,7 +55,7 @@ from truthloop.local.storage.dynamodb import DynamoDBStorage
 from truthloop.local.storage.dynamodb_schema import create_table
 from truthloop.local.workforce import WorkerDirectory
 
-__all__ = ["STATE_FILE", "LocalBackend", "open_storage", "read_state"]
+__all__ = ["STATE_FILE", "LocalBackend", "open_storage", "read_state", "write_state_file"]
 
 log = logging.getLogger("truthloop.local")
 
@@ -87,15 +87,29 @@ def open_storage(config: BackendConfig, endpoint_url: str) -> Storage:
     )
 
 
+def write_state_file(path: Path, state: dict[str, Any]) -> None:
+    """Write ``backend.json`` (mode 0600) whole or not at all: a temporary file renamed over it, so a reader never
+    sees it empty or half-written (a CLI started while the backend starts, or a restart over an old file)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(state, handle, indent=2)
+    os.replace(temp, path)
+
+
 def read_state(data_dir: str | Path) -> dict[str, Any]:
     """The running backend's endpoints and admin token, from ``<data-dir>/backend.json``."""
     path = Path(data_dir) / STATE_FILE
     try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(path.read_text(encoding="utf-8"))
     except OSError:
         raise LocalBackendError(
             f"no local backend is running with data directory {data_dir} ({path} is missing)"
         ) from None
+    except ValueError as exc:
+        raise LocalBackendError(f"{path} is not valid JSON ({exc}); is the backend still starting?") from None
+    if not isinstance(state, dict):
+        raise LocalBackendError(f"{path} is not a JSON object")
     return state
 
 
@@ -324,9 +338,7 @@ class LocalBackend:
             "admin_token": self.admin_token,
             "pid": os.getpid(),
         }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=2)
+        write_state_file(path, state)
 
     def stop(self) -> None:
         if not self._started:

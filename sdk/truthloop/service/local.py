@@ -54,7 +54,7 @@ from moto.backends import get_backend
 from starlette.types import Receive, Scope, Send
 
 from truthloop.exceptions import LocalBackendError
-from truthloop.local.backend import STATE_FILE
+from truthloop.local.backend import STATE_FILE, write_state_file
 from truthloop.local.config import LambdaConfig
 from truthloop.local.dynamodb_journal import DurableDynamoDB, RestoreReport
 from truthloop.local.handlers import LambdaContext, forget_file_handlers, load_handler
@@ -445,9 +445,7 @@ class LocalService:
             "pid": os.getpid(),
             "storage": "dynamodb",
         }
-        fd = os.open(self.data_dir / STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=2)
+        write_state_file(self.data_dir / STATE_FILE, state)
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point unchanged boto3 code at this port (with dummy credentials)."""

@@ -61,7 +61,8 @@ class Server:
         )
         state_file = self.data_dir / "backend.json"
         deadline = time.monotonic() + 60
-        while not state_file.exists():
+        # (a crashed run's backend.json is still there: wait for this process's own)
+        while not (state_file.exists() and read_state(self.data_dir).get("pid") == self.process.pid):
             assert self.process.poll() is None, self.process.stdout.read().decode() if self.process.stdout else ""
             assert time.monotonic() < deadline, "backend did not start"
             time.sleep(0.05)
@@ -106,7 +107,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     yield running
     if running.process is not None:
         running.process.kill()
-        running.process.wait()
+        running.process.communicate(timeout=30)  # reaps it and closes its stdout pipe
 
 
 def _answer(client: httpx.Client, answer: dict[str, Any]) -> str:
