@@ -6,6 +6,9 @@ journal costs each write. Prints ONE JSON object:
 * ``restart``: start times (``LocalService.start()``, wall clock) on an empty directory, then with the N loops only
   in the journal (replayed, then compacted), then from the snapshot that compaction wrote (and an empty journal);
   with the journal's size and entries, the snapshot's size and items, and the replay/compaction split;
+* ``transactions``: ``StartHumanLoop`` latency (first and last tenth) while seeding ``--transaction-loops`` loops,
+  with truthloop's per-item undo log for ``TransactWriteItems`` (:mod:`truthloop.local.moto_transactions`) and
+  with moto's own backup (a deep copy of the whole table per transaction), and the ratio;
 * ``put_item``: ``PutItem`` (1 KiB item, sequential, one boto3 client through the service's port) latency with the
   journal on and off (moto's memory only), median and p95 in milliseconds.
 """
@@ -23,6 +26,7 @@ from typing import Any
 
 import boto3
 
+from truthloop.local import moto_transactions
 from truthloop.service.local import LocalService
 
 COGNITO = {"UserPool": "us-east-1_Bench", "UserGroup": "labelers", "ClientId": "client-id"}
@@ -49,7 +53,8 @@ def _sizes(data_dir: Path) -> dict[str, int]:
     }
 
 
-def _seed(service: LocalService, loops: int) -> None:
+def _seed(service: LocalService, loops: int) -> list[float]:
+    """Create a flow and start ``loops`` human loops; the seconds each ``StartHumanLoop`` took."""
     sm, a2i = _client(service, "sagemaker"), _client(service, "sagemaker-a2i-runtime")
     _client(service, "s3").create_bucket(Bucket="bench-output")
     team = sm.create_workteam(
@@ -73,12 +78,38 @@ def _seed(service: LocalService, loops: int) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the flow did not become Active")
         time.sleep(0.2)
+    seconds = []
     for index in range(loops):
+        started = time.perf_counter()
         a2i.start_human_loop(
             HumanLoopName=f"loop-{index:05d}",
             FlowDefinitionArn=flow,
             HumanLoopInput={"InputContent": json.dumps({"text": f"item {index}"})},
         )
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _transactions(base: Path, loops: int, *, undo_log: bool) -> dict[str, Any]:
+    """``StartHumanLoop`` (one ``TransactWriteItems``) as the table grows to ``loops`` loops, with truthloop's
+    per-item undo log or with moto's own backup (a deep copy of the whole table per transaction)."""
+    service, _ = _start(base / f"transactions-{undo_log}")
+    try:
+        if not undo_log:
+            moto_transactions.uninstall()
+        started = time.perf_counter()
+        seconds = _seed(service, loops)
+        total = time.perf_counter() - started
+    finally:
+        service.stop()
+        moto_transactions.install()
+    tenth = max(len(seconds) // 10, 1)
+    return {
+        "loops": loops,
+        "seed_seconds": round(total, 2),
+        "first_tenth_median_ms": round(statistics.median(seconds[:tenth]) * 1000, 2),
+        "last_tenth_median_ms": round(statistics.median(seconds[-tenth:]) * 1000, 2),
+    }
 
 
 def _restart(base: Path, loops: int) -> dict[str, Any]:
@@ -90,9 +121,11 @@ def _restart(base: Path, loops: int) -> dict[str, Any]:
     service, replayed = _start(data_dir)
     report = service.restored
     assert report is not None
-    count = len(_client(service, "sagemaker-a2i-runtime").list_human_loops(
-        FlowDefinitionArn="arn:aws:sagemaker:us-east-1:123456789012:flow-definition/bench-flow", MaxResults=100
-    )["HumanLoopSummaries"])
+    count = len(
+        _client(service, "sagemaker-a2i-runtime").list_human_loops(
+            FlowDefinitionArn="arn:aws:sagemaker:us-east-1:123456789012:flow-definition/bench-flow", MaxResults=100
+        )["HumanLoopSummaries"]
+    )
     service.stop()
     after = _sizes(data_dir)
     service, from_snapshot = _start(data_dir)
@@ -153,6 +186,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loops", type=int, default=1000)
     parser.add_argument("--puts", type=int, default=300)
+    parser.add_argument(
+        "--transaction-loops", type=int, default=300, help="loops seeded to compare transaction backups (0: skip)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "x")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "x")
@@ -165,6 +201,15 @@ def main() -> None:
                 "journal_off": _puts(base, args.puts, journal=False),
             },
         }
+        if args.transaction_loops:
+            undo = _transactions(base, args.transaction_loops, undo_log=True)
+            backup = _transactions(base, args.transaction_loops, undo_log=False)
+            result["transactions"] = {
+                "undo_log": undo,
+                "moto_backup": backup,
+                "seed_speedup": round(backup["seed_seconds"] / undo["seed_seconds"], 2),
+                "last_tenth_speedup": round(backup["last_tenth_median_ms"] / undo["last_tenth_median_ms"], 2),
+            }
     print(json.dumps(result, indent=2))
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from truthloop.exceptions import LocalBackendError
+from truthloop.local import moto_transactions
 
 __all__ = ["READ_ONLY_OPERATIONS", "DurableDynamoDB", "JournalBroken", "RestoreReport", "SharedLock", "operation_of"]
 
@@ -171,30 +172,6 @@ def _each_backend() -> Iterator[tuple[str, str, Any]]:
             yield account_id, region, regions[region]
 
 
-@contextlib.contextmanager
-def _transactions_without_backup() -> Iterator[None]:
-    """moto's ``TransactWriteItems`` deep-copies every table it touches, to roll back a failed transaction; a
-    replay of N loops would copy the table N times. A replayed transaction succeeded when it was first applied and
-    meets the same state again, so while replaying the copy is skipped (a transaction refused on replay is counted
-    in :attr:`RestoreReport.replay_failures`; it may then be partly applied, as replay has diverged anyway)."""
-    import copy as real_copy
-    import importlib
-    import types
-
-    models: Any = importlib.import_module("moto.dynamodb.models")
-    table_type = models.Table
-
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, table_type) else real_copy.deepcopy(value, memo)
-
-    original = models.copy
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=real_copy.copy)
-    try:
-        yield
-    finally:
-        models.copy = original
-
-
 class SharedLock:
     """Many readers or one writer; a waiting writer goes before new readers (moto's DynamoDB is not safe to read
     while a write changes it: a ``Query`` iterating a table that a ``PutItem`` grows raises ``RuntimeError``)."""
@@ -299,10 +276,11 @@ class DurableDynamoDB:
         started = time.perf_counter()
         next_journal = self._load_snapshot(report)
         journals = self._journals()
-        with _transactions_without_backup():
-            for number, path in journals:
-                if number >= next_journal:
-                    self._replay(path, apply, report, last=number == journals[-1][0])
+        # a replay of N loops would otherwise copy the whole table N times (moto's transaction backup)
+        moto_transactions.install()
+        for number, path in journals:
+            if number >= next_journal:
+                self._replay(path, apply, report, last=number == journals[-1][0])
         report.load_seconds = time.perf_counter() - started
         started = time.perf_counter()
         newest = max([next_journal - 1, *(number for number, _ in journals)])

@@ -365,8 +365,12 @@ def reset_moto() -> None:
     """Empty moto's S3, DynamoDB, SQS and SNS (moto's state is per process; a backend starts from its own files)."""
     from moto.backends import get_backend
 
+    from truthloop.local import moto_transactions
+
     for service in MOTO_SERVICES:
         get_backend(service).reset()  # type: ignore[call-overload]
+    # a backend's table holds all its loops: without this, every transaction would copy it (see the module)
+    moto_transactions.install()
 
 
 # ----------------------------------------------------------------------------------------------------- ASGI side
