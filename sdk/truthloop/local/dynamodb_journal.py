@@ -19,6 +19,13 @@ At start the state is rebuilt in three steps:
    directory) naming a new, empty journal as the next one; only then are the older journals deleted. A crash at
    any point leaves either the old snapshot with its journals or the new snapshot, never a journal applied twice.
 
+While running, the same compaction happens whenever the current journal passes ``compact_bytes`` (64 MiB by
+default), under the write lock: the snapshot is written from moto's memory, which holds exactly what the journals
+hold, and appends go on in a fresh journal. So a long-running backend's journal (and its next start's replay)
+stays bounded; DynamoDB requests wait while the snapshot is written (about 0.1 ms per item). A compaction that
+fails (disk full) is logged and retried after another ``compact_bytes``; the journal it would have replaced is
+still complete, so nothing is lost.
+
 Every journal line is ``<crc32 hex> <json>``. A last line that is incomplete or fails its checksum is what a
 ``kill -9`` (or power loss) in the middle of an append leaves: it was never acknowledged, so it is dropped and
 reported (a warning, and :attr:`RestoreReport.torn_tail`). A damaged line followed by good ones is not a torn
@@ -215,8 +222,15 @@ class SharedLock:
 class DurableDynamoDB:
     """moto's in-memory DynamoDB with a write-through journal and a snapshot in ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, compact_bytes: int = 64 * 1024 * 1024) -> None:
         self.root = root
+        #: a journal this long is compacted into a snapshot while running (0: only at start)
+        self.compact_bytes = compact_bytes
+        self._journal_number = 0
+        self._journal_bytes = 0
+        #: compactions done while running, and the last one's error (``None`` when it succeeded)
+        self.online_compactions = 0
+        self.compaction_error: str | None = None
         #: a write holds it exclusively while moto applies it and it is appended (the journal's order is moto's
         #: order); reads hold it shared, so they never see moto's tables in the middle of a change
         self.lock = SharedLock()
@@ -241,6 +255,7 @@ class DurableDynamoDB:
                 written = os.write(self._fd, view)
                 view = view[written:]
             os.fsync(self._fd)
+            self._journal_bytes += len(line)
         except OSError as exc:
             self._broken = (
                 f"writing the DynamoDB journal {self._journal} failed ({exc.strerror}); later writes are refused "
@@ -249,6 +264,33 @@ class DurableDynamoDB:
             log.error("%s", self._broken)
             raise JournalBroken(self._broken) from exc
         self.appended += 1
+        if self.compact_bytes and self._journal_bytes >= self.compact_bytes:
+            self.compact()
+
+    def compact(self) -> bool:
+        """Snapshot moto's memory and continue in a fresh journal (caller holds :attr:`lock` exclusively, or
+        nothing else writes); ``False`` when it failed (logged; the current journal stays and is complete)."""
+        if self._fd is None:
+            raise LocalBackendError("the DynamoDB journal is not open (restore() was not called)")
+        old = [path for number, path in self._journals() if number <= self._journal_number]
+        following = self._journal_number + 1
+        try:
+            self._write_snapshot(following, RestoreReport())
+        except Exception as exc:  # the write is durable already: report it, never fail the write
+            self.compaction_error = f"compacting the DynamoDB journal into {self.root / _SNAPSHOT} failed: {exc}"
+            log.error("%s; the journal keeps growing and compaction is retried later", self.compaction_error)
+            self._journal_bytes = 0  # retry after another compact_bytes
+            return False
+        # the snapshot now includes every journal up to the current one: continue in the next, then drop them
+        os.close(self._fd)
+        self._fd = None
+        self._open(following)
+        for path in old:
+            path.unlink(missing_ok=True)
+        _fsync_dir(self.root)
+        self.online_compactions += 1
+        self.compaction_error = None
+        return True
 
     def check_writable(self) -> None:
         """Raise :class:`JournalBroken` when an earlier append failed (before moto applies anything)."""
@@ -314,6 +356,8 @@ class DurableDynamoDB:
     def _open(self, number: int) -> None:
         self._journal = self.root / f"journal-{number:08d}.log"
         self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._journal_number = number
+        self._journal_bytes = os.fstat(self._fd).st_size
         os.fsync(self._fd)
         _fsync_dir(self.root)
 

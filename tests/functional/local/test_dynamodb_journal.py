@@ -26,8 +26,9 @@ TABLE = "journaled"
 class Gateway:
     """moto's DynamoDB behind the real gateway on a loopback port, journaled to ``root`` (what the backends run)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, compact_bytes: int = 64 * 1024 * 1024) -> None:
         self.root = root
+        self.compact_bytes = compact_bytes
         self.journal: DurableDynamoDB | None = None
         self.servers: list[Any] = []
         self.report = RestoreReport()
@@ -35,7 +36,7 @@ class Gateway:
 
     def start(self) -> Any:
         reset_moto()
-        self.journal = DurableDynamoDB(self.root)
+        self.journal = DurableDynamoDB(self.root, compact_bytes=self.compact_bytes)
         gateway = S3Gateway(None, self.journal)
         self.report = self.journal.restore(gateway.apply_dynamodb)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -227,3 +228,60 @@ def test_after_a_failed_append_every_later_write_is_refused(gateway: Gateway) ->
     assert client.describe_table(TableName=TABLE)["Table"]["TableName"] == TABLE
     # AND the second write never reached moto (refused before it was applied)
     assert "Item" not in client.get_item(TableName=TABLE, Key=_key("second"))
+
+
+@pytest.mark.parametrize("crash_before_delete", [False, True], ids=["clean", "crash-before-old-journal-deleted"])
+def test_a_long_journal_is_compacted_while_running_and_replays_once(tmp_path: Path, crash_before_delete: bool) -> None:
+    # GIVEN a gateway that compacts once its journal passes 4 KB
+    gateway = Gateway(tmp_path / "dynamodb", compact_bytes=4096)
+    try:
+        client = gateway.start()
+        _seed(client)
+        assert gateway.journal is not None
+        kept: dict[Path, bytes] = {}
+        # WHEN enough conditional counter updates are written to pass the limit several times
+        for _ in range(40):
+            if crash_before_delete:  # remember every journal, as if the deletes after a compaction never happened
+                kept.update({path: path.read_bytes() for path in gateway.journal_files()})
+            _bump(client, "counter", below=100)
+        # THEN it compacted while running, keeping one journal shorter than the limit next to the snapshot
+        assert gateway.journal.online_compactions >= 2 and gateway.journal.compaction_error is None
+        assert len(gateway.journal_files()) == 1 and gateway.journal_files()[0].stat().st_size < 4096
+        assert (gateway.root / "snapshot.jsonl").is_file()
+        for path, data in kept.items():
+            if not path.exists():
+                path.write_bytes(data)
+        # AND after a restart every acknowledged update counts once (journals the snapshot includes are skipped)
+        client = gateway.restart()
+        assert gateway.report.replay_failures == 0
+        assert _count(client, "counter") == 43
+    finally:
+        gateway.stop()
+        reset_moto()
+
+
+def test_a_failed_compaction_loses_nothing_and_is_retried(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a gateway whose snapshot cannot be written (a full disk)
+    gateway.compact_bytes = 2048
+    client = gateway.start()
+    _seed(client)
+    assert gateway.journal is not None
+    done_before = gateway.journal.online_compactions
+
+    def full_disk(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DurableDynamoDB, "_write_snapshot", full_disk)
+    # WHEN writes pass the compaction limit
+    for _ in range(20):
+        _bump(client, "counter", below=100)
+    # THEN every write was acknowledged, the failure is reported, and the journal still holds them all
+    assert gateway.journal.online_compactions == done_before
+    assert gateway.journal.compaction_error is not None and "No space left" in gateway.journal.compaction_error
+    monkeypatch.undo()
+    _bump(client, "counter", below=100)  # the next attempt, after another 2 KB, succeeds
+    for _ in range(20):
+        _bump(client, "counter", below=100)
+    assert gateway.journal.online_compactions > done_before and gateway.journal.compaction_error is None
+    client = gateway.restart()
+    assert _count(client, "counter") == 44
