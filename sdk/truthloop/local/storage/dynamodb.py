@@ -36,6 +36,7 @@ from truthloop.local.storage.base import (
     ANSWERABLE,
     Assignment,
     AssignmentError,
+    ClaimConflict,
     EventRecord,
     HumanLoop,
     JobObject,
@@ -509,7 +510,7 @@ class DynamoDBStorage(TableRequests):
             return None
         teams = list(dict.fromkeys(workteam_arns))
         for _ in range(ATTEMPTS):
-            held, stale = self._held(teams, worker_id, now, task_id)
+            held, stale, live = self._held(teams, worker_id, now, task_id)
             if held is not None:
                 task, assignment = held
                 if lease_seconds is None:
@@ -521,7 +522,7 @@ class DynamoDBStorage(TableRequests):
                     continue  # submitted, released or lapsed since the read: look again
                 assignment.lease_until = lease
                 return task, assignment
-            claimed = self._claim_new(teams, worker_id, now, task_id, lease_seconds, stale)
+            claimed = self._claim_new(teams, worker_id, now, task_id, lease_seconds, stale, live)
             if claimed != "retry":
                 return claimed if isinstance(claimed, tuple) else None
         raise StorageThrottled("ClaimTask", f"the holds of worker {worker_id} kept changing")
@@ -566,12 +567,14 @@ class DynamoDBStorage(TableRequests):
 
     def _held(
         self, teams: list[str], worker_id: str, now: float, task_id: str | None
-    ) -> tuple[tuple[Task, Assignment] | None, dict[str, str]]:
-        """The worker's held assignment in those teams (``task_id``'s, if given), and per team the task of a
-        hold within its time limit whose assignment is not held any more (its lease lapsed): a claim may replace
-        such a hold (see :meth:`_try_claim`)."""
+    ) -> tuple[tuple[Task, Assignment] | None, dict[str, str], dict[str, str]]:
+        """The worker's held assignment in those teams (``task_id``'s, if given); per team the task of a hold
+        within its time limit whose assignment is not held any more (its lease lapsed): a claim may replace such a
+        hold (see :meth:`_try_claim`); and per team the task of each live hold seen (a claim naming another task
+        of that team is refused)."""
         holds = [h for h in self._holds(worker_id) if it.s(h, "sk") in teams and it.f(h, "deadline") > now]
         stale: dict[str, str] = {}
+        live: dict[str, str] = {}
         for hold in sorted(holds, key=lambda h: it.f(h, "accepted_at")):
             members = {it.s(m, "sk"): m for m in self._partition(it.s(hold, "task_id"))}
             task_item, assignment_item = members.get("TASK"), members.get("ASG#" + worker_id)
@@ -579,8 +582,10 @@ class DynamoDBStorage(TableRequests):
                 stale[it.s(hold, "sk")] = it.s(hold, "task_id")
                 continue
             if task_id is None or it.s(hold, "task_id") == task_id:
-                return (it.task_from(task_item, self.docs), it.assignment_from(assignment_item, self.docs)), stale
-        return None, stale
+                held = (it.task_from(task_item, self.docs), it.assignment_from(assignment_item, self.docs))
+                return held, stale, live
+            live[it.s(hold, "sk")] = it.s(hold, "task_id")
+        return None, stale, live
 
     def _queue(self, team: str, now: float | None) -> Iterator[Item]:
         """Open tasks of a workteam with a free slot, oldest first (gsi2; eventually consistent, so a candidate)."""
@@ -626,9 +631,13 @@ class DynamoDBStorage(TableRequests):
         task_id: str | None,
         lease_seconds: float | None,
         stale: dict[str, str],
+        live: dict[str, str],
     ) -> tuple[Task, Assignment] | str | None:
         if task_id is not None:
             item = self._get(it.task_key(task_id))
+            team = None if item is None else it.s(item, "workteam_arn")
+            if team is not None and team in live:
+                raise ClaimConflict(worker_id, team, live[team])
             ok = (
                 item is not None
                 and it.s(item, "workteam_arn") in teams
@@ -649,8 +658,8 @@ class DynamoDBStorage(TableRequests):
                     continue
                 team = it.s(candidate, "workteam_arn")
                 outcome = self._try_claim(candidate, worker_id, now, lease_seconds, stale.get(team))
-                if outcome == "hold-taken":
-                    return None if task_id is not None else "retry"
+                if outcome == "hold-taken":  # a claim of another tab: read the holds again (and refuse, or return it)
+                    return "retry"
                 if isinstance(outcome, tuple):
                     return outcome
 
