@@ -718,6 +718,44 @@ def test_transitions_deletes_and_the_quota_counter(storage: Storage) -> None:
     assert storage.count_human_loops() == 2
 
 
+def test_queue_counts_follow_every_way_a_worker_touches_a_task(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN team-a's tasks: q0..q5 need one answer, pair needs two; team-b has one
+    storage.put_tasks([_task(f"q{n}") for n in range(6)] + [_task("pair", required=2), _task("b0", team="team-b")])
+    assert storage.queue_counts(["team-a", "team-b"], "w1") == {"team-a": 7, "team-b": 1}
+
+    def claim(worker: str, task_id: str, now: float, lease: float | None = None) -> None:
+        claimed = storage.claim_task(["team-a"], worker, now, task_id=task_id, lease_seconds=lease)
+        assert claimed is not None and claimed[0].id == task_id
+
+    # WHEN w1 answers pair, declines q0, claims and plainly releases q1, lets a leased claim on q2 lapse (swept),
+    # lets its claim on q3 time out (swept, with w2's claim on q5), then holds q4
+    claim("w1", "pair", 1000.0)
+    storage.submit_answer("pair", "w1", {}, 1001.0)
+    claim("w1", "q0", 1002.0)
+    assert storage.release_assignment("q0", "w1", 1003.0, decline=True)
+    claim("w1", "q1", 1004.0)
+    assert storage.release_assignment("q1", "w1", 1005.0)
+    claim("w1", "q2", 1006.0, lease=10.0)
+    claim("w2", "q5", 1007.0)
+    storage.sweep_tasks(1020.0)  # q2's lease lapsed: handed back (the assignment goes), w1 may claim it again
+    claim("w1", "q3", 1021.0)
+    storage.sweep_tasks(1090.0)  # the 60 s time limits of w1's claim on q3 and w2's on q5 passed
+    claim("w1", "q4", 1091.0)
+    # THEN w1 counts q1, q2, q5 and the q4 it holds, not pair, q0 or q3 (answered, declined, timed out);
+    # w2 counts pair, q0..q3, not q4 (no free slot) or q5 (timed out); w3 of team-b its one task
+    assert storage.queue_counts(["team-a", "team-b"], "w1") == {"team-a": 4, "team-b": 1}
+    assert storage.queue_counts(["team-a"], "w2") == {"team-a": 5}
+    assert storage.queue_counts(["team-b"], "w3") == {"team-b": 1}
+    # AND a task closed by its owner, or answered by its last worker, leaves every count
+    assert storage.close_tasks("human-loop:q1", 1100.0) == 1
+    claim("w2", "pair", 1101.0)
+    storage.submit_answer("pair", "w2", {}, 1102.0)
+    assert storage.queue_counts(["team-a"], "w1") == {"team-a": 3}
+    assert storage.queue_counts(["team-a"], "w2") == {"team-a": 3}
+    assert storage.queue_counts([], "w1") == {}
+
+
 def test_closing_releasing_and_counting_tasks(storage: Storage) -> None:
     # GIVEN two open tasks of one owner; w1 holds the first
     tasks = [replace(_task(f"c{n}"), owner="job:j") for n in range(2)]

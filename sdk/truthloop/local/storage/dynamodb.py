@@ -460,9 +460,11 @@ class DynamoDBStorage(TableRequests):
         e = Expr()
         return list(self._query(f"{e.n('pk')} = {e.v('TASK#' + task_id)}", e))
 
-    def _task_write(self, item: Item, task: Task) -> dict[str, Any]:
-        """Update the task's state to ``task``'s, only if nobody wrote it since ``item`` was read."""
+    def _task_write(self, item: Item, task: Task, *, unseen: Sequence[str] = ()) -> dict[str, Any]:
+        """Update the task's state to ``task``'s, only if nobody wrote it since ``item`` was read; ``unseen``: the
+        workers whose assignment on it the same transaction deletes (they leave its ``seen`` set)."""
         e = Expr().set_all(it.task_state_fields(task, it.s(item, "ord"), self._purge_at())).add("ver", 1)
+        e.delete_from_set("seen", unseen)
         return self._update(it.task_key(task.id), e, f"{e.n('ver')} = {e.v(it.i(item, 'ver'))}")
 
     def _hold_delete(self, assignment: Assignment, workteam_arn: str) -> dict[str, Any]:
@@ -675,7 +677,7 @@ class DynamoDBStorage(TableRequests):
         lease = None if lease_seconds is None else min(now + lease_seconds, deadline)
         assignment = Assignment(task_id, worker_id, "active", now, deadline, lease_until=lease)
         a, h, t = Expr(), Expr(), Expr()
-        t.add("active", 1).add("free", -1).add("ver", 1)
+        t.add("active", 1).add("free", -1).add("ver", 1).add_to_set("seen", [worker_id])
         hold_free = f"attribute_not_exists({h.n('pk')}) OR {h.n('deadline')} <= {h.v(float(now))}"
         if stale_task is not None:
             hold_free += f" OR {h.n('task_id')} = {h.v(stale_task)}"
@@ -784,7 +786,7 @@ class DynamoDBStorage(TableRequests):
                 hand_back = self._update(key, a, f"{a.n('status')} = {a.v('active')}")
             else:
                 hand_back = self._delete(key, f"{a.n('status')} = {a.v('active')}", a)
-            items = [hand_back, self._task_write(task_item, task)]
+            items = [hand_back, self._task_write(task_item, task, unseen=() if decline else [worker_id])]
             assignment = it.assignment_from(held, None)
             try:
                 self._transact_releasing_holds(items, [self._hold_delete(assignment, task.workteam_arn)])
@@ -893,7 +895,7 @@ class DynamoDBStorage(TableRequests):
                         it.assignment_key(task_id, assignment.worker_id), a, f"{a.n('status')} = {a.v('active')}"
                     )
                 )
-            items.append(self._task_write(task_item, task))
+            items.append(self._task_write(task_item, task, unseen=[a.worker_id for a in lapsed]))
             holds = [self._hold_delete(a, task.workteam_arn) for a in (*lapsed, *ending)]
             try:
                 self._transact_releasing_holds(items, holds)
@@ -953,8 +955,19 @@ class DynamoDBStorage(TableRequests):
             if team in counts:
                 counts[team] += 1
         for team in dict.fromkeys(workteam_arns):
-            ids = [it.s(item, "id") for item in self._queue(team, None)]
-            counts[team] += len(ids) - len(self._touched(ids, worker_id))
+            # one Select=COUNT Query per team (a page per MB of its queue): a task's ``seen`` set names the workers
+            # with an assignment on it (added by the claim, dropped when a release or the sweep deletes it)
+            e = Expr()
+            unseen = (
+                f"{e.n('free')} > {e.v(0)} AND {e.n('status')} = {e.v('open')} AND "
+                f"(attribute_not_exists({e.n('seen')}) OR NOT contains({e.n('seen')}, {e.v(worker_id)}))"
+            )
+            counts[team] += sum(
+                1
+                for _ in self._query(
+                    f"{e.n('g2pk')} = {e.v('QUEUE#' + team)}", e, index="gsi2", filter_expression=unseen, count=True
+                )
+            )
         return counts
 
     def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:
