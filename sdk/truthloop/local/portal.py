@@ -351,24 +351,13 @@ class PortalApp:
             deadline=deadline,
         )
 
-    def _job_task_type(self, doc: dict[str, Any]) -> str | None:
-        """The truthloop task type of a job: from its built-in Lambda, or its handler's TRUTHLOOP_TASK_TYPE."""
-        config = doc["HumanTaskConfig"]
-        arns = (
-            config.get("PreHumanTaskLambdaArn"),
-            config.get("AnnotationConsolidationConfig", {}).get("AnnotationConsolidationLambdaArn"),
-        )
-        for arn in arns:
-            if not arn:
-                continue
-            try:
-                function = self.rt.lambdas.resolve(arn)
-            except Exception:
-                continue
-            found = function.builtin_task_type or function.environment.get("TRUTHLOOP_TASK_TYPE")
-            if found:
-                return str(found)
-        return None
+    @staticmethod
+    def _job_task_type(doc: dict[str, Any]) -> str | None:
+        """The truthloop task type of a job, from the job alone (the same on the local backend and the service):
+        its built-in Lambdas, AWS-owned task UI or catalogue template; ``None`` (unknown) for the user's own."""
+        from truthloop.labeling.task_types import task_type_of_job
+
+        return task_type_of_job(doc["HumanTaskConfig"], str(doc.get("_Template", "")))
 
     # ------------------------------------------------------------------ browser pages
     async def home(self, request: Request) -> Response:
