@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from truthloop.exceptions import UnsupportedTaskTypeError
 
-__all__ = ["TASK_TYPES", "AnswerKind", "TaskType", "get_task_type", "task_type_for_builtin"]
+__all__ = ["TASK_TYPES", "AnswerKind", "TaskType", "get_task_type", "task_type_for_builtin", "task_type_of_job"]
 
 AnswerKind = Literal[
     "class", "multilabel", "boxes", "verification", "entities", "segmentation", "free-text", "ranking", "pairwise"
@@ -105,3 +107,47 @@ def task_type_for_builtin(builtin: str) -> str:
     if suffix not in _BY_BUILTIN:
         raise UnsupportedTaskTypeError(builtin, sorted(_BY_BUILTIN))
     return _BY_BUILTIN[suffix]
+
+
+def task_type_of_job(human_task_config: Mapping[str, Any], template: str) -> str | None:
+    """The truthloop task type of a labeling job, from what the job itself says; ``None`` when it does not say.
+
+    The CreateLabelingJob API has no task-type field (docs/aws-contracts.md, "Built-in Lambda ARNs"): the type
+    follows from, in this order, a built-in ``PRE-``/``ACS-`` Lambda ARN; an AWS-owned ``HumanTaskUiArn``
+    (``…:human-task-ui/NamedEntityRecognition``); or a worker template that is one of truthloop's catalogue templates
+    unchanged (``gt/free-text`` → ``free-text``). A job with the user's own Lambdas and own template has no
+    derivable type. The user's functions are not asked (the service cannot read a remote function's environment),
+    so the local backend and the service give the same answer.
+
+    >>> builtin = "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox"
+    >>> task_type_of_job({"PreHumanTaskLambdaArn": builtin}, "")
+    'bounding-box'
+    >>> own = "arn:aws:lambda:us-east-1:123456789012:function:mine"
+    >>> task_type_of_job({"PreHumanTaskLambdaArn": own}, "<p/>")
+    """
+    from truthloop.arns import HUMAN_TASK_UI_ACCOUNT, parse_builtin_lambda_arn
+
+    consolidation = human_task_config.get("AnnotationConsolidationConfig") or {}
+    for arn in (human_task_config.get("PreHumanTaskLambdaArn"), consolidation.get("AnnotationConsolidationLambdaArn")):
+        builtin = parse_builtin_lambda_arn(arn) if isinstance(arn, str) else None
+        if builtin is not None and builtin.task_type in _BY_BUILTIN:
+            return _BY_BUILTIN[builtin.task_type]
+    ui_arn = (human_task_config.get("UiConfig") or {}).get("HumanTaskUiArn")
+    if isinstance(ui_arn, str):
+        ui_name = ui_arn.rsplit("/", 1)[-1]
+        found = next((t.id for t in TASK_TYPES.values() if t.human_task_ui and t.human_task_ui == ui_name), None)
+        if found is not None and ui_arn.split(":")[4:5] == [HUMAN_TASK_UI_ACCOUNT]:
+            return found
+    return _catalogue_task_types().get(template.strip()) if template.strip() else None
+
+
+@functools.cache
+def _catalogue_task_types() -> dict[str, str]:
+    """Catalogue template text (stripped) -> the task type it is first meant for."""
+    from truthloop.templates import catalogue
+
+    return {
+        entry.text().strip(): entry.task_type
+        for entry in catalogue.all_templates("gt")
+        if entry.task_type is not None
+    }

@@ -49,7 +49,7 @@ from starlette.staticfiles import StaticFiles
 from truthloop.exceptions import TruthloopError
 from truthloop.local import templating
 from truthloop.local.runtime import Runtime
-from truthloop.local.storage import Assignment, AssignmentError, SupportsClaimLeases, Task, Worker
+from truthloop.local.storage import Assignment, AssignmentError, ClaimConflict, SupportsClaimLeases, Task, Worker
 from truthloop.local.workforce import WorkerDirectory
 from truthloop.templates._page import asset_content_security_policy
 
@@ -351,24 +351,13 @@ class PortalApp:
             deadline=deadline,
         )
 
-    def _job_task_type(self, doc: dict[str, Any]) -> str | None:
-        """The truthloop task type of a job: from its built-in Lambda, or its handler's TRUTHLOOP_TASK_TYPE."""
-        config = doc["HumanTaskConfig"]
-        arns = (
-            config.get("PreHumanTaskLambdaArn"),
-            config.get("AnnotationConsolidationConfig", {}).get("AnnotationConsolidationLambdaArn"),
-        )
-        for arn in arns:
-            if not arn:
-                continue
-            try:
-                function = self.rt.lambdas.resolve(arn)
-            except Exception:
-                continue
-            found = function.builtin_task_type or function.environment.get("TRUTHLOOP_TASK_TYPE")
-            if found:
-                return str(found)
-        return None
+    @staticmethod
+    def _job_task_type(doc: dict[str, Any]) -> str | None:
+        """The truthloop task type of a job, from the job alone (the same on the local backend and the service):
+        its built-in Lambdas, AWS-owned task UI or catalogue template; ``None`` (unknown) for the user's own."""
+        from truthloop.labeling.task_types import task_type_of_job
+
+        return task_type_of_job(doc["HumanTaskConfig"], str(doc.get("_Template", "")))
 
     # ------------------------------------------------------------------ browser pages
     async def home(self, request: Request) -> Response:
@@ -807,16 +796,37 @@ class PortalApp:
             wanted = json.loads(body) if body.strip() else {}
         except ValueError:
             return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        if not isinstance(wanted, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
         teams = list(self._teams(session))
-        arn = wanted.get("workteamArn") if isinstance(wanted, dict) else None
+        arn, task_id = wanted.get("workteamArn"), wanted.get("taskId")
+        for field_name, value in (("workteamArn", arn), ("taskId", task_id)):
+            if value is not None and (not isinstance(value, str) or not value):
+                return JSONResponse({"error": f"{field_name} must be a non-empty string"}, status_code=400)
+        if task_id is not None:  # open a given task: it must be of one of the worker's teams
+            named = await anyio.to_thread.run_sync(self.rt.storage.get_task, task_id)
+            if named is None:
+                return JSONResponse({"error": f"no task {task_id}"}, status_code=404)
+            if arn is not None and arn != named.workteam_arn:
+                return JSONResponse({"error": f"task {task_id} is not of workteam {arn}"}, status_code=400)
+            arn = named.workteam_arn
         if arn is not None:
             if arn not in teams:
                 if arn in self._teams():
                     return JSONResponse({"error": f"you are not a member of workteam {arn}"}, status_code=403)
                 return JSONResponse({"error": f"no workteam {arn}"}, status_code=404)
             teams = [arn]
-        claimed = await anyio.to_thread.run_sync(lambda: self.rt.storage.claim_task(teams, worker.id, self.rt.now()))
+        try:
+            claimed = await anyio.to_thread.run_sync(
+                lambda: self.rt.storage.claim_task(teams, worker.id, self.rt.now(), task_id=task_id)
+            )
+        except ClaimConflict as exc:  # one claim per workteam: the one held is named so the client can go back to it
+            conflict = {"__type": "ConflictException", "error": str(exc), "heldTaskId": exc.held_task_id}
+            return JSONResponse(conflict, status_code=409)
         if claimed is None:
+            if task_id is not None:
+                reason = f"task {task_id} is not open to you (answered, declined, held by enough workers, or closed)"
+                return JSONResponse({"__type": "ConflictException", "error": reason}, status_code=409)
             return Response(status_code=204)
         task, assignment = claimed
         data = await anyio.to_thread.run_sync(self._api_view, task, assignment.deadline)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.functional.local.helpers import FAST, ROLE, Worker, crowd, events, s3_keys, unique, wait_for
-from tests.functional.local.service import BACKENDS, ServiceBackend, running_service
+from tests.functional.local.service import BACKENDS, running_service
 from tests.functional.local.stores import scan_free
 from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn
 from truthloop.contracts import (
@@ -244,9 +244,9 @@ def test_custom_lambdas_get_the_documented_events(
     )
     wait_for(lambda: sm.describe_labeling_job(LabelingJobName=name)["LabelingJobStatus"] == "InProgress")
     person: Worker = worker("writer")
-    # the portal names a user function's task type from its handler's TRUTHLOOP_TASK_TYPE; the service cannot read
-    # a remote function's environment (docs/service.md), so its portal leaves taskType out for custom functions
-    task_type = None if isinstance(backend, ServiceBackend) else "free-text"
+    # the portal names the task type from the job alone, the same on every backend: here its catalogue template
+    # (the functions' TRUTHLOOP_TASK_TYPE is not asked: the service cannot read a remote function's environment)
+    task_type = "free-text"
     # WHEN a worker answers each task (the task input is what the pre-annotation handler returned)
     for _ in lines:
         task = wait_for(lambda: person.claim(team), what="a task")

@@ -132,6 +132,50 @@ def test_declined_task_goes_back_to_the_queue(
     assert taken is not None and taken["id"] == task["id"]
 
 
+def test_claiming_a_named_task_while_holding_another_is_a_409_naming_the_held_one(
+    a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
+) -> None:
+    # GIVEN two open tasks of one team, the first held by a worker through the queue
+    _start_loops(a2i, flow(), 2, "named")
+    holder, other = worker("holder"), worker("other")
+    held = holder.claim(team)
+    assert held is not None
+    second = other.claim(team)
+    assert second is not None and second["id"] != held["id"]
+    assert other.client.post(f"/portal/api/tasks/{second['id']}/release").json() == {"released": True}
+    # WHEN the holder opens the second task by its id
+    refused = holder.client.post("/portal/api/tasks/claim", json={"taskId": second["id"]})
+    # THEN it is a conflict naming the task they hold, not a second claim
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["__type"] == "ConflictException"
+    assert refused.json()["heldTaskId"] == held["id"] and held["id"] in refused.json()["error"]
+    # AND naming the held task gives it back; another worker naming it is told it is not open to them
+    again = holder.client.post("/portal/api/tasks/claim", json={"taskId": held["id"], "workteamArn": team})
+    assert again.status_code == 200 and again.json()["task"]["id"] == held["id"]
+    taken = other.client.post("/portal/api/tasks/claim", json={"taskId": held["id"]})
+    assert taken.status_code == 409 and "not open to you" in taken.json()["error"]
+    # AND once the holder hands theirs back, the named task is theirs
+    assert holder.client.post(f"/portal/api/tasks/{held['id']}/release").json() == {"released": True}
+    now = holder.client.post("/portal/api/tasks/claim", json={"taskId": second["id"]})
+    assert now.status_code == 200 and now.json()["task"]["id"] == second["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"taskId": 7}, 400, "taskId must be a non-empty string"),
+        ({"taskId": ""}, 400, "taskId must be a non-empty string"),
+        ({"taskId": "no-such-task"}, 404, "no task no-such-task"),
+        ([], 400, "the body must be a JSON object"),
+    ],
+)
+def test_claim_refuses_a_bad_task_id(
+    worker: Callable[[str], Worker], body: Any, status: int, message: str
+) -> None:
+    response = worker("bad").client.post("/portal/api/tasks/claim", json=body)
+    assert response.status_code == status and response.json()["error"] == message
+
+
 def test_time_limit_frees_the_task(
     backend: LocalBackend, a2i: Any, flow: Callable[..., str], team: str, worker: Callable[[str], Worker]
 ) -> None:

@@ -20,7 +20,9 @@ import pytest
 
 from tests.functional.local.stores import STORES, open_store
 from truthloop.local.storage import (
+    Assignment,
     AssignmentError,
+    ClaimConflict,
     HumanLoop,
     JobObject,
     ListQuery,
@@ -446,6 +448,75 @@ def test_racing_claims_of_one_worker_give_one_assignment(storage: Storage) -> No
     assert len(held) == 1
 
 
+@pytest.mark.parametrize("lease_seconds", [None, 30.0])
+def test_a_claim_naming_a_task_is_refused_while_the_worker_holds_another_in_that_team(
+    storage: Storage, lease_seconds: float | None
+) -> None:
+    # GIVEN w1 holding t1 in team-a, and open tasks t2 (team-a) and t3 (team-b)
+    storage.put_tasks([_task("t1"), _task("t2"), _task("t3", team="team-b")])
+    held = _claim(storage, ["team-a"], "w1", 1000.0, lease_seconds=lease_seconds)
+    assert held is not None and held[0].id == "t1"
+    # WHEN w1 claims t2 by its id
+    with pytest.raises(ClaimConflict, match="already holds task t1 in workteam team-a") as refused:
+        _claim(storage, ["team-a", "team-b"], "w1", 1001.0, task_id="t2", lease_seconds=lease_seconds)
+    # THEN the refusal names the held claim, t2 stays free, and w1 still holds only t1
+    assert (refused.value.held_task_id, refused.value.workteam_arn) == ("t1", "team-a")
+    t2 = storage.get_task("t2")
+    assert t2 is not None and (t2.active, storage.assignments("t2")) == (0, [])
+    # AND naming the held task gives it back, a task of another team may be claimed, and t2 once t1 is answered
+    again = _claim(storage, ["team-a"], "w1", 1002.0, task_id="t1", lease_seconds=lease_seconds)
+    assert again is not None and again[0].id == "t1"
+    other = _claim(storage, ["team-a", "team-b"], "w1", 1003.0, task_id="t3", lease_seconds=lease_seconds)
+    assert other is not None and other[0].id == "t3"
+    storage.submit_answer("t1", "w1", {}, 1004.0)
+    after = _claim(storage, ["team-a"], "w1", 1005.0, task_id="t2", lease_seconds=lease_seconds)
+    assert after is not None and after[0].id == "t2"
+
+
+def test_a_claim_naming_a_task_replaces_a_lapsed_claim_in_that_team(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN w1's claim on t1 whose 30 s lease lapsed (not swept yet)
+    storage.put_tasks([_task("t1"), _task("t2")])
+    assert storage.claim_task(["team-a"], "w1", 1000.0, lease_seconds=30) is not None
+    # WHEN w1 claims t2 by its id after the lease's end
+    claimed = storage.claim_task(["team-a"], "w1", 1040.0, task_id="t2", lease_seconds=30)
+    # THEN they get it: the lapsed claim does not count as held
+    assert claimed is not None and claimed[0].id == "t2"
+
+
+def test_racing_claims_of_one_worker_naming_different_tasks_give_one_assignment(storage: Storage) -> None:
+    for round_ in range(3):
+        # GIVEN four open tasks of one team
+        team = f"race-{round_}"
+        ids = [f"{team}-{n}" for n in range(4)]
+        storage.put_tasks([_task(task_id, team=team) for task_id in ids])
+        # WHEN one worker claims each of them by id from four tabs at once
+        results = _race(4, lambda n: storage.claim_task([team], "w1", 1100.0, task_id=ids[n]))  # noqa: B023
+        # THEN one tab got its task, the others were refused naming that task, and the worker holds one
+        won = [r for r in results if isinstance(r, tuple)]
+        refused = [r for r in results if isinstance(r, ClaimConflict)]
+        assert len(won) == 1 and len(refused) == 3, results
+        assert {r.held_task_id for r in refused} == {won[0][0].id}
+        active = [a for task_id in ids for a in storage.assignments(task_id) if a.status == "active"]
+        assert [a.task_id for a in active] == [won[0][0].id]
+
+
+def _claim(
+    storage: Storage,
+    teams: list[str],
+    worker_id: str,
+    now: float,
+    *,
+    task_id: str | None = None,
+    lease_seconds: float | None = None,
+) -> tuple[Task, Assignment] | None:
+    """A claim with a lease when ``lease_seconds`` is given (the store must then support leases)."""
+    if lease_seconds is None:
+        return storage.claim_task(teams, worker_id, now, task_id=task_id)
+    assert isinstance(storage, SupportsClaimLeases)
+    return storage.claim_task(teams, worker_id, now, task_id=task_id, lease_seconds=lease_seconds)
+
+
 def _claim_leased(storage: LeasingStorage, team: str, n: int) -> object:
     return storage.claim_task([team], f"w{n}", 1100.0, lease_seconds=30)
 
@@ -645,6 +716,44 @@ def test_transitions_deletes_and_the_quota_counter(storage: Storage) -> None:
     assert storage.delete_human_loop("missing", ["Stopped"]) is None
     assert [loop.name for loop in storage.human_loops_in_status("Stopped", 10)] == ["a"]
     assert storage.count_human_loops() == 2
+
+
+def test_queue_counts_follow_every_way_a_worker_touches_a_task(leasing: LeasingStorage) -> None:
+    storage = leasing
+    # GIVEN team-a's tasks: q0..q5 need one answer, pair needs two; team-b has one
+    storage.put_tasks([_task(f"q{n}") for n in range(6)] + [_task("pair", required=2), _task("b0", team="team-b")])
+    assert storage.queue_counts(["team-a", "team-b"], "w1") == {"team-a": 7, "team-b": 1}
+
+    def claim(worker: str, task_id: str, now: float, lease: float | None = None) -> None:
+        claimed = storage.claim_task(["team-a"], worker, now, task_id=task_id, lease_seconds=lease)
+        assert claimed is not None and claimed[0].id == task_id
+
+    # WHEN w1 answers pair, declines q0, claims and plainly releases q1, lets a leased claim on q2 lapse (swept),
+    # lets its claim on q3 time out (swept, with w2's claim on q5), then holds q4
+    claim("w1", "pair", 1000.0)
+    storage.submit_answer("pair", "w1", {}, 1001.0)
+    claim("w1", "q0", 1002.0)
+    assert storage.release_assignment("q0", "w1", 1003.0, decline=True)
+    claim("w1", "q1", 1004.0)
+    assert storage.release_assignment("q1", "w1", 1005.0)
+    claim("w1", "q2", 1006.0, lease=10.0)
+    claim("w2", "q5", 1007.0)
+    storage.sweep_tasks(1020.0)  # q2's lease lapsed: handed back (the assignment goes), w1 may claim it again
+    claim("w1", "q3", 1021.0)
+    storage.sweep_tasks(1090.0)  # the 60 s time limits of w1's claim on q3 and w2's on q5 passed
+    claim("w1", "q4", 1091.0)
+    # THEN w1 counts q1, q2, q5 and the q4 it holds, not pair, q0 or q3 (answered, declined, timed out);
+    # w2 counts pair, q0..q3, not q4 (no free slot) or q5 (timed out); w3 of team-b its one task
+    assert storage.queue_counts(["team-a", "team-b"], "w1") == {"team-a": 4, "team-b": 1}
+    assert storage.queue_counts(["team-a"], "w2") == {"team-a": 5}
+    assert storage.queue_counts(["team-b"], "w3") == {"team-b": 1}
+    # AND a task closed by its owner, or answered by its last worker, leaves every count
+    assert storage.close_tasks("human-loop:q1", 1100.0) == 1
+    claim("w2", "pair", 1101.0)
+    storage.submit_answer("pair", "w2", {}, 1102.0)
+    assert storage.queue_counts(["team-a"], "w1") == {"team-a": 3}
+    assert storage.queue_counts(["team-a"], "w2") == {"team-a": 3}
+    assert storage.queue_counts([], "w1") == {}
 
 
 def test_closing_releasing_and_counting_tasks(storage: Storage) -> None:

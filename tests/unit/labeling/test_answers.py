@@ -20,6 +20,8 @@ from truthloop.labeling.answers import (
     SegmentationAnswer,
     Span,
 )
+from truthloop.labeling.task_types import task_type_of_job
+from truthloop.templates import catalogue
 
 BOX = {"label": "Dog", "left": 243, "top": 117, "width": 187, "height": 401}
 
@@ -121,3 +123,46 @@ def test_task_types_and_builtin_names() -> None:
         task_type_for_builtin("VideoObjectTracking")
     with pytest.raises(UnsupportedTaskTypeError):
         parse_answer("nope", {})
+
+
+_OWN_PRE = "arn:aws:lambda:us-east-1:123456789012:function:my-pre"
+_OWN_ACS = "arn:aws:lambda:us-east-1:123456789012:function:my-acs"
+_AWS_UI = "arn:aws:sagemaker:us-east-1:394669845002:human-task-ui/"
+
+
+def _config(pre: str = _OWN_PRE, acs: str = _OWN_ACS, ui: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "PreHumanTaskLambdaArn": pre,
+        "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn": acs},
+        "UiConfig": ui or {"UiTemplateS3Uri": "s3://b/ui.html"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "template", "expected"),
+    [
+        # built-in Lambdas name the type, whatever the template
+        (_config(pre="arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox"), "<p/>", "bounding-box"),
+        (_config(acs="arn:aws:lambda:eu-west-1:568282634449:function:ACS-TextMultiClass"), "", "text-classification"),
+        # a look-alike of a built-in in another account is the user's own
+        (_config(pre="arn:aws:lambda:us-east-1:123456789012:function:PRE-BoundingBox"), "<p/>", None),
+        # AWS's NER task UI
+        (
+            _config(ui={"HumanTaskUiArn": _AWS_UI + "NamedEntityRecognition"}),
+            "",
+            "ner",
+        ),
+        (_config(ui={"HumanTaskUiArn": "arn:aws:sagemaker:us-east-1:123456789012:human-task-ui/ner"}), "<p/>", None),
+        # the user's own Lambdas with a catalogue template (as uploaded, surrounding whitespace aside)
+        (_config(), catalogue.load("gt/free-text").text(), "free-text"),
+        (_config(), "\n" + catalogue.load("gt/text-ranking").text() + "\n", "text-ranking"),
+        (_config(), catalogue.load("gt/bounding-box").text(), "bounding-box"),
+        # ... and with their own template: unknown
+        (_config(), "<crowd-form><crowd-text-area name='x'></crowd-text-area></crowd-form>", None),
+        (_config(), "", None),
+    ],
+)
+def test_task_type_of_a_job_comes_from_the_job_alone(
+    config: dict[str, Any], template: str, expected: str | None
+) -> None:
+    assert task_type_of_job(config, template) == expected

@@ -3,6 +3,7 @@
 from truthloop.local.storage.base import (
     Assignment,
     AssignmentError,
+    ClaimConflict,
     EventRecord,
     HumanLoop,
     JobObject,
@@ -24,6 +25,7 @@ from truthloop.local.storage.sqlite import SQLiteStorage
 __all__ = [
     "Assignment",
     "AssignmentError",
+    "ClaimConflict",
     "EventRecord",
     "HumanLoop",
     "JobObject",

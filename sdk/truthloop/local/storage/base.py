@@ -17,6 +17,7 @@ __all__ = [
     "ANSWERABLE",
     "Assignment",
     "AssignmentError",
+    "ClaimConflict",
     "EventRecord",
     "HumanLoop",
     "JobObject",
@@ -70,6 +71,23 @@ class LoopQuotaExceeded(StorageError):
 
 class AssignmentError(StorageError):
     """Raised when a worker submits to a task they do not hold (expired, released, already submitted)."""
+
+
+class ClaimConflict(StorageError):
+    """Raised when a claim names a task while the worker holds another live claim in that task's workteam.
+
+    A worker holds at most one live claim per workteam (both stores keep that: SQLite in its write transaction,
+    DynamoDB with the worker's hold item per workteam); ``held_task_id`` is the claim to finish or hand back first.
+    """
+
+    def __init__(self, worker_id: str, workteam_arn: str, held_task_id: str) -> None:
+        self.worker_id = worker_id
+        self.workteam_arn = workteam_arn
+        self.held_task_id = held_task_id
+        super().__init__(
+            f"worker {worker_id} already holds task {held_task_id} in workteam {workteam_arn}: "
+            "submit or release it before claiming another task of that workteam"
+        )
 
 
 class StorageThrottled(StorageError):
@@ -305,7 +323,13 @@ class Storage(Protocol):
     def claim_task(
         self, workteam_arns: Sequence[str], worker_id: str, now: float, *, task_id: str | None = None
     ) -> tuple[Task, Assignment] | None:
-        """Give ``worker_id`` their active assignment in those teams, or a new one on the oldest open task."""
+        """Give ``worker_id`` their active assignment in those teams, or a new one on the oldest open task.
+
+        A worker holds at most one live claim per workteam. With ``task_id`` the claim is of that task only: the
+        worker's assignment on it if they hold it, else a new one on it (``None`` when it is not open to them); it
+        raises :class:`ClaimConflict` when they hold a live claim on another task of its workteam (a claim whose
+        lease lapsed does not count).
+        """
         ...
 
     def submit_answer(self, task_id: str, worker_id: str, answer: dict[str, Any], now: float) -> Task:

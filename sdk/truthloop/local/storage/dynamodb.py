@@ -36,6 +36,7 @@ from truthloop.local.storage.base import (
     ANSWERABLE,
     Assignment,
     AssignmentError,
+    ClaimConflict,
     EventRecord,
     HumanLoop,
     JobObject,
@@ -459,9 +460,11 @@ class DynamoDBStorage(TableRequests):
         e = Expr()
         return list(self._query(f"{e.n('pk')} = {e.v('TASK#' + task_id)}", e))
 
-    def _task_write(self, item: Item, task: Task) -> dict[str, Any]:
-        """Update the task's state to ``task``'s, only if nobody wrote it since ``item`` was read."""
+    def _task_write(self, item: Item, task: Task, *, unseen: Sequence[str] = ()) -> dict[str, Any]:
+        """Update the task's state to ``task``'s, only if nobody wrote it since ``item`` was read; ``unseen``: the
+        workers whose assignment on it the same transaction deletes (they leave its ``seen`` set)."""
         e = Expr().set_all(it.task_state_fields(task, it.s(item, "ord"), self._purge_at())).add("ver", 1)
+        e.delete_from_set("seen", unseen)
         return self._update(it.task_key(task.id), e, f"{e.n('ver')} = {e.v(it.i(item, 'ver'))}")
 
     def _hold_delete(self, assignment: Assignment, workteam_arn: str) -> dict[str, Any]:
@@ -509,7 +512,7 @@ class DynamoDBStorage(TableRequests):
             return None
         teams = list(dict.fromkeys(workteam_arns))
         for _ in range(ATTEMPTS):
-            held, stale = self._held(teams, worker_id, now, task_id)
+            held, stale, live = self._held(teams, worker_id, now, task_id)
             if held is not None:
                 task, assignment = held
                 if lease_seconds is None:
@@ -521,7 +524,7 @@ class DynamoDBStorage(TableRequests):
                     continue  # submitted, released or lapsed since the read: look again
                 assignment.lease_until = lease
                 return task, assignment
-            claimed = self._claim_new(teams, worker_id, now, task_id, lease_seconds, stale)
+            claimed = self._claim_new(teams, worker_id, now, task_id, lease_seconds, stale, live)
             if claimed != "retry":
                 return claimed if isinstance(claimed, tuple) else None
         raise StorageThrottled("ClaimTask", f"the holds of worker {worker_id} kept changing")
@@ -566,12 +569,14 @@ class DynamoDBStorage(TableRequests):
 
     def _held(
         self, teams: list[str], worker_id: str, now: float, task_id: str | None
-    ) -> tuple[tuple[Task, Assignment] | None, dict[str, str]]:
-        """The worker's held assignment in those teams (``task_id``'s, if given), and per team the task of a
-        hold within its time limit whose assignment is not held any more (its lease lapsed): a claim may replace
-        such a hold (see :meth:`_try_claim`)."""
+    ) -> tuple[tuple[Task, Assignment] | None, dict[str, str], dict[str, str]]:
+        """The worker's held assignment in those teams (``task_id``'s, if given); per team the task of a hold
+        within its time limit whose assignment is not held any more (its lease lapsed): a claim may replace such a
+        hold (see :meth:`_try_claim`); and per team the task of each live hold seen (a claim naming another task
+        of that team is refused)."""
         holds = [h for h in self._holds(worker_id) if it.s(h, "sk") in teams and it.f(h, "deadline") > now]
         stale: dict[str, str] = {}
+        live: dict[str, str] = {}
         for hold in sorted(holds, key=lambda h: it.f(h, "accepted_at")):
             members = {it.s(m, "sk"): m for m in self._partition(it.s(hold, "task_id"))}
             task_item, assignment_item = members.get("TASK"), members.get("ASG#" + worker_id)
@@ -579,8 +584,10 @@ class DynamoDBStorage(TableRequests):
                 stale[it.s(hold, "sk")] = it.s(hold, "task_id")
                 continue
             if task_id is None or it.s(hold, "task_id") == task_id:
-                return (it.task_from(task_item, self.docs), it.assignment_from(assignment_item, self.docs)), stale
-        return None, stale
+                held = (it.task_from(task_item, self.docs), it.assignment_from(assignment_item, self.docs))
+                return held, stale, live
+            live[it.s(hold, "sk")] = it.s(hold, "task_id")
+        return None, stale, live
 
     def _queue(self, team: str, now: float | None) -> Iterator[Item]:
         """Open tasks of a workteam with a free slot, oldest first (gsi2; eventually consistent, so a candidate)."""
@@ -626,9 +633,13 @@ class DynamoDBStorage(TableRequests):
         task_id: str | None,
         lease_seconds: float | None,
         stale: dict[str, str],
+        live: dict[str, str],
     ) -> tuple[Task, Assignment] | str | None:
         if task_id is not None:
             item = self._get(it.task_key(task_id))
+            team = None if item is None else it.s(item, "workteam_arn")
+            if team is not None and team in live:
+                raise ClaimConflict(worker_id, team, live[team])
             ok = (
                 item is not None
                 and it.s(item, "workteam_arn") in teams
@@ -649,8 +660,8 @@ class DynamoDBStorage(TableRequests):
                     continue
                 team = it.s(candidate, "workteam_arn")
                 outcome = self._try_claim(candidate, worker_id, now, lease_seconds, stale.get(team))
-                if outcome == "hold-taken":
-                    return None if task_id is not None else "retry"
+                if outcome == "hold-taken":  # a claim of another tab: read the holds again (and refuse, or return it)
+                    return "retry"
                 if isinstance(outcome, tuple):
                     return outcome
 
@@ -666,7 +677,7 @@ class DynamoDBStorage(TableRequests):
         lease = None if lease_seconds is None else min(now + lease_seconds, deadline)
         assignment = Assignment(task_id, worker_id, "active", now, deadline, lease_until=lease)
         a, h, t = Expr(), Expr(), Expr()
-        t.add("active", 1).add("free", -1).add("ver", 1)
+        t.add("active", 1).add("free", -1).add("ver", 1).add_to_set("seen", [worker_id])
         hold_free = f"attribute_not_exists({h.n('pk')}) OR {h.n('deadline')} <= {h.v(float(now))}"
         if stale_task is not None:
             hold_free += f" OR {h.n('task_id')} = {h.v(stale_task)}"
@@ -775,7 +786,7 @@ class DynamoDBStorage(TableRequests):
                 hand_back = self._update(key, a, f"{a.n('status')} = {a.v('active')}")
             else:
                 hand_back = self._delete(key, f"{a.n('status')} = {a.v('active')}", a)
-            items = [hand_back, self._task_write(task_item, task)]
+            items = [hand_back, self._task_write(task_item, task, unseen=() if decline else [worker_id])]
             assignment = it.assignment_from(held, None)
             try:
                 self._transact_releasing_holds(items, [self._hold_delete(assignment, task.workteam_arn)])
@@ -884,7 +895,7 @@ class DynamoDBStorage(TableRequests):
                         it.assignment_key(task_id, assignment.worker_id), a, f"{a.n('status')} = {a.v('active')}"
                     )
                 )
-            items.append(self._task_write(task_item, task))
+            items.append(self._task_write(task_item, task, unseen=[a.worker_id for a in lapsed]))
             holds = [self._hold_delete(a, task.workteam_arn) for a in (*lapsed, *ending)]
             try:
                 self._transact_releasing_holds(items, holds)
@@ -944,8 +955,19 @@ class DynamoDBStorage(TableRequests):
             if team in counts:
                 counts[team] += 1
         for team in dict.fromkeys(workteam_arns):
-            ids = [it.s(item, "id") for item in self._queue(team, None)]
-            counts[team] += len(ids) - len(self._touched(ids, worker_id))
+            # one Select=COUNT Query per team (a page per MB of its queue): a task's ``seen`` set names the workers
+            # with an assignment on it (added by the claim, dropped when a release or the sweep deletes it)
+            e = Expr()
+            unseen = (
+                f"{e.n('free')} > {e.v(0)} AND {e.n('status')} = {e.v('open')} AND "
+                f"(attribute_not_exists({e.n('seen')}) OR NOT contains({e.n('seen')}, {e.v(worker_id)}))"
+            )
+            counts[team] += sum(
+                1
+                for _ in self._query(
+                    f"{e.n('g2pk')} = {e.v('QUEUE#' + team)}", e, index="gsi2", filter_expression=unseen, count=True
+                )
+            )
         return counts
 
     def queue_done_counts(self, workteam_arns: Sequence[str], worker_id: str) -> dict[str, int]:

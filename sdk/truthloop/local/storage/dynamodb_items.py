@@ -154,6 +154,7 @@ class Expr:
         self.sets: list[str] = []
         self.removes: list[str] = []
         self.adds: list[str] = []
+        self.deletes: list[str] = []
 
     def n(self, attr: str) -> str:
         placeholder = "#" + attr
@@ -185,6 +186,22 @@ class Expr:
         self.adds.append(f"{self.n(attr)} {self.v(amount)}")
         return self
 
+    def add_to_set(self, attr: str, members: Iterable[str]) -> Expr:
+        """ADD the members to a string set (the set is made if missing)."""
+        return self._set_change(self.adds, attr, members)
+
+    def delete_from_set(self, attr: str, members: Iterable[str]) -> Expr:
+        """DELETE the members from a string set (the attribute goes when the set would be empty)."""
+        return self._set_change(self.deletes, attr, members)
+
+    def _set_change(self, clauses: list[str], attr: str, members: Iterable[str]) -> Expr:
+        values = sorted(set(members))
+        if values:
+            placeholder = f":v{len(self.values)}"
+            self.values[placeholder] = {"SS": values}
+            clauses.append(f"{self.n(attr)} {placeholder}")
+        return self
+
     def update_expression(self) -> str:
         parts = []
         if self.sets:
@@ -193,6 +210,8 @@ class Expr:
             parts.append("REMOVE " + ", ".join(dict.fromkeys(self.removes)))
         if self.adds:
             parts.append("ADD " + ", ".join(self.adds))
+        if self.deletes:
+            parts.append("DELETE " + ", ".join(self.deletes))
         return " ".join(parts)
 
     def params(self, *, condition: str | None = None, update: bool = False) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from truthloop.local.storage.base import (
     Assignment,
     AssignmentError,
+    ClaimConflict,
     EventRecord,
     HumanLoop,
     JobObject,
@@ -631,14 +632,22 @@ class SQLiteStorage:
         held_columns = ", ".join(f"a.{c.strip()}" for c in _ASSIGNMENT_COLUMNS.split(","))
 
         def fn(c: sqlite3.Connection) -> tuple[Task, Assignment] | None:
-            held = c.execute(
+            # the worker's live claims in those teams (at most one per team), oldest first
+            holds = c.execute(
                 f"SELECT {columns}, {held_columns} FROM assignments a JOIN tasks t ON t.id = a.task_id "
                 f"WHERE a.worker_id = ? AND a.status = 'active' AND a.deadline > ? "
                 f"AND (a.lease_until IS NULL OR a.lease_until > ?) AND t.workteam_arn IN ({marks}) "
-                + ("AND t.id = ? " if task_id else "")
-                + "ORDER BY a.accepted_at LIMIT 1",
-                [worker_id, now, now, *workteam_arns, *([task_id] if task_id else [])],
-            ).fetchone()
+                "ORDER BY a.accepted_at",
+                [worker_id, now, now, *workteam_arns],
+            ).fetchall()
+            held = holds[0] if holds else None
+            if task_id:
+                held = next((h for h in holds if h[0] == task_id), None)
+                if held is None:
+                    named = c.execute("SELECT workteam_arn FROM tasks WHERE id = ?", (task_id,)).fetchone()
+                    other = next((h for h in holds if named is not None and h[2] == named[0]), None)
+                    if other is not None:
+                        raise ClaimConflict(worker_id, other[2], other[0])
             if held is not None:
                 task, assignment = _task(held[:_TASK_WIDTH]), _assignment(held[_TASK_WIDTH:])
                 if lease_seconds is not None:
