@@ -20,7 +20,7 @@ __all__ = ["local"]
 def _not_answering(state: dict[str, Any], exc: Exception) -> LocalBackendError:
     return LocalBackendError(
         f"the local backend at {state.get('endpoint')} does not answer ({type(exc).__name__}: {exc}); is "
-        "`truthloop local up` still running with this --data-dir?"
+        "`truthloop local up` (or `truthloop service local`) still running with this --data-dir?"
     )
 
 
