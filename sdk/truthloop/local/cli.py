@@ -256,7 +256,8 @@ def workers(
     """Answer pending portal tasks with simulated workers (through the portal's HTTP API).
 
     Answers follow each task's template (classifier categories, bounding boxes, entities, text, rankings); with
-    --gold, a worker is right with probability --accuracy and wrong otherwise.
+    --gold, a worker is right with probability --accuracy and wrong otherwise. Works with `truthloop local up` and
+    with `truthloop service local` (give its --data-dir).
 
     \b
     Example:
