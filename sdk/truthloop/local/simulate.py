@@ -498,7 +498,10 @@ class Crowd:
         on_answer: Callable[[CrowdStats], None] | None = None,
         stop: threading.Event | None = None,
     ) -> CrowdStats:
-        """Answer until no task showed up for ``idle_seconds`` (``None``: until ``stop`` is set)."""
+        """Answer until no task showed up for ``idle_seconds`` (``None``: until ``stop`` is set).
+
+        A worker that cannot go on (a claim refused, the backend gone) stops the crowd, and its error is raised here.
+        """
         stop = stop or threading.Event()
         with httpx.Client(base_url=self.endpoint, timeout=30) as client:
             tokens = self._tokens(client)
@@ -519,10 +522,17 @@ class Crowd:
             callback: Callable[[CrowdStats], None] | None = report
         else:
             callback = on_answer
-        threads = [
-            threading.Thread(target=self._work, args=(name, token, idle_seconds, stop, callback), daemon=True)
-            for name, token in tokens.items()
-        ]
+        errors: list[Exception] = []
+
+        def work(name: str, token: str) -> None:
+            try:
+                self._work(name, token, idle_seconds, stop, callback)
+            except Exception as exc:  # raised by run(), not lost in the thread: the crowd stops
+                with self._lock:
+                    errors.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=work, args=(name, token), daemon=True) for name, token in tokens.items()]
         for thread in threads:
             thread.start()
         try:
@@ -536,6 +546,8 @@ class Crowd:
         finally:
             if bar is not None:
                 bar.stop()
+        if errors:
+            raise errors[0]
         return self.stats
 
     def _work(
@@ -552,7 +564,7 @@ class Crowd:
             while not stop.is_set():
                 response = client.post("/portal/api/tasks/claim", json={})
                 if response.status_code == 401 and not reissued:
-                    reissued = True  # an expired token: once (a token refused at once is a real refusal)
+                    reissued = True  # an expired token gets a new one, once: a new token refused too is an error
                     client.headers["authorization"] = f"Bearer {self._issue(client, name)}"
                     continue
                 if response.status_code == 204:

@@ -24,7 +24,9 @@ from click.testing import CliRunner
 
 from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn
 from truthloop.cli import main
+from truthloop.exceptions import LocalBackendError
 from truthloop.local.handlers import LambdaContext
+from truthloop.local.simulate import Crowd
 from truthloop.service.entry import current_service
 from truthloop.service.http_api import http_api_response, to_http_api_event
 from truthloop.service.local import LocalService, _call_on_own_loop, _handler
@@ -107,17 +109,16 @@ def _s3_json(s3: Any, uri: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def test_simulated_workers_complete_human_loops(running: LocalService) -> None:
-    # GIVEN a flow (two answers per loop) and three human loops started with plain boto3
-    sm, a2i, s3 = (_client(running, name) for name in ("sagemaker", "sagemaker-a2i-runtime", "s3"))
+def _flow(service: LocalService, sm: Any, s3: Any, *, task_count: int) -> str:
+    """An active flow definition whose loops go to the simulated workers' team, output to s3://sim-output/a2i."""
     s3.create_bucket(Bucket="sim-output")
     ui = sm.create_human_task_ui(HumanTaskUiName="sim-ui", UiTemplate={"Content": TEMPLATE})["HumanTaskUiArn"]
-    flow = sm.create_flow_definition(
+    flow: str = sm.create_flow_definition(
         FlowDefinitionName="sim-flow",
         HumanLoopConfig={
-            "WorkteamArn": _team(running, sm),
+            "WorkteamArn": _team(service, sm),
             "HumanTaskUiArn": ui,
-            "TaskCount": 2,
+            "TaskCount": task_count,
             "TaskTitle": "Sentiment",
             "TaskDescription": "Positive or negative?",
         },
@@ -127,6 +128,13 @@ def test_simulated_workers_complete_human_loops(running: LocalService) -> None:
     assert _until(
         lambda: sm.describe_flow_definition(FlowDefinitionName="sim-flow")["FlowDefinitionStatus"] == "Active"
     )
+    return flow
+
+
+def test_simulated_workers_complete_human_loops(running: LocalService) -> None:
+    # GIVEN a flow (two answers per loop) and three human loops started with plain boto3
+    sm, a2i, s3 = (_client(running, name) for name in ("sagemaker", "sagemaker-a2i-runtime", "s3"))
+    flow = _flow(running, sm, s3, task_count=2)
     names = [f"loop-{i}" for i in range(3)]
     for name in names:
         a2i.start_human_loop(
@@ -268,3 +276,35 @@ def test_the_deployed_api_function_does_not_know_the_route(running: LocalService
     # THEN it is refused and nothing is issued
     assert status >= 400 and "token" not in json.loads(content or b"{}")
     assert "intruder" not in [worker.name for worker in current_service().storage.list_workers()]
+
+
+def _route_token(service: LocalService, name: str) -> str:
+    token: str = _issue(service, service.admin_token, {"name": name, "simulated": True}).json()["token"]
+    return token
+
+
+def test_a_refused_token_is_issued_again_once(running: LocalService) -> None:
+    # GIVEN a loop waiting for an answer
+    sm, a2i, s3 = (_client(running, name) for name in ("sagemaker", "sagemaker-a2i-runtime", "s3"))
+    flow = _flow(running, sm, s3, task_count=1)
+    a2i.start_human_loop(HumanLoopName="late", FlowDefinitionArn=flow, HumanLoopInput={"InputContent": "{}"})
+    # AND a worker whose first token the portal refuses, as it refuses an ID token past its expiry
+    issued: list[str] = []
+
+    def issue(name: str) -> str:
+        issued.append(name)
+        return "expired" if len(issued) == 1 else _route_token(running, name)
+
+    # WHEN the worker answers
+    stats = Crowd(running.endpoint_url, issue_token=issue, count=1).run(idle_seconds=1.0)
+    # THEN it got a new token once, and its answer completes the loop
+    assert issued == ["sim-1", "sim-1"] and stats.answered == 1
+    assert _until(lambda: a2i.describe_human_loop(HumanLoopName="late")["HumanLoopStatus"] == "Completed")
+
+
+def test_a_token_refused_again_stops_the_crowd_with_the_error(running: LocalService) -> None:
+    # GIVEN workers whose every token the portal refuses
+    crowd = Crowd(running.endpoint_url, issue_token=lambda name: "refused", count=2)
+    # WHEN they run, THEN the run raises the refusal (not lost in a worker thread) naming the worker
+    with pytest.raises(LocalBackendError, match=r"sim-\d: claiming a task failed: HTTP 401"):
+        crowd.run(idle_seconds=1.0)
