@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
+from botocore.exceptions import ClientError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -103,6 +104,8 @@ class LocalWorkerIssuer:
             issued = await anyio.to_thread.run_sync(self._issue, name, simulated, groups)
         except LookupError as exc:  # a group the pool does not have
             return JSONResponse({"error": str(exc.args[0] if exc.args else exc)}, status_code=400)
+        except ClientError as exc:  # the user pool refused the name or the password
+            return JSONResponse({"error": f"name: the user pool refused worker {name!r}: {exc}"}, status_code=400)
         return JSONResponse({"workerId": issued.worker_id, "name": issued.name, "token": issued.token})
 
 

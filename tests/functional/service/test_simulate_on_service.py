@@ -308,3 +308,17 @@ def test_a_token_refused_again_stops_the_crowd_with_the_error(running: LocalServ
     # WHEN they run, THEN the run raises the refusal (not lost in a worker thread) naming the worker
     with pytest.raises(LocalBackendError, match=r"sim-\d: claiming a task failed: HTTP 401"):
         crowd.run(idle_seconds=1.0)
+
+
+@pytest.mark.parametrize("running", [True], indirect=True, ids=["sign-in"])  # worker tokens have no pool
+def test_a_worker_the_user_pool_refuses_is_a_clear_error(running: LocalService) -> None:
+    # GIVEN a user of the local pool that an administrator disabled
+    idp = _client(running, "cognito-idp")
+    assert _issue(running, running.admin_token, {"name": "sim-1"}).status_code == 200
+    idp.admin_disable_user(UserPoolId=running.user_pool_id, Username="sim-1")
+    # WHEN the route is asked for that worker again
+    response = _issue(running, running.admin_token, {"name": "sim-1"})
+    # THEN it answers 400 with the pool's reason, not a server error
+    assert response.status_code == 400
+    assert "the user pool refused worker 'sim-1'" in response.json()["error"]
+    assert "User is disabled" in response.json()["error"]
