@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -21,10 +22,12 @@ __all__ = [
     "HUMAN_TASK_UI_ACCOUNT",
     "TASK_TYPES",
     "BuiltinLambda",
+    "arn",
     "builtin_lambda_arn",
     "consolidation_lambda_arn",
     "human_task_ui_arn",
     "parse_builtin_lambda_arn",
+    "partition_for_region",
     "pre_annotation_lambda_arn",
     "supported_regions",
 ]
@@ -86,6 +89,33 @@ HUMAN_TASK_UIS: tuple[str, ...] = (
 Kind = Literal["PRE", "ACS"]
 
 
+@functools.lru_cache(maxsize=64)
+def partition_for_region(region: str) -> str:
+    """The ARN partition of ``region`` as botocore's endpoint data names it: ``aws``, ``aws-cn`` (``cn-north-1``),
+    ``aws-us-gov`` (``us-gov-west-1``), ``aws-iso``, … A name botocore does not know (an emulator's own, such as
+    ``local``) is taken to be in ``aws``.
+
+    >>> [partition_for_region(r) for r in ("us-east-1", "cn-north-1", "us-gov-west-1")]
+    ['aws', 'aws-cn', 'aws-us-gov']
+    """
+    import botocore.session
+    from botocore.exceptions import UnknownRegionError
+
+    try:
+        return str(botocore.session.get_session().get_partition_for_region(region))
+    except UnknownRegionError:
+        return "aws"
+
+
+def arn(service: str, region: str, account: str, resource: str) -> str:
+    """``arn:<partition of region>:<service>:<region>:<account>:<resource>``: every ARN truthloop makes.
+
+    >>> arn("sagemaker", "cn-north-1", "111122223333", "workteam/private-crowd/labelers")
+    'arn:aws-cn:sagemaker:cn-north-1:111122223333:workteam/private-crowd/labelers'
+    """
+    return f"arn:{partition_for_region(region)}:{service}:{region}:{account}:{resource}"
+
+
 def supported_regions() -> tuple[str, ...]:
     return tuple(BUILTIN_LAMBDA_ACCOUNTS)
 
@@ -97,13 +127,13 @@ def _check_region(region: str) -> str:
 
 
 def builtin_lambda_arn(kind: Kind, task_type: str, region: str) -> str:
-    """``arn:aws:lambda:<region>:<account>:function:<kind>-<task_type>``; raises listing what is supported."""
+    """``arn:<partition>:lambda:<region>:<account>:function:<kind>-<task_type>``; raises listing what is supported."""
     if kind not in ("PRE", "ACS"):
         raise UnsupportedTaskTypeError(f"{kind}-{task_type}", ["PRE-<TaskType>", "ACS-<TaskType>"])
     if task_type not in TASK_TYPES:
         raise UnsupportedTaskTypeError(task_type, TASK_TYPES)
     account = _check_region(region)
-    return f"arn:aws:lambda:{region}:{account}:function:{kind}-{task_type}"
+    return arn("lambda", region, account, f"function:{kind}-{task_type}")
 
 
 def pre_annotation_lambda_arn(task_type: str, region: str) -> str:
@@ -121,7 +151,7 @@ def human_task_ui_arn(ui: str, region: str) -> str:
     if ui not in HUMAN_TASK_UIS:
         raise UnsupportedTaskTypeError(ui, HUMAN_TASK_UIS)
     _check_region(region)
-    return f"arn:aws:sagemaker:{region}:{HUMAN_TASK_UI_ACCOUNT}:human-task-ui/{ui}"
+    return arn("sagemaker", region, HUMAN_TASK_UI_ACCOUNT, f"human-task-ui/{ui}")
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,19 @@ def test_human_task_ui_arn() -> None:
 )
 def test_non_builtin_arns_are_not_recognised(arn: str) -> None:
     assert arns.parse_builtin_lambda_arn(arn) is None
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("us-east-1", "aws"), ("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")],
+)
+def test_the_partition_of_a_region_is_botocore_s(region: str, partition: str) -> None:
+    # WHEN an ARN is made in the region
+    made = arns.arn("sagemaker", region, "111122223333", "workteam/private-crowd/t")
+    # THEN it names the region's partition
+    assert arns.partition_for_region(region) == partition
+    assert made == f"arn:{partition}:sagemaker:{region}:111122223333:workteam/private-crowd/t"
+
+
+def test_a_region_botocore_does_not_know_is_taken_to_be_in_aws() -> None:
+    assert arns.partition_for_region("local-1") == "aws"

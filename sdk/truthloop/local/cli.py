@@ -20,7 +20,7 @@ __all__ = ["local"]
 def _not_answering(state: dict[str, Any], exc: Exception) -> LocalBackendError:
     return LocalBackendError(
         f"the local backend at {state.get('endpoint')} does not answer ({type(exc).__name__}: {exc}); is "
-        "`truthloop local up` still running with this --data-dir?"
+        "`truthloop local up` (or `truthloop service local`) still running with this --data-dir?"
     )
 
 
@@ -256,7 +256,8 @@ def workers(
     """Answer pending portal tasks with simulated workers (through the portal's HTTP API).
 
     Answers follow each task's template (classifier categories, bounding boxes, entities, text, rankings); with
-    --gold, a worker is right with probability --accuracy and wrong otherwise.
+    --gold, a worker is right with probability --accuracy and wrong otherwise. Works with `truthloop local up` and
+    with `truthloop service local` (give its --data-dir).
 
     \b
     Example:

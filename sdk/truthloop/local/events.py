@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from truthloop.arns import arn as make_arn
 from truthloop.contracts.events import A2I_DETAIL_TYPE, GT_DETAIL_TYPE, canonical_detail_type
 from truthloop.local.config import EventHandlerConfig
 from truthloop.local.handlers import Handler, LambdaContext, as_lambda_json, environment, load_handler
@@ -187,7 +188,7 @@ class EventBus:
                 try:
                     context = LambdaContext(
                         function_name=target.name.replace(":", "-").replace("/", "-")[:64],
-                        invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account_id}:function:local",
+                        invoked_function_arn=make_arn("lambda", self._region, self._account_id, "function:local"),
                     )
                     env = {**self.base_environment, **target.environment}
                     with environment(env), warnings.catch_warnings(record=True):

@@ -41,7 +41,7 @@ class Kind:
     arn_field: str
 
 
-#: every resource family the emulator serves, by storage kind (ARN: ``arn:aws:sagemaker:<r>:<a>:<prefix><name>``)
+#: every resource family the emulator serves, by storage kind (ARN: ``arn:<partition>:sagemaker:<r>:<a>:<prefix><n>``)
 KINDS: dict[str, Kind] = {
     WORKFORCE: Kind(WORKFORCE, "workforce/", "WorkforceArn"),
     WORKTEAM: Kind(WORKTEAM, "workteam/private-crowd/", "WorkteamArn"),

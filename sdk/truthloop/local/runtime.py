@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from truthloop.arns import arn
 from truthloop.local.config import BackendConfig, FaultConfig
 from truthloop.local.errors import validation
 from truthloop.local.events import EventBus
@@ -96,7 +97,7 @@ class Runtime:
         return client
 
     def arn(self, resource: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.config.region}:{self.config.account_id}:{resource}/{name}"
+        return arn("sagemaker", self.config.region, self.config.account_id, f"{resource}/{name}")
 
     def sign(self, value: str) -> str:
         return hmac.new(self.secret, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]

@@ -434,8 +434,10 @@ class CrowdStats:
 class Crowd:
     """``count`` simulated workers answering through the portal API until the queues stay empty.
 
-    Their tokens come from the local backend's admin API (``admin_token``) or, for a deployment without one (the
-    service), from ``issue_token(name)``.
+    Their tokens come from ``POST /_truthloop/workers`` with ``admin_token`` (the admin API of ``truthloop local up``,
+    or the local-only route of ``truthloop service local``: worker tokens, or with ``--sign-in`` Cognito ID tokens of
+    the local pool), or from ``issue_token(name)``. A token the portal stops taking (an ID token past its expiry,
+    with ``--follow``) is issued again once.
     """
 
     def __init__(
@@ -469,24 +471,24 @@ class Crowd:
         self._last_work = time.monotonic()
         self._draws: dict[tuple[Any, Any], int] = {}  # answers drawn so far per task (see the module docstring)
 
-    def _tokens(self, client: httpx.Client) -> dict[str, str]:
-        tokens = {}
-        for index in range(1, self.count + 1):
-            name = f"{self.name_prefix}-{index}"
-            if self.issue_token is not None:
-                tokens[name] = self.issue_token(name)
-                continue
-            response = client.post(
-                "/_truthloop/workers",
-                json={"name": name, "simulated": True},
-                headers={"authorization": f"Bearer {self.admin_token}"},
+    def _issue(self, client: httpx.Client, name: str) -> str:
+        if self.issue_token is not None:
+            return self.issue_token(name)
+        response = client.post(
+            "/_truthloop/workers",
+            json={"name": name, "simulated": True},
+            headers={"authorization": f"Bearer {self.admin_token}"},
+        )
+        if response.status_code != 200:
+            raise LocalBackendError(
+                f"cannot create simulated worker {name}: HTTP {response.status_code} {response.text}"
             )
-            if response.status_code != 200:
-                raise LocalBackendError(
-                    f"cannot create simulated worker {name}: HTTP {response.status_code} {response.text}"
-                )
-            tokens[name] = response.json()["token"]
-        return tokens
+        token: str = response.json()["token"]
+        return token
+
+    def _tokens(self, client: httpx.Client) -> dict[str, str]:
+        names = [f"{self.name_prefix}-{index}" for index in range(1, self.count + 1)]
+        return {name: self._issue(client, name) for name in names}
 
     def run(
         self,
@@ -496,7 +498,10 @@ class Crowd:
         on_answer: Callable[[CrowdStats], None] | None = None,
         stop: threading.Event | None = None,
     ) -> CrowdStats:
-        """Answer until no task showed up for ``idle_seconds`` (``None``: until ``stop`` is set)."""
+        """Answer until no task showed up for ``idle_seconds`` (``None``: until ``stop`` is set).
+
+        A worker that cannot go on (a claim refused, the backend gone) stops the crowd, and its error is raised here.
+        """
         stop = stop or threading.Event()
         with httpx.Client(base_url=self.endpoint, timeout=30) as client:
             tokens = self._tokens(client)
@@ -517,10 +522,17 @@ class Crowd:
             callback: Callable[[CrowdStats], None] | None = report
         else:
             callback = on_answer
-        threads = [
-            threading.Thread(target=self._work, args=(name, token, idle_seconds, stop, callback), daemon=True)
-            for name, token in tokens.items()
-        ]
+        errors: list[Exception] = []
+
+        def work(name: str, token: str) -> None:
+            try:
+                self._work(name, token, idle_seconds, stop, callback)
+            except Exception as exc:  # raised by run(), not lost in the thread: the crowd stops
+                with self._lock:
+                    errors.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=work, args=(name, token), daemon=True) for name, token in tokens.items()]
         for thread in threads:
             thread.start()
         try:
@@ -534,6 +546,8 @@ class Crowd:
         finally:
             if bar is not None:
                 bar.stop()
+        if errors:
+            raise errors[0]
         return self.stats
 
     def _work(
@@ -545,9 +559,14 @@ class Crowd:
         callback: Callable[[CrowdStats], None] | None,
     ) -> None:
         headers = {"authorization": f"Bearer {token}"}
+        reissued = False
         with httpx.Client(base_url=self.endpoint, headers=headers, timeout=30) as client:
             while not stop.is_set():
                 response = client.post("/portal/api/tasks/claim", json={})
+                if response.status_code == 401 and not reissued:
+                    reissued = True  # an expired token gets a new one, once: a new token refused too is an error
+                    client.headers["authorization"] = f"Bearer {self._issue(client, name)}"
+                    continue
                 if response.status_code == 204:
                     with self._lock:
                         idle_for = time.monotonic() - self._last_work
@@ -559,6 +578,7 @@ class Crowd:
                     raise LocalBackendError(
                         f"{name}: claiming a task failed: HTTP {response.status_code} {response.text}"
                     )
+                reissued = False
                 with self._lock:
                     self._last_work = time.monotonic()
                 task = response.json()["task"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from truthloop.arns import arn as make_arn
 from truthloop.local.errors import validation
 from truthloop.local.resources import KINDS, Kind
 from truthloop.local.runtime import Runtime, decode_token, encode_token, fingerprint
@@ -51,7 +52,7 @@ class TagService:
         return {operation: getattr(self, method) for operation, method in TAG_OPERATIONS.items()}
 
     def _resolve(self, arn: str) -> tuple[Kind, Resource]:
-        base = f"arn:aws:sagemaker:{self.rt.config.region}:{self.rt.config.account_id}:"
+        base = make_arn("sagemaker", self.rt.config.region, self.rt.config.account_id, "")
         if arn.startswith(base):
             rest = arn[len(base) :]
             for kind in KINDS.values():

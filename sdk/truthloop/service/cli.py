@@ -102,6 +102,7 @@ def local_command(
             click.echo("worker tokens (sign in to the portal with one):")
             for name, token in running.worker_tokens.items():
                 click.echo(f"  {name}: {token}")
+        click.echo(f"simulated workers: truthloop local workers --data-dir {data_dir}")
         click.echo(f"state: {data_dir} (S3 and DynamoDB; the engine queue is re-derived at start); Ctrl+C stops")
         while not stop.wait(0.5):
             pass

@@ -51,8 +51,10 @@ def create_deployment(
         create_table(dynamodb, prefix, wait=False)
     bucket = f"{prefix}-documents"
     s3 = make_client("s3")
+    region = s3.meta.region_name
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket, **where)
     sqs = make_client("sqs")
 
     def arn(url: str) -> str:

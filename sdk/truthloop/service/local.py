@@ -9,6 +9,9 @@ One port answers everything, as AWS would across its endpoints:
   publishes);
 * with ``sign_in`` (``--sign-in``): a user pool and portal client are made, the portal signs workers in with them,
   and ``/local-cognito/…`` is a LOCAL-ONLY stand-in for the pool's hosted UI (:mod:`truthloop.service.local_signin`);
+* ``POST /_truthloop/workers`` with the admin token of ``<data-dir>/backend.json`` is a LOCAL-ONLY route that issues
+  (simulated) workers, worker tokens or, with ``sign_in``, users of the pool signed in with its client
+  (:mod:`truthloop.service.local_workers`): what ``truthloop local workers`` needs;
 * every other request becomes an HTTP API (payload 2.0) event for ``lambdas/service_api`` (SageMaker, the A2I
   runtime and the portal), run on a worker thread;
 * a :class:`QueueDriver` plays the SQS event source mapping (``lambdas/service_engine``) and the sweep schedule
@@ -37,6 +40,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import socket
 import threading
 import time
@@ -65,6 +69,7 @@ from truthloop.service.emulated import EmulatedDeployment, create_deployment
 from truthloop.service.entry import current_service, forget_service
 from truthloop.service.http_api import http_api_response, to_http_api_event
 from truthloop.service.local_signin import LOCAL_SIGN_IN_PREFIX, LocalHostedUI, create_worker_pool
+from truthloop.service.local_workers import LOCAL_WORKERS_PATH, IssuedWorker, LocalWorkerIssuer, cognito_worker
 from truthloop.service.settings import (
     ENV_AUTH_URL,
     ENV_BASE_URL,
@@ -200,8 +205,8 @@ class LambdaFunctions:
 
 
 class _Dispatch:
-    """Loopback ``Host`` only; moto's services by SigV4 scope, Lambda's to the mapped functions; everything else to
-    the API handler (if any)."""
+    """Loopback ``Host`` only; moto's services by SigV4 scope, Lambda's to the mapped functions; the local-only
+    routes (hosted UI, workers) on the public port; everything else to the API handler (if any)."""
 
     def __init__(
         self,
@@ -209,11 +214,13 @@ class _Dispatch:
         api: Handler | None,
         functions: LambdaFunctions | None = None,
         hosted_ui: Any = None,
+        local_workers: Any = None,
     ) -> None:
         self.gateway = gateway
         self.api = api
         self.functions = functions
         self.hosted_ui = hosted_ui
+        self.local_workers = local_workers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -231,6 +238,9 @@ class _Dispatch:
             service = "cognito-idp"
         if service is None and self.hosted_ui is not None and scope["path"].startswith(f"{LOCAL_SIGN_IN_PREFIX}/"):
             await self.hosted_ui(scope, receive, send)
+            return
+        if service is None and self.local_workers is not None and scope["path"] == LOCAL_WORKERS_PATH:
+            await self.local_workers(scope, receive, send)
             return
         if service in SERVED_MOTO_SERVICES:
             await self.gateway(scope, receive, send, service=service)
@@ -315,6 +325,8 @@ class LocalService:
         self.endpoint_url = ""
         self.portal_url = ""
         self.worker_tokens: dict[str, str] = {}
+        #: LOCAL ONLY, new at each start: authorises ``POST /_truthloop/workers`` (written to backend.json)
+        self.admin_token = ""
         self.sign_in = sign_in
         #: with ``sign_in``: the user pool and portal app client the portal signs workers in with
         self.user_pool_id = ""
@@ -398,6 +410,7 @@ class LocalService:
         self._set_env(made.env)
         forget_service()  # a deployment of its own: never the service another LocalService built in this process
         hosted_ui = None
+        cognito: Any = None
         if self.sign_in:
             cognito = _client("cognito-idp", internal_url, self.region)
             pool, client = create_worker_pool(cognito, portal_url=f"{self.endpoint_url}/portal")
@@ -426,9 +439,25 @@ class LocalService:
         )
         if self.run_engine:
             self._driver.start()
-        public = _Dispatch(gateway, _handler("service_api"), functions, hosted_ui)
+        self.admin_token = secrets.token_urlsafe(32)
+        issuer = LocalWorkerIssuer(self.admin_token, self._worker_issuer(cognito))
+        public = _Dispatch(gateway, _handler("service_api"), functions, hosted_ui, issuer.app)
         self._servers.append(_serve(sock, public, "truthloop-service-http"))
         self._write_state()
+
+    def _worker_issuer(self, cognito: Any) -> Callable[[str, bool, list[str] | None], IssuedWorker]:
+        """How ``/_truthloop/workers`` issues a worker: a user of the pool with ``sign_in``, else a worker token."""
+        if cognito is not None:
+            pool, client = self.user_pool_id, self.user_pool_client_id
+            return lambda name, simulated, groups: cognito_worker(cognito, pool, client, name, groups)
+
+        def worker_token(name: str, simulated: bool, groups: list[str] | None) -> IssuedWorker:
+            if groups is not None:
+                raise LookupError("groups: only with --sign-in (a worker token sees every work team's queue)")
+            worker, token = current_service().workers.issue(name, simulated=simulated)
+            return IssuedWorker(worker.id, worker.name, token)
+
+        return worker_token
 
     def _set_env(self, values: dict[str, str]) -> None:
         for key, value in values.items():
@@ -441,7 +470,8 @@ class LocalService:
             "s3_endpoint": self.endpoint_url,
             "portal": self.portal_url,
             "region": self.region,
-            "admin_token": "",  # the service has no admin API
+            # LOCAL ONLY: authorises POST /_truthloop/workers (truthloop local workers); the service has no admin API
+            "admin_token": self.admin_token,
             "pid": os.getpid(),
             "storage": "dynamodb",
         }
@@ -477,6 +507,7 @@ class LocalService:
                 os.environ[key] = value
         self._saved_env = {}
         forget_service()
+        self.admin_token = ""
         with contextlib.suppress(OSError):
             (self.data_dir / STATE_FILE).unlink()
 

@@ -106,9 +106,6 @@ def events(backend: Any, detail_type: str | None = None) -> list[dict[str, Any]]
 
 
 def crowd(backend: Any, **options: Any) -> Crowd:
-    """Simulated workers for the backend: tokens from the local backend's admin API, or issued by the service."""
-    if isinstance(backend, LocalBackend):
-        return Crowd(backend.endpoint_url, admin_token=backend.admin_token, **options)
-    return Crowd(
-        backend.endpoint_url, issue_token=lambda name: backend.issue_worker(name, simulated=True), **options
-    )
+    """Simulated workers for the backend, issued over HTTP with its admin token: the local backend's admin API, or
+    the local-only workers route of ``truthloop service local``."""
+    return Crowd(backend.endpoint_url, admin_token=backend.admin_token, **options)

@@ -1,9 +1,10 @@
 """`truthloop service local` (LocalService: the service's real Lambda handlers on one loopback port, over moto)
 offered to the functional suite as what its tests use of a LocalBackend.
 
-The service has no admin API: workers are issued, the clock moved and the engine waited for in-process (the handlers
-run in this process, and ``current_service()`` is the very service they use); status events are read from the SQS
-queue an EventBridge rule of the emulated deployment sends them to.
+The service has no admin API: the clock is moved and the engine waited for in-process (the handlers run in this
+process, and ``current_service()`` is the very service they use); status events are read from the SQS queue an
+EventBridge rule of the emulated deployment sends them to. Simulated workers are issued over HTTP by service local's
+local-only ``/_truthloop/workers`` route (``crowd()`` in helpers), other workers in-process.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ class ServiceConfig:
 class ServiceBackend:
     """A running LocalService with LocalBackend's test-facing surface."""
 
-    admin_token = ""  # the service has no admin API: see crowd() in helpers
+    @property
+    def admin_token(self) -> str:
+        """Service local's LOCAL-ONLY token: it issues workers (``/_truthloop/workers``), no other admin API."""
+        return self.service.admin_token
 
     def __init__(self, service: LocalService) -> None:
         self.service = service
