@@ -589,12 +589,15 @@ class DynamoDBStorage(TableRequests):
             live[it.s(hold, "sk")] = it.s(hold, "task_id")
         return None, stale, live
 
-    def _queue(self, team: str, now: float | None) -> Iterator[Item]:
-        """Open tasks of a workteam with a free slot, oldest first (gsi2; eventually consistent, so a candidate)."""
+    def _queue(self, team: str, now: float | None, worker_id: str | None = None) -> Iterator[Item]:
+        """Open tasks of a workteam with a free slot, oldest first (gsi2; eventually consistent, so a candidate);
+        with ``worker_id``, without the tasks whose ``seen`` set names that worker (it has an assignment there)."""
         e = Expr()
         filters = [f"{e.n('free')} > {e.v(0)}", f"{e.n('status')} = {e.v('open')}"]
         if now is not None:
             filters.append(f"{e.n('expires_at')} > {e.v(float(now))}")
+        if worker_id is not None:
+            filters.append(f"(attribute_not_exists({e.n('seen')}) OR NOT contains({e.n('seen')}, {e.v(worker_id)}))")
         return self._query(
             f"{e.n('g2pk')} = {e.v('QUEUE#' + team)}",
             e,
@@ -649,12 +652,17 @@ class DynamoDBStorage(TableRequests):
             )
             candidates: Iterator[Item] = iter([item] if ok and item is not None else [])
         else:
-            candidates = heapq.merge(*(self._queue(team, now) for team in teams), key=lambda c: it.s(c, "ord"))
+            candidates = heapq.merge(
+                *(self._queue(team, now, worker_id) for team in teams), key=lambda c: it.s(c, "ord")
+            )
         while True:
             batch = list(itertools.islice(candidates, _CLAIM_BATCH))
             if not batch:
                 return None
-            touched = self._touched([it.s(c, "id") for c in batch], worker_id)
+            # the queue left out the tasks whose seen set names this worker; a task written before that set was
+            # kept is looked up (the claim's condition on the assignment is the guard either way)
+            legacy = [it.s(c, "id") for c in batch if "seen_kept" not in c]
+            touched = self._touched(legacy, worker_id) if legacy else set()
             for candidate in batch:
                 if it.s(candidate, "id") in touched:
                     continue

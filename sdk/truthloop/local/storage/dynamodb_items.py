@@ -445,6 +445,9 @@ def task_item(task: Task, order: str, docs: Documents) -> Item:
             "expires_at": float(task.expires_at),
             "ord": order,
             "ver": 0,
+            # its "seen" set (workers with an assignment on it) has been kept since it was created: a task without
+            # this flag predates the set, and a claim looks its assignments up instead
+            "seen_kept": True,
             "g1pk": f"OWNER#{task.owner}",
             **task_state_fields(task, order, None),
         },
