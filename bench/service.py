@@ -9,13 +9,18 @@ invocations and their in-process duration. Scenarios:
 * ``start_human_loop``: one StartHumanLoop (API invocation only);
 * ``review_task_count_1`` / ``review_task_count_3``: StartHumanLoop, every worker's claim and answer through the
   portal API, and the engine until the loop is Completed with ``output.json`` and its event;
-* ``gt_object_3_workers``: a labeling job with one object and three workers, from CreateLabelingJob to Completed.
+* ``gt_object_3_workers``: a labeling job with one object and three workers, from CreateLabelingJob to Completed;
+* ``portal_render_1000_open_tasks``: one signed-in worker opening the portal's queues page (``GET /portal/``: the
+  worker, the workteams, each queue's count of tasks the worker may take and of tasks they answered) while 1,000
+  tasks of a labeling job are open in the team.
 
 Prices: public us-east-1 on-demand list prices (stated in the output). Request units: moto reports no consumed
 capacity, so units are computed as DynamoDB bills the base table for items up to 1 KB (1 per write, 2 per
 transactional write item, 0.5 per eventually consistent read, 1 per consistent read); a larger item costs one more
 unit per KB (write) or 4 KB (read), and every global secondary index an item is in adds its own write units
 (docs/service.md, "What a call costs", counts them per call), so ``write_request_units_base_table`` is a floor.
+``read_request_units_measured`` sizes what each read evaluated (:class:`~truthloop.local.storage.dynamodb_units.
+ReadUnits`: a Query page's items rounded up to 4 KB, filtered-out items included), and the cost uses it.
 Targets (issue 13): StartHumanLoop <= 3 write and <= 2 read requests; a completed one-worker
 review <= 12 write requests; no Scan; no always-on compute.
 """
@@ -26,6 +31,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -53,10 +59,16 @@ from moto import mock_aws  # noqa: E402
 
 from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn  # noqa: E402
 from truthloop.local.handlers import LambdaContext  # noqa: E402
+from truthloop.local.storage.dynamodb_units import ReadUnits  # noqa: E402
 from truthloop.service.driver import QueueDriver  # noqa: E402
 from truthloop.service.emulated import create_deployment  # noqa: E402
 from truthloop.service.entry import current_service  # noqa: E402
-from truthloop.service.http_api import from_http_api_response, through_handler, to_http_api_event  # noqa: E402
+from truthloop.service.http_api import (  # noqa: E402
+    from_http_api_response,
+    http_api_response,
+    through_handler,
+    to_http_api_event,
+)
 from truthloop.templates import catalogue  # noqa: E402
 
 REGION = "us-east-1"
@@ -90,9 +102,14 @@ class Meter:
         self.read_units = 0.0
         self.lambda_invocations: Counter[str] = Counter()
         self.lambda_seconds = 0.0
+        #: read units sized by the items each read evaluated (watches the service's DynamoDB client)
+        self.measured = ReadUnits()
 
     def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.calls.clear()
+        self.write_units = self.read_units = self.lambda_seconds = 0.0
+        self.lambda_invocations.clear()
+        self.measured.units = self.measured.seconds = 0.0
 
     def on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if model.service_model.service_name != "dynamodb":
@@ -133,17 +150,19 @@ class Meter:
         s3_b = sum(s3.values()) - s3_a
         events = self.calls.get("events:PutEvents", 0)
         invocations = sum(self.lambda_invocations.values())
+        # the meter's own re-reads (sizing each read) ran inside the handlers' time: not the handlers' work
+        seconds = max(0.0, self.lambda_seconds - self.measured.seconds)
         http = self.lambda_invocations.get("service_api", 0)
         cost = (
             self.write_units * PRICES["dynamodb_write_request_unit_per_million"]
-            + self.read_units * PRICES["dynamodb_read_request_unit_per_million"]
+            + self.measured.units * PRICES["dynamodb_read_request_unit_per_million"]
             + s3_a * PRICES["s3_put_copy_post_list_per_million"]
             + s3_b * PRICES["s3_get_and_other_per_million"]
             + sum(sqs.values()) * PRICES["sqs_standard_request_per_million"]
             + events * PRICES["eventbridge_custom_event_per_million"]
             + http * PRICES["http_api_request_per_million"]
             + invocations * PRICES["lambda_request_per_million"]
-            + self.lambda_seconds * LAMBDA_MEMORY_GB * PRICES["lambda_gb_second_x86"] * 1_000_000
+            + seconds * LAMBDA_MEMORY_GB * PRICES["lambda_gb_second_x86"] * 1_000_000
         )
         return {
             "dynamodb": {
@@ -151,6 +170,7 @@ class Meter:
                 "read_requests": reads,
                 "write_request_units_base_table": self.write_units,
                 "read_request_units": round(self.read_units, 1),
+                "read_request_units_measured": round(self.measured.units, 1),
                 "scans": ddb.get("Scan", 0),
                 "by_operation": dict(sorted(ddb.items())),
             },
@@ -159,7 +179,7 @@ class Meter:
             "eventbridge_events": events,
             "lambda": {
                 "invocations": dict(sorted(self.lambda_invocations.items())),
-                "seconds_in_process": round(self.lambda_seconds, 4),
+                "seconds_in_process": round(seconds, 4),
             },
             "usd_per_million": round(cost, 2),
         }
@@ -196,9 +216,72 @@ class Bench:
             raise RuntimeError(f"POST {path}: {status} {content[:300]!r}")
         return json.loads(content) if content else None
 
+    def page(self, method: str, path: str, *, cookie: str = "", form: dict[str, str] | None = None) -> Any:
+        """A portal page as a browser asks for it: status, ``set-cookie`` values (name=value) and the HTML."""
+        headers = {"host": "api.local", "cookie": cookie}
+        body = b""
+        if form is not None:
+            headers["content-type"] = "application/x-www-form-urlencoded"
+            body = urllib.parse.urlencode(form).encode()
+        event = to_http_api_event(method, path, "", headers, body)
+        response = self.api(event, LambdaContext("api", "arn:bench"))
+        status, lines, content = http_api_response(response)
+        cookies = [value.split(";", 1)[0] for name, value in lines if name == "set-cookie"]
+        return status, cookies, content.decode()
+
+    def sign_in(self, token: str) -> str:
+        """The session cookie of a worker signed in to the portal with a worker token."""
+        _, cookies, _ = self.page("GET", "/portal/")
+        csrf = next(c.split("=", 1)[1] for c in cookies if c.startswith("truthloop_login="))
+        status, cookies, html = self.page(
+            "POST", "/portal/login", cookie="; ".join(cookies), form={"csrf": csrf, "token": token}
+        )
+        session = [c for c in cookies if c.split("=", 1)[1]]  # the login cookie is deleted (emptied)
+        if status != 303 or not session:
+            raise RuntimeError(f"signing in to the portal: {status} {html[:300]!r}")
+        return "; ".join(session)
+
     def answer(self, token: str, answer: dict[str, Any]) -> None:
         claimed = self.portal("/portal/api/tasks/claim", {}, token)
         self.portal(f"/portal/api/tasks/{claimed['task']['id']}/answer", {"answer": answer}, token)
+
+
+OPEN_TASKS = 1000
+
+
+def portal_render(bench: Bench, team: str, token: str) -> dict[str, Any]:
+    """One worker opening the portal's queues page while ``OPEN_TASKS`` tasks of a labeling job are open."""
+    s3 = boto3.client("s3", region_name=REGION)
+    lines = "".join(json.dumps({"source": f"review {n}: " + "x" * 200}) + "\n" for n in range(OPEN_TASKS))
+    s3.put_object(Bucket="bench-output", Key="queue.manifest", Body=lines.encode())
+    bench.sm.create_labeling_job(
+        LabelingJobName="bench-queue",
+        LabelAttributeName="sentiment",
+        InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://bench-output/queue.manifest"}}},
+        OutputConfig={"S3OutputPath": "s3://bench-output/queue/"},
+        RoleArn=ROLE,
+        LabelCategoryConfigS3Uri="s3://bench-output/labels.json",
+        HumanTaskConfig={
+            "WorkteamArn": team,
+            "UiConfig": {"UiTemplateS3Uri": "s3://bench-output/ui.html"},
+            "PreHumanTaskLambdaArn": pre_annotation_lambda_arn("TextMultiClass", REGION),
+            "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": consolidation_lambda_arn("TextMultiClass", REGION)
+            },
+            "TaskTitle": "t",
+            "TaskDescription": "d",
+            "NumberOfHumanWorkersPerDataObject": 1,
+            "TaskTimeLimitInSeconds": 300,
+        },
+    )
+    bench.driver.drain(timeout=600)
+    cookie = bench.sign_in(token)
+    bench.meter.reset()
+    status, _, html = bench.page("GET", "/portal/", cookie=cookie)
+    report = bench.meter.report()
+    if status != 200 or f"{OPEN_TASKS} task(s) available" not in html:
+        raise RuntimeError(f"the queues page does not show {OPEN_TASKS} open tasks: {status} {html[:500]!r}")
+    return report
 
 
 def main() -> None:
@@ -213,6 +296,9 @@ def main() -> None:
         boto3.client("s3", region_name=REGION).create_bucket(Bucket="bench-output")
         bench = Bench(meter)
         service = current_service()
+        # the re-reads that size each read go through a client of their own, which the meter does not count
+        reader: Any = boto3.session.Session(region_name=REGION).client("dynamodb", region_name=REGION)
+        meter.measured.watch(service.clients.dynamodb, reader=reader)
         team = bench.sm.create_workteam(
             WorkteamName="t", Description="d", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
         )["WorkteamArn"]
@@ -292,6 +378,8 @@ def main() -> None:
         job = bench.sm.describe_labeling_job(LabelingJobName="bench-job")
         assert job["LabelingJobStatus"] == "Completed", job
         scenarios["gt_object_3_workers"] = meter.report()
+
+        scenarios["portal_render_1000_open_tasks"] = portal_render(bench, team, tokens[0])
 
         meter.reset()
         bench.driver.sweep()

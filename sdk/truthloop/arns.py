@@ -24,7 +24,9 @@ __all__ = [
     "BuiltinLambda",
     "arn",
     "builtin_lambda_arn",
+    "cognito_issuer",
     "consolidation_lambda_arn",
+    "dns_suffix_for_region",
     "human_task_ui_arn",
     "parse_builtin_lambda_arn",
     "partition_for_region",
@@ -105,6 +107,34 @@ def partition_for_region(region: str) -> str:
         return str(botocore.session.get_session().get_partition_for_region(region))
     except UnknownRegionError:
         return "aws"
+
+
+@functools.lru_cache(maxsize=1)
+def _dns_suffixes() -> dict[str, str]:
+    """Each partition's DNS suffix, from botocore's endpoint data (``partitions[].dnsSuffix``)."""
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("endpoints")
+    return {str(p["partition"]): str(p["dnsSuffix"]) for p in data["partitions"]}
+
+
+@functools.lru_cache(maxsize=64)
+def dns_suffix_for_region(region: str) -> str:
+    """The DNS suffix of AWS endpoints in ``region``'s partition: ``amazonaws.com``, ``amazonaws.com.cn`` in China.
+
+    >>> [dns_suffix_for_region(r) for r in ("us-east-1", "cn-north-1", "us-gov-west-1")]
+    ['amazonaws.com', 'amazonaws.com.cn', 'amazonaws.com']
+    """
+    return _dns_suffixes().get(partition_for_region(region), "amazonaws.com")
+
+
+def cognito_issuer(region: str, user_pool_id: str) -> str:
+    """A Cognito user pool's issuer (its tokens' ``iss``, the workforce's identity provider; its JWKS is under it).
+
+    >>> cognito_issuer("cn-north-1", "cn-north-1_Pool")
+    'https://cognito-idp.cn-north-1.amazonaws.com.cn/cn-north-1_Pool'
+    """
+    return f"https://cognito-idp.{region}.{dns_suffix_for_region(region)}/{user_pool_id}"
 
 
 def arn(service: str, region: str, account: str, resource: str) -> str:

@@ -74,3 +74,23 @@ def test_the_partition_of_a_region_is_botocore_s(region: str, partition: str) ->
 
 def test_a_region_botocore_does_not_know_is_taken_to_be_in_aws() -> None:
     assert arns.partition_for_region("local-1") == "aws"
+
+
+#: a region of each partition whose endpoints differ or not: the China partition's DNS suffix is amazonaws.com.cn
+PARTITION_REGIONS = [
+    ("us-east-1", "amazonaws.com"),
+    ("cn-north-1", "amazonaws.com.cn"),
+    ("us-gov-west-1", "amazonaws.com"),
+]
+
+
+@pytest.mark.parametrize(("region", "suffix"), PARTITION_REGIONS)
+def test_the_dns_suffix_is_the_regions_partitions(region: str, suffix: str) -> None:
+    # WHEN the suffix and a user pool's issuer are made for a region
+    # THEN they name the endpoints of the region's partition, as botocore's endpoint data has them
+    assert arns.dns_suffix_for_region(region) == suffix
+    assert arns.cognito_issuer(region, f"{region}_Pool") == f"https://cognito-idp.{region}.{suffix}/{region}_Pool"
+
+
+def test_a_region_botocore_does_not_know_is_in_the_aws_partition() -> None:
+    assert arns.dns_suffix_for_region("local") == "amazonaws.com"

@@ -55,7 +55,7 @@ from truthloop.local.storage.dynamodb import DynamoDBStorage
 from truthloop.local.storage.dynamodb_schema import create_table
 from truthloop.local.workforce import WorkerDirectory
 
-__all__ = ["STATE_FILE", "LocalBackend", "open_storage", "read_state", "write_state_file"]
+__all__ = ["STATE_FILE", "LocalBackend", "open_storage", "read_state", "stored_counts", "write_state_file"]
 
 log = logging.getLogger("truthloop.local")
 
@@ -95,6 +95,21 @@ def write_state_file(path: Path, state: dict[str, Any]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(state, handle, indent=2)
     os.replace(temp, path)
+
+
+def stored_counts(storage: Storage) -> dict[str, Any]:
+    """The counts ``truthloop local status`` shows from a store (the local backend's or the service's): human loops
+    and labeling jobs by status, workers, events (at most the first 1,000)."""
+    loops = {s: storage.count_human_loops(s) for s in ("InProgress", "Stopping", "Completed", "Failed", "Stopped")}
+    jobs: dict[str, int] = {}
+    for status in ("Initializing", "InProgress", "Stopping", "Completed", "Failed", "Stopped"):
+        jobs[status] = len(storage.resources_in_status("labeling-job", (status,)))
+    return {
+        "human_loops": loops,
+        "labeling_jobs": jobs,
+        "workers": len(storage.list_workers()),
+        "events": len(storage.list_events()),
+    }
 
 
 def read_state(data_dir: str | Path) -> dict[str, Any]:
@@ -430,18 +445,11 @@ class LocalBackend:
         raise LocalBackendError(f"the local backend did not become idle within {timeout} s")
 
     def status(self) -> dict[str, Any]:
-        storage = self.storage
-        loops = {s: storage.count_human_loops(s) for s in ("InProgress", "Stopping", "Completed", "Failed", "Stopped")}
-        jobs: dict[str, int] = {}
-        for status in ("Initializing", "InProgress", "Stopping", "Completed", "Failed", "Stopped"):
-            jobs[status] = len(storage.resources_in_status("labeling-job", (status,)))
+        """What ``GET /_truthloop/status`` (``truthloop local status``) answers."""
         return {
             "endpoint": self.endpoint_url,
             "s3_endpoint": self.endpoint_url,
             "portal": self.runtime.portal_url,
-            "human_loops": loops,
-            "labeling_jobs": jobs,
-            "workers": len(storage.list_workers()),
-            "events": len(storage.list_events()),
+            **stored_counts(self.storage),
             "engine_errors": self.engine.errors,
         }

@@ -13,6 +13,7 @@ import threading
 import uuid
 from typing import Any
 
+from truthloop.arns import cognito_issuer
 from truthloop.local.runtime import Runtime
 from truthloop.local.storage import Worker
 
@@ -80,10 +81,11 @@ class WorkerDirectory:
         for force in forces:
             if "CognitoConfig" in force.doc:
                 pool = force.doc["CognitoConfig"]["UserPool"]
-                return "Cognito", f"https://cognito-idp.{self.rt.config.region}.amazonaws.com/{pool}"
+                return "Cognito", cognito_issuer(self.rt.config.region, pool)
             if "OidcConfig" in force.doc:
                 return "Oidc", str(force.doc["OidcConfig"].get("Issuer", ""))
-        return "Cognito", f"https://cognito-idp.{self.rt.config.region}.amazonaws.com/{self.rt.config.region}_truthloop"
+        region = self.rt.config.region
+        return "Cognito", cognito_issuer(region, f"{region}_truthloop")
 
     def metadata(self, worker_id: str) -> dict[str, Any]:
         """``workerMetadata`` for a private-workforce answer."""

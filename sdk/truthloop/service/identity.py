@@ -29,6 +29,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from truthloop.arns import cognito_issuer
 from truthloop.local.portal import SignedInWorker, SignInError
 
 __all__ = ["CognitoSignIn", "TokenVerifier", "cognito_issuer", "pkce_challenge"]
@@ -39,11 +40,6 @@ JWKS_REFETCH_SECONDS = 60.0
 _TIMEOUT = 5.0
 
 Fetch = Callable[[str], bytes]
-
-
-def cognito_issuer(region: str, user_pool_id: str) -> str:
-    """The ``iss`` of a user pool's tokens."""
-    return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
 
 
 def pkce_challenge(verifier: str) -> str:

@@ -12,6 +12,8 @@ One port answers everything, as AWS would across its endpoints:
 * ``POST /_truthloop/workers`` with the admin token of ``<data-dir>/backend.json`` is a LOCAL-ONLY route that issues
   (simulated) workers, worker tokens or, with ``sign_in``, users of the pool signed in with its client
   (:mod:`truthloop.service.local_workers`): what ``truthloop local workers`` needs;
+* ``GET /_truthloop/status`` with the same admin token is a LOCAL-ONLY route answering what the local backend's
+  does, counted from the table (:mod:`truthloop.service.local_status`): what ``truthloop local status`` needs;
 * every other request becomes an HTTP API (payload 2.0) event for ``lambdas/service_api`` (SageMaker, the A2I
   runtime and the portal), run on a worker thread;
 * a :class:`QueueDriver` plays the SQS event source mapping (``lambdas/service_engine``) and the sweep schedule
@@ -58,7 +60,7 @@ from moto.backends import get_backend
 from starlette.types import Receive, Scope, Send
 
 from truthloop.exceptions import LocalBackendError
-from truthloop.local.backend import STATE_FILE, write_state_file
+from truthloop.local.backend import STATE_FILE, stored_counts, write_state_file
 from truthloop.local.config import LambdaConfig
 from truthloop.local.dynamodb_journal import DurableDynamoDB, RestoreReport
 from truthloop.local.handlers import LambdaContext, forget_file_handlers, load_handler
@@ -69,6 +71,7 @@ from truthloop.service.emulated import EmulatedDeployment, create_deployment
 from truthloop.service.entry import current_service, forget_service
 from truthloop.service.http_api import http_api_response, to_http_api_event
 from truthloop.service.local_signin import LOCAL_SIGN_IN_PREFIX, LocalHostedUI, create_worker_pool
+from truthloop.service.local_status import LOCAL_STATUS_PATH, LocalStatus
 from truthloop.service.local_workers import LOCAL_WORKERS_PATH, IssuedWorker, LocalWorkerIssuer, cognito_worker
 from truthloop.service.settings import (
     ENV_AUTH_URL,
@@ -206,7 +209,8 @@ class LambdaFunctions:
 
 class _Dispatch:
     """Loopback ``Host`` only; moto's services by SigV4 scope, Lambda's to the mapped functions; the local-only
-    routes (hosted UI, workers) on the public port; everything else to the API handler (if any)."""
+    routes (hosted UI; ``local_routes``: path -> ASGI app, the workers and status routes) on the public port;
+    everything else to the API handler (if any)."""
 
     def __init__(
         self,
@@ -214,13 +218,13 @@ class _Dispatch:
         api: Handler | None,
         functions: LambdaFunctions | None = None,
         hosted_ui: Any = None,
-        local_workers: Any = None,
+        local_routes: Mapping[str, Any] | None = None,
     ) -> None:
         self.gateway = gateway
         self.api = api
         self.functions = functions
         self.hosted_ui = hosted_ui
-        self.local_workers = local_workers
+        self.local_routes = dict(local_routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -239,8 +243,9 @@ class _Dispatch:
         if service is None and self.hosted_ui is not None and scope["path"].startswith(f"{LOCAL_SIGN_IN_PREFIX}/"):
             await self.hosted_ui(scope, receive, send)
             return
-        if service is None and self.local_workers is not None and scope["path"] == LOCAL_WORKERS_PATH:
-            await self.local_workers(scope, receive, send)
+        local_route = self.local_routes.get(scope["path"]) if service is None else None
+        if local_route is not None:
+            await local_route(scope, receive, send)
             return
         if service in SERVED_MOTO_SERVICES:
             await self.gateway(scope, receive, send, service=service)
@@ -441,7 +446,9 @@ class LocalService:
             self._driver.start()
         self.admin_token = secrets.token_urlsafe(32)
         issuer = LocalWorkerIssuer(self.admin_token, self._worker_issuer(cognito))
-        public = _Dispatch(gateway, _handler("service_api"), functions, hosted_ui, issuer.app)
+        status = LocalStatus(self.admin_token, self.status)
+        local_routes = {LOCAL_WORKERS_PATH: issuer.app, LOCAL_STATUS_PATH: status.app}
+        public = _Dispatch(gateway, _handler("service_api"), functions, hosted_ui, local_routes)
         self._servers.append(_serve(sock, public, "truthloop-service-http"))
         self._write_state()
 
@@ -458,6 +465,30 @@ class LocalService:
             return IssuedWorker(worker.id, worker.name, token)
 
         return worker_token
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /_truthloop/status`` answers: the local backend's fields, counted from the table, and what is
+        the service's own (storage, region, the engine queue and its dead-letter queue)."""
+        service = current_service()
+        deployment = self.deployment
+        if deployment is None:
+            raise LocalBackendError("the service is not running")
+        sqs = service.clients.sqs
+        dead = sqs.get_queue_attributes(
+            QueueUrl=deployment.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return {
+            "endpoint": self.endpoint_url,
+            "s3_endpoint": self.endpoint_url,
+            "portal": self.portal_url,
+            **stored_counts(service.storage),
+            # steps that raised in this process (each is retried or failed with a reason), as the local backend's
+            "engine_errors": service.steps.errors,
+            "storage": "dynamodb",
+            "region": self.region,
+            "engine_queue": self.driver.pending(),
+            "dead_letters": int(dead.get("ApproximateNumberOfMessages", 0)),
+        }
 
     def _set_env(self, values: dict[str, str]) -> None:
         for key, value in values.items():

@@ -32,7 +32,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["LOCAL_WORKERS_PATH", "IssuedWorker", "LocalWorkerIssuer", "cognito_worker"]
+__all__ = [
+    "LOCAL_WORKERS_PATH",
+    "IssuedWorker",
+    "LocalWorkerIssuer",
+    "admin_authorised",
+    "admin_token_required",
+    "cognito_worker",
+]
 
 LOCAL_WORKERS_PATH = "/_truthloop/workers"
 #: Cognito's limit on a username
@@ -74,6 +81,23 @@ def _request(body: bytes) -> tuple[str, bool, list[str] | None]:
     return name.strip(), simulated, groups
 
 
+def admin_authorised(request: Request, admin_token: str) -> bool:
+    """Whether ``request`` carries ``Authorization: Bearer <admin token>`` (the LOCAL-ONLY routes' check)."""
+    value = request.headers.get("authorization", "")
+    return (
+        bool(admin_token)
+        and value.lower().startswith("bearer ")
+        and secrets.compare_digest(value[7:].strip().encode(), admin_token.encode())
+    )
+
+
+def admin_token_required() -> Response:
+    return JSONResponse(
+        {"error": "the admin token of <data-dir>/backend.json is required (Authorization: Bearer …)"},
+        status_code=401,
+    )
+
+
 class LocalWorkerIssuer:
     """The ``/_truthloop/workers`` route of ``service local`` (see the module's docstring)."""
 
@@ -84,18 +108,9 @@ class LocalWorkerIssuer:
         self._issue = issue
         self.app = Starlette(routes=[Route(LOCAL_WORKERS_PATH, self.create_worker, methods=["POST"])])
 
-    def _authorised(self, request: Request) -> bool:
-        value = request.headers.get("authorization", "")
-        return value.lower().startswith("bearer ") and secrets.compare_digest(
-            value[7:].strip().encode(), self._token.encode()
-        )
-
     async def create_worker(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return JSONResponse(
-                {"error": "the admin token of <data-dir>/backend.json is required (Authorization: Bearer …)"},
-                status_code=401,
-            )
+        if not admin_authorised(request, self._token):
+            return admin_token_required()
         try:
             name, simulated, groups = _request(await request.body())
         except _BadRequest as exc:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,93 +31,6 @@ class ScanGuard:
     def _refuse(self, event_name: str, **kwargs: Any) -> None:
         self.scans.append(event_name)
         raise AssertionError(f"a Scan was sent to DynamoDB ({event_name}): every list must be a Query")
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """An item's size as DynamoDB bills it: attribute names plus values (numbers approximately)."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
-
-
-def _value_size(value: dict[str, Any]) -> int:
-    kind, raw = next(iter(value.items()))
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "N":
-        return len(raw) // 2 + 1
-    if kind in ("SS", "BS"):
-        return sum(len(str(member).encode()) for member in raw)
-    if kind == "NS":
-        return sum(len(member) // 2 + 1 for member in raw)
-    if kind == "L":
-        return 3 + sum(1 + _value_size(member) for member in raw)
-    if kind == "M":
-        return 3 + sum(1 + len(name.encode()) + _value_size(member) for name, member in raw.items())
-    return len(str(raw).encode())
-
-
-class ReadUnits:
-    """Read request units DynamoDB would bill for the reads sent through the clients it watches (moto reports
-    none): a ``Query`` page costs its evaluated items (re-read without filter or ``Select=COUNT``, so what the
-    filter dropped counts too) rounded up to 4 KB, a ``GetItem``/``BatchGetItem`` key its item rounded up to 4 KB;
-    at least one unit per page or key, half of it for an eventually consistent read. Hooked like :class:`ScanGuard`
-    (``provide-client-params``, what ``bench/service.py``'s meter uses)."""
-
-    def __init__(self) -> None:
-        self.units = 0.0
-        self._client: Any = None
-        self._busy = False
-
-    def watch(self, client: Any) -> None:
-        self._client = client
-        client.meta.events.register("provide-client-params.dynamodb.Query", self._query)
-        client.meta.events.register("provide-client-params.dynamodb.GetItem", self._get)
-        client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", self._batch_get)
-
-    def _rate(self, params: dict[str, Any]) -> float:
-        return 1.0 if params.get("ConsistentRead") else 0.5
-
-    def _query(self, params: dict[str, Any], **_: Any) -> None:
-        if self._busy:
-            return
-        key_condition = params["KeyConditionExpression"]
-        used = set(re.findall(r"[#:][A-Za-z0-9_]+", key_condition))
-        shadow = {
-            name: params[name]
-            for name in ("TableName", "IndexName", "KeyConditionExpression", "ExclusiveStartKey", "Limit",
-                         "ScanIndexForward", "ConsistentRead")
-            if name in params
-        }  # fmt: skip
-        shadow["ExpressionAttributeNames"] = {
-            k: v for k, v in params.get("ExpressionAttributeNames", {}).items() if k in used
-        }
-        shadow["ExpressionAttributeValues"] = {
-            k: v for k, v in params.get("ExpressionAttributeValues", {}).items() if k in used
-        }
-        self._busy = True
-        try:
-            items = self._client.query(**shadow).get("Items", [])
-        finally:
-            self._busy = False
-        self.units += max(1, math.ceil(sum(item_size(i) for i in items) / 4096)) * self._rate(params)
-
-    def _get_units(self, table: str, key: dict[str, Any], rate: float) -> float:
-        self._busy = True
-        try:
-            item = self._client.get_item(TableName=table, Key=key).get("Item")
-        finally:
-            self._busy = False
-        return max(1, math.ceil(item_size(item or {}) / 4096)) * rate
-
-    def _get(self, params: dict[str, Any], **_: Any) -> None:
-        if not self._busy:
-            self.units += self._get_units(params["TableName"], params["Key"], self._rate(params))
-
-    def _batch_get(self, params: dict[str, Any], **_: Any) -> None:
-        if self._busy:
-            return
-        for table, request in params["RequestItems"].items():
-            for key in request["Keys"]:
-                self.units += self._get_units(table, key, self._rate(request))
 
 
 @contextlib.contextmanager

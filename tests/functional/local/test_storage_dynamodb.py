@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.local.stores import BUCKET, TABLE, ReadUnits, ScanGuard, dynamodb_storage
+from tests.functional.local.stores import BUCKET, TABLE, ScanGuard, dynamodb_storage
 from truthloop.local.storage import (
     HumanLoop,
     JobObject,
@@ -36,6 +36,7 @@ from truthloop.local.storage.dynamodb_items import (
     task_key,
 )
 from truthloop.local.storage.dynamodb_schema import INDEXES
+from truthloop.local.storage.dynamodb_units import ReadUnits
 
 
 def _loop(name: str, content: str = "{}") -> HumanLoop:

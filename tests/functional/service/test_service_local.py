@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,13 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
+from truthloop.cli import main
 from truthloop.local.config import LambdaConfig
-from truthloop.service.local import LocalService
+from truthloop.local.handlers import LambdaContext
+from truthloop.service.http_api import http_api_response, to_http_api_event
+from truthloop.service.local import LocalService, _call_on_own_loop, _handler
 
 TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
 COGNITO = {"UserPool": "us-east-1_TestPool", "UserGroup": "labelers", "ClientId": "client-id"}
@@ -110,6 +115,81 @@ def test_a_review_completes_through_the_local_service(running: LocalService, tmp
     state = json.loads((tmp_path / "backend.json").read_text())
     assert state["endpoint"] == running.endpoint_url and state["storage"] == "dynamodb"
     assert set(state) >= {"endpoint", "s3_endpoint", "portal", "region", "admin_token", "pid"}
+
+
+#: the fields `truthloop local status` prints for `truthloop local up` (LocalBackend.status)
+LOCAL_STATUS_FIELDS = {
+    "endpoint",
+    "s3_endpoint",
+    "portal",
+    "human_loops",
+    "labeling_jobs",
+    "workers",
+    "events",
+    "engine_errors",
+}
+
+
+def _active_flow(service: LocalService, sm: Any) -> str:
+    team = sm.create_workteam(
+        WorkteamName="reviewers", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
+    )["WorkteamArn"]
+    ui = sm.create_human_task_ui(HumanTaskUiName="ui", UiTemplate={"Content": TEMPLATE})["HumanTaskUiArn"]
+    flow: str = sm.create_flow_definition(
+        FlowDefinitionName="flow",
+        HumanLoopConfig={
+            "WorkteamArn": team,
+            "HumanTaskUiArn": ui,
+            "TaskCount": 1,
+            "TaskTitle": "Review",
+            "TaskDescription": "Is the model right?",
+        },
+        OutputConfig={"S3OutputPath": "s3://review-output/a2i"},
+        RoleArn=ROLE,
+    )["FlowDefinitionArn"]
+    assert _until(lambda: sm.describe_flow_definition(FlowDefinitionName="flow")["FlowDefinitionStatus"] == "Active")
+    return flow
+
+
+def test_local_status_reports_the_service(running: LocalService) -> None:
+    # GIVEN a loop in progress on service local
+    sm, a2i = (_client(running, name) for name in ("sagemaker", "sagemaker-a2i-runtime"))
+    flow = _active_flow(running, sm)
+    a2i.start_human_loop(HumanLoopName="open", FlowDefinitionArn=flow, HumanLoopInput={"InputContent": "{}"})
+    # WHEN `truthloop local status` reads its backend.json and asks it
+    result = CliRunner().invoke(main, ["local", "status", "--data-dir", str(running.data_dir)])
+    # THEN it prints the local backend's fields, counted from the table, and says where they are stored
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.output)
+    assert set(status) >= LOCAL_STATUS_FIELDS
+    assert status["endpoint"] == running.endpoint_url and status["portal"] == running.portal_url
+    assert status["human_loops"] == {"InProgress": 1, "Stopping": 0, "Completed": 0, "Failed": 0, "Stopped": 0}
+    assert status["labeling_jobs"]["InProgress"] == 0 and status["workers"] == 1
+    assert status["engine_errors"] == 0 and status["dead_letters"] == 0
+    assert status["storage"] == "dynamodb" and status["region"] == "us-east-1"
+
+
+@pytest.mark.parametrize("token", [None, "wrong"], ids=["no-token", "wrong-token"])
+def test_the_status_route_needs_the_admin_token(running: LocalService, token: str | None) -> None:
+    # WHEN the status route is asked without the admin token of backend.json
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{running.endpoint_url}/_truthloop/status", headers=headers)
+    # THEN it is refused, naming what is missing, and tells nothing
+    assert response.status_code == 401 and "admin token" in response.json()["error"]
+    assert "human_loops" not in response.text
+
+
+def test_the_deployed_api_function_does_not_serve_the_status_route(running: LocalService) -> None:
+    # GIVEN the status request with the right admin token, as API Gateway would hand it to the API function on AWS
+    headers = {"authorization": f"Bearer {running.admin_token}", "host": "x"}
+    event = to_http_api_event("GET", "/_truthloop/status", "", headers, b"", source_ip="203.0.113.9")
+    context = LambdaContext(function_name="truthloop-service-api", invoked_function_arn="arn:local")
+    # WHEN the API function handles it (on a thread of its own, as service local and Lambda run it)
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(_call_on_own_loop, _handler("service_api"), event, context).result()
+    # THEN it is refused and nothing is told
+    status, _, content = http_api_response(response)
+    assert status >= 400 and b"human_loops" not in content
 
 
 @pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example:80"])
