@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,19 @@ def _no_leftover_metrics() -> None:
     from aws_lambda_powertools import Metrics
 
     Metrics().clear_metrics()
+
+
+@pytest.fixture
+def service_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The environment of a test that starts the truthloop service in-process (``LocalService``): the dummy
+    credentials its signature checks know, quiet powertools logs, and afterwards every variable put back as it was,
+    whatever the service (or the test) set: its endpoints, table, bucket, queue, user pool, ... -- no list to keep in
+    step with the service. Yields ``monkeypatch`` for the test's own changes."""
+    saved = dict(os.environ)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "truthloop-test")
+    yield monkeypatch
+    os.environ.clear()
+    os.environ.update(saved)

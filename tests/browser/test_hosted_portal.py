@@ -8,7 +8,6 @@ another user pool is refused.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,18 +19,12 @@ import boto3
 import httpx
 import pytest
 
+from tests.functional.local.helpers import active_flow
 from truthloop.service.local import LocalService
 from truthloop.templates import catalogue
 
 ROLE = "arn:aws:iam::123456789012:role/hosted-portal-test"
 PASSWORD = "Correct-Horse-7-Battery"
-_SET_BY_SERVICE = (
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-)
 
 
 @dataclass
@@ -67,11 +60,7 @@ def _user(idp: Any, pool: str, name: str, group: str | None) -> None:
 
 
 @pytest.fixture
-def hosted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hosted]:
-    for name in _SET_BY_SERVICE:  # restored after the test, whatever the service sets
-        monkeypatch.setenv(name, os.environ.get(name, ""))
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "truthloop-test")
+def hosted(tmp_path: Path, service_env: pytest.MonkeyPatch) -> Iterator[Hosted]:
     with LocalService(port=0, data_dir=tmp_path, sweep_seconds=1.0, sign_in=True) as service:
         sm, a2i, s3, idp = (_client(service, n) for n in ("sagemaker", "sagemaker-a2i-runtime", "s3", "cognito-idp"))
         pool, client = service.user_pool_id, service.user_pool_client_id
@@ -89,21 +78,14 @@ def hosted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hosted]:
             )
         s3.create_bucket(Bucket="hosted-output")
         template = catalogue.load("a2i/comprehend-sentiment-review")
-        ui = sm.create_human_task_ui(HumanTaskUiName="sentiment", UiTemplate={"Content": template.text()})
-        flow = sm.create_flow_definition(
-            FlowDefinitionName="team-a-review",
-            HumanLoopConfig={
-                "WorkteamArn": teams[0],
-                "HumanTaskUiArn": ui["HumanTaskUiArn"],
-                "TaskCount": 1,
-                "TaskTitle": "Check the sentiment",
-                "TaskDescription": "Is the model right?",
-            },
-            OutputConfig={"S3OutputPath": "s3://hosted-output/a2i"},
-            RoleArn=ROLE,
-        )["FlowDefinitionArn"]
-        assert _until(
-            lambda: sm.describe_flow_definition(FlowDefinitionName="team-a-review")["FlowDefinitionStatus"] == "Active"
+        flow = active_flow(
+            sm,
+            output="s3://hosted-output/a2i",
+            name="team-a-review",
+            team=teams[0],
+            template=template.text(),
+            title="Check the sentiment",
+            role=ROLE,
         )
         a2i.start_human_loop(
             HumanLoopName="hosted-loop-1",

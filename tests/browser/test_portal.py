@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.functional.local.helpers import active_flow
 from tests.functional.local.stores import STORES
 from truthloop.contracts import HumanLoopOutput, load
 from truthloop.local import BackendConfig, LocalBackend
@@ -49,21 +50,15 @@ def _review_loop(backend: LocalBackend) -> tuple[Any, Any, str, str]:
         MemberDefinitions=[{"CognitoMemberDefinition": {"UserPool": "us-east-1_p", "UserGroup": "g", "ClientId": "c"}}],
     )["WorkteamArn"]
     template = catalogue.load("a2i/comprehend-sentiment-review")
-    ui = sm.create_human_task_ui(HumanTaskUiName="sentiment", UiTemplate={"Content": template.text()})
-    flow = sm.create_flow_definition(
-        FlowDefinitionName="portal-review",
-        HumanLoopConfig={
-            "WorkteamArn": team,
-            "HumanTaskUiArn": ui["HumanTaskUiArn"],
-            "TaskCount": 1,
-            "TaskTitle": "Check the sentiment",
-            "TaskDescription": "Is the model right?",
-        },
-        OutputConfig={"S3OutputPath": "s3://portal-test-output/a2i"},
-        RoleArn=ROLE,
-    )["FlowDefinitionArn"]
-    while sm.describe_flow_definition(FlowDefinitionName="portal-review")["FlowDefinitionStatus"] != "Active":
-        time.sleep(0.05)
+    flow = active_flow(
+        sm,
+        output="s3://portal-test-output/a2i",
+        name="portal-review",
+        team=team,
+        template=template.text(),
+        title="Check the sentiment",
+        role=ROLE,
+    )
     a2i.start_human_loop(
         HumanLoopName="portal-loop-1",
         FlowDefinitionArn=flow,
@@ -196,9 +191,7 @@ def _api_claim(backend: LocalBackend, name: str) -> Any:
     import httpx
 
     token = backend.issue_worker(name)
-    return httpx.post(
-        f"{backend.portal_url}/api/tasks/claim", headers={"authorization": f"Bearer {token}"}, timeout=10
-    )
+    return httpx.post(f"{backend.portal_url}/api/tasks/claim", headers={"authorization": f"Bearer {token}"}, timeout=10)
 
 
 def test_decline_shows_another_task_and_the_bar_counts_down_in_mm_ss(

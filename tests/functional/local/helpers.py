@@ -1,4 +1,5 @@
-"""Helpers shared by the local backend's functional tests (plain functions; fixtures are in conftest.py)."""
+"""Helpers shared by the local backend's and the service's functional tests and the browser tests (plain functions;
+fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ FAST = {
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 COGNITO = {"UserPool": "us-east-1_TestPool", "UserGroup": "labelers", "ClientId": "client-id"}
 ROLE = "arn:aws:iam::123456789012:role/truthloop-test"
+#: a text review template with one free-text answer field
+TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
 REVIEW_TEMPLATE = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
 <crowd-form>
   <crowd-classifier name="sentiment" categories='["POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"]' header="Sentiment?">
@@ -109,3 +112,62 @@ def crowd(backend: Any, **options: Any) -> Crowd:
     """Simulated workers for the backend, issued over HTTP with its admin token: the local backend's admin API, or
     the local-only workers route of ``truthloop service local``."""
     return Crowd(backend.endpoint_url, admin_token=backend.admin_token, **options)
+
+
+def _sleep() -> None:
+    time.sleep(0.05)
+
+
+def active_flow(
+    sm: Any,
+    *,
+    output: str,
+    name: str = "flow",
+    team: str | None = None,
+    ui: str | None = None,
+    template: str = TEMPLATE,
+    task_count: int = 1,
+    title: str = "Review",
+    description: str = "Is the model right?",
+    role: str = ROLE,
+    tick: Callable[[], object] = _sleep,
+    timeout: float = 30.0,
+    wait: bool = True,
+) -> str:
+    """Create a flow definition ``name`` writing to ``output`` and wait until it is Active; returns its ARN.
+
+    Without ``team`` a work team ``<name>-reviewers`` of the ``COGNITO`` group is created, without ``ui`` a task UI
+    ``<name>-ui`` from ``template``. ``tick`` runs between status checks: a pause when a service activates the flow
+    in the background, or one drain of the engine queue when the test plays the queue itself. ``wait=False``
+    returns at once (the flow is then still ``Initializing``).
+    """
+    if team is None:
+        team = sm.create_workteam(
+            WorkteamName=f"{name}-reviewers",
+            Description="reviewers",
+            MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}],
+        )["WorkteamArn"]
+    if ui is None:
+        ui = sm.create_human_task_ui(HumanTaskUiName=f"{name}-ui", UiTemplate={"Content": template})["HumanTaskUiArn"]
+    arn: str = sm.create_flow_definition(
+        FlowDefinitionName=name,
+        HumanLoopConfig={
+            "WorkteamArn": team,
+            "HumanTaskUiArn": ui,
+            "TaskCount": task_count,
+            "TaskTitle": title,
+            "TaskDescription": description,
+        },
+        OutputConfig={"S3OutputPath": output},
+        RoleArn=role,
+    )["FlowDefinitionArn"]
+    if not wait:
+        return arn
+    deadline = time.monotonic() + timeout
+    while True:
+        status = sm.describe_flow_definition(FlowDefinitionName=name)["FlowDefinitionStatus"]
+        if status == "Active":
+            return arn
+        if status == "Failed" or time.monotonic() > deadline:
+            raise AssertionError(f"flow definition {name!r} is {status}, not Active (waited up to {timeout} s)")
+        tick()

@@ -21,7 +21,6 @@ import pytest
 from custom_resources import _provider, flow_definition, human_task_ui, workteam
 
 import truthloop.service
-from tests.functional.service.test_service_local import _SET_BY_SERVICE
 from tests.functional.service.test_signed_client import Gateway
 from truthloop.labeling.launcher import JobConfig, Launcher
 from truthloop.service.local import LocalService
@@ -35,15 +34,10 @@ ROLE = "arn:aws:iam::111122223333:role/truthloop-flow"
 
 
 @pytest.fixture
-def service_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Gateway]]:
+def service_endpoint(tmp_path: Path, service_env: pytest.MonkeyPatch) -> Iterator[tuple[str, Gateway]]:
     """A running service behind an IAM-verifying gateway; the handlers' environment names only the gateway."""
-    for name in (*_SET_BY_SERVICE, ENV_ENDPOINT):
-        monkeypatch.setenv(name, os.environ.get(name, ""))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the gateway knows this key's secret
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch = service_env  # the gateway knows the fixture's key ("testing") and its secret
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "truthloop-test")
     monkeypatch.setattr(_provider, "_client", None)  # the handlers make their client from the environment
     with LocalService(port=0, data_dir=tmp_path, workers=1, sweep_seconds=1.0) as service:
         upstream = service.endpoint_url.removeprefix("http://")

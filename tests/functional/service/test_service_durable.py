@@ -18,24 +18,10 @@ import boto3
 import httpx
 import pytest
 
+from tests.functional.local.helpers import active_flow
 from truthloop.service.local import LocalService
 
 ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
-COGNITO = {"UserPool": "us-east-1_TestPool", "UserGroup": "labelers", "ClientId": "client-id"}
-ROLE = "arn:aws:iam::123456789012:role/truthloop-test"
-_SET_BY_SERVICE = (
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "TRUTHLOOP_SERVICE_TABLE",
-    "TRUTHLOOP_SERVICE_BUCKET",
-    "TRUTHLOOP_SERVICE_QUEUE_URL",
-    "TRUTHLOOP_SERVICE_EVENT_BUS",
-    "TRUTHLOOP_SERVICE_BASE_URL",
-)
 #: a service without its engine (nothing consumes the queue, no sweep): a crash before the engine ran
 _NO_ENGINE = """
 import json, sys, threading
@@ -136,15 +122,6 @@ def _until(check: Any, timeout: float = 20.0) -> Any:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _SET_BY_SERVICE:  # restored after the test, whatever the service sets
-        monkeypatch.setenv(name, os.environ.get(name, ""))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-
-
-@pytest.fixture
 def process(tmp_path: Path) -> Iterator[Process]:
     running = Process(tmp_path / "state")
     yield running
@@ -162,30 +139,7 @@ def _deploy(at: Endpoint, flow_name: str = "flow") -> str:
     """A workteam, task UI and flow (Active); returns the flow's ARN."""
     sm, s3 = at.client("sagemaker"), at.client("s3")
     s3.create_bucket(Bucket="review-output")
-    team = sm.create_workteam(
-        WorkteamName="reviewers", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
-    )["WorkteamArn"]
-    ui = sm.create_human_task_ui(HumanTaskUiName="ui", UiTemplate={"Content": TEMPLATE})["HumanTaskUiArn"]
-    flow = _flow(at, flow_name, team, ui)
-    assert _until(lambda: sm.describe_flow_definition(FlowDefinitionName=flow_name)["FlowDefinitionStatus"] == "Active")
-    return flow
-
-
-def _flow(at: Endpoint, name: str, team: str, ui: str) -> str:
-    return str(
-        at.client("sagemaker").create_flow_definition(
-            FlowDefinitionName=name,
-            HumanLoopConfig={
-                "WorkteamArn": team,
-                "HumanTaskUiArn": ui,
-                "TaskCount": 1,
-                "TaskTitle": "Review",
-                "TaskDescription": "Is the model right?",
-            },
-            OutputConfig={"S3OutputPath": "s3://review-output/a2i"},
-            RoleArn=ROLE,
-        )["FlowDefinitionArn"]
-    )
+    return active_flow(sm, output="s3://review-output/a2i", name=flow_name, tick=lambda: time.sleep(0.1))
 
 
 def _start(at: Endpoint, flow: str, name: str) -> None:
@@ -201,7 +155,7 @@ def _output(at: Endpoint, loop: str) -> dict[str, Any]:
     return output
 
 
-def test_a_stopped_service_starts_again_with_everything_it_had(tmp_path: Path, clean_env: None) -> None:
+def test_a_stopped_service_starts_again_with_everything_it_had(tmp_path: Path, service_env: pytest.MonkeyPatch) -> None:
     # GIVEN a service with a workteam, UI, flow, a loop completed through the portal and one in progress
     service, at = _in_process(tmp_path)
     try:
@@ -217,8 +171,8 @@ def test_a_stopped_service_starts_again_with_everything_it_had(tmp_path: Path, c
     try:
         sm, a2i = at.client("sagemaker"), at.client("sagemaker-a2i-runtime")
         # THEN the definitions and both loops are there, the completed one with its status and output
-        assert [t["WorkteamName"] for t in sm.list_workteams()["Workteams"]] == ["reviewers"]
-        assert [u["HumanTaskUiName"] for u in sm.list_human_task_uis()["HumanTaskUiSummaries"]] == ["ui"]
+        assert [t["WorkteamName"] for t in sm.list_workteams()["Workteams"]] == ["flow-reviewers"]
+        assert [u["HumanTaskUiName"] for u in sm.list_human_task_uis()["HumanTaskUiSummaries"]] == ["flow-ui"]
         assert sm.describe_flow_definition(FlowDefinitionName="flow")["FlowDefinitionStatus"] == "Active"
         loops = a2i.list_human_loops(FlowDefinitionArn=flow)["HumanLoopSummaries"]
         assert sorted((loop["HumanLoopName"], loop["HumanLoopStatus"]) for loop in loops) == [
@@ -237,7 +191,7 @@ def test_a_stopped_service_starts_again_with_everything_it_had(tmp_path: Path, c
 
 
 def test_acknowledged_work_survives_kill_9_and_lost_engine_messages(
-    tmp_path: Path, process: Process, clean_env: None
+    tmp_path: Path, process: Process, service_env: pytest.MonkeyPatch
 ) -> None:
     data_dir = tmp_path / "state"
     # GIVEN `truthloop service local` with a flow, a loop completed through the portal and one in progress
@@ -256,9 +210,9 @@ def test_acknowledged_work_survives_kill_9_and_lost_engine_messages(
     answered = at.answer_next("before-crash")
     assert answered in ("open-1", "late-1")
     sm = at.client("sagemaker")
-    team = sm.describe_workteam(WorkteamName="reviewers")["Workteam"]["WorkteamArn"]
-    ui = sm.describe_human_task_ui(HumanTaskUiName="ui")["HumanTaskUiArn"]
-    _flow(at, "flow-2", team, ui)
+    team = sm.describe_workteam(WorkteamName="flow-reviewers")["Workteam"]["WorkteamArn"]
+    ui = sm.describe_human_task_ui(HumanTaskUiName="flow-ui")["HumanTaskUiArn"]
+    active_flow(sm, output="s3://review-output/a2i", name="flow-2", team=team, ui=ui, wait=False)
     assert sm.describe_flow_definition(FlowDefinitionName="flow-2")["FlowDefinitionStatus"] == "Initializing"
     process.kill()
     # THEN a service started again on the directory has every acknowledged change

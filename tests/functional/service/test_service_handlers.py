@@ -13,16 +13,13 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.functional.local.helpers import COGNITO, ROLE, active_flow
 from tests.functional.service.conftest import REGION, Deployment, handler
 from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn
 from truthloop.local.handlers import LambdaContext
 from truthloop.service.entry import current_service
 from truthloop.service.http_api import from_http_api_response, to_http_api_event
 from truthloop.templates import catalogue
-
-TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
-COGNITO = {"UserPool": "us-east-1_TestPool", "UserGroup": "labelers", "ClientId": "client-id"}
-ROLE = "arn:aws:iam::123456789012:role/truthloop-test"
 
 
 def _portal(method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -38,25 +35,8 @@ def _context() -> LambdaContext:
 
 
 def _flow(sm: Any, deployment: Deployment, output_bucket: str | None = None) -> str:
-    team = sm.create_workteam(
-        WorkteamName="reviewers", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
-    )["WorkteamArn"]
-    ui = sm.create_human_task_ui(HumanTaskUiName="ui", UiTemplate={"Content": TEMPLATE})["HumanTaskUiArn"]
-    arn: str = sm.create_flow_definition(
-        FlowDefinitionName="flow",
-        HumanLoopConfig={
-            "WorkteamArn": team,
-            "HumanTaskUiArn": ui,
-            "TaskCount": 1,
-            "TaskTitle": "Review",
-            "TaskDescription": "Is the model right?",
-        },
-        OutputConfig={"S3OutputPath": f"s3://{output_bucket or deployment.output_bucket}/a2i"},
-        RoleArn=ROLE,
-    )["FlowDefinitionArn"]
-    deployment.driver.drain()  # activate_flow, delayed by the flow activation time
-    assert sm.describe_flow_definition(FlowDefinitionName="flow")["FlowDefinitionStatus"] == "Active"
-    return arn
+    """An Active flow; the engine queue is drained to activate it (activate_flow is delayed by the activation time)."""
+    return active_flow(sm, output=f"s3://{output_bucket or deployment.output_bucket}/a2i", tick=deployment.driver.drain)
 
 
 def test_a_review_runs_through_the_api_engine_and_eventbridge(

@@ -4,7 +4,6 @@ review through the service's real Lambda handlers served on one loopback port (m
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,37 +16,16 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+from tests.functional.local.helpers import COGNITO, ROLE, active_flow
 from truthloop.cli import main
 from truthloop.local.config import LambdaConfig
 from truthloop.local.handlers import LambdaContext
 from truthloop.service.http_api import http_api_response, to_http_api_event
 from truthloop.service.local import LocalService, _call_on_own_loop, _handler
 
-TEMPLATE = '<crowd-form><crowd-input name="label"></crowd-input>{{ task.input.text }}</crowd-form>'
-COGNITO = {"UserPool": "us-east-1_TestPool", "UserGroup": "labelers", "ClientId": "client-id"}
-ROLE = "arn:aws:iam::123456789012:role/truthloop-test"
-_SET_BY_SERVICE = (
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "TRUTHLOOP_SERVICE_TABLE",
-    "TRUTHLOOP_SERVICE_BUCKET",
-    "TRUTHLOOP_SERVICE_QUEUE_URL",
-    "TRUTHLOOP_SERVICE_EVENT_BUS",
-    "TRUTHLOOP_SERVICE_BASE_URL",
-)
-
 
 @pytest.fixture
-def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalService]:
-    for name in _SET_BY_SERVICE:  # restored after the test, whatever the service sets
-        monkeypatch.setenv(name, os.environ.get(name, ""))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "truthloop-test")
+def running(tmp_path: Path, service_env: pytest.MonkeyPatch) -> Iterator[LocalService]:
     with LocalService(port=0, data_dir=tmp_path, workers=1, sweep_seconds=1.0) as service:
         yield service
 
@@ -79,23 +57,7 @@ def test_a_review_completes_through_the_local_service(running: LocalService, tmp
     # GIVEN plain boto3 SageMaker, A2I and S3 clients pointed at the one port, and an active flow
     sm, a2i, s3 = (_client(running, name) for name in ("sagemaker", "sagemaker-a2i-runtime", "s3"))
     s3.create_bucket(Bucket="review-output")
-    team = sm.create_workteam(
-        WorkteamName="reviewers", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
-    )["WorkteamArn"]
-    ui = sm.create_human_task_ui(HumanTaskUiName="ui", UiTemplate={"Content": TEMPLATE})["HumanTaskUiArn"]
-    flow = sm.create_flow_definition(
-        FlowDefinitionName="flow",
-        HumanLoopConfig={
-            "WorkteamArn": team,
-            "HumanTaskUiArn": ui,
-            "TaskCount": 1,
-            "TaskTitle": "Review",
-            "TaskDescription": "Is the model right?",
-        },
-        OutputConfig={"S3OutputPath": "s3://review-output/a2i"},
-        RoleArn=ROLE,
-    )["FlowDefinitionArn"]
-    assert _until(lambda: sm.describe_flow_definition(FlowDefinitionName="flow")["FlowDefinitionStatus"] == "Active")
+    flow = active_flow(sm, output="s3://review-output/a2i")
     # WHEN a loop is started and its worker answers through the portal's token API
     a2i.start_human_loop(
         HumanLoopName="loop-1", FlowDefinitionArn=flow, HumanLoopInput={"InputContent": '{"text": "x"}'}
@@ -130,31 +92,10 @@ LOCAL_STATUS_FIELDS = {
 }
 
 
-def _active_flow(service: LocalService, sm: Any) -> str:
-    team = sm.create_workteam(
-        WorkteamName="reviewers", Description="r", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
-    )["WorkteamArn"]
-    ui = sm.create_human_task_ui(HumanTaskUiName="ui", UiTemplate={"Content": TEMPLATE})["HumanTaskUiArn"]
-    flow: str = sm.create_flow_definition(
-        FlowDefinitionName="flow",
-        HumanLoopConfig={
-            "WorkteamArn": team,
-            "HumanTaskUiArn": ui,
-            "TaskCount": 1,
-            "TaskTitle": "Review",
-            "TaskDescription": "Is the model right?",
-        },
-        OutputConfig={"S3OutputPath": "s3://review-output/a2i"},
-        RoleArn=ROLE,
-    )["FlowDefinitionArn"]
-    assert _until(lambda: sm.describe_flow_definition(FlowDefinitionName="flow")["FlowDefinitionStatus"] == "Active")
-    return flow
-
-
 def test_local_status_reports_the_service(running: LocalService) -> None:
     # GIVEN a loop in progress on service local
     sm, a2i = (_client(running, name) for name in ("sagemaker", "sagemaker-a2i-runtime"))
-    flow = _active_flow(running, sm)
+    flow = active_flow(sm, output="s3://review-output/a2i")
     a2i.start_human_loop(HumanLoopName="open", FlowDefinitionArn=flow, HumanLoopInput={"InputContent": "{}"})
     # WHEN `truthloop local status` reads its backend.json and asks it
     result = CliRunner().invoke(main, ["local", "status", "--data-dir", str(running.data_dir)])

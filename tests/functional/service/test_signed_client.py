@@ -21,7 +21,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 import truthloop.service
-from tests.functional.local.helpers import COGNITO, FAST, NO_RETRIES, REVIEW_TEMPLATE, ROLE, unique, wait_for
+from tests.functional.local.helpers import (
+    COGNITO,
+    FAST,
+    NO_RETRIES,
+    REVIEW_TEMPLATE,
+    ROLE,
+    active_flow,
+    unique,
+    wait_for,
+)
 from truthloop.exceptions import SignatureRejectedError
 from truthloop.local import BackendConfig, LocalBackend
 from truthloop.review import ReviewClient, ReviewPolicy
@@ -104,28 +113,13 @@ def endpoint(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def _create_flow(sm: Any) -> str:
     """A2I set-up code: a work team, a task UI and an Active flow definition (returns the flow's ARN)."""
-    team = sm.create_workteam(
-        WorkteamName=unique("team"), Description="reviewers", MemberDefinitions=[{"CognitoMemberDefinition": COGNITO}]
-    )["WorkteamArn"]
-    ui = sm.create_human_task_ui(HumanTaskUiName=unique("ui"), UiTemplate={"Content": REVIEW_TEMPLATE})
-    name = unique("flow")
-    flow: str = sm.create_flow_definition(
-        FlowDefinitionName=name,
-        HumanLoopConfig={
-            "WorkteamArn": team,
-            "HumanTaskUiArn": ui["HumanTaskUiArn"],
-            "TaskCount": 1,
-            "TaskTitle": "Review a prediction",
-            "TaskDescription": "Is the model right?",
-        },
-        OutputConfig={"S3OutputPath": "s3://truthloop-signed/a2i"},
-        RoleArn=ROLE,
-    )["FlowDefinitionArn"]
-    wait_for(
-        lambda: sm.describe_flow_definition(FlowDefinitionName=name)["FlowDefinitionStatus"] == "Active",
-        what="flow definition to become Active",
+    return active_flow(
+        sm,
+        output="s3://truthloop-signed/a2i",
+        name=unique("flow"),
+        template=REVIEW_TEMPLATE,
+        title="Review a prediction",
     )
-    return flow
 
 
 def test_an_a2i_program_runs_with_one_line_changed(endpoint: str, gateway: Gateway) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from tests.functional.local.helpers import active_flow
 from truthloop.arns import consolidation_lambda_arn, pre_annotation_lambda_arn
 from truthloop.cli import main
 from truthloop.exceptions import LocalBackendError
@@ -35,32 +35,10 @@ from truthloop.templates import catalogue
 ROLE = "arn:aws:iam::123456789012:role/truthloop-test"
 TEMPLATE = """<crowd-form><crowd-classifier name="sentiment" categories='["POSITIVE", "NEGATIVE"]' header="Sentiment?">
 <classification-target>{{ task.input.text }}</classification-target></crowd-classifier></crowd-form>"""
-_SET_BY_SERVICE = (
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "TRUTHLOOP_SERVICE_TABLE",
-    "TRUTHLOOP_SERVICE_BUCKET",
-    "TRUTHLOOP_SERVICE_QUEUE_URL",
-    "TRUTHLOOP_SERVICE_EVENT_BUS",
-    "TRUTHLOOP_SERVICE_BASE_URL",
-    "TRUTHLOOP_SERVICE_USER_POOL_ID",
-    "TRUTHLOOP_SERVICE_USER_POOL_CLIENT_ID",
-    "TRUTHLOOP_SERVICE_AUTH_URL",
-    "TRUTHLOOP_SERVICE_JWKS_URL",
-)
 
 
 @pytest.fixture(params=[False, True], ids=["worker-tokens", "sign-in"])
-def running(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalService]:
-    for name in _SET_BY_SERVICE:  # restored after the test, whatever the service sets
-        monkeypatch.setenv(name, os.environ.get(name, ""))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "truthloop-test")
+def running(request: pytest.FixtureRequest, tmp_path: Path, service_env: pytest.MonkeyPatch) -> Iterator[LocalService]:
     with LocalService(port=0, data_dir=tmp_path, workers=0, sweep_seconds=1.0, sign_in=request.param) as service:
         yield service
 
@@ -112,23 +90,17 @@ def _s3_json(s3: Any, uri: str) -> Any:
 def _flow(service: LocalService, sm: Any, s3: Any, *, task_count: int) -> str:
     """An active flow definition whose loops go to the simulated workers' team, output to s3://sim-output/a2i."""
     s3.create_bucket(Bucket="sim-output")
-    ui = sm.create_human_task_ui(HumanTaskUiName="sim-ui", UiTemplate={"Content": TEMPLATE})["HumanTaskUiArn"]
-    flow: str = sm.create_flow_definition(
-        FlowDefinitionName="sim-flow",
-        HumanLoopConfig={
-            "WorkteamArn": _team(service, sm),
-            "HumanTaskUiArn": ui,
-            "TaskCount": task_count,
-            "TaskTitle": "Sentiment",
-            "TaskDescription": "Positive or negative?",
-        },
-        OutputConfig={"S3OutputPath": "s3://sim-output/a2i"},
-        RoleArn=ROLE,
-    )["FlowDefinitionArn"]
-    assert _until(
-        lambda: sm.describe_flow_definition(FlowDefinitionName="sim-flow")["FlowDefinitionStatus"] == "Active"
+    return active_flow(
+        sm,
+        output="s3://sim-output/a2i",
+        name="sim-flow",
+        team=_team(service, sm),
+        template=TEMPLATE,
+        task_count=task_count,
+        title="Sentiment",
+        description="Positive or negative?",
+        role=ROLE,
     )
-    return flow
 
 
 def test_simulated_workers_complete_human_loops(running: LocalService) -> None:
