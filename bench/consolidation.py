@@ -400,10 +400,12 @@ MV_TOLERANCE = 0.001
 
 def candidate_stats(answers: Answers, scored: np.ndarray, folds: int = 5, seed: int = 0) -> dict[str, Any]:
     """What every setting of the default decides from, on one dataset (computed once, exactly as AutoSelect does):
-    per candidate its gold accuracy, its smallest ratio of predicted to answered class share (the collapse guard)
-    and its held-out agreement on the same seeded folds; the typical worker's answer count; the task count."""
+    per candidate its gold accuracy (after AutoSelect's corroboration step: a departure from majority vote that
+    neither the other Dawid-Skene variant nor GLAD nor one-start MACE makes is reverted; ``raw_accuracy`` before
+    it), its smallest ratio of predicted to answered class share (the collapse guard) and its held-out agreement on
+    the same seeded folds; the typical worker's answer count; the task count."""
     from truthloop.consolidation._base import Design
-    from truthloop.consolidation.auto import AutoSelect
+    from truthloop.consolidation.auto import AutoSelect, one_start_mace, uncorroborated
 
     design = Design(answers, answers.n_classes)
     probe = AutoSelect(folds=folds, seed=seed)
@@ -412,15 +414,36 @@ def candidate_stats(answers: Answers, scored: np.ndarray, folds: int = 5, seed: 
     answered = np.bincount(design.label, minlength=design.k) / max(design.n, 1)
     used = answered > 0
     out: dict[str, Any] = {"typical": AutoSelect.typical_worker_answers(design), "tasks": design.n_tasks}
+    labels = {name: METHODS[name]().fit(answers).label_indices_ for name in ("mv", "wawa", "ds", "ods", "glad")}
+    labels["mace"] = one_start_mace().fit(answers).label_indices_
+    truth = np.full(design.n_tasks, -1)  # the gold class of each task, -1 without gold
+    truth[scored[:, 0]] = scored[:, 1]
     for name in ("mv", "wawa", "ds", "ods"):
-        model = METHODS[name]().fit(answers)
-        predicted = np.bincount(model.label_indices_, minlength=design.k) / max(design.n_tasks, 1)
+        predicted = np.bincount(labels[name], minlength=design.k) / max(design.n_tasks, 1)
+        others = [labels[o] for o in ("ds", "ods", "glad", "mace") if o != name]
+        reverted = uncorroborated(labels[name], labels["mv"], others)
+        final = np.where(reverted, labels["mv"], labels[name])
+        departs = labels[name] != labels["mv"]
         out[name] = {
-            "accuracy": float(np.mean(model.label_indices_[scored[:, 0]] == scored[:, 1])),
+            "accuracy": float(np.mean(final[scored[:, 0]] == scored[:, 1])),
+            "raw_accuracy": float(np.mean(labels[name][scored[:, 0]] == scored[:, 1])),
+            # departures from majority vote that another model makes too / that none does, and their gold record
+            "departures": {
+                "corroborated": int(np.sum(departs & ~reverted)),
+                "uncorroborated": int(np.sum(reverted)),
+                "corroborated_gold_won_lost": _won_lost(departs & ~reverted, labels[name], labels["mv"], truth),
+                "uncorroborated_gold_won_lost": _won_lost(reverted, labels[name], labels["mv"], truth),
+            },
             "class_ratio": float(np.min(predicted[used] / answered[used])),
             "held_out": probe._held_out_agreement(METHODS[name], fold) if name != "mv" else None,
         }
     return out
+
+
+def _won_lost(mask: np.ndarray, mine: np.ndarray, majority: np.ndarray, truth: np.ndarray) -> list[int]:
+    """Gold tasks among ``mask`` where ``mine`` is right (and so majority vote, which differs there, wrong), and
+    those where majority vote is right."""
+    return [int(np.sum(mask & (mine == truth))), int(np.sum(mask & (majority == truth)))]
 
 
 def auto_choice(stats: dict[str, Any], setting: dict[str, Any], min_tasks: int = 30) -> str:

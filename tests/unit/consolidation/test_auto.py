@@ -10,6 +10,7 @@ import pytest
 
 from truthloop.consolidation import Answers, AutoSelect, CategoricalAggregator, MajorityVote
 from truthloop.consolidation._base import Design, FloatArray, IntArray
+from truthloop.consolidation.auto import uncorroborated
 from truthloop.consolidation.methods import DEFAULT_METHOD, make_aggregator
 from truthloop.exceptions import ConsolidationError
 
@@ -31,6 +32,17 @@ class LeastVoted(CategoricalAggregator):
         votes[votes == 0] = np.inf
         posteriors = np.zeros_like(votes)
         posteriors[np.arange(design.n_tasks), votes.argmin(axis=1)] = 1.0
+        return posteriors, np.zeros(design.n_workers)
+
+
+class FlipFirstTask(CategoricalAggregator):
+    """Majority vote's vote shares, except that task 0 is labelled with the next class: one departure."""
+
+    def _fit(self, design: Design, gold_tasks: IntArray, gold_classes: IntArray) -> tuple[FloatArray, FloatArray]:
+        votes = design.counts()
+        posteriors = votes / votes.sum(axis=1, keepdims=True)
+        posteriors[0] = 0.0
+        posteriors[0, (int(votes[0].argmax()) + 1) % design.k] = 1.0
         return posteriors, np.zeros(design.n_workers)
 
 
@@ -138,3 +150,54 @@ def test_default_is_auto_and_deterministic() -> None:
     assert isinstance(first, AutoSelect)
     assert first.scores_ == second.scores_ and np.array_equal(first.proba_matrix_, second.proba_matrix_)
     assert AutoSelect().fit(Answers.from_records([])).labels_ == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "kept"),
+    [
+        ({"corroborators": ()}, False),
+        ({"corroborators": (FlipFirstTask,)}, True),
+        ({"corroborators": (), "corroborate": False}, True),
+    ],
+    ids=["no-other-model-reverts", "another-model-corroborates", "corroboration-off"],
+)
+def test_a_departure_from_majority_vote_needs_another_model_to_make_it(settings: dict[str, object], kept: bool) -> None:
+    # GIVEN a winner that departs from majority vote on task 0 only
+    answers = _answers()
+    majority = MajorityVote().fit(answers)
+    # WHEN AutoSelect fits it with or without a corroborating model
+    model = AutoSelect(candidates=(FlipFirstTask,), min_worker_answers=0, **settings).fit(answers)
+    # THEN the departure is counted, and kept only when corroborated (or when corroboration is off)
+    assert model.departures_ == 1
+    assert bool(model.label_indices_[0] != majority.label_indices_[0]) is kept
+    assert np.array_equal(model.label_indices_[1:], majority.label_indices_[1:])
+    if kept:
+        assert model.reverted_ == 0 and "reverted" not in model.reason_
+    else:
+        # AND a reverted task carries majority vote's vote shares, and the reason says so
+        assert model.reverted_ == 1
+        assert np.array_equal(model.proba_matrix_, majority.proba_matrix_)
+        assert (
+            model.reason_
+            == "only candidate; 1 of its 1 departures from majority vote reverted (no other model made them)"
+        )
+
+
+def test_corroborators_are_fitted_only_while_a_departure_lacks_support() -> None:
+    # GIVEN a winner departing on tasks 2 and 3; the first other model backs task 3, the second task 2
+    chosen, majority = np.array([0, 1, 2, 0]), np.array([0, 1, 1, 1])
+    calls: list[str] = []
+
+    def second() -> IntArray:
+        calls.append("second")
+        return np.array([9, 9, 2, 9])
+
+    def never() -> IntArray:
+        raise AssertionError("fitted although every departure was backed")
+
+    # WHEN
+    unbacked = uncorroborated(chosen, majority, [np.array([9, 9, 9, 0]), second, never])
+    # THEN no departure is left unbacked, and the model after the last one needed is never fitted
+    assert unbacked.tolist() == [False, False, False, False] and calls == ["second"]
+    # AND without the second model task 2 stays unbacked
+    assert uncorroborated(chosen, majority, [np.array([9, 9, 9, 0])]).tolist() == [False, False, True, False]

@@ -75,7 +75,23 @@ def test_the_lodo_replay_of_a_setting_makes_autoselects_choice(bench: ModuleType
     model = AutoSelect().fit(answers)
     setting = {"candidates": ("ds", "ods"), "min_class_ratio": model.min_class_ratio,
                "min_worker_answers": model.min_worker_answers, "margin": model.margin}  # fmt: skip
-    # THEN it names the method AutoSelect chose, with the same held-out agreement
+    # THEN it names the method AutoSelect chose, with the same held-out agreement and, after corroboration, the
+    # same gold accuracy
     expected = "mv" if model.chosen_ < 0 else ("ds", "ods")[model.chosen_]
     assert bench.auto_choice(stats, setting) == expected
     assert [stats["ds"]["held_out"], stats["ods"]["held_out"]] == pytest.approx(model.scores_, nan_ok=True)
+    assert stats[expected]["accuracy"] == np.mean(model.label_indices_[scored[:, 0]] == scored[:, 1])
+    # AND, for a skill model, the same departures from majority vote and the same ones reverted
+    if model.chosen_ >= 0:
+        departures = stats[expected]["departures"]
+        assert departures["corroborated"] + departures["uncorroborated"] == model.departures_
+        assert departures["uncorroborated"] == model.reverted_
+
+
+def test_won_lost_counts_gold_tasks_each_side_gets_right(bench: ModuleType) -> None:
+    # GIVEN four departures; gold on three of them (-1: no gold): the candidate right on one, majority vote on one
+    mine, majority = np.array([1, 1, 2, 0, 0]), np.array([0, 0, 0, 1, 0])
+    truth = np.array([1, 0, 1, -1, 0])
+    mask = mine != majority
+    # WHEN / THEN
+    assert bench._won_lost(mask, mine, majority, truth) == [1, 1]
