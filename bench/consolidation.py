@@ -169,6 +169,19 @@ def categorical(folder: Path, methods: list[str], crowdkit: Any, converged: bool
             )
             entry["reason"] = model.reason_
             entry["held_out_agreement"] = [None if math.isnan(x) else x for x in model.scores_]
+            if model.chosen_ >= 0:  # the corroboration step: gold record of the departures it reverted
+                reverted = model.model_.label_indices_ != model.label_indices_
+                truth = np.full(answers.n_tasks, -1)
+                truth[scored[:, 0]] = scored[:, 1]
+                entry["departures"] = model.departures_
+                entry["reverted"] = model.reverted_
+                entry["reverted_gold_won_lost"] = _won_lost(
+                    reverted, model.model_.label_indices_, model.label_indices_, truth
+                )
+                majority = METHODS["mv"]().fit(answers).label_indices_
+                entry["kept_gold_won_lost"] = _won_lost(
+                    model.label_indices_ != majority, model.label_indices_, majority, truth
+                )
         if name == "mv":
             entry["random_ties"] = random_tie_accuracy(model.proba_matrix_, scored[:, 0], scored[:, 1])
             top = model.proba_matrix_[scored[:, 0]]

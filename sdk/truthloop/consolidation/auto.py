@@ -74,9 +74,9 @@ class AutoSelect(CategoricalAggregator):
        which models task difficulty, and MACE, which models spammers: model families unlike Dawid–Skene's
        confusion matrices). An unsupported departure is reverted to majority vote, with majority vote's vote
        shares as its probabilities. Overruling the crowd's majority is where a skill model gains and where it
-       loses: on the bench sets, departures another model makes too are right far more often than not (e.g.
-       439 of 544 on ``product``), while those no other model makes are often wrong (5 of 6 on ``cf_amt``, 13
-       of 15 on ``face``). ``corroborate=False`` keeps every departure.
+       loses: on the bench and check sets, departures another model makes too are right far more often than not (e.g.
+       443 of 550 gold tasks on ``product``), while those no other model makes are often wrong (5 of 6 on
+       ``cf_amt``, 13 of 15 on ``face``). ``corroborate=False`` keeps every departure.
 
     Fitted: ``chosen_`` (the candidate's index, ``-1`` for the fallback), ``reason_`` (why, in words),
     ``model_`` (the fitted winner), ``scores_`` (held-out agreement per candidate, ``nan`` when rejected or
