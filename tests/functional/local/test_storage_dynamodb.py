@@ -28,8 +28,11 @@ from truthloop.local.storage import (
 )
 from truthloop.local.storage.dynamodb import DynamoDBStorage
 from truthloop.local.storage.dynamodb_items import (
+    DEADLINE_SHARDS,
+    LEGACY_DEADLINE,
     OFFLOAD_BYTES,
     assignment_key,
+    deadline_partitions,
     due_sk,
     loop_key,
     task_item,
@@ -219,6 +222,33 @@ def test_a_renewal_between_the_sweeps_read_and_write_keeps_the_claim(store: tupl
     assert storage.claim_task([team], "w2", 1031.0) is None
     renewed = storage.renew_lease("t1", "w1", 1040.0, 30)
     assert renewed is not None and renewed.lease_until == 1070.0
+
+
+def test_claims_spread_over_the_deadline_shards_and_the_sweep_reads_them_all_and_the_legacy_one(
+    store: tuple[DynamoDBStorage, Any, Any],
+) -> None:
+    storage, dynamodb, _ = store
+    team = _task("x").workteam_arn
+    # GIVEN 40 claims with 30 s leases, by 40 workers, one of them written before DEADLINE was split
+    storage.put_tasks([_task(f"t{n}") for n in range(40)])
+    for n in range(40):
+        assert storage.claim_task([team], f"w{n}", 1000.0, lease_seconds=30) is not None
+    held = {a.worker_id: a.task_id for n in range(40) for a in storage.assignments(f"t{n}")}
+    partitions = {w: _raw(dynamodb, assignment_key(t, w))["g3pk"]["S"] for w, t in held.items()}
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key=assignment_key(held["w0"], "w0"),
+        UpdateExpression="SET g3pk = :legacy",
+        ExpressionAttributeValues={":legacy": {"S": LEGACY_DEADLINE}},
+    )
+    # WHEN the leases lapse and the sweep runs
+    storage.sweep_tasks(1031.0)
+    # THEN the claims were spread over the shards (one partition would take every claim and renewal)
+    assert set(partitions.values()) <= set(deadline_partitions()) - {LEGACY_DEADLINE}
+    assert len(set(partitions.values())) >= DEADLINE_SHARDS // 2
+    # AND every lapsed claim was handed back, the legacy one too: no task is held any more
+    assert [t for t in held.values() if storage.assignments(t)] == []
+    assert all(task.active == 0 for task in (storage.get_task(t) for t in held.values()) if task is not None)
 
 
 def test_a_hold_is_replaced_only_while_its_claim_is_still_lapsed(store: tuple[DynamoDBStorage, Any, Any]) -> None:
@@ -442,7 +472,8 @@ def test_what_leases_declines_and_done_counts_cost(store: tuple[DynamoDBStorage,
     # AND a decline is a release: one read, one transaction; so is the sweep's hand-back of the lapsed claim
     assert measured["decline"] == {"query": 1, "transact_write_items": 1}
     # (its hold points at the newer claim by now: the hold's delete is dropped and the transaction sent again)
-    assert measured["sweep of the lapsed claim"] == {"query": 3, "transact_write_items": 2}
+    # (the sweep reads every DEADLINE partition, the task's partition and EXPIRY)
+    assert measured["sweep of the lapsed claim"] == {"query": len(deadline_partitions()) + 2, "transact_write_items": 2}
     # AND a submission still costs one transaction (its done count rides in it), and done counts one Query
     assert measured["submit"] == {"query": 1, "transact_write_items": 1}
     assert measured["queue_done_counts"] == {"query": 1}

@@ -831,18 +831,19 @@ class DynamoDBStorage(TableRequests):
 
     def sweep_tasks(self, now: float) -> int:
         changed = 0
-        e = Expr()
         overdue: dict[str, list[str]] = {}
-        for item in self._query(
-            f"{e.n('g3pk')} = {e.v('DEADLINE')} AND {e.n('g3sk')} <= {e.v(it.tkey(now) + '#' + HIGH)}",
-            e,
-            index="gsi3",
-            filter_expression=(
-                f"{e.n('status')} = {e.v('active')} AND "
-                f"({e.n('deadline')} <= {e.v(float(now))} OR {e.n('lease_until')} <= {e.v(float(now))})"
-            ),
-        ):
-            overdue.setdefault(it.s(item, "task_id"), []).append(it.s(item, "worker_id"))
+        for partition in it.deadline_partitions():
+            e = Expr()
+            for item in self._query(
+                f"{e.n('g3pk')} = {e.v(partition)} AND {e.n('g3sk')} <= {e.v(it.tkey(now) + '#' + HIGH)}",
+                e,
+                index="gsi3",
+                filter_expression=(
+                    f"{e.n('status')} = {e.v('active')} AND "
+                    f"({e.n('deadline')} <= {e.v(float(now))} OR {e.n('lease_until')} <= {e.v(float(now))})"
+                ),
+            ):
+                overdue.setdefault(it.s(item, "task_id"), []).append(it.s(item, "worker_id"))
         for task_id in overdue:
             changed += self._finish_assignments(task_id, now, expire=False)
         e = Expr()

@@ -59,6 +59,12 @@ FINAL_TASK = frozenset({"done", "expired", "cancelled"})
 OFFLOAD_BYTES = 64 * 1024
 #: the sort-key suffix that sorts after every name (UTF-8 bytes compare, and names are ASCII)
 HIGH = "\uffff"
+#: ``DEADLINE`` (active assignments by when the sweep must look at them) is split over this many ``gsi3``
+#: partitions, ``DEADLINE#0`` ... ``DEADLINE#7``, chosen by a hash of the task and worker: every claim and every
+#: lease renewal writes it, so one partition would bound the service at about 500 claims/s (docs/service.md)
+DEADLINE_SHARDS = 8
+#: the one ``DEADLINE`` partition of assignments written before it was split; the sweep still reads it
+LEGACY_DEADLINE = "DEADLINE"
 
 
 # ---------------------------------------------------------------------- values
@@ -496,6 +502,17 @@ def done_key(worker_id: str, workteam_arn: str) -> Item:
     return {"pk": {"S": f"DONE#{worker_id}"}, "sk": {"S": workteam_arn}}
 
 
+def deadline_partition(task_id: str, worker_id: str) -> str:
+    """The ``DEADLINE`` shard of an assignment: fixed for its life (a renewal moves only its sort key)."""
+    digest = hashlib.blake2b(f"{task_id}#{worker_id}".encode(), digest_size=4).digest()
+    return f"{LEGACY_DEADLINE}#{int.from_bytes(digest, 'big') % DEADLINE_SHARDS}"
+
+
+def deadline_partitions() -> tuple[str, ...]:
+    """Every partition the sweep reads for due assignments: the shards and the legacy unsplit one."""
+    return (*(f"{LEGACY_DEADLINE}#{n}" for n in range(DEADLINE_SHARDS)), LEGACY_DEADLINE)
+
+
 def due_sk(task_id: str, worker_id: str, due: float) -> str:
     """An active assignment's ``gsi3`` sort key under ``DEADLINE``: when the sweep must look at it next."""
     return f"{tkey(due)}#{task_id}#{worker_id}"
@@ -519,7 +536,7 @@ def assignment_item(assignment: Assignment, workteam_arn: str) -> Item:
             "accepted_at": float(assignment.accepted_at),
             "deadline": float(assignment.deadline),
             "lease_until": None if assignment.lease_until is None else float(assignment.lease_until),
-            "g3pk": "DEADLINE",
+            "g3pk": deadline_partition(assignment.task_id, assignment.worker_id),
             "g3sk": due_sk(assignment.task_id, assignment.worker_id, assignment_due(assignment)),
         },
     )
