@@ -86,7 +86,8 @@ class AutoSelect(CategoricalAggregator):
 
     Model selection by cross-validation: M. Stone, "Cross-Validatory Choice and Assessment of Statistical
     Predictions", JRSS B 36(2), 1974, https://doi.org/10.1111/j.2517-6161.1974.tb00994.x; the candidates are
-    Dawid and Skene 1979 (https://doi.org/10.2307/2346806) and its one-coin variant.
+    Dawid and Skene 1979 (https://doi.org/10.2307/2346806) and its one-coin variant; the corroborators are GLAD
+    (Whitehill et al., NeurIPS 2009) and MACE (Hovy et al., NAACL 2013, https://aclanthology.org/N13-1132).
 
     >>> from truthloop.consolidation import Answers
     >>> rows = [(t, w, "x" if (t * 7 + w) % 5 else "y") for t in range(40) for w in range(5)]
