@@ -59,10 +59,13 @@ class GLAD(CategoricalAggregator):
         self.learn_priors = learn_priors
 
     def _log_confusions(self, design: Design, alpha: FloatArray, u: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Per answer: log P(answer correct) and log P(this specific wrong class)."""
+        """Per answer: log P(answer correct) and log P(this specific wrong class).
+
+        One log-sigmoid per answer: log sigmoid(-x) = log sigmoid(x) - x."""
         x = alpha[design.worker] * np.exp(u[design.task])
-        wrong = _log_sigmoid(-x) - (np.log(design.k - 1) if design.k > 1 else 0.0)
-        return _log_sigmoid(x), wrong
+        right = _log_sigmoid(x)
+        wrong = right - x - (np.log(design.k - 1) if design.k > 1 else 0.0)
+        return right, wrong
 
     def _loglik(self, design: Design, alpha: FloatArray, u: FloatArray, log_priors: FloatArray) -> FloatArray:
         right, wrong = self._log_confusions(design, alpha, u)
@@ -72,21 +75,27 @@ class GLAD(CategoricalAggregator):
         )
         return log_priors + base[:, None] + bonus
 
-    def _objective(self, design: Design, q: FloatArray, alpha: FloatArray, u: FloatArray) -> float:
+    def _objective(self, design: Design, q: FloatArray, alpha: FloatArray, u: FloatArray) -> tuple[float, FloatArray]:
+        """The M-step objective at ``(alpha, u)``, and per answer the log-probability that it is correct (what
+        the next gradient needs, so a step accepted here costs no second log-sigmoid pass)."""
         right, wrong = self._log_confusions(design, alpha, u)
         value = float(np.sum(q * right + (1 - q) * wrong))
         value -= 0.5 * float(np.sum((alpha - self.alpha_prior_mean) ** 2))
         value -= 0.5 * float(np.sum((u - self.log_beta_prior_mean) ** 2))
-        return value
+        return value, right
 
     def _m_step(self, design: Design, q: FloatArray, alpha: FloatArray, u: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Diagonal Newton ascent on α then u; a step that lowers the objective is halved (at most 4 times)."""
+        """Diagonal Newton ascent on α then u; a step that lowers the objective is halved (at most 4 times).
+
+        The objective at the current point, and its per-answer log-probabilities, are carried from the last
+        accepted step instead of recomputed (the same values: the same arithmetic on the same arrays)."""
+        current, right = self._objective(design, q, alpha, u)
         for _ in range(self.m_step_iter):
             for target in ("alpha", "u"):
                 beta = np.exp(u[design.task])
                 a = alpha[design.worker]
                 x = a * beta
-                s = np.exp(_log_sigmoid(x))
+                s = np.exp(right)
                 residual = q - s
                 curvature = s * (1 - s)
                 if target == "alpha":
@@ -98,15 +107,15 @@ class GLAD(CategoricalAggregator):
                     grad -= u - self.log_beta_prior_mean
                     hess = wsum(design.task, curvature * x * x, design.n_tasks) + 1.0
                     step = grad / hess
-                before = self._objective(design, q, alpha, u)
                 scale = 1.0
                 for _attempt in range(5):
                     if target == "alpha":
                         new_alpha, new_u = alpha + scale * step, u
                     else:
                         new_alpha, new_u = alpha, np.clip(u + scale * step, -10.0, 10.0)
-                    if self._objective(design, q, new_alpha, new_u) >= before - 1e-12:
-                        alpha, u = new_alpha, new_u
+                    value, new_right = self._objective(design, q, new_alpha, new_u)
+                    if value >= current - 1e-12:
+                        alpha, u, current, right = new_alpha, new_u, value, new_right
                         break
                     scale /= 2
         return alpha, u
