@@ -171,8 +171,7 @@ def categorical(folder: Path, methods: list[str], crowdkit: Any, converged: bool
             entry["held_out_agreement"] = [None if math.isnan(x) else x for x in model.scores_]
             if model.chosen_ >= 0:  # the corroboration step: gold record of the departures it reverted
                 reverted = model.model_.label_indices_ != model.label_indices_
-                truth = np.full(answers.n_tasks, -1)
-                truth[scored[:, 0]] = scored[:, 1]
+                truth = _gold_by_task(answers.n_tasks, scored)
                 entry["departures"] = model.departures_
                 entry["reverted"] = model.reverted_
                 entry["reverted_gold_won_lost"] = _won_lost(
@@ -429,8 +428,7 @@ def candidate_stats(answers: Answers, scored: np.ndarray, folds: int = 5, seed: 
     out: dict[str, Any] = {"typical": AutoSelect.typical_worker_answers(design), "tasks": design.n_tasks}
     labels = {name: METHODS[name]().fit(answers).label_indices_ for name in ("mv", "wawa", "ds", "ods", "glad")}
     labels["mace"] = one_start_mace().fit(answers).label_indices_
-    truth = np.full(design.n_tasks, -1)  # the gold class of each task, -1 without gold
-    truth[scored[:, 0]] = scored[:, 1]
+    truth = _gold_by_task(design.n_tasks, scored)
     for name in ("mv", "wawa", "ds", "ods"):
         predicted = np.bincount(labels[name], minlength=design.k) / max(design.n_tasks, 1)
         others = [labels[o] for o in ("ds", "ods", "glad", "mace") if o != name]
@@ -451,6 +449,13 @@ def candidate_stats(answers: Answers, scored: np.ndarray, folds: int = 5, seed: 
             "held_out": probe._held_out_agreement(METHODS[name], fold) if name != "mv" else None,
         }
     return out
+
+
+def _gold_by_task(n_tasks: int, scored: np.ndarray) -> np.ndarray:
+    """The gold class index of every task, -1 where there is no gold."""
+    truth = np.full(n_tasks, -1)
+    truth[scored[:, 0]] = scored[:, 1]
+    return truth
 
 
 def _won_lost(mask: np.ndarray, mine: np.ndarray, majority: np.ndarray, truth: np.ndarray) -> list[int]:
